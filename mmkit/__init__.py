@@ -1,0 +1,39 @@
+"""mmkit: an executable review of Linux non-LRU page migration.
+
+A page-array simulator of physical memory runs one workload under several versions of
+the kernel's page-migration rules side by side (see ``mmkit.variants()``).
+"""
+
+from __future__ import annotations
+
+from mmkit.errors import (
+    InvariantError,
+    MmkitError,
+    OutOfMemoryError,
+    ParameterError,
+    SnapshotError,
+    VariantError,
+)
+from mmkit.model import Memory, MigrateType, PageKind
+from mmkit.semantics import NAMED, RULE_FIELDS, Variant, variant
+
+__version__ = "0.1.0"
+
+
+def variants():
+    """The named variants as a polars frame: name, description, then one column a rule."""
+    import polars as pl
+
+    rows = []
+    for v in NAMED.values():
+        row = {"name": v.name, "description": v.description}
+        row.update(v.rules())
+        row["sources"] = ", ".join(v.sources)
+        rows.append(row)
+    return pl.DataFrame(rows)
+
+
+__all__ = [
+    "InvariantError", "Memory", "MigrateType", "MmkitError", "OutOfMemoryError", "PageKind",
+    "ParameterError", "RULE_FIELDS", "SnapshotError", "Variant", "VariantError", "variant", "variants",
+]

@@ -1,0 +1,112 @@
+"""``Memory.check``: the page-model invariants, checked in one numba pass."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from mmkit.engine.lists import free_head
+from mmkit.engine.pageflags import PageBuddy
+from mmkit.errors import InvariantError
+from mmkit.model.flags import PG_lru
+from mmkit.model.kinds import MAX_ORDER, MIGRATE_TYPES, NR_KINDS, PageKind
+
+K_HOLE = int(PageKind.HOLE)
+K_FREE = int(PageKind.FREE)
+K_RESERVED = int(PageKind.RESERVED)
+K_UNINIT = int(PageKind.UNINIT)
+
+# rule code -> text (the kernels return codes; Python raises InvariantError with the text)
+RULES = {
+    1: "negative refcount",
+    2: "free list broken: a node's neighbour does not point back at it",
+    3: "free list holds a node that is not a page frame",
+    4: "block on a free list is not PageBuddy",
+    5: "block's order (page->private) differs from its free list's order",
+    6: "free block not aligned to its order",
+    7: "free block outside its zone",
+    8: "free blocks overlap",
+    9: "nr_free disagrees with the free lists",
+    10: "frame inside a free block is not FREE",
+    11: "FREE frame outside every free block",
+    12: "PageBuddy frame not on any free list",
+    13: "free list does not return to its head (cycle or runaway)",
+    14: "kind outside PageKind",
+    15: "page on an LRU list (PG_lru) with refcount 0",
+    16: "frame outside every zone is not a hole",
+}
+
+
+@njit(cache=True)
+def _check(A, vc):
+    """Return (rule code, pfn, detail) of the first broken invariant, or (0, -1, 0)."""
+    n = A.flags.shape[0]
+    nz = A.zone_start.shape[0]
+    covered = np.zeros(n, dtype=np.uint8)
+    listed = np.zeros(n, dtype=np.uint8)
+    for p in range(n):
+        if A.refcount[p] < 0:
+            return 1, p, A.refcount[p]
+        if A.kind[p] >= NR_KINDS:
+            return 14, p, A.kind[p]
+    for z in range(nz):
+        for order in range(MAX_ORDER):
+            count = 0
+            for mt in range(MIGRATE_TYPES):
+                head = free_head(A, z, order, mt)
+                prev = head
+                node = A.lru_next[head]
+                steps = 0
+                while node != head:
+                    if node < 0 or node >= n:
+                        return 3, prev if prev < n else -1, node
+                    if A.lru_prev[node] != prev:
+                        return 2, node, A.lru_prev[node]
+                    steps += 1
+                    if steps > n:
+                        return 13, node, z * 1000 + order
+                    if not PageBuddy(A, vc, node):
+                        return 4, node, A.mapcount[node]
+                    if A.private[node] != order:
+                        return 5, node, A.private[node]
+                    if node & ((1 << order) - 1) != 0:
+                        return 6, node, order
+                    if node < A.zone_start[z] or node + (1 << order) > A.zone_end[z]:
+                        return 7, node, z
+                    listed[node] = 1
+                    for p in range(node, node + (1 << order)):
+                        if covered[p]:
+                            return 8, p, order
+                        covered[p] = 1
+                        if A.kind[p] != K_FREE:
+                            return 10, p, A.kind[p]
+                    count += 1
+                    prev = node
+                    node = A.lru_next[node]
+                if A.lru_prev[head] != prev:
+                    return 2, head, A.lru_prev[head]
+            if count != A.nr_free[z, order]:
+                return 9, A.zone_start[z], z * 1000 + order
+    for p in range(n):
+        k = A.kind[p]
+        if k == K_FREE and not covered[p]:
+            return 11, p, 0
+        if PageBuddy(A, vc, p) and not listed[p]:
+            return 12, p, A.private[p]
+        if k != K_HOLE:
+            inzone = False
+            for z in range(nz):
+                if A.zone_start[z] <= p < A.zone_end[z]:
+                    inzone = True
+            if not inzone:
+                return 16, p, k
+        if A.flags[p] & (1 << PG_lru) and A.refcount[p] == 0:
+            return 15, p, k
+    return 0, -1, 0
+
+
+def check_memory(mem) -> None:
+    """Raise :class:`InvariantError` for the first broken invariant of ``mem``."""
+    code, pfn, detail = _check(mem.arrays(), mem.variant.compile())
+    if code:
+        raise InvariantError(RULES[int(code)], int(pfn), f"detail {int(detail)}")

@@ -1,0 +1,86 @@
+"""``struct list_head`` over the page arrays: circular doubly-linked lists through
+``lru_next`` / ``lru_prev``, with head nodes stored after the last page frame.
+
+Node ids below ``nr_pages`` are pfns; list heads follow. Removal needs no list id (the
+kernel's ``list_del``), so a page added to a second list without leaving the first
+corrupts the first, as ``page->lru`` reuse does in the kernel.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from mmkit.model.kinds import MAX_ORDER, MIGRATE_TYPES, NR_LRU_LISTS
+
+_FREE_HEADS_PER_ZONE = MAX_ORDER * MIGRATE_TYPES
+_LIST_POISON = -1  # list_del leaves the links poisoned (LIST_POISON1/2)
+
+
+@njit(cache=True, inline="always")
+def free_head(A, z, order, mt):
+    """Head node of ``zone->free_area[order].free_list[mt]``."""
+    return A.flags.shape[0] + (z * MAX_ORDER + order) * MIGRATE_TYPES + mt
+
+
+@njit(cache=True, inline="always")
+def lru_head(A, z, lru):
+    """Head node of the zone's LRU list ``lru`` (``enum lru_list``)."""
+    nz = A.zone_start.shape[0]
+    return A.flags.shape[0] + nz * _FREE_HEADS_PER_ZONE + z * NR_LRU_LISTS + lru
+
+
+@njit(cache=True, inline="always")
+def misc_head(A, i):
+    """Head node ``i`` of the lists owners and compaction keep (balloon pages, ...)."""
+    nz = A.zone_start.shape[0]
+    return A.flags.shape[0] + nz * (_FREE_HEADS_PER_ZONE + NR_LRU_LISTS) + i
+
+
+@njit(cache=True, inline="always")
+def list_add(A, node, head):
+    """``list_add``: insert ``node`` right after ``head`` (at the front)."""
+    nxt = A.lru_next[head]
+    A.lru_next[node] = nxt
+    A.lru_prev[node] = head
+    A.lru_prev[nxt] = node
+    A.lru_next[head] = node
+
+
+@njit(cache=True, inline="always")
+def list_add_tail(A, node, head):
+    """``list_add_tail``: insert ``node`` right before ``head`` (at the back)."""
+    prv = A.lru_prev[head]
+    A.lru_next[node] = head
+    A.lru_prev[node] = prv
+    A.lru_next[prv] = node
+    A.lru_prev[head] = node
+
+
+@njit(cache=True, inline="always")
+def list_del(A, node):
+    """``list_del``: unlink ``node`` from whatever list it is on, poison its links."""
+    nxt = A.lru_next[node]
+    prv = A.lru_prev[node]
+    A.lru_prev[nxt] = prv
+    A.lru_next[prv] = nxt
+    A.lru_next[node] = _LIST_POISON
+    A.lru_prev[node] = _LIST_POISON
+
+
+@njit(cache=True, inline="always")
+def list_move(A, node, head):
+    """``list_move``: ``list_del`` then ``list_add``."""
+    list_del(A, node)
+    list_add(A, node, head)
+
+
+@njit(cache=True, inline="always")
+def list_empty(A, head):
+    return A.lru_next[head] == head
+
+
+@njit(cache=True, inline="always")
+def list_first(A, head):
+    """First node after ``head``, or -1 if the list is empty."""
+    n = A.lru_next[head]
+    return -1 if n == head else n

@@ -1,0 +1,64 @@
+"""Page predicates and setters whose encoding depends on the era (``PageBuddy``,
+``__SetPageBuddy``, ``set_page_order``, ...), reading the compiled Variant."""
+
+from __future__ import annotations
+
+from numba import njit
+
+from mmkit.model.encodings import (
+    PAGE_BUDDY_MAPCOUNT_VALUE,
+    PAGE_MAPCOUNT_NONE,
+    PGTY_buddy,
+    PGTY_slab,
+    PGTY_STORE_BIAS,
+    PGTY_table,
+)
+from mmkit.semantics.rules import PageTypes
+from mmkit.semantics.variant import F_PAGE_TYPES
+
+_ONE_BYTE = int(PageTypes.ONE_BYTE)
+_PGTY_BUDDY = PGTY_buddy - PGTY_STORE_BIAS
+_PGTY_SLAB = PGTY_slab - PGTY_STORE_BIAS
+_PGTY_TABLE = PGTY_table - PGTY_STORE_BIAS
+
+
+@njit(cache=True, inline="always")
+def buddy_value(vc):
+    """The ``_mapcount`` / ``page_type`` word of a PageBuddy page in this era."""
+    return _PGTY_BUDDY if vc[F_PAGE_TYPES] == _ONE_BYTE else PAGE_BUDDY_MAPCOUNT_VALUE
+
+
+@njit(cache=True, inline="always")
+def PageBuddy(A, vc, pfn):
+    return A.mapcount[pfn] == buddy_value(vc)
+
+
+@njit(cache=True, inline="always")
+def set_page_order(A, vc, pfn, order):
+    """``set_page_order``: order in page->private, then ``__SetPageBuddy``."""
+    A.private[pfn] = order
+    A.mapcount[pfn] = buddy_value(vc)
+
+
+@njit(cache=True, inline="always")
+def rmv_page_order(A, pfn):
+    """``rmv_page_order``: ``__ClearPageBuddy`` and clear page->private."""
+    A.mapcount[pfn] = PAGE_MAPCOUNT_NONE
+    A.private[pfn] = 0
+
+
+@njit(cache=True, inline="always")
+def page_order(A, pfn):
+    return A.private[pfn]
+
+
+@njit(cache=True, inline="always")
+def slab_value(vc):
+    """``page_type`` of a slab page from v6.10 (PG_slab before: returns -1, untyped)."""
+    return _PGTY_SLAB if vc[F_PAGE_TYPES] == _ONE_BYTE else PAGE_MAPCOUNT_NONE
+
+
+@njit(cache=True, inline="always")
+def table_value(vc):
+    """``page_type`` of a page-table page in typed eras (untyped before)."""
+    return _PGTY_TABLE if vc[F_PAGE_TYPES] == _ONE_BYTE else PAGE_MAPCOUNT_NONE

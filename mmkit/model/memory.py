@@ -1,0 +1,305 @@
+"""``Memory``: physical memory as a structure of numpy arrays, one entry per page frame.
+
+Per page frame (24 bytes in all):
+
+============  =======  =======================================================
+array         dtype    kernel field it stands for
+============  =======  =======================================================
+``flags``     uint32   ``page->flags`` (bits of :mod:`mmkit.model.flags`)
+``mapcount``  int16    ``page->_mapcount`` / ``page_type`` (see encodings)
+``refcount``  int8     ``page->_refcount``
+``kind``      uint8    the truth: who really owns the frame (:class:`PageKind`)
+``mapping``   int32    ``page->mapping``: object id << 2 | the kernel's low bits
+``private``   int32    ``page->private``: buddy order, balloon id, zspage id, ...
+``lru_next``  int32    ``page->lru.next`` (also ``compound_head`` on tail pages)
+``lru_prev``  int32    ``page->lru.prev``
+============  =======  =======================================================
+
+``page->lru`` is one ``list_head`` shared by the buddy free lists, the LRU lists and the
+balloon's page list, exactly as in the kernel, so a page put on a second list without
+leaving the first corrupts the first. Lists are circular through head nodes stored after
+the last page frame (node ``nr_pages + i``). A tail page of a compound page has
+``lru_next = -2 - head_pfn`` (the kernel's ``compound_head`` with bit 0 set) and the
+compound order is kept in ``private`` of the first tail page (``page[1].compound_order``).
+
+Per pageblock: ``pb_flags`` (uint8: 3 bits of migratetype, then the skip bit, as the
+kernel's ``pageblock_flags``). Per zone: span, present and managed pages, watermarks and
+``nr_free`` per order.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from mmkit.errors import ParameterError
+from mmkit.model.kinds import (
+    MAX_ORDER,
+    MIGRATE_TYPES,
+    NR_LRU_LISTS,
+    PAGE_SIZE,
+    PAGEBLOCK_NR_PAGES,
+    PAGEBLOCK_ORDER,
+    MigrateType,
+    PageKind,
+)
+
+# Extra list heads for owners and for compaction's private lists (balloon pages,
+# cc->migratepages, cc->freepages, ...). Their meaning is set by the engine.
+NR_MISC_HEADS = 16
+
+PAGE_ARRAY_FIELDS = ("flags", "mapcount", "refcount", "kind", "mapping", "private", "lru_next", "lru_prev")
+
+# The arrays handed to the numba kernels, as one namedtuple (numba passes it by value).
+PageArrays = namedtuple(
+    "PageArrays",
+    [
+        "flags",
+        "mapcount",
+        "refcount",
+        "kind",
+        "mapping",
+        "private",
+        "lru_next",
+        "lru_prev",
+        "pb_flags",
+        "zone_start",
+        "zone_end",
+        "nr_free",
+        "wmark",
+    ],
+)
+
+MAX_PAGES = 1 << 27  # 512 GiB of 4 KiB frames: past this the arrays alone exceed 3 GiB
+
+# x86-64 zone boundaries (pfn): ZONE_DMA below 16 MiB, ZONE_DMA32 below 4 GiB.
+_DMA_END = 4096
+_DMA32_END = 1 << 20
+
+
+@dataclass
+class Memory:
+    """Simulated physical memory of one NUMA node: page arrays, pageblocks, zones."""
+
+    zone_names: tuple[str, ...]
+    zone_start: np.ndarray  # int64 [Z], first pfn
+    zone_end: np.ndarray  # int64 [Z], one past the last spanned pfn
+    zone_present: np.ndarray  # int64 [Z]
+    zone_managed: np.ndarray  # int64 [Z]
+    wmark: np.ndarray  # int64 [Z, 3]: min, low, high
+    nr_free: np.ndarray  # int64 [Z, MAX_ORDER]
+    flags: np.ndarray
+    mapcount: np.ndarray
+    refcount: np.ndarray
+    kind: np.ndarray
+    mapping: np.ndarray
+    private: np.ndarray
+    lru_next: np.ndarray
+    lru_prev: np.ndarray
+    pb_flags: np.ndarray
+    variant: Any = None  # the Variant whose encodings the arrays use (set by the engine)
+    meta: dict = field(default_factory=dict)
+
+    # ----------------------------------------------------------------- layout
+    @property
+    def nr_pages(self) -> int:
+        """Page frames in the arrays (highest spanned pfn + 1)."""
+        return int(self.flags.shape[0])
+
+    @property
+    def nr_zones(self) -> int:
+        return len(self.zone_names)
+
+    @property
+    def nr_pageblocks(self) -> int:
+        return int(self.pb_flags.shape[0])
+
+    @property
+    def nbytes_per_page(self) -> float:
+        """Bytes of per-page-frame arrays, divided by the number of page frames."""
+        per_page = sum(getattr(self, n).nbytes for n in PAGE_ARRAY_FIELDS)
+        return per_page / self.nr_pages
+
+    @property
+    def nbytes(self) -> int:
+        """All bytes held in numpy arrays, pageblock and zone arrays included."""
+        names = PAGE_ARRAY_FIELDS + ("pb_flags", "zone_start", "zone_end", "zone_present",
+                                     "zone_managed", "wmark", "nr_free")
+        return int(sum(getattr(self, n).nbytes for n in names))
+
+    def arrays(self) -> PageArrays:
+        """The arrays as the engine kernels take them."""
+        return PageArrays(
+            self.flags, self.mapcount, self.refcount, self.kind, self.mapping, self.private,
+            self.lru_next, self.lru_prev, self.pb_flags, self.zone_start, self.zone_end,
+            self.nr_free, self.wmark,
+        )
+
+    def copy(self) -> "Memory":
+        """A deep copy: arrays are copied, the variant is shared (it is immutable)."""
+        kw = {n: getattr(self, n).copy() for n in self.__dataclass_fields__
+              if isinstance(getattr(self, n), np.ndarray)}
+        return Memory(zone_names=self.zone_names, variant=self.variant, meta=dict(self.meta), **kw)
+
+    def zone_of(self, pfn: int) -> int:
+        """Index of the zone spanning ``pfn``, or -1."""
+        for z in range(self.nr_zones):
+            if self.zone_start[z] <= pfn < self.zone_end[z]:
+                return z
+        return -1
+
+    def migratetype(self, pfn: int) -> MigrateType:
+        """The pageblock migratetype of ``pfn`` (``get_pageblock_migratetype``)."""
+        return MigrateType(int(self.pb_flags[pfn >> PAGEBLOCK_ORDER]) & 0x7)
+
+    def free_pages(self) -> np.ndarray:
+        """Free pages per zone (sum of nr_free << order), int64 [Z]."""
+        return (self.nr_free << np.arange(MAX_ORDER, dtype=np.int64)).sum(axis=1)
+
+    # ------------------------------------------------------------ construction
+    @classmethod
+    def empty(cls, zones: Sequence[tuple[str, int, int]]) -> "Memory":
+        """Arrays for zones ``(name, start_pfn, spanned_pages)``, every frame a hole.
+
+        Nothing is free yet; builders (``Memory.synthetic``, ``Memory.from_snapshot``)
+        fill the frames and hand free ranges to the buddy allocator.
+        """
+        if not zones:
+            raise ParameterError("zones: at least one zone is needed")
+        prev_end = 0
+        for name, start, spanned in zones:
+            if spanned <= 0:
+                raise ParameterError(f"zones: zone {name!r} spans {spanned} pages; it must span at least 1")
+            if start < prev_end:
+                raise ParameterError(f"zones: zone {name!r} starts at pfn {start}, inside the zone before it")
+            prev_end = start + spanned
+        n = prev_end
+        if n > MAX_PAGES:
+            raise ParameterError(
+                f"memory size: {n * PAGE_SIZE / 2**30:.0f} GiB is more than the "
+                f"{MAX_PAGES * PAGE_SIZE // 2**30} GiB mmkit simulates"
+            )
+        nz = len(zones)
+        heads = nr_heads(nz)
+        lru_next = np.empty(n + heads, dtype=np.int32)
+        lru_prev = np.empty(n + heads, dtype=np.int32)
+        lru_next[:n] = -1
+        lru_prev[:n] = -1
+        # every list head starts empty: pointing at itself
+        lru_next[n:] = np.arange(n, n + heads, dtype=np.int32)
+        lru_prev[n:] = lru_next[n:]
+        nb = (n + PAGEBLOCK_NR_PAGES - 1) >> PAGEBLOCK_ORDER
+        return cls(
+            zone_names=tuple(z[0] for z in zones),
+            zone_start=np.array([z[1] for z in zones], dtype=np.int64),
+            zone_end=np.array([z[1] + z[2] for z in zones], dtype=np.int64),
+            zone_present=np.zeros(nz, dtype=np.int64),
+            zone_managed=np.zeros(nz, dtype=np.int64),
+            wmark=np.zeros((nz, 3), dtype=np.int64),
+            nr_free=np.zeros((nz, MAX_ORDER), dtype=np.int64),
+            flags=np.zeros(n, dtype=np.uint32),
+            mapcount=np.full(n, -1, dtype=np.int16),
+            refcount=np.zeros(n, dtype=np.int8),
+            kind=np.full(n, int(PageKind.HOLE), dtype=np.uint8),
+            mapping=np.zeros(n, dtype=np.int32),
+            private=np.zeros(n, dtype=np.int32),
+            lru_next=lru_next,
+            lru_prev=lru_prev,
+            pb_flags=np.full(nb, int(MigrateType.MOVABLE), dtype=np.uint8),
+        )
+
+    @classmethod
+    def synthetic(
+        cls,
+        gib: float | None = None,
+        *,
+        mib: int | None = None,
+        zones: Sequence[tuple[str, int]] | None = None,
+        variant: Any = "v4.5",
+    ) -> "Memory":
+        """An empty machine: every page frame free, every pageblock MOVABLE, as after boot.
+
+        Give the size as ``gib`` or ``mib``, laid out as x86-64 zones (DMA below 16 MiB,
+        DMA32 below 4 GiB, Normal above; pfn 0 is not a page frame), or give ``zones`` as
+        ``[(name, size_mib), ...]`` laid end to end from pfn 0. Sizes are multiples of a
+        pageblock (2 MiB). Free ranges go to the buddy allocator as memblock does at boot
+        (``__free_pages_memory``: the largest aligned blocks, lowest address first), so the
+        free lists have the kernel's order. ``variant`` picks the era's encodings
+        (PageBuddy as ``_mapcount == -128`` or as a page type).
+        """
+        layout = synthetic_layout(gib=gib, mib=mib, zones=zones)
+        from mmkit.engine.boot import boot_memory  # the engine fills what the model lays out
+
+        return boot_memory(cls.empty(layout), variant)
+
+    def check(self) -> None:
+        """Verify the page-model invariants; raise :class:`InvariantError` naming the pfn.
+
+        Every frame is in exactly one state; free lists are intact circular lists whose
+        blocks are PageBuddy heads of their list's order, aligned, inside their zone and
+        not overlapping; ``nr_free`` agrees with the lists; every frame of a free block is
+        FREE and no FREE frame is outside one; refcounts are never negative.
+        """
+        from mmkit.engine.check import check_memory
+
+        check_memory(self)
+
+
+def nr_heads(nr_zones: int) -> int:
+    """List heads after the page frames: free lists, LRU lists, then NR_MISC_HEADS."""
+    return nr_zones * (MAX_ORDER * MIGRATE_TYPES + NR_LRU_LISTS) + NR_MISC_HEADS
+
+
+def synthetic_layout(
+    gib: float | None = None, mib: int | None = None, zones: Sequence[tuple[str, int]] | None = None
+) -> list[tuple[str, int, int]]:
+    """Zones ``(name, start_pfn, spanned)`` for :meth:`Memory.synthetic`, validated."""
+    given = [x is not None for x in (gib, mib, zones)]
+    if sum(given) != 1:
+        raise ParameterError("memory size: give exactly one of gib=, mib= or zones=")
+    mib_per_block = PAGEBLOCK_NR_PAGES * PAGE_SIZE >> 20
+    if zones is not None:
+        out, start = [], 0
+        for item in zones:
+            try:
+                name, size = item
+                size_ok = float(size).is_integer()
+            except (TypeError, ValueError):
+                raise ParameterError(f"zones: each zone is (name, size_mib); got {item!r}") from None
+            if not size_ok or size <= 0 or int(size) % mib_per_block:
+                raise ParameterError(
+                    f"zones: zone {name!r} is {size} MiB; sizes must be positive multiples of {mib_per_block} MiB"
+                )
+            pages = int(size) << 20 >> 12
+            out.append((str(name), start, pages))
+            start += pages
+        return out
+    if gib is not None:
+        try:
+            total_mib = float(gib) * 1024
+        except (TypeError, ValueError):
+            raise ParameterError(f"gib: expected a number of GiB, got {gib!r}") from None
+        label = f"gib={gib}"
+    else:
+        try:
+            total_mib = float(mib)
+        except (TypeError, ValueError):
+            raise ParameterError(f"mib: expected a number of MiB, got {mib!r}") from None
+        label = f"mib={mib}"
+    if not np.isfinite(total_mib) or total_mib < 32 or not total_mib.is_integer() or int(total_mib) % mib_per_block:
+        raise ParameterError(
+            f"memory size: {label} must be at least 32 MiB and a whole multiple of {mib_per_block} MiB"
+        )
+    n = int(total_mib) << 20 >> 12
+    if n > MAX_PAGES:
+        raise ParameterError(
+            f"memory size: {label} is more than the {MAX_PAGES * PAGE_SIZE // 2**30} GiB mmkit simulates"
+        )
+    out = [("DMA", 1, _DMA_END - 1)]
+    out.append(("DMA32", _DMA_END, min(n, _DMA32_END) - _DMA_END))
+    if n > _DMA32_END:
+        out.append(("Normal", _DMA32_END, n - _DMA32_END))
+    return out

@@ -1,0 +1,317 @@
+"""The twin of ``mmkit.engine.buddy`` / ``alloc`` / ``boot``: pages are objects, free
+lists are Python lists (index 0 is the list's head end), written to be read, not run fast.
+Each method names the kernel function it stands for (v4.5 ``mm/page_alloc.c``)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from mmkit.model import encodings as enc
+from mmkit.model import flags as pg
+from mmkit.model.kinds import FALLBACKS, MAX_ORDER, MIGRATE_TYPES, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, MigrateType, PageKind
+from mmkit.semantics import PageTypes, variant as get_variant
+
+MOVABLE, UNMOVABLE, RECLAIMABLE, CMA = (int(MigrateType.MOVABLE), int(MigrateType.UNMOVABLE),
+                                        int(MigrateType.RECLAIMABLE), int(MigrateType.CMA))
+
+
+class Page:
+    __slots__ = ("flags", "mapcount", "refcount", "kind", "mapping", "private", "compound_head", "on_list")
+
+    def __init__(self) -> None:
+        self.flags = 0
+        self.mapcount = -1
+        self.refcount = 0
+        self.kind = int(PageKind.HOLE)
+        self.mapping = 0
+        self.private = 0
+        self.compound_head = -1  # pfn of the head, on tail pages
+        self.on_list = None  # (zone, order, migratetype) of the free list holding it
+
+
+class Zone:
+    def __init__(self, name: str, start: int, end: int) -> None:
+        self.name, self.start, self.end = name, start, end
+        self.free_list = [[[] for _ in range(MIGRATE_TYPES)] for _ in range(MAX_ORDER)]
+        self.nr_free = [0] * MAX_ORDER
+        self.wmark = [0, 0, 0]
+
+
+class RefMemory:
+    """Physical memory as Page objects; same layout and rules as ``mmkit.Memory``."""
+
+    def __init__(self, layout, variant="v4.5") -> None:
+        self.variant = get_variant(variant)
+        n = layout[-1][1] + layout[-1][2]
+        self.pages = [Page() for _ in range(n)]
+        self.zones = [Zone(name, start, start + span) for name, start, span in layout]
+        self.pageblock_mt = [MOVABLE] * ((n + PAGEBLOCK_NR_PAGES - 1) // PAGEBLOCK_NR_PAGES)
+        typed = self.variant.page_types == PageTypes.ONE_BYTE
+        self.buddy_value = enc.pgty_store(enc.PGTY_buddy) if typed else enc.PAGE_BUDDY_MAPCOUNT_VALUE
+        self.slab_value = enc.pgty_store(enc.PGTY_slab) if typed else None
+        self.table_value = enc.pgty_store(enc.PGTY_table) if typed else None
+
+    # ------------------------------------------------------------ boot
+    @classmethod
+    def boot(cls, layout, variant="v4.5") -> "RefMemory":
+        """memmap_init_zone, __free_pages_memory, __setup_per_zone_wmarks."""
+        m = cls(layout, variant)
+        for z, zone in enumerate(m.zones):
+            for pfn in range(zone.start, zone.end):
+                if pfn % PAGEBLOCK_NR_PAGES == 0:
+                    m.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES] = MOVABLE
+            start = zone.start
+            while start < zone.end:
+                order = MAX_ORDER - 1
+                if start != 0:
+                    order = min(order, (start & -start).bit_length() - 1)
+                while start + (1 << order) > zone.end:
+                    order -= 1
+                for p in range(start, start + (1 << order)):
+                    m.pages[p].kind = int(PageKind.FREE)
+                m.free_one_page(start, z, order, MOVABLE)
+                start += 1 << order
+        managed = [zn.end - zn.start for zn in m.zones]
+        lowmem = sum(managed)
+        min_free_kbytes = max(128, min(65536, math.isqrt(lowmem * 4 * 16)))
+        pages_min = min_free_kbytes // 4
+        for zone, man in zip(m.zones, managed):
+            tmp = pages_min * man // lowmem
+            zone.wmark = [tmp, tmp + tmp // 4, tmp + tmp // 2]
+        return m
+
+    # ------------------------------------------------------------ helpers
+    def PageBuddy(self, pfn: int) -> bool:
+        return self.pages[pfn].mapcount == self.buddy_value
+
+    def zone_of(self, pfn: int) -> int:
+        for z, zone in enumerate(self.zones):
+            if zone.start <= pfn < zone.end:
+                return z
+        return -1
+
+    def list_add(self, pfn, z, order, mt, tail=False):
+        lst = self.zones[z].free_list[order][mt]
+        if tail:
+            lst.append(pfn)
+        else:
+            lst.insert(0, pfn)
+        self.pages[pfn].on_list = (z, order, mt)
+
+    def list_del(self, pfn):
+        z, order, mt = self.pages[pfn].on_list
+        self.zones[z].free_list[order][mt].remove(pfn)
+        self.pages[pfn].on_list = None
+
+    def set_page_order(self, pfn, order):
+        self.pages[pfn].private = order
+        self.pages[pfn].mapcount = self.buddy_value
+
+    def rmv_page_order(self, pfn):
+        self.pages[pfn].private = 0
+        self.pages[pfn].mapcount = -1
+
+    # ------------------------------------------------------------ freeing
+    def page_is_buddy(self, z, pfn, order) -> bool:
+        zone = self.zones[z]
+        if not zone.start <= pfn < zone.end:
+            return False
+        return self.PageBuddy(pfn) and self.pages[pfn].private == order
+
+    def free_one_page(self, pfn, z, order, mt):
+        """__free_one_page: merge upward, then head or tail of the list."""
+        while order < MAX_ORDER - 1:
+            buddy = pfn ^ (1 << order)
+            if not self.page_is_buddy(z, buddy, order):
+                break
+            self.list_del(buddy)
+            self.zones[z].nr_free[order] -= 1
+            self.rmv_page_order(buddy)
+            pfn = min(pfn, buddy)
+            order += 1
+        self.set_page_order(pfn, order)
+        tail = False
+        if order < MAX_ORDER - 2:
+            higher_buddy = (pfn & ~((1 << (order + 1)) - 1)) ^ (1 << (order + 1))
+            tail = self.page_is_buddy(z, higher_buddy, order + 1)
+        self.list_add(pfn, z, order, mt, tail=tail)
+        self.zones[z].nr_free[order] += 1
+
+    def free_pages(self, pfn, order):
+        """__free_pages: free_pages_prepare, then into the pageblock's migratetype list."""
+        for p in range(pfn, pfn + (1 << order)):
+            page = self.pages[p]
+            page.kind = int(PageKind.FREE)
+            page.flags = page.mapping = page.private = page.refcount = 0
+            page.mapcount = -1
+            page.compound_head = -1
+        self.free_one_page(pfn, self.zone_of(pfn), order, self.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES])
+
+    # ------------------------------------------------------------ allocating
+    def expand(self, z, pfn, low, high, mt):
+        while high > low:
+            high -= 1
+            half = pfn + (1 << high)
+            self.list_add(half, z, high, mt)
+            self.zones[z].nr_free[high] += 1
+            self.set_page_order(half, high)
+
+    def rmqueue_smallest(self, z, order, mt):
+        zone = self.zones[z]
+        for current in range(order, MAX_ORDER):
+            if zone.free_list[current][mt]:
+                pfn = zone.free_list[current][mt][0]
+                self.list_del(pfn)
+                self.rmv_page_order(pfn)
+                zone.nr_free[current] -= 1
+                self.expand(z, pfn, order, current, mt)
+                return pfn
+        return -1
+
+    def move_freepages_block(self, z, pfn, mt) -> int:
+        zone = self.zones[z]
+        start = pfn - pfn % PAGEBLOCK_NR_PAGES
+        end = start + PAGEBLOCK_NR_PAGES - 1
+        if not zone.start <= start < zone.end:
+            start = pfn
+        if not zone.start <= end < zone.end:
+            return 0
+        moved, p = 0, start
+        while p <= end:
+            if self.PageBuddy(p):
+                order = self.pages[p].private
+                self.list_del(p)
+                self.list_add(p, z, order, mt)
+                p += 1 << order
+                moved += 1 << order
+            else:
+                p += 1
+        return moved
+
+    def rmqueue_fallback(self, z, order, start_mt):
+        zone = self.zones[z]
+        for current in range(MAX_ORDER - 1, order - 1, -1):
+            if zone.nr_free[current] == 0:
+                continue
+            for fmt in FALLBACKS[start_mt]:
+                if fmt == -1:
+                    break
+                if not zone.free_list[current][fmt]:
+                    continue
+                can_steal = (current >= PAGEBLOCK_ORDER or current >= PAGEBLOCK_ORDER // 2
+                             or start_mt in (RECLAIMABLE, UNMOVABLE))
+                pfn = zone.free_list[current][fmt][0]
+                if can_steal:
+                    if current >= PAGEBLOCK_ORDER:
+                        for i in range(1 << (current - PAGEBLOCK_ORDER)):
+                            self.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES + i] = start_mt
+                    elif self.move_freepages_block(z, pfn, start_mt) >= PAGEBLOCK_NR_PAGES // 2:
+                        self.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES] = start_mt
+                zone.nr_free[current] -= 1
+                self.list_del(pfn)
+                self.rmv_page_order(pfn)
+                self.expand(z, pfn, order, current, start_mt)
+                return pfn
+        return -1
+
+    def rmqueue(self, z, order, mt):
+        pfn = self.rmqueue_smallest(z, order, mt)
+        if pfn < 0 and mt == MOVABLE:
+            pfn = self.rmqueue_smallest(z, order, CMA)
+        if pfn < 0:
+            pfn = self.rmqueue_fallback(z, order, mt)
+        return pfn
+
+    def watermark_ok(self, z, order, mark, alloc_cma) -> bool:
+        zone = self.zones[z]
+        free = sum(n << o for o, n in enumerate(zone.nr_free)) - ((1 << order) - 1)
+        if free <= mark:
+            return False
+        if order == 0:
+            return True
+        for o in range(order, MAX_ORDER):
+            if zone.nr_free[o] == 0:
+                continue
+            if any(zone.free_list[o][mt] for mt in (UNMOVABLE, MOVABLE, RECLAIMABLE)):
+                return True
+            if alloc_cma and zone.free_list[o][CMA]:
+                return True
+        return False
+
+    def prep_new_page(self, pfn, order, kind, owner, compound):
+        for p in range(pfn, pfn + (1 << order)):
+            page = self.pages[p]
+            page.kind = kind
+            page.flags = page.mapping = page.private = page.refcount = 0
+            page.mapcount = -1
+        head = self.pages[pfn]
+        head.refcount = 1
+        if compound and order > 0:
+            head.flags |= 1 << pg.PG_head
+            for p in range(pfn + 1, pfn + (1 << order)):
+                self.pages[p].compound_head = pfn
+            self.pages[pfn + 1].private = order
+        if kind in (PageKind.SLAB, PageKind.SLAB_RECLAIMABLE):
+            if self.slab_value is not None:
+                head.mapcount = self.slab_value
+            else:
+                head.flags |= 1 << pg.PG_slab
+        elif kind == PageKind.PAGETABLE:
+            if self.table_value is not None:
+                head.mapcount = self.table_value
+        elif kind == PageKind.ANON:
+            head.flags |= (1 << pg.PG_uptodate) | (1 << pg.PG_swapbacked)
+            head.mapping = enc.make_mapping(owner, enc.PAGE_MAPPING_ANON)
+            head.mapcount = 0
+        elif kind == PageKind.FILE:
+            head.flags |= 1 << pg.PG_uptodate
+            head.mapping = enc.make_mapping(owner)
+
+    def alloc_pages(self, order, mt, kind, owner, zone_hi, compound=False, wmark=0):
+        for z in range(zone_hi, -1, -1):
+            if self.watermark_ok(z, order, self.zones[z].wmark[wmark], mt == MOVABLE):
+                pfn = self.rmqueue(z, order, mt)
+                if pfn >= 0:
+                    self.prep_new_page(pfn, order, kind, owner, compound)
+                    return pfn
+        return -1
+
+    # ------------------------------------------------------------ comparison
+    def state(self) -> dict:
+        """Everything the engine must agree on, as plain arrays and dicts."""
+        out = {name: np.array([getattr(p, name) for p in self.pages])
+               for name in ("flags", "mapcount", "refcount", "kind", "mapping", "private", "compound_head")}
+        out["free_lists"] = {(z, o, mt): list(zone.free_list[o][mt])
+                             for z, zone in enumerate(self.zones)
+                             for o in range(MAX_ORDER) for mt in range(MIGRATE_TYPES)}
+        out["nr_free"] = np.array([zone.nr_free for zone in self.zones])
+        out["pageblock_mt"] = np.array(self.pageblock_mt)
+        out["wmark"] = np.array([zone.wmark for zone in self.zones])
+        return out
+
+
+def engine_state(mem) -> dict:
+    """The same view of an engine ``Memory`` (free lists walked from their heads)."""
+
+    n = mem.nr_pages
+    out = {name: getattr(mem, name).astype(np.int64) for name in
+           ("flags", "mapcount", "refcount", "kind", "mapping", "private")}
+    nxt = mem.lru_next[:n].astype(np.int64)
+    out["compound_head"] = np.where(nxt <= -2, -2 - nxt, -1)
+    lists = {}
+    for z in range(mem.nr_zones):
+        for o in range(MAX_ORDER):
+            for mt in range(MIGRATE_TYPES):
+                head = n + (z * MAX_ORDER + o) * MIGRATE_TYPES + mt
+                node, seq = int(mem.lru_next[head]), []
+                while node != head and len(seq) <= n:
+                    seq.append(node)
+                    node = int(mem.lru_next[node])
+                lists[(z, o, mt)] = seq
+    out["free_lists"] = lists
+    out["nr_free"] = mem.nr_free.copy()
+    out["pageblock_mt"] = (mem.pb_flags & 0x7).astype(np.int64)
+    out["wmark"] = mem.wmark.copy()
+    return out

@@ -1,0 +1,1 @@
+"""Reports: executing notebooks to self-contained HTML (the README's main job)."""

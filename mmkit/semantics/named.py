@@ -1,0 +1,105 @@
+"""The six named variants of SEMANTICS.md §1: the one table tests, benchmarks and docs
+iterate over."""
+
+from __future__ import annotations
+
+from mmkit.semantics.rules import (
+    BalloonProtocol as BP,
+    CmaCleanRule as CMA,
+    FailureRoute as FR,
+    IsolatedBit as IB,
+    IsolatedSetter as IS,
+    MovableMarker as MM,
+    NewpageRoute as NR,
+    PageBalloonTest as PB,
+    PageTypes as PT,
+    SwapcacheBit as SB,
+)
+from mmkit.semantics.variant import Variant
+
+_V45 = Variant(
+    name="v4.5",
+    description="before the series: only balloon pages are non-LRU movable (PagePrivate protocol); zsmalloc cannot move",
+    page_types=PT.MAPCOUNT_SENTINELS,
+    movable_marker=MM.NONE,
+    balloon_protocol=BP.PAGE_PRIVATE,
+    page_balloon=PB.MAPCOUNT,
+    pg_isolated=IB.NONE,
+    isolated_setter=IS.DRIVER,
+    newpage_route=NR.PAGE_BALLOON,
+    failure_route=FR.V4_5,
+    cma_clean_rule=CMA.NOT_BALLOON,
+    swapcache_bit=SB.OWN,
+    zsmalloc_movable=False,
+    zsmalloc_last_private_2=True,
+    zsmalloc_huge_owner_priv_1=False,
+    kpf_buddy_all_pages=False,
+    balloon_branch_first=True,
+    sources=("K-d6d", "K-vs45"),
+)
+
+_V3_02 = _V45.replace(
+    name="v3-02",
+    description="v3 01-02: generic non-LRU movable pages, balloon still special-cased, zsmalloc movable",
+    movable_marker=MM.PG_RECLAIM_MAPCOUNT_255,
+    pg_isolated=IB.PG_OWNER_PRIV_1,
+    failure_route=FR.V3_02,
+    zsmalloc_movable=True,
+    sources=("v3-00", "R-01", "R-02", "A-02"),
+)
+
+_V3_04 = _V3_02.replace(
+    name="v3-04",
+    description="v3 04: balloon on the generic feature; PageBalloon = movable && PG_private_2 (the reviewed code)",
+    movable_marker=MM.PG_RECLAIM_MAPCOUNT_256,
+    balloon_protocol=BP.GENERIC,
+    page_balloon=PB.MAPCOUNT_AND_PRIVATE_2,
+    newpage_route=NR.PAGE_MOVABLE,
+    failure_route=FR.V3_04,
+    cma_clean_rule=CMA.NOT_ISOLATED,
+    balloon_branch_first=False,
+    sources=("v3-04", "R-04", "A-04"),
+)
+
+_V3_04_REVIEWED = _V3_04.replace(
+    name="v3-04-reviewed",
+    description="v3-04 with the review's fixes: PageBalloon from the balloon mapping, PG_isolated a bit of its own",
+    page_balloon=PB.BALLOON_MAPPING,
+    pg_isolated=IB.OWN_BIT,
+    newpage_route=NR.BALLOON_OR_PAGE_MOVABLE,
+    sources=("R-04", "A-04", "v4-02"),
+)
+
+_V4_8 = _V45.replace(
+    name="v4.8",
+    description="as merged: movable = mapping bit 0x2, PG_isolated = PG_reclaim, set by the VM",
+    movable_marker=MM.MAPPING_BIT,
+    balloon_protocol=BP.GENERIC,
+    pg_isolated=IB.PG_RECLAIM,
+    isolated_setter=IS.VM,
+    newpage_route=NR.MAPPING_BIT,
+    failure_route=FR.V4_8,
+    cma_clean_rule=CMA.NOT_MOVABLE,
+    zsmalloc_movable=True,
+    zsmalloc_huge_owner_priv_1=True,
+    balloon_branch_first=False,
+    sources=("K-bda", "K-b11"),
+)
+
+_V6_18 = _V4_8.replace(
+    name="v6.18",
+    description="today: page types, PG_movable_ops, routing by the source's is_lru",
+    page_types=PT.ONE_BYTE,
+    movable_marker=MM.PG_MOVABLE_OPS,
+    page_balloon=PB.PAGE_OFFLINE,
+    newpage_route=NR.SOURCE_IS_LRU,
+    failure_route=FR.V6_18,
+    cma_clean_rule=CMA.MOVABLE_OPS_THEN_EVICTABLE,
+    swapcache_bit=SB.PG_OWNER_PRIV_1,
+    zsmalloc_last_private_2=False,
+    zsmalloc_huge_owner_priv_1=False,
+    kpf_buddy_all_pages=True,
+    sources=("K-mod", "K-pf25", "K-kpf", "U-2019", "O-2018"),
+)
+
+NAMED: dict[str, Variant] = {v.name: v for v in (_V45, _V3_02, _V3_04, _V3_04_REVIEWED, _V4_8, _V6_18)}

@@ -1,0 +1,207 @@
+"""``Variant``: one kernel version's page-migration rules, as a value (DESIGN.md).
+
+Every field is one rule (a row of SEMANTICS.md §2-§4). Build a variant no kernel ever had
+with ``dataclasses.replace(mmkit.variant("v3-04"), pg_isolated=IsolatedBit.PG_RECLAIM)``;
+``validate()`` refuses combinations that cannot exist and says why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from mmkit.errors import VariantError
+from mmkit.semantics.rules import (
+    BalloonProtocol,
+    CmaCleanRule,
+    FailureRoute,
+    IsolatedBit,
+    IsolatedSetter,
+    MovableMarker,
+    NewpageRoute,
+    PageBalloonTest,
+    PageTypes,
+    SwapcacheBit,
+)
+
+# Rule fields in the order Variant.compile() lays them out; F_<NAME> is the index.
+RULE_FIELDS = (
+    "page_types",
+    "movable_marker",
+    "balloon_protocol",
+    "page_balloon",
+    "pg_isolated",
+    "isolated_setter",
+    "newpage_route",
+    "failure_route",
+    "cma_clean_rule",
+    "swapcache_bit",
+    "zsmalloc_movable",
+    "zsmalloc_last_private_2",
+    "zsmalloc_huge_owner_priv_1",
+    "kpf_buddy_all_pages",
+    "balloon_branch_first",
+)
+NR_RULE_FIELDS = len(RULE_FIELDS)
+
+F_PAGE_TYPES = 0
+F_MOVABLE_MARKER = 1
+F_BALLOON_PROTOCOL = 2
+F_PAGE_BALLOON = 3
+F_PG_ISOLATED = 4
+F_ISOLATED_SETTER = 5
+F_NEWPAGE_ROUTE = 6
+F_FAILURE_ROUTE = 7
+F_CMA_CLEAN_RULE = 8
+F_SWAPCACHE_BIT = 9
+F_ZSMALLOC_MOVABLE = 10
+F_ZSMALLOC_LAST_PRIVATE_2 = 11
+F_ZSMALLOC_HUGE_OWNER_PRIV_1 = 12
+F_KPF_BUDDY_ALL_PAGES = 13
+F_BALLOON_BRANCH_FIRST = 14
+assert all(globals()["F_" + n.upper()] == i for i, n in enumerate(RULE_FIELDS))
+
+
+@dataclass(frozen=True)
+class Variant:
+    """The page-migration rules of one kernel version (or of one a user built)."""
+
+    name: str
+    description: str
+    page_types: PageTypes
+    movable_marker: MovableMarker
+    balloon_protocol: BalloonProtocol
+    page_balloon: PageBalloonTest
+    pg_isolated: IsolatedBit
+    isolated_setter: IsolatedSetter
+    newpage_route: NewpageRoute
+    failure_route: FailureRoute
+    cma_clean_rule: CmaCleanRule
+    swapcache_bit: SwapcacheBit
+    zsmalloc_movable: bool
+    """zsmalloc pages are non-LRU movable (v3 13-15 / v4.8 zsmalloc migration)."""
+    zsmalloc_last_private_2: bool
+    """zsmalloc marks the last sub-page of a zspage PG_private_2 (2016; removed 2017)."""
+    zsmalloc_huge_owner_priv_1: bool
+    """zsmalloc marks huge-object pages PG_owner_priv_1 (from its v4.8 migration patch)."""
+    kpf_buddy_all_pages: bool
+    """stable_page_flags sets KPF_BUDDY on every page of a free block, not only the head."""
+    balloon_branch_first: bool
+    """isolate_migratepages_block tries the balloon branch before the compound skip (v4.5)."""
+    sources: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Coerce plain ints/bools so a user-built variant compares and hashes consistently.
+        for f in fields(self):
+            if f.name in RULE_FIELDS:
+                cur = getattr(self, f.name)
+                typ = f.type if isinstance(f.type, type) else _FIELD_TYPES[f.name]
+                try:
+                    val = typ(cur) if typ is not bool else _as_bool(f.name, cur)
+                except (ValueError, TypeError):
+                    allowed = ", ".join(m.name for m in typ) if typ is not bool else "True, False"
+                    raise VariantError(f"variant field {f.name}: {cur!r} is not one of {allowed}") from None
+                object.__setattr__(self, f.name, val)
+        if not isinstance(self.name, str) or not self.name:
+            raise VariantError("variant field name: a variant needs a non-empty name")
+        self.validate()
+
+    # --------------------------------------------------------------- checks
+    def validate(self) -> None:
+        """Raise :class:`VariantError` if the rules cannot coexist in one kernel."""
+        M, problems = MovableMarker, []
+        mapcount_markers = (M.PG_RECLAIM_MAPCOUNT_255, M.PG_RECLAIM_MAPCOUNT_256)
+        if self.movable_marker in mapcount_markers and self.pg_isolated == IsolatedBit.PG_RECLAIM:
+            problems.append(
+                "pg_isolated=PG_RECLAIM with a PG_reclaim movable marker: PG_movable and PG_isolated "
+                "would be the same bit, so every movable page would read as isolated"
+            )
+        if self.movable_marker == M.NONE:
+            if self.zsmalloc_movable:
+                problems.append("zsmalloc_movable=True needs a generic movable marker (movable_marker is NONE)")
+            if self.balloon_protocol == BalloonProtocol.GENERIC:
+                problems.append("balloon_protocol=GENERIC needs a generic movable marker (movable_marker is NONE)")
+        elif self.pg_isolated == IsolatedBit.NONE:
+            problems.append(
+                f"movable_marker={self.movable_marker.name} needs a PG_isolated bit: generic movable "
+                "pages are marked isolated by isolate_movable_page (pg_isolated is NONE)"
+            )
+        if self.cma_clean_rule == CmaCleanRule.NOT_ISOLATED and self.pg_isolated == IsolatedBit.NONE:
+            problems.append("cma_clean_rule=NOT_ISOLATED reads PageIsolated, which pg_isolated=NONE does not have")
+        if self.isolated_setter == IsolatedSetter.VM and self.pg_isolated == IsolatedBit.NONE:
+            problems.append("isolated_setter=VM needs a PG_isolated bit to set (pg_isolated is NONE)")
+        one_byte = self.page_types == PageTypes.ONE_BYTE
+        if one_byte and self.movable_marker in mapcount_markers:
+            problems.append(
+                f"movable_marker={self.movable_marker.name} stores a _mapcount sentinel, but "
+                "page_types=ONE_BYTE keeps the page type in that word"
+            )
+        if not one_byte and self.movable_marker == M.PG_MOVABLE_OPS:
+            problems.append("movable_marker=PG_MOVABLE_OPS is meaningful on typed pages only (needs page_types=ONE_BYTE)")
+        if one_byte and self.page_balloon in (PageBalloonTest.MAPCOUNT, PageBalloonTest.MAPCOUNT_AND_PRIVATE_2):
+            problems.append(
+                f"page_balloon={self.page_balloon.name} reads a _mapcount sentinel, which "
+                "page_types=ONE_BYTE does not have (use PAGE_OFFLINE or BALLOON_MAPPING)"
+            )
+        if not one_byte and self.page_balloon == PageBalloonTest.PAGE_OFFLINE:
+            problems.append("page_balloon=PAGE_OFFLINE needs page_types=ONE_BYTE (PGTY_offline)")
+        if self.page_balloon == PageBalloonTest.MAPCOUNT_AND_PRIVATE_2 and self.movable_marker != M.PG_RECLAIM_MAPCOUNT_256:
+            problems.append(
+                "page_balloon=MAPCOUNT_AND_PRIVATE_2 is v3 04's PageMovable && PagePrivate2 and needs "
+                "movable_marker=PG_RECLAIM_MAPCOUNT_256"
+            )
+        if self.newpage_route == NewpageRoute.MAPPING_BIT and self.movable_marker != M.MAPPING_BIT:
+            problems.append("newpage_route=MAPPING_BIT reads the mapping's movable bit, which needs movable_marker=MAPPING_BIT")
+        if self.cma_clean_rule == CmaCleanRule.MOVABLE_OPS_THEN_EVICTABLE and self.movable_marker != M.PG_MOVABLE_OPS:
+            problems.append("cma_clean_rule=MOVABLE_OPS_THEN_EVICTABLE needs movable_marker=PG_MOVABLE_OPS")
+        if self.cma_clean_rule == CmaCleanRule.NOT_MOVABLE and self.movable_marker == M.NONE:
+            problems.append("cma_clean_rule=NOT_MOVABLE reads __PageMovable, which movable_marker=NONE does not have")
+        if problems:
+            raise VariantError(f"variant {self.name!r} cannot exist: " + "; ".join(problems))
+
+    # ------------------------------------------------------------ compile
+    def compile(self) -> np.ndarray:
+        """The rules as an int64 array indexed by the ``F_*`` constants (for the kernels)."""
+        return np.array([int(getattr(self, n)) for n in RULE_FIELDS], dtype=np.int64)
+
+    def rules(self) -> dict[str, str]:
+        """Field name -> rule name, for tables."""
+        return {n: (getattr(self, n).name if not isinstance(getattr(self, n), bool) else str(getattr(self, n)))
+                for n in RULE_FIELDS}
+
+    def replace(self, **changes) -> "Variant":
+        """``dataclasses.replace`` with a check that the names are fields; the result is
+        validated. A changed rule without a new ``name`` gets ``name + "+custom"``."""
+        unknown = set(changes) - {f.name for f in fields(self)}
+        if unknown:
+            raise VariantError(f"variant fields {sorted(unknown)} do not exist; fields are {list(RULE_FIELDS)}")
+        if "name" not in changes:
+            changes["name"] = self.name + "+custom"
+        return dataclasses.replace(self, **changes)
+
+
+def _as_bool(name: str, v) -> bool:
+    if isinstance(v, (bool, np.bool_)) or v in (0, 1):
+        return bool(v)
+    raise ValueError(name)
+
+
+_FIELD_TYPES = {
+    "page_types": PageTypes,
+    "movable_marker": MovableMarker,
+    "balloon_protocol": BalloonProtocol,
+    "page_balloon": PageBalloonTest,
+    "pg_isolated": IsolatedBit,
+    "isolated_setter": IsolatedSetter,
+    "newpage_route": NewpageRoute,
+    "failure_route": FailureRoute,
+    "cma_clean_rule": CmaCleanRule,
+    "swapcache_bit": SwapcacheBit,
+    "zsmalloc_movable": bool,
+    "zsmalloc_last_private_2": bool,
+    "zsmalloc_huge_owner_priv_1": bool,
+    "kpf_buddy_all_pages": bool,
+    "balloon_branch_first": bool,
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# mmkit's one entry point on a fresh machine (needs only python3 >= 3.10, pip and gcc).
+#   bash run.sh            set up .venv, then the main job: execute the flagship notebook
+#                          and write its HTML report on the bundled sample data
+#   bash run.sh test       set up .venv, then run the whole test suite
+#   bash run.sh coverage   the tests with NUMBA_DISABLE_JIT=1 under coverage (jitted code too)
+#   bash run.sh bench      the benchmarks
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=${PYTHON:-python3}
+VENV=.venv
+EXTRAS="dev,viz,notebook"
+
+setup() {
+    if [ ! -x "$VENV/bin/python" ]; then
+        echo "mmkit: creating $VENV" >&2
+        "$PY" -m venv "$VENV"
+    fi
+    local stamp="$VENV/.mmkit-installed"
+    if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+        echo "mmkit: installing mmkit[$EXTRAS] into $VENV" >&2
+        "$VENV/bin/python" -m pip install -q --upgrade pip
+        "$VENV/bin/python" -m pip install -q -e ".[$EXTRAS]"
+        touch "$stamp"
+    fi
+}
+
+cmd=${1:-main}
+setup
+case "$cmd" in
+    main)
+        exec "$VENV/bin/python" -m mmkit.report "${@:2}"
+        ;;
+    test)
+        shift || true
+        exec "$VENV/bin/python" -m pytest -q "$@"
+        ;;
+    coverage)
+        NUMBA_DISABLE_JIT=1 "$VENV/bin/python" -m coverage run -m pytest -q -p no:cacheprovider
+        exec "$VENV/bin/python" -m coverage report --skip-covered
+        ;;
+    bench)
+        for b in benchmarks/bench_*.py; do echo "== $b"; "$VENV/bin/python" "$b"; done
+        ;;
+    *)
+        echo "usage: bash run.sh [main|test|coverage|bench]" >&2
+        exit 2
+        ;;
+esac
