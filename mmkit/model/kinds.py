@@ -24,6 +24,7 @@ class PageKind(IntEnum):
     BALLOON = 9  # owned by the virtio balloon driver
     ZSMALLOC = 10  # a zspage sub-page of zram's zsmalloc pool
     UNINIT = 11  # present but struct page not initialised yet (deferred init)
+    ISOLATED_FREE = 12  # a free page the free scanner took out of the buddy (cc->freepages)
 
 
 KIND_NAMES = {k: k.name.lower() for k in PageKind}

@@ -35,6 +35,7 @@ _V45 = Variant(
     zsmalloc_huge_owner_priv_1=False,
     kpf_buddy_all_pages=False,
     balloon_branch_first=True,
+    extfrag_costly_only=False,
     sources=("K-d6d", "K-vs45"),
 )
 
@@ -99,6 +100,7 @@ _V6_18 = _V4_8.replace(
     zsmalloc_last_private_2=False,
     zsmalloc_huge_owner_priv_1=False,
     kpf_buddy_all_pages=True,
+    extfrag_costly_only=True,
     sources=("K-mod", "K-pf25", "K-kpf", "U-2019", "O-2018"),
 )
 

@@ -43,6 +43,7 @@ RULE_FIELDS = (
     "zsmalloc_huge_owner_priv_1",
     "kpf_buddy_all_pages",
     "balloon_branch_first",
+    "extfrag_costly_only",
 )
 NR_RULE_FIELDS = len(RULE_FIELDS)
 
@@ -61,6 +62,7 @@ F_ZSMALLOC_LAST_PRIVATE_2 = 11
 F_ZSMALLOC_HUGE_OWNER_PRIV_1 = 12
 F_KPF_BUDDY_ALL_PAGES = 13
 F_BALLOON_BRANCH_FIRST = 14
+F_EXTFRAG_COSTLY_ONLY = 15
 assert all(globals()["F_" + n.upper()] == i for i, n in enumerate(RULE_FIELDS))
 
 
@@ -90,6 +92,8 @@ class Variant:
     """stable_page_flags sets KPF_BUDDY on every page of a free block, not only the head."""
     balloon_branch_first: bool
     """isolate_migratepages_block tries the balloon branch before the compound skip (v4.5)."""
+    extfrag_costly_only: bool
+    """compaction_suitable applies extfrag_threshold only above PAGE_ALLOC_COSTLY_ORDER (3)."""
     sources: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -204,4 +208,5 @@ _FIELD_TYPES = {
     "zsmalloc_huge_owner_priv_1": bool,
     "kpf_buddy_all_pages": bool,
     "balloon_branch_first": bool,
+    "extfrag_costly_only": bool,
 }

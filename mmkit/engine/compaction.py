@@ -1,0 +1,623 @@
+"""Compaction (v4.5 / v4.8 ``mm/compaction.c``): ``compact_zone`` with the migrate
+scanner walking up from the zone start and the free scanner down from its end, a
+pageblock at a time, ``COMPACT_CLUSTER_MAX`` pages per batch, pageblock skip bits,
+``compaction_suitable`` and ``compact_finished``.
+
+Simplified: each ``compact_zone`` starts its scanners at the zone's ends (no cached
+positions between runs); skip bits are cleared when a run completes with the scanners
+met (``compact_blockskip_flush``), at the start of the next run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from mmkit.engine.alloc import alloc_pages, free_pages
+from mmkit.engine.buddy import (
+    CMA,
+    MOVABLE,
+    WMARK_LOW,
+    find_suitable_fallback,
+    get_pageblock_migratetype,
+    set_pageblock_migratetype,
+    zone_watermark_ok,
+)
+from mmkit.engine.lists import list_add, list_del, list_empty, list_first, misc_head, free_head
+from mmkit.engine.migrate import (
+    DRIVER_BALLOON,
+    EAGAIN,
+    ENOMEM,
+    MIGRATEPAGE_SUCCESS,
+    driver_of,
+    putback_movable_pages,
+    unmap_and_move,
+)
+from mmkit.engine.owners import balloon_isolate, del_page_from_lru_list
+from mmkit.engine.pageflags import PageBuddy, page_order, rmv_page_order
+from mmkit.engine.predicates import (
+    PageBalloon,
+    PageIsolated,
+    PageLRU,
+    PagePrivate,
+    SetPageIsolated,
+    __PageMovable,
+    clear_bit,
+    page_has_movable_ops,
+    set_bit,
+    test_bit,
+)
+from mmkit.engine.state import (
+    EV_ISOLATED,
+    EV_ISOLATED_FALSE_POSITIVE,
+    EV_MIGRATE_FAILED,
+    EV_OOPS,
+    HEAD_FREEPAGES,
+    HEAD_MIGRATEPAGES,
+    RULE_NONE,
+    ST_BLOCKSKIP_FLUSH,
+    ST_CONCURRENT_PPM,
+    ST_OOPSED,
+    VM_COMPACT_FREE_SCANNED,
+    VM_COMPACT_ISOLATED,
+    VM_COMPACT_MIGRATE_SCANNED,
+    VM_PGMIGRATE_FAIL,
+    VM_PGMIGRATE_SUCCESS,
+    chance_ppm,
+    record,
+)
+from mmkit.model.flags import PG_head, PG_private
+from mmkit.model.kinds import (
+    MAX_ORDER,
+    PAGEBLOCK_NR_PAGES,
+    PAGEBLOCK_ORDER,
+    PB_MIGRATE_SKIP,
+    PageKind,
+)
+from mmkit.semantics.variant import (
+    F_BALLOON_BRANCH_FIRST,
+    F_EXTFRAG_COSTLY_ONLY,
+    F_MOVABLE_MARKER,
+    F_PG_ISOLATED,
+)
+
+COMPACT_CLUSTER_MAX = 32
+MIGRATE_PASSES = 10
+EXTFRAG_THRESHOLD = 500
+PAGE_ALLOC_COSTLY_ORDER = 3
+
+K_HOLE = int(PageKind.HOLE)
+K_UNINIT = int(PageKind.UNINIT)
+K_RESERVED = int(PageKind.RESERVED)
+K_ISOLATED_FREE = int(PageKind.ISOLATED_FREE)
+K_BALLOON = int(PageKind.BALLOON)
+K_ZSMALLOC = int(PageKind.ZSMALLOC)
+
+# compact_zone results (enum compact_result, v4.5 names)
+COMPACT_SKIPPED = 0
+COMPACT_CONTINUE = 1
+COMPACT_PARTIAL = 2  # success: a suitable page is free
+COMPACT_COMPLETE = 3  # scanners met
+COMPACT_NO_SUITABLE_PAGE = 4
+COMPACT_CONTENDED = 5  # stopped: here, by an oops
+COMPACT_NOT_SUITABLE_ZONE = 6
+
+# struct compact_control, as an int64 array
+CC_ORDER = 0
+CC_SYNC = 1
+CC_MIGRATE_PFN = 2
+CC_FREE_PFN = 3
+CC_NR_MIGRATE = 4
+CC_NR_FREE = 5
+CC_ZONE = 6
+CC_IGNORE_SKIP = 7
+CC_MIGRATETYPE = 8
+CC_CONTENDED = 9
+CC_MIGRATED = 10
+CC_FAILED = 11
+NR_CC = 12
+
+
+def new_cc(zone: int, order: int, sync: bool, ignore_skip: bool, migratetype: int = MOVABLE) -> np.ndarray:
+    cc = np.zeros(NR_CC, dtype=np.int64)
+    cc[CC_ZONE], cc[CC_ORDER], cc[CC_SYNC] = zone, order, int(sync)
+    cc[CC_IGNORE_SKIP], cc[CC_MIGRATETYPE] = int(ignore_skip), migratetype
+    return cc
+
+
+@njit(cache=True)
+def make_cc(zone, order, sync, ignore_skip, migratetype):
+    cc = np.zeros(NR_CC, dtype=np.int64)
+    cc[CC_ZONE] = zone
+    cc[CC_ORDER] = order
+    cc[CC_SYNC] = sync
+    cc[CC_IGNORE_SKIP] = ignore_skip
+    cc[CC_MIGRATETYPE] = migratetype
+    return cc
+
+
+# ------------------------------------------------------------------ fragmentation
+@njit(cache=True)
+def fragmentation_index(A, z, order):
+    """``__fragmentation_index`` (``fill_contig_page_info``), integer arithmetic."""
+    total = 0
+    free_pages_ = 0
+    suitable = 0
+    for o in range(MAX_ORDER):
+        blocks = A.nr_free[z, o]
+        total += blocks
+        free_pages_ += blocks << o
+        if o >= order:
+            suitable += blocks << (o - order)
+    if total == 0:
+        return 0
+    if suitable > 0:
+        return -1000
+    return 1000 - (1000 + (free_pages_ * 1000) // (1 << order)) // total
+
+
+# ------------------------------------------------------------------ helpers
+@njit(cache=True, inline="always")
+def pageblock_skip(A, pfn):
+    return A.pb_flags[pfn >> PAGEBLOCK_ORDER] & PB_MIGRATE_SKIP != 0
+
+
+@njit(cache=True)
+def set_pageblock_skip(A, pfn):
+    A.pb_flags[pfn >> PAGEBLOCK_ORDER] |= PB_MIGRATE_SKIP
+
+
+@njit(cache=True)
+def reset_isolation_suitable(A, z):
+    """``__reset_isolation_suitable``: clear every skip bit in the zone."""
+    first = A.zone_start[z] >> PAGEBLOCK_ORDER
+    last = (A.zone_end[z] - 1) >> PAGEBLOCK_ORDER
+    for b in range(first, last + 1):
+        A.pb_flags[b] &= 0xFF ^ PB_MIGRATE_SKIP
+
+
+@njit(cache=True, inline="always")
+def migrate_async_suitable(mt):
+    return mt == MOVABLE or mt == CMA
+
+
+@njit(cache=True, inline="always")
+def is_frame(A, pfn):
+    k = A.kind[pfn]
+    return k != K_HOLE and k != K_UNINIT
+
+
+@njit(cache=True)
+def compound_order(A, pfn):
+    """The order of the compound page whose head is ``pfn`` (``page[1].compound_order``)."""
+    if test_bit(A, pfn, PG_head) and pfn + 1 < A.flags.shape[0]:
+        return A.private[pfn + 1]
+    return 0
+
+
+# ------------------------------------------------------------------ migrate scanner
+@njit(cache=True)
+def isolate_movable_page(A, vc, S, pfn):
+    """``isolate_movable_page`` (v3 / v4.8): a reference, the movable test under the page
+    lock, the driver's ``isolate_page``, then PG_isolated. Returns 1 isolated, 0 not,
+    -1 oops (``->mapping`` is NULL: the v3-02 balloon page of SEMANTICS.md §4.1)."""
+    if A.refcount[pfn] == 0:
+        return 0
+    A.refcount[pfn] += 1
+    if not __PageMovable(A, vc, pfn) or PageIsolated(A, vc, pfn):
+        A.refcount[pfn] -= 1
+        return 0
+    if not page_has_movable_ops(A, vc, pfn):
+        if A.mapping[pfn] >> 2 == 0 and vc[F_MOVABLE_MARKER] <= 2:
+            # v3: PageMovable passed (PageBalloon counts), mapping->a_ops on NULL
+            A.refcount[pfn] -= 1
+            return -1
+        A.refcount[pfn] -= 1
+        return 0
+    if driver_of(A, vc, pfn) == DRIVER_BALLOON:
+        balloon_isolate(A, vc, S, pfn)
+    SetPageIsolated(A, vc, pfn)
+    return 1
+
+
+@njit(cache=True)
+def balloon_page_isolate_v319(A, vc, S, pfn):
+    """v3.19 ``balloon_page_isolate``: a movable balloon page (PageBalloon, PagePrivate)
+    with no other user: clear PagePrivate, off the balloon list, one more reference."""
+    if A.refcount[pfn] != 1:
+        return False
+    A.refcount[pfn] += 1
+    balloon_isolate(A, vc, S, pfn)
+    return True
+
+
+@njit(cache=True)
+def try_nonlru(A, vc, S, pfn):
+    """The non-LRU branch of ``isolate_migratepages_block``: the variant's lockless
+    test, then ``isolate_movable_page``. A truly movable page refused because
+    PageIsolated lies (it is not isolated: no extra reference) is a false positive."""
+    if not __PageMovable(A, vc, pfn):
+        return 0
+    if PageIsolated(A, vc, pfn):
+        if A.refcount[pfn] == 1 and (A.kind[pfn] == K_BALLOON or A.kind[pfn] == K_ZSMALLOC):
+            record(S, A, pfn, EV_ISOLATED_FALSE_POSITIVE, F_PG_ISOLATED, 0)
+        return 0
+    return isolate_movable_page(A, vc, S, pfn)
+
+
+@njit(cache=True)
+def isolate_migratepages_block(A, vc, S, cc, low_pfn, end_pfn, head_id):
+    """Scan [low_pfn, end_pfn) and isolate up to COMPACT_CLUSTER_MAX pages onto the list
+    ``head_id``. Returns the pfn where the scan stopped (-1 after an oops)."""
+    head = misc_head(A, head_id)
+    nr_scanned = 0
+    nr_isolated = 0
+    valid = -1
+    balloon_first = vc[F_BALLOON_BRANCH_FIRST] != 0
+    while low_pfn < end_pfn:
+        pfn = low_pfn
+        low_pfn += 1
+        nr_scanned += 1
+        if not is_frame(A, pfn):
+            continue
+        if valid < 0:
+            valid = pfn
+        if PageBuddy(A, vc, pfn):
+            order = page_order(A, pfn)
+            if 0 < order < MAX_ORDER:
+                low_pfn += (1 << order) - 1
+            continue
+        got = 0
+        if not balloon_first and A.lru_next[pfn] <= -2:
+            continue  # a tail page: PageCompound, order 0 from here
+        if not balloon_first and test_bit(A, pfn, PG_head):
+            low_pfn += (1 << compound_order(A, pfn)) - 1
+            continue
+        if not PageLRU(A, pfn):
+            if balloon_first and PageBalloon(A, vc, pfn) and PagePrivate(A, pfn):
+                # v4.5 / v3-02: balloon_page_movable, then balloon_page_isolate; another
+                # compactor may hold the page (the workload's concurrency rate)
+                held = chance_ppm(S, S.st[ST_CONCURRENT_PPM])
+                if held:
+                    clear_bit(A, pfn, PG_private)
+                elif balloon_page_isolate_v319(A, vc, S, pfn):
+                    got = 1
+                if got == 0:
+                    got = try_nonlru(A, vc, S, pfn)
+                if held:
+                    set_bit(A, pfn, PG_private)
+            else:
+                got = try_nonlru(A, vc, S, pfn)
+            if got < 0:
+                record(S, A, pfn, EV_OOPS, F_MOVABLE_MARKER, 0)
+                S.st[ST_OOPSED] = 1
+                S.vm[VM_COMPACT_MIGRATE_SCANNED] += nr_scanned
+                return -1
+            if got == 0:
+                continue
+        else:
+            if test_bit(A, pfn, PG_head):  # PageTransHuge on the LRU
+                low_pfn += (1 << compound_order(A, pfn)) - 1
+                continue
+            # a pinned anonymous page: page_count > page_mapcount, no page_mapping
+            if A.mapping[pfn] & 1 and A.refcount[pfn] > A.mapcount[pfn] + 1:
+                continue
+            # __isolate_lru_page
+            A.refcount[pfn] += 1
+            del_page_from_lru_list(A, pfn)
+            got = 1
+        list_add(A, pfn, head)
+        cc[CC_NR_MIGRATE] += 1
+        nr_isolated += 1
+        record(S, A, pfn, EV_ISOLATED, RULE_NONE, 0)
+        if cc[CC_NR_MIGRATE] == COMPACT_CLUSTER_MAX:
+            break
+    if low_pfn >= end_pfn and nr_isolated == 0 and valid >= 0 and cc[CC_IGNORE_SKIP] == 0:
+        set_pageblock_skip(A, valid)
+    S.vm[VM_COMPACT_MIGRATE_SCANNED] += nr_scanned
+    S.vm[VM_COMPACT_ISOLATED] += nr_isolated
+    return low_pfn
+
+
+@njit(cache=True)
+def isolate_migratepages(A, vc, S, cc):
+    """``isolate_migratepages``: the next suitable pageblock below the free scanner.
+    Returns 0 ISOLATE_NONE, 1 ISOLATE_SUCCESS, 2 ISOLATE_ABORT (an oops)."""
+    z = cc[CC_ZONE]
+    low_pfn = cc[CC_MIGRATE_PFN]
+    end_pfn = (low_pfn + PAGEBLOCK_NR_PAGES) & ~(PAGEBLOCK_NR_PAGES - 1)
+    while end_pfn <= cc[CC_FREE_PFN]:
+        start = max(low_pfn & ~(PAGEBLOCK_NR_PAGES - 1), A.zone_start[z])
+        block_end = min(end_pfn, A.zone_end[z])
+        ok = True
+        if cc[CC_IGNORE_SKIP] == 0 and pageblock_skip(A, start):
+            ok = False
+        elif cc[CC_SYNC] == 0 and not migrate_async_suitable(get_pageblock_migratetype(A, start)):
+            ok = False
+        if ok:
+            low_pfn = isolate_migratepages_block(A, vc, S, cc, max(low_pfn, start), block_end, HEAD_MIGRATEPAGES)
+            if low_pfn < 0:
+                return 2
+            cc[CC_MIGRATE_PFN] = low_pfn
+            return 1 if cc[CC_NR_MIGRATE] > 0 else 0
+        low_pfn = end_pfn
+        end_pfn += PAGEBLOCK_NR_PAGES
+    cc[CC_MIGRATE_PFN] = low_pfn
+    return 0
+
+
+# ------------------------------------------------------------------ free scanner
+@njit(cache=True)
+def suitable_migration_target(A, vc, pfn):
+    """``suitable_migration_target``: not a free block of pageblock order or more, and a
+    MOVABLE or CMA pageblock."""
+    if PageBuddy(A, vc, pfn) and page_order(A, pfn) >= PAGEBLOCK_ORDER:
+        return False
+    return migrate_async_suitable(get_pageblock_migratetype(A, pfn))
+
+
+@njit(cache=True)
+def __isolate_free_page(A, vc, z, pfn, order):
+    """Take a free block out of the buddy if the zone stays above its low watermark;
+    a block of pageblock_order - 1 or more makes its pageblocks MOVABLE."""
+    if not zone_watermark_ok(A, z, 0, A.wmark[z, WMARK_LOW] + (1 << order), False):
+        return 0
+    list_del(A, pfn)
+    A.nr_free[z, order] -= 1
+    rmv_page_order(A, pfn)
+    if order >= PAGEBLOCK_ORDER - 1:
+        p = pfn
+        while p < pfn + (1 << order):
+            mt = get_pageblock_migratetype(A, p)
+            if mt != CMA and mt != 5:
+                set_pageblock_migratetype(A, p, MOVABLE)
+            p += PAGEBLOCK_NR_PAGES
+    return 1 << order
+
+
+@njit(cache=True)
+def isolate_freepages_block(A, vc, S, cc, start, end):
+    """Split every free block in [start, end) into order-0 pages on cc->freepages until
+    there are as many as pages to migrate. Returns (where it stopped, pages isolated)."""
+    z = cc[CC_ZONE]
+    head = misc_head(A, HEAD_FREEPAGES)
+    nr_scanned = 0
+    total = 0
+    valid = -1
+    pfn = start
+    while pfn < end:
+        nr_scanned += 1
+        if not is_frame(A, pfn) or not PageBuddy(A, vc, pfn):
+            if valid < 0 and is_frame(A, pfn):
+                valid = pfn
+            pfn += 1
+            continue
+        if valid < 0:
+            valid = pfn
+        order = page_order(A, pfn)
+        isolated = __isolate_free_page(A, vc, z, pfn, order)
+        if isolated == 0:
+            pfn += 1
+            continue
+        for p in range(pfn, pfn + isolated):  # split_page, then list_add each
+            A.kind[p] = K_ISOLATED_FREE
+            A.refcount[p] = 1
+            list_add(A, p, head)
+        total += isolated
+        cc[CC_NR_FREE] += isolated
+        pfn += isolated
+        if cc[CC_NR_MIGRATE] <= cc[CC_NR_FREE]:
+            break
+    if pfn >= end and total == 0 and valid >= 0 and cc[CC_IGNORE_SKIP] == 0:
+        set_pageblock_skip(A, valid)
+    S.vm[VM_COMPACT_FREE_SCANNED] += nr_scanned
+    S.vm[VM_COMPACT_ISOLATED] += total
+    return pfn
+
+
+@njit(cache=True)
+def isolate_freepages(A, vc, S, cc):
+    """``isolate_freepages``: pageblocks downward from the free scanner, above the
+    migrate scanner's pageblock."""
+    z = cc[CC_ZONE]
+    block_start = cc[CC_FREE_PFN] & ~(PAGEBLOCK_NR_PAGES - 1)
+    isolate_start = cc[CC_FREE_PFN]
+    low_pfn = (cc[CC_MIGRATE_PFN] + PAGEBLOCK_NR_PAGES) & ~(PAGEBLOCK_NR_PAGES - 1)
+    while block_start >= low_pfn:
+        block_end = min(block_start + PAGEBLOCK_NR_PAGES, A.zone_end[z])
+        first = max(block_start, A.zone_start[z])
+        ok = True
+        if cc[CC_IGNORE_SKIP] == 0 and pageblock_skip(A, first):
+            ok = False
+        elif not suitable_migration_target(A, vc, first):
+            ok = False
+        if ok:
+            stop = isolate_freepages_block(A, vc, S, cc, max(isolate_start, first), block_end)
+            if cc[CC_NR_FREE] >= cc[CC_NR_MIGRATE]:
+                if stop >= block_end:
+                    isolate_start = block_start - PAGEBLOCK_NR_PAGES
+                else:
+                    isolate_start = stop
+                cc[CC_FREE_PFN] = isolate_start
+                return
+        block_start -= PAGEBLOCK_NR_PAGES
+        isolate_start = block_start
+    cc[CC_FREE_PFN] = block_start
+
+
+@njit(cache=True)
+def compaction_alloc(A, vc, S, cc):
+    """``compaction_alloc``: the next page of cc->freepages, isolating more if empty."""
+    head = misc_head(A, HEAD_FREEPAGES)
+    if list_empty(A, head):
+        isolate_freepages(A, vc, S, cc)
+        if list_empty(A, head):
+            return -1
+    p = list_first(A, head)
+    list_del(A, p)
+    cc[CC_NR_FREE] -= 1
+    return p
+
+
+@njit(cache=True)
+def compaction_free(A, cc, p):
+    """``compaction_free``: an unused target goes back to cc->freepages."""
+    list_add(A, p, misc_head(A, HEAD_FREEPAGES))
+    cc[CC_NR_FREE] += 1
+
+
+@njit(cache=True)
+def release_freepages(A, vc, head_id):
+    """``release_freepages``: every page left on a private free list back to the buddy."""
+    head = misc_head(A, head_id)
+    while True:
+        p = list_first(A, head)
+        if p < 0:
+            break
+        list_del(A, p)
+        A.refcount[p] = 0
+        free_pages(A, vc, p, 0)
+
+
+# ------------------------------------------------------------------ migration driver
+@njit(cache=True)
+def migrate_pages(A, vc, S, cc, head_id, contig_alloc):
+    """``migrate_pages``: up to ten passes over the list; -EAGAIN pages are retried,
+    the rest migrated or left for ``putback_movable_pages``. Targets come from
+    ``compaction_alloc`` (or, with ``contig_alloc``, from the page allocator outside
+    the isolated range). Returns (succeeded, failed, ran out of targets)."""
+    head = misc_head(A, head_id)
+    succeeded = 0
+    failed = 0
+    nomem = False
+    for _pass in range(MIGRATE_PASSES):
+        retry = 0
+        node = A.lru_next[head]
+        while node != head:
+            nxt = A.lru_next[node]
+            if contig_alloc:
+                newpage = alloc_target_outside(A, vc, node)
+            else:
+                newpage = compaction_alloc(A, vc, S, cc)
+            if newpage < 0:
+                nomem = True
+                break
+            rc = unmap_and_move(A, vc, S, node, newpage)
+            if rc == MIGRATEPAGE_SUCCESS:
+                succeeded += 1
+            else:
+                retry += 1
+                if contig_alloc:
+                    A.refcount[newpage] = 0
+                    free_pages(A, vc, newpage, 0)
+                else:
+                    compaction_free(A, cc, newpage)
+                if _pass == MIGRATE_PASSES - 1:
+                    record(S, A, node, EV_MIGRATE_FAILED, RULE_NONE, 0)
+            node = nxt
+        if nomem or retry == 0:
+            break
+    if not nomem:
+        # what is left after the last pass failed for good
+        node = A.lru_next[head]
+        while node != head:
+            failed += 1
+            node = A.lru_next[node]
+    S.vm[VM_PGMIGRATE_SUCCESS] += succeeded
+    S.vm[VM_PGMIGRATE_FAIL] += failed
+    cc[CC_MIGRATED] += succeeded
+    cc[CC_FAILED] += failed
+    return nomem
+
+
+@njit(cache=True)
+def alloc_target_outside(A, vc, page):
+    """``alloc_migrate_target`` for ``alloc_contig_range``: an order-0 MOVABLE page from
+    the page allocator; the range itself is MIGRATE_ISOLATE, so the buddy never hands
+    out pages from it."""
+    zone_hi = A.zone_start.shape[0] - 1
+    p = alloc_pages(A, vc, 0, MOVABLE, K_ISOLATED_FREE, 0, False, zone_hi, 0)
+    return p
+
+
+# ------------------------------------------------------------------ compact_zone
+@njit(cache=True)
+def compaction_suitable(A, vc, z, order):
+    """``__compaction_suitable``: PARTIAL if the order is already there, SKIPPED below
+    the order-0 watermark plus 2 << order, NOT_SUITABLE_ZONE when the fragmentation index
+    says the failure is from lack of memory (<= extfrag_threshold 500)."""
+    if order < 0:
+        return COMPACT_CONTINUE
+    mark = A.wmark[z, WMARK_LOW]
+    if zone_watermark_ok(A, z, order, mark, True):
+        return COMPACT_PARTIAL
+    if not zone_watermark_ok(A, z, 0, mark + (2 << order), True):
+        return COMPACT_SKIPPED
+    if vc[F_EXTFRAG_COSTLY_ONLY] == 0 or order > PAGE_ALLOC_COSTLY_ORDER:
+        fi = fragmentation_index(A, z, order)
+        if fi >= 0 and fi <= EXTFRAG_THRESHOLD:
+            return COMPACT_NOT_SUITABLE_ZONE
+    return COMPACT_CONTINUE
+
+
+@njit(cache=True)
+def compact_finished(A, vc, cc):
+    """``__compact_finished``: scanners met, or (not for order -1) a free page of the
+    order in the right migratetype, or one that could be stolen."""
+    z = cc[CC_ZONE]
+    if cc[CC_FREE_PFN] >> PAGEBLOCK_ORDER <= cc[CC_MIGRATE_PFN] >> PAGEBLOCK_ORDER:
+        return COMPACT_COMPLETE
+    order = cc[CC_ORDER]
+    if order < 0:
+        return COMPACT_CONTINUE
+    if not zone_watermark_ok(A, z, order, A.wmark[z, WMARK_LOW], True):
+        return COMPACT_CONTINUE
+    mt = cc[CC_MIGRATETYPE]
+    for o in range(order, MAX_ORDER):
+        if not list_empty(A, free_head(A, z, o, mt)):
+            return COMPACT_PARTIAL
+        if mt == MOVABLE and not list_empty(A, free_head(A, z, o, CMA)):
+            return COMPACT_PARTIAL
+        fmt, can_steal = find_suitable_fallback(A, z, o, mt)
+        if fmt >= 0 and can_steal:
+            return COMPACT_PARTIAL
+    return COMPACT_NO_SUITABLE_PAGE
+
+
+@njit(cache=True)
+def compact_zone(A, vc, S, cc):
+    """``compact_zone``: isolate a batch, migrate it, until ``compact_finished`` says
+    stop. Returns the compact_result."""
+    z = cc[CC_ZONE]
+    if S.st[ST_OOPSED] != 0:
+        return COMPACT_CONTENDED  # an oops killed compaction earlier in this run
+    ret = compaction_suitable(A, vc, z, cc[CC_ORDER])
+    if ret == COMPACT_PARTIAL or ret == COMPACT_SKIPPED or ret == COMPACT_NOT_SUITABLE_ZONE:
+        return ret
+    if cc[CC_IGNORE_SKIP] == 0 and S.st[ST_BLOCKSKIP_FLUSH] & (1 << z):
+        reset_isolation_suitable(A, z)  # compact_blockskip_flush from the last full run
+        S.st[ST_BLOCKSKIP_FLUSH] &= ~(1 << z)
+    cc[CC_MIGRATE_PFN] = A.zone_start[z]
+    cc[CC_FREE_PFN] = (A.zone_end[z] - 1) & ~(PAGEBLOCK_NR_PAGES - 1)
+    ret = compact_finished(A, vc, cc)
+    while ret == COMPACT_CONTINUE:
+        r = isolate_migratepages(A, vc, S, cc)
+        if r == 2:
+            ret = COMPACT_CONTENDED
+            putback_movable_pages(A, vc, S, HEAD_MIGRATEPAGES)
+            cc[CC_NR_MIGRATE] = 0
+            break
+        if r == 1:
+            nomem = migrate_pages(A, vc, S, cc, HEAD_MIGRATEPAGES, False)
+            cc[CC_NR_MIGRATE] = 0
+            if not list_empty(A, misc_head(A, HEAD_MIGRATEPAGES)):
+                putback_movable_pages(A, vc, S, HEAD_MIGRATEPAGES)
+                if nomem and not (cc[CC_FREE_PFN] >> PAGEBLOCK_ORDER <= cc[CC_MIGRATE_PFN] >> PAGEBLOCK_ORDER):
+                    ret = COMPACT_CONTENDED
+                    break
+        ret = compact_finished(A, vc, cc)
+    if ret == COMPACT_COMPLETE:
+        S.st[ST_BLOCKSKIP_FLUSH] |= 1 << z
+    release_freepages(A, vc, HEAD_FREEPAGES)
+    cc[CC_NR_FREE] = 0
+    return ret

@@ -1,0 +1,319 @@
+"""Migration: ``migrate_pages``, ``unmap_and_move``, ``move_to_new_page`` and the routes
+that release pages afterwards, each read from the Variant (SEMANTICS.md §4.2-§4.3).
+
+The new page takes the old one's identity (kind, owner, flags as ``migrate_page_copy``
+copies them); the old page is freed. Where the variant's test sends a page down the
+path meant for another kind, the truth beside the flags says so and an event is logged.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from mmkit.engine.alloc import free_pages
+from mmkit.engine.lists import list_add, list_del, list_first, misc_head
+from mmkit.engine.owners import (
+    BALLOON_ID,
+    add_page_to_lru_list,
+    balloon_page_delete,
+    balloon_page_insert,
+    balloon_putback,
+    del_page_from_lru_list,
+    put_page,
+    putback_lru_page,
+    zs_mark_page,
+    zs_replace_page,
+)
+from mmkit.engine.predicates import (
+    MM_OPS,
+    TY_OFFLINE,
+    TY_ZSMALLOC,
+    ClearPageIsolated,
+    PageBalloon,
+    PageIsolated,
+    PageLRU,
+    __ClearPageMovable,
+    __PageMovable,
+    marker_movable,
+    page_has_movable_ops,
+    test_bit,
+    typed_era,
+)
+from mmkit.engine.state import (
+    EV_DEFLATE_RACE,
+    EV_LIST_CORRUPTION,
+    EV_LOST_FROM_LRU,
+    EV_LRU_CORRUPTION,
+    EV_MIGRATE_FAILED,
+    EV_MIGRATED,
+    EV_MISROUTED_PUTBACK,
+    EV_PUT_PAGE_NEWPAGE,
+    EV_PUTBACK_LRU,
+    EV_PUTBACK_MOVABLE,
+    HEAD_BALLOON,
+    HEAD_DEFLATE,
+    RULE_NONE,
+    ST_BALLOON_ISOLATED,
+    ST_BALLOON_PAGES,
+    ST_FAIL_PPM,
+    ST_RACE_PPM,
+    VM_BALLOON_DEFLATE,
+    VM_BALLOON_MIGRATE,
+    VM_PGMIGRATE_FAIL,
+    VM_PGMIGRATE_SUCCESS,
+    ZS_HUGE_CLASS,
+    chance_ppm,
+    record,
+)
+from mmkit.model.encodings import MAPPING_ID_BALLOON, MAPPING_ID_ZSMALLOC, PAGE_BALLOON_MAPCOUNT_VALUE
+from mmkit.model.flags import PG_head, PG_lru, PG_locked
+from mmkit.model.kinds import PageKind
+from mmkit.semantics.rules import FailureRoute, NewpageRoute
+from mmkit.semantics.variant import (
+    F_FAILURE_ROUTE,
+    F_MOVABLE_MARKER,
+    F_NEWPAGE_ROUTE,
+)
+
+K_ANON = int(PageKind.ANON)
+K_FILE = int(PageKind.FILE)
+K_BALLOON = int(PageKind.BALLOON)
+K_ZSMALLOC = int(PageKind.ZSMALLOC)
+K_KERNEL = int(PageKind.KERNEL)
+NR_PAGE_BALLOON = int(NewpageRoute.PAGE_BALLOON)
+NR_PAGE_MOVABLE = int(NewpageRoute.PAGE_MOVABLE)
+NR_BALLOON_OR_MOVABLE = int(NewpageRoute.BALLOON_OR_PAGE_MOVABLE)
+NR_MAPPING_BIT = int(NewpageRoute.MAPPING_BIT)
+NR_SOURCE_IS_LRU = int(NewpageRoute.SOURCE_IS_LRU)
+FR_V45 = int(FailureRoute.V4_5)
+FR_V3_02 = int(FailureRoute.V3_02)
+FR_V3_04 = int(FailureRoute.V3_04)
+
+MIGRATEPAGE_SUCCESS = 0
+EAGAIN = 1
+ENOMEM = 2
+DRIVER_NONE = 0
+DRIVER_BALLOON = 1
+DRIVER_ZSMALLOC = 2
+
+# the flags migrate_page_copy carries to the new page: everything but PG_lru, PG_locked
+# and PG_head (compound pages are not migrated here)
+_NOT_COPIED = (1 << PG_lru) | (1 << PG_locked) | (1 << PG_head)
+_COPY_MASK = 0xFFFFFFFF ^ _NOT_COPIED
+
+
+@njit(cache=True, inline="always")
+def is_lru_kind(kind):
+    return kind == K_ANON or kind == K_FILE
+
+
+@njit(cache=True)
+def driver_of(A, vc, pfn):
+    """Which driver's ``address_space_operations`` the kernel would call for this page:
+    by ``page->mapping`` (v3, v4.8) or by the page type (movable_ops era)."""
+    if vc[F_MOVABLE_MARKER] == MM_OPS or typed_era(vc):
+        mc = A.mapcount[pfn]
+        if mc == TY_OFFLINE:
+            return DRIVER_BALLOON
+        if mc == TY_ZSMALLOC:
+            return DRIVER_ZSMALLOC
+        return DRIVER_NONE
+    mid = A.mapping[pfn] >> 2
+    if mid == MAPPING_ID_BALLOON:
+        return DRIVER_BALLOON
+    if mid == MAPPING_ID_ZSMALLOC:
+        return DRIVER_ZSMALLOC
+    if A.mapcount[pfn] == PAGE_BALLOON_MAPCOUNT_VALUE and A.private[pfn] == BALLOON_ID:
+        return DRIVER_BALLOON  # the v3.19 protocol: no mapping; page->private is the balloon
+    return DRIVER_NONE
+
+
+# ------------------------------------------------------------------ releasing pages
+@njit(cache=True)
+def route_putback_lru(A, vc, S, pfn, rule):
+    """``putback_lru_page`` with the truth checked: a driver's page here is a misroute."""
+    kind = A.kind[pfn]
+    if is_lru_kind(kind):
+        record(S, A, pfn, EV_PUTBACK_LRU, rule, 0)
+    else:
+        record(S, A, pfn, EV_MISROUTED_PUTBACK, rule, 0)
+        if kind == K_BALLOON or kind == K_ZSMALLOC:
+            record(S, A, pfn, EV_LRU_CORRUPTION, rule, 0)
+    putback_lru_page(A, pfn)
+
+
+@njit(cache=True)
+def driver_putback(A, vc, S, pfn, rule):
+    """``mapping->a_ops->putback_page`` (balloon or zsmalloc), then PG_isolated cleared
+    and the isolation reference dropped (``putback_movable_page``)."""
+    d = driver_of(A, vc, pfn)
+    if d == DRIVER_BALLOON:
+        balloon_putback(A, vc, S, pfn)
+    ClearPageIsolated(A, vc, pfn)
+    record(S, A, pfn, EV_PUTBACK_MOVABLE, rule, 0)
+    put_page(A, vc, pfn)
+
+
+@njit(cache=True)
+def putback_movable_pages(A, vc, S, head_id):
+    """``putback_movable_pages`` (and ``unmap_and_move``'s permanent-failure path): return
+    every page left on the list by the variant's failure route (§4.3)."""
+    head = misc_head(A, head_id)
+    r = vc[F_FAILURE_ROUTE]
+    while True:
+        pfn = list_first(A, head)
+        if pfn < 0:
+            break
+        list_del(A, pfn)
+        if r == FR_V45:
+            if PageBalloon(A, vc, pfn):
+                balloon_putback(A, vc, S, pfn)
+                record(S, A, pfn, EV_PUTBACK_MOVABLE, F_FAILURE_ROUTE, 0)
+                put_page(A, vc, pfn)
+            else:
+                route_putback_lru(A, vc, S, pfn, F_FAILURE_ROUTE)
+        elif r == FR_V3_02 or r == FR_V3_04:
+            if r == FR_V3_02 and PageBalloon(A, vc, pfn):
+                balloon_putback(A, vc, S, pfn)
+                record(S, A, pfn, EV_PUTBACK_MOVABLE, F_FAILURE_ROUTE, 0)
+                put_page(A, vc, pfn)
+            elif marker_movable(A, vc, pfn):
+                if PageIsolated(A, vc, pfn):
+                    driver_putback(A, vc, S, pfn, F_FAILURE_ROUTE)
+                else:
+                    __ClearPageMovable(A, vc, pfn)
+                    put_page(A, vc, pfn)
+            else:
+                route_putback_lru(A, vc, S, pfn, F_FAILURE_ROUTE)
+        else:  # v4.8, v6.18: cheap __PageMovable, then under the page lock
+            if __PageMovable(A, vc, pfn):
+                if page_has_movable_ops(A, vc, pfn):
+                    driver_putback(A, vc, S, pfn, F_FAILURE_ROUTE)
+                else:
+                    ClearPageIsolated(A, vc, pfn)
+                    put_page(A, vc, pfn)
+            else:
+                route_putback_lru(A, vc, S, pfn, F_FAILURE_ROUTE)
+
+
+@njit(cache=True)
+def release_pages_balloon(A, vc, S):
+    """``release_pages_balloon``: walk the deflated pages and drop the balloon's
+    reference. A node whose neighbour does not point back is D-2019's list corruption."""
+    head = misc_head(A, HEAD_DEFLATE)
+    prev = head
+    node = A.lru_next[head]
+    n = A.flags.shape[0]
+    while node != head:
+        if node < 0 or node >= n or A.lru_prev[node] != prev:
+            # list_del corruption: the page was threaded onto another list meanwhile
+            bad = node if 0 <= node < n else prev
+            record(S, A, bad, EV_LIST_CORRUPTION, F_NEWPAGE_ROUTE, 0)
+            if 0 <= node < n:
+                if test_bit(A, node, PG_lru):
+                    del_page_from_lru_list(A, node)
+                else:
+                    list_del(A, node)
+                put_page(A, vc, node)
+            break
+        nxt = A.lru_next[node]
+        list_del(A, node)
+        put_page(A, vc, node)
+        prev = head
+        node = nxt
+    A.lru_next[head] = head
+    A.lru_prev[head] = head
+
+
+@njit(cache=True)
+def deflate_newpage(A, vc, S, newpage):
+    """A deflate that lands between ``unlock_page(newpage)`` and the newpage test
+    (D-2019): the balloon dequeues the new page and clears its marks."""
+    balloon_page_delete(A, vc, newpage)
+    S.st[ST_BALLOON_PAGES] -= 1
+    S.vm[VM_BALLOON_DEFLATE] += 1
+    A.kind[newpage] = K_KERNEL  # released by the balloon, its reference about to drop
+    list_add(A, newpage, misc_head(A, HEAD_DEFLATE))
+    record(S, A, newpage, EV_DEFLATE_RACE, F_NEWPAGE_ROUTE, 0)
+
+
+@njit(cache=True)
+def release_newpage(A, vc, S, newpage, src_was_lru):
+    """``__unmap_and_move``'s last step: ``put_page`` or ``putback_lru_page`` by the
+    variant's newpage test (§4.2), with the truth checked both ways."""
+    r = vc[F_NEWPAGE_ROUTE]
+    if r == NR_PAGE_BALLOON:
+        to_lru = not PageBalloon(A, vc, newpage)
+    elif r == NR_PAGE_MOVABLE:
+        to_lru = not marker_movable(A, vc, newpage)
+    elif r == NR_BALLOON_OR_MOVABLE:
+        to_lru = not (PageBalloon(A, vc, newpage) or marker_movable(A, vc, newpage))
+    elif r == NR_MAPPING_BIT:
+        to_lru = not __PageMovable(A, vc, newpage)
+    else:
+        to_lru = src_was_lru
+    if to_lru:
+        route_putback_lru(A, vc, S, newpage, F_NEWPAGE_ROUTE)
+    else:
+        if is_lru_kind(A.kind[newpage]):
+            record(S, A, newpage, EV_LOST_FROM_LRU, F_NEWPAGE_ROUTE, 0)
+        else:
+            record(S, A, newpage, EV_PUT_PAGE_NEWPAGE, F_NEWPAGE_ROUTE, 0)
+        put_page(A, vc, newpage)
+
+
+# ------------------------------------------------------------------ moving one page
+@njit(cache=True)
+def move_to_new_page(A, vc, S, page, newpage):
+    """``move_to_new_page``: LRU pages through ``migrate_page`` (identity and flags
+    copied), balloon and zsmalloc pages through their driver's ``migratepage``."""
+    d = driver_of(A, vc, page)
+    if d == DRIVER_BALLOON:
+        # virtballoon_migratepage: inflate newpage, deflate page
+        A.refcount[newpage] += 1  # the balloon's reference
+        balloon_page_insert(A, vc, S, newpage)
+        S.st[ST_BALLOON_ISOLATED] -= 1
+        S.vm[VM_BALLOON_MIGRATE] += 1
+        balloon_page_delete(A, vc, page)
+        A.refcount[page] -= 1
+    elif d == DRIVER_ZSMALLOC:
+        zspage = A.private[page]
+        i = zs_replace_page(S, zspage, page, newpage)
+        npages = S.zs_npages[zspage]
+        A.refcount[newpage] += 1  # zsmalloc's reference
+        zs_mark_page(A, vc, newpage, zspage, i == 0, i == npages - 1, S.zs_class[zspage] == ZS_HUGE_CLASS)
+        A.refcount[page] -= 1
+    else:
+        # migrate_page_move_mapping + migrate_page_copy + remove_migration_ptes
+        A.kind[newpage] = A.kind[page]
+        A.mapping[newpage] = A.mapping[page]
+        A.private[newpage] = A.private[page]
+        A.mapcount[newpage] = A.mapcount[page]
+        A.flags[newpage] = A.flags[page] & _COPY_MASK
+        A.refcount[newpage] += 1  # the mapping's / page tables' reference moves over
+        A.refcount[page] -= 1
+        A.mapping[page] = 0
+        A.mapcount[page] = -1
+    ClearPageIsolated(A, vc, page)
+
+
+@njit(cache=True)
+def unmap_and_move(A, vc, S, page, newpage):
+    """``__unmap_and_move`` for one page into ``newpage``; -EAGAIN when the page has a
+    reference migration cannot account for, or by the workload's transient failure rate."""
+    if A.refcount[page] > 2 or chance_ppm(S, S.st[ST_FAIL_PPM]):
+        return EAGAIN
+    src_was_lru = not __PageMovable(A, vc, page)  # folio_test_movable(src), before migration
+    move_to_new_page(A, vc, S, page, newpage)
+    record(S, A, newpage, EV_MIGRATED, RULE_NONE, page)
+    # the old page: off the migration list, last reference dropped
+    list_del(A, page)
+    A.refcount[page] = 0
+    free_pages(A, vc, page, 0)
+    # unlock_page(newpage) ... then the newpage test, which a deflate can overtake
+    if A.kind[newpage] == K_BALLOON and chance_ppm(S, S.st[ST_RACE_PPM]):
+        deflate_newpage(A, vc, S, newpage)
+    release_newpage(A, vc, S, newpage, src_was_lru)
+    if not list_first(A, misc_head(A, HEAD_DEFLATE)) < 0:
+        release_pages_balloon(A, vc, S)
+    return MIGRATEPAGE_SUCCESS

@@ -1,0 +1,156 @@
+"""Making and ending the page populations the workloads need: anonymous and file LRU
+pages with filesystem flag habits, THP, slab, kernel and page-table pages. Each goes
+through ``alloc_pages_slowpath`` (so it may reclaim and compact) and is marked as the
+kernel marks such a page."""
+
+from __future__ import annotations
+
+from numba import njit
+
+from mmkit.engine.alloc import free_pages
+from mmkit.engine.buddy import MOVABLE, RECLAIMABLE, UNMOVABLE
+from mmkit.engine.owners import add_page_to_lru_list, del_page_from_lru_list
+from mmkit.engine.page_alloc import GFP_DEFAULT, GFP_TRANSHUGE, alloc_pages_slowpath
+from mmkit.engine.predicates import PageIsolated, set_bit, test_bit
+from mmkit.engine.state import (
+    ST_OWNER_NEXT,
+    VM_ORDER2_ALLOC,
+    VM_ORDER2_FAIL,
+    VM_ORDER3_ALLOC,
+    VM_ORDER3_FAIL,
+    VM_THP_FAULT_ALLOC,
+    VM_THP_FAULT_FALLBACK,
+    rand_below,
+)
+from mmkit.model.flags import (
+    PG_active,
+    PG_dirty,
+    PG_head,
+    PG_lru,
+    PG_owner_priv_1,
+    PG_private_2,
+    PG_unevictable,
+)
+from mmkit.model.kinds import PageKind
+
+K_ANON = int(PageKind.ANON)
+K_FILE = int(PageKind.FILE)
+K_KERNEL = int(PageKind.KERNEL)
+K_SLAB = int(PageKind.SLAB)
+K_SLAB_RECLAIMABLE = int(PageKind.SLAB_RECLAIMABLE)
+K_PAGETABLE = int(PageKind.PAGETABLE)
+
+# file page habits (bits of the ``habits`` argument)
+FILE_DIRTY = 1
+FILE_CHECKED = 2  # PG_checked: ext4 data=journal
+FILE_FSCACHE = 4  # PG_private_2: fscache / btrfs
+FILE_UNEVICTABLE = 8
+FILE_MAPPED = 16
+
+
+@njit(cache=True)
+def new_owner(S):
+    o = S.st[ST_OWNER_NEXT]
+    S.st[ST_OWNER_NEXT] = 16 + (o - 15) % (1 << 28)
+    return o
+
+
+@njit(cache=True)
+def anon_fault(A, vc, S, zone_hi, pinned):
+    """A page fault on anonymous memory: a new page on the active anon list."""
+    pfn = alloc_pages_slowpath(A, vc, S, 0, MOVABLE, K_ANON, new_owner(S), False, zone_hi, GFP_DEFAULT)
+    if pfn < 0:
+        return -1
+    set_bit(A, pfn, PG_active)
+    add_page_to_lru_list(A, pfn)
+    if pinned:
+        A.refcount[pfn] += 1  # get_user_pages
+    return pfn
+
+
+@njit(cache=True)
+def file_page(A, vc, S, zone_hi, habits):
+    """A page-cache page (read or written), with the filesystem's flag habits."""
+    pfn = alloc_pages_slowpath(A, vc, S, 0, MOVABLE, K_FILE, new_owner(S), False, zone_hi, GFP_DEFAULT)
+    if pfn < 0:
+        return -1
+    if habits & FILE_DIRTY:
+        set_bit(A, pfn, PG_dirty)
+    if habits & FILE_CHECKED:
+        set_bit(A, pfn, PG_owner_priv_1)
+    if habits & FILE_FSCACHE:
+        set_bit(A, pfn, PG_private_2)
+    if habits & FILE_UNEVICTABLE:
+        set_bit(A, pfn, PG_unevictable)
+    if habits & FILE_MAPPED:
+        A.mapcount[pfn] = 0
+    add_page_to_lru_list(A, pfn)
+    return pfn
+
+
+@njit(cache=True)
+def thp_fault(A, vc, S, zone_hi):
+    """An order-9 anonymous THP (async compaction only); -1 is a fallback."""
+    pfn = alloc_pages_slowpath(A, vc, S, 9, MOVABLE, K_ANON, new_owner(S), True, zone_hi, GFP_TRANSHUGE)
+    if pfn < 0:
+        S.vm[VM_THP_FAULT_FALLBACK] += 1
+        return -1
+    S.vm[VM_THP_FAULT_ALLOC] += 1
+    set_bit(A, pfn, PG_active)
+    add_page_to_lru_list(A, pfn)
+    return pfn
+
+
+@njit(cache=True)
+def kernel_alloc(A, vc, S, zone_hi, order, kind):
+    """An unmovable (kernel, slab, page table) or reclaimable (slab) allocation;
+    order-2/3 ones are counted (fork's kernel stacks, slab caches)."""
+    mt = RECLAIMABLE if kind == K_SLAB_RECLAIMABLE else UNMOVABLE
+    pfn = alloc_pages_slowpath(A, vc, S, order, mt, kind, 0, order > 0, zone_hi,
+                               GFP_DEFAULT)
+    if order == 2:
+        S.vm[VM_ORDER2_ALLOC if pfn >= 0 else VM_ORDER2_FAIL] += 1
+    elif order == 3:
+        S.vm[VM_ORDER3_ALLOC if pfn >= 0 else VM_ORDER3_FAIL] += 1
+    return pfn
+
+
+@njit(cache=True)
+def find_page(A, vc, S, z, kind, budget):
+    """A random allocated head page of ``kind`` in zone ``z`` (a bounded walk from a
+    random pfn), or -1. Isolated and tail pages are passed over."""
+    start = A.zone_start[z]
+    span = A.zone_end[z] - start
+    if span <= 0:
+        return -1
+    p = start + rand_below(S, span)
+    for _ in range(min(budget, span)):
+        if A.kind[p] == kind and A.lru_next[p] > -2 and A.refcount[p] > 0 and not PageIsolated(A, vc, p):
+            return p
+        p += 1
+        if p >= A.zone_end[z]:
+            p = start
+    return -1
+
+
+@njit(cache=True)
+def free_user_page(A, vc, pfn):
+    """Unmap and free an anonymous or file page (exit, munmap, truncate)."""
+    if test_bit(A, pfn, PG_lru):
+        del_page_from_lru_list(A, pfn)
+    order = 0
+    if test_bit(A, pfn, PG_head):
+        order = A.private[pfn + 1]
+    A.refcount[pfn] = 0
+    free_pages(A, vc, pfn, order)
+
+
+@njit(cache=True)
+def free_kernel_page(A, vc, pfn):
+    """Free a kernel, slab or page-table allocation (its order from the compound head,
+    or 0)."""
+    order = 0
+    if test_bit(A, pfn, PG_head):
+        order = A.private[pfn + 1]
+    A.refcount[pfn] = 0
+    free_pages(A, vc, pfn, order)

@@ -1,0 +1,200 @@
+"""Reclaim (v4.5 ``mm/vmscan.c``, reduced to what moves pages): kswapd-like
+``balance_pgdat`` scanning inactive lists from their tails, ``shrink_page_list`` deciding
+per page: clean file pages dropped, dirty ones written back and rotated, anonymous pages
+swapped into zram (which grows zsmalloc). A driver's page that a misroute put on an LRU
+list looks like a clean file page here, and is freed while its owner still holds it.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from mmkit.engine.alloc import free_pages
+from mmkit.engine.buddy import WMARK_HIGH, WMARK_LOW, zone_free_pages
+from mmkit.engine.lists import list_add, lru_head
+from mmkit.engine.owners import (
+    ZS_CLASS_PAGES,
+    add_page_to_lru_list,
+    del_page_from_lru_list,
+    zs_malloc,
+)
+from mmkit.engine.predicates import clear_bit, test_bit
+from mmkit.engine.state import (
+    EV_BAD_PAGE_FREED,
+    EV_LIST_CORRUPTION,
+    EV_OBJECTS_LOST,
+    NR_ZS_CLASSES,
+    RULE_NONE,
+    ST_SWAP_ENABLED,
+    ST_ZS_OBJECTS,
+    VM_PGSCAN,
+    VM_PGSTEAL,
+    VM_PSWPOUT,
+    rand_below,
+    record,
+)
+from mmkit.model.flags import PG_active, PG_dirty, PG_lru, PG_unevictable
+from mmkit.model.kinds import (
+    LRU_ACTIVE_ANON,
+    LRU_ACTIVE_FILE,
+    LRU_INACTIVE_ANON,
+    LRU_INACTIVE_FILE,
+    PageKind,
+)
+from mmkit.semantics.variant import F_NEWPAGE_ROUTE
+
+K_ANON = int(PageKind.ANON)
+K_FILE = int(PageKind.FILE)
+K_BALLOON = int(PageKind.BALLOON)
+K_ZSMALLOC = int(PageKind.ZSMALLOC)
+SWAP_CLUSTER_MAX = 32
+
+# share of anonymous pages that compress into each zsmalloc class (the last: huge)
+ZS_CLASS_PPM = (300000, 250000, 200000, 150000, 100000)
+
+
+@njit(cache=True)
+def pick_zs_class(S):
+    r = rand_below(S, 1000000)
+    acc = 0
+    for c in range(NR_ZS_CLASSES):
+        acc += ZS_CLASS_PPM[c]
+        if r < acc:
+            return c
+    return NR_ZS_CLASSES - 1
+
+
+@njit(cache=True)
+def reclaim_zsmalloc_page(A, vc, S, pfn, rule):
+    """A zsmalloc sub-page freed by reclaim: the zspage's objects are lost."""
+    zspage = A.private[pfn]
+    lost = S.zs_objs[zspage]
+    record(S, A, pfn, EV_OBJECTS_LOST, rule, lost)
+    S.zs_objs[zspage] = 0
+    S.st[ST_ZS_OBJECTS] -= lost
+    for i in range(S.zs_npages[zspage]):
+        if S.zs_pages[zspage, i] == pfn:
+            S.zs_pages[zspage, i] = -1
+    cls = S.zs_class[zspage]
+    if cls >= 0 and S.zs_current[cls] == zspage:
+        S.zs_current[cls] = -1
+    A.refcount[pfn] = 0
+    free_pages(A, vc, pfn, 0)
+
+
+@njit(cache=True)
+def shrink_page(A, vc, S, pfn, zone_hi):
+    """``shrink_page_list`` for one isolated page; returns True if it was freed."""
+    kind = A.kind[pfn]
+    if kind == K_FILE:
+        if test_bit(A, pfn, PG_dirty):
+            clear_bit(A, pfn, PG_dirty)  # pageout(); writeback completes before the next scan
+            add_page_to_lru_list(A, pfn)
+            return False
+        A.refcount[pfn] = 0  # __remove_mapping: the page cache's reference
+        free_pages(A, vc, pfn, 0)
+        return True
+    if kind == K_ANON:
+        if A.refcount[pfn] > 1 or S.st[ST_SWAP_ENABLED] == 0:
+            add_page_to_lru_list(A, pfn)
+            return False
+        if zs_malloc(A, vc, S, pick_zs_class(S), zone_hi) < 0:
+            add_page_to_lru_list(A, pfn)
+            return False
+        S.vm[VM_PSWPOUT] += 1
+        A.refcount[pfn] = 0
+        free_pages(A, vc, pfn, 0)
+        return True
+    if kind == K_ZSMALLOC:
+        # not swap-backed, not dirty: reclaim takes it for a clean file page
+        reclaim_zsmalloc_page(A, vc, S, pfn, F_NEWPAGE_ROUTE)
+        return True
+    if kind == K_BALLOON:
+        record(S, A, pfn, EV_BAD_PAGE_FREED, F_NEWPAGE_ROUTE, 0)
+        return False  # left off every LRU: the balloon list still points at it
+    add_page_to_lru_list(A, pfn)
+    return False
+
+
+@njit(cache=True)
+def shrink_inactive_list(A, vc, S, z, lru, nr_to_scan, zone_hi):
+    """Scan up to ``nr_to_scan`` pages from the tail of an inactive list."""
+    head = lru_head(A, z, lru)
+    n = A.flags.shape[0]
+    freed = 0
+    for _ in range(nr_to_scan):
+        pfn = A.lru_prev[head]
+        if pfn == head:
+            break
+        if pfn < 0 or pfn >= n or A.lru_next[pfn] != head:
+            record(S, A, pfn if 0 <= pfn < n else -1, EV_LIST_CORRUPTION, RULE_NONE, lru)
+            A.lru_prev[head] = head  # the list is lost from here: cut it
+            A.lru_next[head] = head
+            break
+        S.vm[VM_PGSCAN] += 1
+        del_page_from_lru_list(A, pfn)
+        if shrink_page(A, vc, S, pfn, zone_hi):
+            freed += 1
+            S.vm[VM_PGSTEAL] += 1
+    return freed
+
+
+@njit(cache=True)
+def shrink_active_list(A, z, lru_active, nr_to_scan):
+    """Age pages from the active list's tail onto the inactive list's head."""
+    head = lru_head(A, z, lru_active)
+    n = A.flags.shape[0]
+    for _ in range(nr_to_scan):
+        pfn = A.lru_prev[head]
+        if pfn == head or pfn < 0 or pfn >= n:
+            break
+        del_page_from_lru_list(A, pfn)
+        clear_bit(A, pfn, PG_active)
+        add_page_to_lru_list(A, pfn)
+
+
+@njit(cache=True)
+def list_length_bounded(A, head, bound):
+    n = 0
+    node = A.lru_next[head]
+    while node != head and n < bound and node >= 0:
+        n += 1
+        node = A.lru_next[node]
+    return n
+
+
+@njit(cache=True)
+def shrink_zone(A, vc, S, z, target_free, max_scan):
+    """``balance_pgdat`` for one zone: scan file then anon (when swap is on) in
+    SWAP_CLUSTER_MAX batches until ``target_free`` free pages or ``max_scan`` scanned."""
+    scanned = 0
+    freed = 0
+    zone_hi = A.zone_start.shape[0] - 1
+    while zone_free_pages(A, z) < target_free and scanned < max_scan:
+        progress = 0
+        for pair in range(2):
+            inactive = LRU_INACTIVE_FILE if pair == 0 else LRU_INACTIVE_ANON
+            active = inactive + 1
+            if pair == 1 and S.st[ST_SWAP_ENABLED] == 0:
+                continue
+            ni = list_length_bounded(A, lru_head(A, z, inactive), SWAP_CLUSTER_MAX)
+            if ni < SWAP_CLUSTER_MAX:
+                shrink_active_list(A, z, active, SWAP_CLUSTER_MAX)
+            f = shrink_inactive_list(A, vc, S, z, inactive, SWAP_CLUSTER_MAX, zone_hi)
+            freed += f
+            progress += f
+        scanned += 2 * SWAP_CLUSTER_MAX
+        if progress == 0 and scanned > 8 * SWAP_CLUSTER_MAX:
+            break
+    return freed
+
+
+@njit(cache=True)
+def kswapd(A, vc, S):
+    """Every zone under its low watermark is reclaimed up to its high watermark."""
+    freed = 0
+    for z in range(A.zone_start.shape[0]):
+        if zone_free_pages(A, z) < A.wmark[z, WMARK_LOW]:
+            span = A.zone_end[z] - A.zone_start[z]
+            freed += shrink_zone(A, vc, S, z, A.wmark[z, WMARK_HIGH], span)
+    return freed

@@ -1,0 +1,247 @@
+"""``Sim``: one Memory, its simulation state and its variant, with validated Python
+methods over the kernels (the door for tests, notebooks and the workloads layer).
+
+Everything here checks its arguments and raises ``ParameterError``; the loops run in
+the numba kernels. Results are numpy arrays and dicts; frames are built above.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mmkit.engine import compaction as _cp
+from mmkit.engine import contig as _contig
+from mmkit.engine import owners as _ow
+from mmkit.engine import populate as _pop
+from mmkit.engine import reclaim as _rc
+from mmkit.engine import state as _st
+from mmkit.engine.kpageflags import stable_page_flags
+from mmkit.engine.lists import misc_head
+from mmkit.errors import InvariantError, ParameterError
+from mmkit.model.kinds import PAGEBLOCK_NR_PAGES, MigrateType, PageKind
+from mmkit.model.memory import Memory
+
+COMPACT_RESULT_NAMES = {
+    _cp.COMPACT_SKIPPED: "skipped",
+    _cp.COMPACT_CONTINUE: "continue",
+    _cp.COMPACT_PARTIAL: "success",
+    _cp.COMPACT_COMPLETE: "complete",
+    _cp.COMPACT_NO_SUITABLE_PAGE: "no_suitable_page",
+    _cp.COMPACT_CONTENDED: "contended",
+    _cp.COMPACT_NOT_SUITABLE_ZONE: "not_suitable_zone",
+}
+
+
+def _rate(name: str, p: float) -> int:
+    if not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+        raise ParameterError(f"{name}: {p!r} is out of range; a probability is 0.0..1.0")
+    return int(round(p * 1_000_000))
+
+
+def _count(name: str, n, hi: int = 1 << 40) -> int:
+    if not isinstance(n, (int, np.integer)) or not 0 <= n <= hi:
+        raise ParameterError(f"{name}: {n!r} is out of range 0..{hi}")
+    return int(n)
+
+
+class Sim:
+    """A Memory under one variant, with owners, counters and the event log."""
+
+    def __init__(self, mem: Memory, seed: int = 0, *, deflate_race: float = 0.0,
+                 migrate_fail: float = 0.0, concurrent_compaction: float = 0.0,
+                 swap: bool = True, log_traffic: bool = False, event_capacity: int = 1 << 16,
+                 zspage_capacity: int | None = None) -> None:
+        if not isinstance(mem, Memory):
+            raise ParameterError(f"mem: expected a mmkit.Memory, got {type(mem).__name__}")
+        if not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+            raise ParameterError(f"seed: {seed!r} is out of range 0..2**63-1")
+        self.mem = mem
+        self.variant = mem.variant
+        self.vc = mem.variant.compile()
+        self.A = mem.arrays()
+        cap = zspage_capacity if zspage_capacity is not None else max(1024, mem.nr_pages // 2)
+        self.S = _st.new_sim(int(seed), _count("event_capacity", event_capacity, 1 << 26), cap, log_traffic)
+        self.S.st[_st.ST_RACE_PPM] = _rate("deflate_race", deflate_race)
+        self.S.st[_st.ST_FAIL_PPM] = _rate("migrate_fail", migrate_fail)
+        self.S.st[_st.ST_CONCURRENT_PPM] = _rate("concurrent_compaction", concurrent_compaction)
+        self.S.st[_st.ST_SWAP_ENABLED] = int(bool(swap))
+
+    # ------------------------------------------------------------ helpers
+    @property
+    def zone_hi(self) -> int:
+        return self.mem.nr_zones - 1
+
+    def _zone(self, zone) -> int:
+        if zone is None:
+            return self.zone_hi
+        if isinstance(zone, str) and zone in self.mem.zone_names:
+            return self.mem.zone_names.index(zone)
+        if isinstance(zone, (int, np.integer)) and 0 <= zone < self.mem.nr_zones:
+            return int(zone)
+        raise ParameterError(f"zone: {zone!r} is not one of {list(self.mem.zone_names)}")
+
+    def _loop(self, n, fn, *args) -> np.ndarray:
+        out = np.full(_count("n", n, self.mem.nr_pages), -1, dtype=np.int64)
+        for i in range(len(out)):
+            out[i] = fn(self.A, self.vc, self.S, *args)
+        return out
+
+    # ------------------------------------------------------------ populations
+    def anon(self, n: int = 1, *, pinned: bool = False, zone=None) -> np.ndarray:
+        """Fault in ``n`` anonymous pages; returns their pfns (-1 where allocation failed)."""
+        return self._loop(n, _pop.anon_fault, self._zone(zone), bool(pinned))
+
+    def file(self, n: int = 1, *, dirty=False, checked=False, fscache=False, unevictable=False,
+             mapped=False, zone=None) -> np.ndarray:
+        """Read ``n`` file pages into the page cache with the given flag habits
+        (``checked``: PG_checked as ext4 data=journal sets it; ``fscache``: PG_private_2)."""
+        habits = (_pop.FILE_DIRTY * bool(dirty) | _pop.FILE_CHECKED * bool(checked)
+                  | _pop.FILE_FSCACHE * bool(fscache) | _pop.FILE_UNEVICTABLE * bool(unevictable)
+                  | _pop.FILE_MAPPED * bool(mapped))
+        return self._loop(n, _pop.file_page, self._zone(zone), habits)
+
+    def thp(self, n: int = 1, *, zone=None) -> np.ndarray:
+        return self._loop(n, _pop.thp_fault, self._zone(zone))
+
+    def kernel(self, n: int = 1, *, order: int = 0, kind: PageKind = PageKind.KERNEL, zone=None) -> np.ndarray:
+        """Unmovable or reclaimable kernel allocations of ``kind`` (KERNEL, SLAB,
+        SLAB_RECLAIMABLE, PAGETABLE)."""
+        if int(kind) not in (PageKind.KERNEL, PageKind.SLAB, PageKind.SLAB_RECLAIMABLE, PageKind.PAGETABLE):
+            raise ParameterError(f"kind: {kind!r} is not a kernel allocation kind (KERNEL, SLAB, SLAB_RECLAIMABLE, PAGETABLE)")
+        if not isinstance(order, (int, np.integer)) or not 0 <= order <= 10:
+            raise ParameterError(f"order: {order!r} is out of range 0..10")
+        return self._loop(n, _pop.kernel_alloc, self._zone(zone), int(order), int(kind))
+
+    def free(self, pfns) -> None:
+        """Free user or kernel pages made by this Sim (by pfn of the head page)."""
+        for pfn in np.atleast_1d(np.asarray(pfns, dtype=np.int64)):
+            if not 0 <= pfn < self.mem.nr_pages:
+                raise ParameterError(f"pfns: {pfn} is out of range 0..{self.mem.nr_pages - 1}")
+            k = int(self.mem.kind[pfn])
+            if self.mem.lru_next[pfn] <= -2 or self.mem.refcount[pfn] <= 0:
+                raise ParameterError(f"pfns: {pfn:#x} is not the head of an allocated page")
+            if k in (PageKind.ANON, PageKind.FILE):
+                _pop.free_user_page(self.A, self.vc, int(pfn))
+            elif k in (PageKind.KERNEL, PageKind.SLAB, PageKind.SLAB_RECLAIMABLE, PageKind.PAGETABLE):
+                _pop.free_kernel_page(self.A, self.vc, int(pfn))
+            else:
+                raise ParameterError(f"pfns: {pfn:#x} is a {PageKind(k).name} page; free those through their owner")
+
+    def balloon_inflate(self, n: int, *, zone=None) -> int:
+        return int(_ow.balloon_inflate(self.A, self.vc, self.S, _count("n", n), self._zone(zone)))
+
+    def balloon_deflate(self, n: int) -> int:
+        return int(_ow.balloon_deflate(self.A, self.vc, self.S, _count("n", n)))
+
+    def zram_store(self, n: int = 1, *, size_class: int | None = None, zone=None) -> np.ndarray:
+        """Store ``n`` compressed objects (random size classes unless given); returns
+        the zspage ids (-1 where zsmalloc could not get memory)."""
+        z = self._zone(zone)
+        out = np.full(_count("n", n), -1, dtype=np.int64)
+        for i in range(len(out)):
+            c = _rc.pick_zs_class(self.S) if size_class is None else size_class
+            if not 0 <= c < _st.NR_ZS_CLASSES:
+                raise ParameterError(f"size_class: {c!r} is out of range 0..{_st.NR_ZS_CLASSES - 1}")
+            out[i] = _ow.zs_malloc(self.A, self.vc, self.S, int(c), z)
+        return out
+
+    def zram_free(self, n: int = 1) -> int:
+        freed = 0
+        for _ in range(_count("n", n)):
+            if _ow.zs_free(self.A, self.vc, self.S) < 0:
+                break
+            freed += 1
+        return freed
+
+    # ------------------------------------------------------------ the kernel's jobs
+    def compact_zone(self, zone=None, *, order: int = -1, sync: bool = True, ignore_skip: bool = True,
+                     migratetype: int = MigrateType.MOVABLE) -> str:
+        """``compact_zone`` on one zone; returns the result name (``success`` is the
+        kernel's COMPACT_PARTIAL: a suitable page is free)."""
+        if not isinstance(order, (int, np.integer)) or not -1 <= order <= 10:
+            raise ParameterError(f"order: {order!r} is out of range -1..10 (-1: compact everything)")
+        cc = _cp.new_cc(self._zone(zone), int(order), sync, ignore_skip, int(migratetype))
+        return COMPACT_RESULT_NAMES[int(_cp.compact_zone(self.A, self.vc, self.S, cc))]
+
+    def compact_memory(self) -> dict[str, str]:
+        """``echo 1 > /proc/sys/vm/compact_memory``: every zone, order -1, sync, skip
+        hints ignored."""
+        return {name: self.compact_zone(z, order=-1, sync=True, ignore_skip=True)
+                for z, name in enumerate(self.mem.zone_names)}
+
+    def alloc_contig_range(self, start: int, end: int) -> dict[str, int]:
+        """``alloc_contig_range`` of [start, end) (pageblock aligned, inside one zone)."""
+        for name, v in (("start", start), ("end", end)):
+            if not isinstance(v, (int, np.integer)) or v % PAGEBLOCK_NR_PAGES:
+                raise ParameterError(f"{name}: {v!r} must be a pfn aligned to a pageblock ({PAGEBLOCK_NR_PAGES} pages)")
+        z = self.mem.zone_of(int(start))
+        if not start < end or z < 0 or end > self.mem.zone_end[z]:
+            raise ParameterError(f"range: [{start:#x}, {end:#x}) must be non-empty and inside one zone")
+        res = np.zeros(_contig.NR_CR, dtype=np.int64)
+        _contig.alloc_contig_range(self.A, self.vc, self.S, int(start), int(end), res)
+        return {"ok": int(res[_contig.CR_OK]), "reclaimed": int(res[_contig.CR_RECLAIMED]),
+                "migrated": int(res[_contig.CR_MIGRATED]), "failed": int(res[_contig.CR_FAILED]),
+                "skipped_clean": int(res[_contig.CR_SKIPPED_CLEAN])}
+
+    def free_contig_range(self, start: int, end: int) -> None:
+        if (self.mem.kind[start:end] != PageKind.KERNEL).any():
+            raise ParameterError(f"range: [{start:#x}, {end:#x}) is not a range alloc_contig_range gave out")
+        _contig.free_contig_range(self.A, self.vc, int(start), int(end))
+
+    def reclaim(self, zone=None, *, target_free: int | None = None) -> int:
+        """Reclaim in one zone (kswapd-like) up to ``target_free`` free pages (default:
+        the high watermark); returns the pages freed."""
+        z = self._zone(zone)
+        target = int(self.mem.wmark[z, 2]) if target_free is None else _count("target_free", target_free)
+        span = int(self.mem.zone_end[z] - self.mem.zone_start[z])
+        return int(_rc.shrink_zone(self.A, self.vc, self.S, z, target, span))
+
+    def kpageflags(self) -> np.ndarray:
+        """/proc/kpageflags as this variant's kernel would report it (uint64 per pfn)."""
+        out = np.zeros(self.mem.nr_pages, dtype=np.uint64)
+        stable_page_flags(self.A, self.vc, out)
+        return out
+
+    # ------------------------------------------------------------ results
+    @property
+    def vmstat(self) -> dict[str, int]:
+        return dict(zip(_st.VMSTAT_NAMES, (int(x) for x in self.S.vm)))
+
+    def events(self) -> np.ndarray:
+        """The logged events, rows of (tick, pfn, event, kind, rule, extra)."""
+        return self.S.events[: int(self.S.st[_st.ST_NEV])].copy()
+
+    def fault_counts(self) -> np.ndarray:
+        """Counts by (event, true page kind), including events not logged."""
+        return self.S.faults.copy()
+
+    def count(self, event: str, kind: PageKind | None = None) -> int:
+        i = _st.EVENT_NAMES.index(event)
+        row = self.S.faults[i]
+        return int(row.sum() if kind is None else row[int(kind)])
+
+    @property
+    def oopsed(self) -> bool:
+        return bool(self.S.st[_st.ST_OOPSED])
+
+    def check(self) -> None:
+        """``Memory.check`` plus the owners' bookkeeping: no page left on compaction's
+        private lists, the balloon's count matches its list, every zspage sub-page is a
+        zsmalloc page of that zspage."""
+        self.mem.check()
+        A, S = self.A, self.S
+        for h in (_st.HEAD_MIGRATEPAGES, _st.HEAD_FREEPAGES, _st.HEAD_CONTIG, _st.HEAD_DEFLATE):
+            head = misc_head(A, h)
+            if A.lru_next[head] != head:
+                raise InvariantError(f"a private list (head {h}) is not empty between operations", int(A.lru_next[head]))
+        live = self.mem.kind == PageKind.BALLOON
+        if int(live.sum()) != int(S.st[_st.ST_BALLOON_PAGES]):
+            raise InvariantError(f"balloon holds {int(S.st[_st.ST_BALLOON_PAGES])} pages but {int(live.sum())} frames are balloon pages",
+                                 int(np.flatnonzero(live)[0]) if live.any() else -1)
+        cap = S.zs_free_ids.shape[0]
+        nlive = int(S.st[_st.ST_ZS_LIVE])
+        for zspage in S.zs_free_ids[cap - nlive:]:
+            for i in range(int(S.zs_npages[zspage])):
+                pfn = int(S.zs_pages[zspage, i])
+                if pfn >= 0 and (self.mem.kind[pfn] != PageKind.ZSMALLOC or self.mem.private[pfn] != zspage):
+                    raise InvariantError(f"zspage {zspage} sub-page {i} is not a zsmalloc page of that zspage", pfn)

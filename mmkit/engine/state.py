@@ -1,0 +1,246 @@
+"""Simulation state beyond the page arrays: the event log, vmstat counters, fault
+counters, owner tables (balloon, zsmalloc) and the seeded random generator.
+
+All of it is numpy arrays in one namedtuple (``SimArrays``) that the kernels take next to
+``PageArrays``. Event and counter codes are module constants, named after the kernel's
+vmstat items where the kernel has one.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+from numba import njit
+
+from mmkit.model.kinds import NR_KINDS
+
+# ----------------------------------------------------------------- events
+EVENT_NAMES = (
+    "isolated",  # a page isolated for migration (rule: the branch that took it)
+    "migrated",
+    "migrate_failed",
+    "putback_lru",  # putback_lru_page of an LRU page (correct)
+    "putback_movable",  # a driver's putback_page (correct)
+    "put_page_newpage",  # newpage released with put_page (correct for non-LRU pages)
+    "misrouted_putback",  # a non-LRU page sent to putback_lru_page
+    "lru_corruption",  # a driver-owned page threaded onto an LRU list
+    "objects_lost",  # reclaim freed a zsmalloc page that still held objects (extra: count)
+    "list_corruption",  # a list walk found a node whose neighbour does not point back
+    "oops",  # isolate_movable_page called through a NULL ->mapping
+    "cma_skip_false_positive",  # reclaim_clean_pages_from_list skipped a droppable page
+    "kpf_balloon_misreport",  # KPF_BALLOON differs from the truth
+    "deflate_race",  # a balloon deflate landed between unlock and the newpage test
+    "lost_from_lru",  # an LRU page's newpage released with put_page: off every LRU
+    "isolated_false_positive",  # a movable page skipped because PageIsolated lied
+    "nonlru_to_reclaim",  # a driver-owned page handed to shrink_page_list
+    "bad_page_freed",  # reclaim freed a balloon page still owned by the balloon
+)
+NR_EVENTS = len(EVENT_NAMES)
+EV_ISOLATED = 0
+EV_MIGRATED = 1
+EV_MIGRATE_FAILED = 2
+EV_PUTBACK_LRU = 3
+EV_PUTBACK_MOVABLE = 4
+EV_PUT_PAGE_NEWPAGE = 5
+EV_MISROUTED_PUTBACK = 6
+EV_LRU_CORRUPTION = 7
+EV_OBJECTS_LOST = 8
+EV_LIST_CORRUPTION = 9
+EV_OOPS = 10
+EV_CMA_SKIP_FALSE_POSITIVE = 11
+EV_KPF_BALLOON_MISREPORT = 12
+EV_DEFLATE_RACE = 13
+EV_LOST_FROM_LRU = 14
+EV_ISOLATED_FALSE_POSITIVE = 15
+EV_NONLRU_TO_RECLAIM = 16
+EV_BAD_PAGE_FREED = 17
+
+# events that are faults (the rest are ordinary traffic)
+FAULT_EVENTS = (
+    EV_MISROUTED_PUTBACK, EV_LRU_CORRUPTION, EV_OBJECTS_LOST, EV_LIST_CORRUPTION, EV_OOPS,
+    EV_CMA_SKIP_FALSE_POSITIVE, EV_KPF_BALLOON_MISREPORT, EV_DEFLATE_RACE, EV_LOST_FROM_LRU,
+    EV_ISOLATED_FALSE_POSITIVE, EV_NONLRU_TO_RECLAIM, EV_BAD_PAGE_FREED,
+)
+# ordinary traffic is only logged when asked (log_traffic), faults always
+EVENT_FIELDS = ("tick", "pfn", "event", "kind", "rule", "extra")
+RULE_NONE = -1
+
+# ----------------------------------------------------------------- vmstat
+VMSTAT_NAMES = (
+    "compact_stall",
+    "compact_fail",
+    "compact_success",
+    "compact_migrate_scanned",
+    "compact_free_scanned",
+    "compact_isolated",
+    "compact_daemon_wake",
+    "pgmigrate_success",
+    "pgmigrate_fail",
+    "balloon_inflate",
+    "balloon_deflate",
+    "balloon_migrate",
+    "pgscan",
+    "pgsteal",
+    "pswpout",
+    "pswpin",
+    "thp_fault_alloc",
+    "thp_fault_fallback",
+    "order2_alloc",
+    "order2_fail",
+    "order3_alloc",
+    "order3_fail",
+    "alloc_fail",
+    "cma_alloc_success",
+    "cma_alloc_fail",
+    "cma_reclaimed",
+    "cma_migrated",
+    "zspage_alloc",
+    "zspage_free",
+    "oom",
+)
+NR_VMSTAT = len(VMSTAT_NAMES)
+VM_COMPACT_STALL = 0
+VM_COMPACT_FAIL = 1
+VM_COMPACT_SUCCESS = 2
+VM_COMPACT_MIGRATE_SCANNED = 3
+VM_COMPACT_FREE_SCANNED = 4
+VM_COMPACT_ISOLATED = 5
+VM_COMPACT_DAEMON_WAKE = 6
+VM_PGMIGRATE_SUCCESS = 7
+VM_PGMIGRATE_FAIL = 8
+VM_BALLOON_INFLATE = 9
+VM_BALLOON_DEFLATE = 10
+VM_BALLOON_MIGRATE = 11
+VM_PGSCAN = 12
+VM_PGSTEAL = 13
+VM_PSWPOUT = 14
+VM_PSWPIN = 15
+VM_THP_FAULT_ALLOC = 16
+VM_THP_FAULT_FALLBACK = 17
+VM_ORDER2_ALLOC = 18
+VM_ORDER2_FAIL = 19
+VM_ORDER3_ALLOC = 20
+VM_ORDER3_FAIL = 21
+VM_ALLOC_FAIL = 22
+VM_CMA_ALLOC_SUCCESS = 23
+VM_CMA_ALLOC_FAIL = 24
+VM_CMA_RECLAIMED = 25
+VM_CMA_MIGRATED = 26
+VM_ZSPAGE_ALLOC = 27
+VM_ZSPAGE_FREE = 28
+VM_OOM = 29
+assert all(globals()["VM_" + n.upper()] == i for i, n in enumerate(VMSTAT_NAMES))
+assert all(globals()["EV_" + n.upper()] == i for i, n in enumerate(EVENT_NAMES))
+
+# ----------------------------------------------------------------- misc list heads
+HEAD_BALLOON = 0  # balloon->pages
+HEAD_MIGRATEPAGES = 1  # cc->migratepages
+HEAD_FREEPAGES = 2  # cc->freepages
+HEAD_DEFLATE = 3  # pages a deflate dequeued and has yet to release
+HEAD_CONTIG = 4  # alloc_contig_range's private list
+
+# ----------------------------------------------------------------- scalar state
+# st[] slots: int64 scalars the kernels share
+ST_RNG = 0  # splitmix64 state (as int64 bits)
+ST_TICK = 1
+ST_NEV = 2  # events written
+ST_NEV_DROPPED = 3  # events that did not fit
+ST_BALLOON_PAGES = 4  # pages in the balloon (on its list or isolated)
+ST_BALLOON_ISOLATED = 5
+ST_ZS_LIVE = 6  # live zspages
+ST_ZS_OBJECTS = 7  # live compressed objects
+ST_LOG_TRAFFIC = 8  # 1: log ordinary events too
+ST_OOPSED = 9  # compaction stopped by an oops (v3-02)
+ST_RACE_PPM = 10  # deflate race probability, parts per million
+ST_FAIL_PPM = 11  # transient migration failure probability, ppm
+ST_CONCURRENT_PPM = 12  # another compactor holds a balloon page, ppm
+ST_OWNER_NEXT = 13  # next owner id (inode / anon_vma) for workloads
+ST_BLOCKSKIP_FLUSH = 14  # bit z: zone z's skip bits are cleared at its next compaction
+ST_SWAP_ENABLED = 15  # 1: reclaim may swap anon pages into zram
+NR_ST = 16
+
+ZS_MAX_PAGES = 4
+NR_ZS_CLASSES = 5  # 1, 2, 3, 4 pages per zspage, and the huge class (1 page, 1 object)
+ZS_HUGE_CLASS = 4
+
+SimArrays = namedtuple(
+    "SimArrays",
+    ["st", "vm", "faults", "events", "zs_pages", "zs_npages", "zs_objs", "zs_max", "zs_class",
+     "zs_free_ids", "zs_current"],
+)
+
+
+def new_sim(seed: int, event_capacity: int = 1 << 16, zs_capacity: int = 1 << 16,
+            log_traffic: bool = False) -> SimArrays:
+    """Fresh simulation state with its generator seeded from ``seed``."""
+    st = np.zeros(NR_ST, dtype=np.int64)
+    st[ST_RNG] = np.int64(np.uint64(seed * 0x9E3779B97F4A7C15 % 2**64).view(np.int64))
+    st[ST_LOG_TRAFFIC] = int(log_traffic)
+    st[ST_OWNER_NEXT] = 16
+    return SimArrays(
+        st=st,
+        vm=np.zeros(NR_VMSTAT, dtype=np.int64),
+        faults=np.zeros((NR_EVENTS, NR_KINDS), dtype=np.int64),
+        events=np.zeros((event_capacity, len(EVENT_FIELDS)), dtype=np.int64),
+        zs_pages=np.full((zs_capacity, ZS_MAX_PAGES), -1, dtype=np.int64),
+        zs_npages=np.zeros(zs_capacity, dtype=np.int64),
+        zs_objs=np.zeros(zs_capacity, dtype=np.int64),
+        zs_max=np.zeros(zs_capacity, dtype=np.int64),
+        zs_class=np.full(zs_capacity, -1, dtype=np.int64),
+        zs_free_ids=np.arange(zs_capacity - 1, -1, -1, dtype=np.int64),  # a stack: pop from the end
+        zs_current=np.full(NR_ZS_CLASSES, -1, dtype=np.int64),
+    )
+
+
+# ----------------------------------------------------------------- rng
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+@njit(cache=True)
+def rand_u64(S):
+    """splitmix64: the one generator every random choice in the engine draws from."""
+    x = np.uint64(S.st[ST_RNG]) + _GOLDEN
+    S.st[ST_RNG] = np.int64(x)
+    z = x
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True)
+def rand_below(S, n):
+    """A draw in [0, n) (modulo bias below 2**-40 for the n used here)."""
+    return np.int64(rand_u64(S) % np.uint64(n))
+
+
+@njit(cache=True)
+def chance_ppm(S, ppm):
+    """True with probability ppm / 1e6 (no draw when ppm is 0, so rates of 0 cost nothing)."""
+    if ppm <= 0:
+        return False
+    return rand_below(S, 1000000) < ppm
+
+
+# ----------------------------------------------------------------- events
+@njit(cache=True)
+def record(S, A, pfn, code, rule, extra):
+    """Count an event under (code, the page's true kind); log it if it is a fault or if
+    traffic logging is on."""
+    kind = A.kind[pfn] if pfn >= 0 else 0
+    S.faults[code, kind] += 1
+    if code < EV_MISROUTED_PUTBACK and S.st[ST_LOG_TRAFFIC] == 0:
+        return
+    n = S.st[ST_NEV]
+    if n < S.events.shape[0]:
+        S.events[n, 0] = S.st[ST_TICK]
+        S.events[n, 1] = pfn
+        S.events[n, 2] = code
+        S.events[n, 3] = kind
+        S.events[n, 4] = rule
+        S.events[n, 5] = extra
+        S.st[ST_NEV] = n + 1
+    else:
+        S.st[ST_NEV_DROPPED] += 1
