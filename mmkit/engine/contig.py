@@ -45,6 +45,7 @@ from mmkit.semantics.rules import CmaCleanRule
 from mmkit.semantics.variant import F_CMA_CLEAN_RULE
 
 K_FILE = int(PageKind.FILE)
+K_ANON = int(PageKind.ANON)
 K_ZSMALLOC = int(PageKind.ZSMALLOC)
 K_FREE = int(PageKind.FREE)
 K_KERNEL = int(PageKind.KERNEL)
@@ -107,7 +108,7 @@ def reclaim_clean_pages_from_list(A, vc, S, head_id, res):
                 list_del(A, node)
                 reclaim_zsmalloc_page(A, vc, S, node, F_CMA_CLEAN_RULE)
                 res[CR_RECLAIMED] += 1
-            elif kind != int(PageKind.ANON):
+            elif kind != K_ANON:
                 record(S, A, node, EV_NONLRU_TO_RECLAIM, F_CMA_CLEAN_RULE, 0)
         elif truly:
             record(S, A, node, EV_CMA_SKIP_FALSE_POSITIVE, F_CMA_CLEAN_RULE, 0)

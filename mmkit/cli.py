@@ -1,0 +1,159 @@
+"""The ``mmkit`` command line: one table of subcommands, each a small function.
+
+To add a subcommand, write ``_add_NAME(parser)`` (its arguments) and ``_run_NAME(args)``
+(returns the exit status) and add one :class:`Command` row to :data:`COMMANDS`; a
+command with ``children`` is a group (``mmkit snapshot capture``). Heavy modules are
+imported inside the run functions so ``mmkit --help`` stays fast.
+
+Errors mmkit raises on purpose (:class:`~mmkit.errors.MmkitError`) print one line
+``mmkit: error: ...`` to stderr and exit with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from mmkit.errors import MmkitError
+
+__all__ = ["COMMANDS", "Command", "build_parser", "main"]
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its name, one-line help, arguments and action (or sub-commands)."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+    run: Callable[[argparse.Namespace], int] | None = None
+    children: tuple["Command", ...] = field(default_factory=tuple)
+
+
+# ------------------------------------------------------------------ snapshot capture
+def _add_snapshot_capture(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", metavar="DIR", help="new folder to write the snapshot into")
+    p.add_argument("--attempts", type=int, default=5,
+                   help="captures to try until buddyinfo is unchanged across the read (default 5)")
+    p.add_argument("--overwrite", action="store_true", help="replace DIR if it exists")
+
+
+def _run_snapshot_capture(args: argparse.Namespace) -> int:
+    from mmkit.snapshot.live import capture
+
+    snap = capture(args.dir, attempts=args.attempts, overwrite=args.overwrite)
+    m = snap.meta
+    state = "consistent" if m.get("consistent") else "NOT consistent (buddyinfo kept changing)"
+    print(f"captured {snap.path}: {m.get('nr_pfns')} page frames, kernel {m.get('kernel_release')}, "
+          f"{m.get('capture_seconds')} s, {m.get('attempts')} attempt(s), {state}")
+    return 0
+
+
+# ------------------------------------------------------------------ snapshot check
+def _add_snapshot_check(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", metavar="DIR", help="snapshot folder")
+
+
+def _run_snapshot_check(args: argparse.Namespace) -> int:
+    import mmkit.metrics
+    import mmkit.snapshot
+
+    names = mmkit.metrics.check(mmkit.snapshot.load(args.dir))
+    print(f"{args.dir}: {', '.join(names)} identical to mmkit's computation from buddyinfo")
+    return 0
+
+
+# ------------------------------------------------------------------ page-types
+def _add_page_types(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", metavar="DIR", help="snapshot folder (uses its kpageflags)")
+    p.add_argument("-b", "--bits", action="append", metavar="BITS",
+                   help="page-types bit filter, e.g. 'lru,~active', '=anonymous', 'compound' "
+                        "(repeatable: all must pass)")
+
+
+def _run_page_types(args: argparse.Namespace) -> int:
+    import mmkit.snapshot
+
+    sys.stdout.write(mmkit.snapshot.page_types_text(mmkit.snapshot.load(args.dir), args.bits))
+    return 0
+
+
+# ------------------------------------------------------------------ debugfs
+def _add_debugfs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", metavar="DIR", help="snapshot folder (uses its buddyinfo)")
+    p.add_argument("which", choices=("extfrag_index", "unusable_index"), help="debugfs extfrag/ file to print")
+    p.add_argument("--style", choices=("modern", "legacy"), default=None,
+                   help="extfrag number format: modern '%%2d.%%03d' (v5.16+) or legacy '%%d.%%03d'; "
+                        "default from the snapshot's kernel release")
+
+
+def _run_debugfs(args: argparse.Namespace) -> int:
+    import mmkit.metrics
+    import mmkit.snapshot
+
+    sys.stdout.write(mmkit.metrics.debugfs_text(mmkit.snapshot.load(args.dir), args.which, style=args.style))
+    return 0
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("snapshot", "capture and check snapshots of real kernel memory state", children=(
+        Command("capture", "capture this machine's /proc and debugfs memory files into DIR (root)",
+                _add_snapshot_capture, _run_snapshot_capture),
+        Command("check", "compare the snapshot's debugfs extfrag files with mmkit's computation",
+                _add_snapshot_check, _run_snapshot_check),
+    )),
+    Command("page-types", "print what the kernel's tools/mm/page-types -F prints for DIR's kpageflags",
+            _add_page_types, _run_page_types),
+    Command("debugfs", "print debugfs extfrag/extfrag_index or unusable_index computed from DIR's buddyinfo",
+            _add_debugfs, _run_debugfs),
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own: usage then one line, exit 2
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _add(sub: argparse._SubParsersAction, cmds: Sequence[Command]) -> None:
+    for c in cmds:
+        p = sub.add_parser(c.name, help=c.help, description=c.help)
+        if c.children:
+            inner = p.add_subparsers(dest=f"_{c.name}_cmd", metavar="COMMAND", required=True)
+            _add(inner, c.children)
+        else:
+            if c.add_arguments:
+                c.add_arguments(p)
+            p.set_defaults(_run=c.run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser built from :data:`COMMANDS`."""
+    parser = _Parser(prog="mmkit", description="mmkit: Linux physical memory, simulated and read from the kernel")
+    sub = parser.add_subparsers(dest="_cmd", metavar="COMMAND", required=True, parser_class=_Parser)
+    _add(sub, COMMANDS)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``mmkit`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except MmkitError as e:
+        print(f"mmkit: error: {' '.join(str(e).split(chr(10)))}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `mmkit page-types DIR | head`: the reader left
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush cannot fail
+        return 0
+    except KeyboardInterrupt:
+        print("mmkit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""The three points of Babka's review of v3 04/16 (R-04) and the series' oops, as exact
+expectations on small fixed setups derived by hand."""
+
+import numpy as np
+import pytest
+
+import mmkit
+from mmkit.engine.sim import Sim
+from mmkit.model.kinds import PageKind
+from mmkit.semantics import NAMED
+
+KPF_BALLOON = 23
+
+
+def setup(variant, seed=1):
+    """64 MiB: anon and file pages, a balloon of 300 pages, zram with 2000 objects."""
+    s = Sim(mmkit.Memory.synthetic(mib=64, variant=variant), seed=seed)
+    a = s.anon(3000)
+    s.file(2000)
+    s.balloon_inflate(300)
+    s.zram_store(2000)
+    s.free(a[::2])  # holes everywhere: compaction has work to do
+    s.check()
+    return s
+
+
+def zspage_last_pages(s):
+    S = s.S
+    cap = S.zs_free_ids.shape[0]
+    live = S.zs_free_ids[cap - int(S.st[6]):]
+    return {int(S.zs_pages[z, S.zs_npages[z] - 1]) for z in live}
+
+
+@pytest.mark.parametrize("variant", list(NAMED))
+def test_point1_kpageflags_balloon_bit(variant):
+    s = setup(variant)
+    kp = s.kpageflags()
+    reported = set(np.flatnonzero((kp >> KPF_BALLOON) & 1).tolist())
+    balloon = set(np.flatnonzero(s.mem.kind == PageKind.BALLOON).tolist())
+    assert len(balloon) == 300
+    if variant == "v3-04":
+        # PageBalloon = movable && PG_private_2: every zspage's last sub-page is "balloon"
+        last = zspage_last_pages(s)
+        assert len(last) > 100
+        assert reported == balloon | last
+    else:
+        assert reported == balloon
+
+
+@pytest.mark.parametrize("variant", list(NAMED))
+def test_point2_v3_02_misroutes_every_migrated_zsmalloc_page(variant):
+    s = setup(variant)
+    s.S.st[8] = 1  # log traffic: every migration is an event
+    s.compact_memory()
+    s.check()
+    ev = s.events()
+    migrated_zs = ev[(ev[:, 2] == 1) & (ev[:, 3] == PageKind.ZSMALLOC)]
+    misrouted = ev[ev[:, 2] == 6]
+    if variant == "v4.5":
+        assert len(migrated_zs) == 0  # zsmalloc cannot move before the series
+    else:
+        assert len(migrated_zs) > 50
+    if variant == "v3-02":
+        assert set(misrouted[:, 1].tolist()) == set(migrated_zs[:, 1].tolist())
+        assert (misrouted[:, 3] == PageKind.ZSMALLOC).all()
+        assert s.count("lru_corruption", PageKind.ZSMALLOC) == len(migrated_zs)
+        # the misrouted pages sit on the file LRU while zsmalloc owns them
+        for pfn in misrouted[:, 1]:
+            assert s.mem.flags[pfn] >> 5 & 1 and s.mem.kind[pfn] == PageKind.ZSMALLOC
+    else:
+        assert len(misrouted) == 0
+    assert s.count("migrated", PageKind.BALLOON) > 0
+
+
+def test_point2_consequence_reclaim_loses_objects():
+    s = setup("v3-02")
+    s.compact_memory()
+    before = int(s.S.st[7])
+    misrouted = s.count("misrouted_putback")
+    s.reclaim(target_free=s.mem.nr_pages)  # reclaim hard: the LRU tail holds the zsmalloc pages
+    lost = s.events()
+    lost = lost[lost[:, 2] == 8]
+    assert len(lost) > 0 and len(lost) <= misrouted
+    assert int(s.S.st[7]) == before - int(lost[:, 5].sum()) + s.vmstat["pswpout"]
+    s.check()
+
+
+@pytest.mark.parametrize("variant", list(NAMED))
+def test_point3_cma_skips_exactly_the_clean_checked_pages(variant):
+    s = Sim(mmkit.Memory.synthetic(mib=64, variant=variant), seed=2)
+    s.anon(500)
+    checked = s.file(600, checked=True)
+    s.file(300, checked=True, dirty=True)
+    s.file(600)
+    # eight pageblocks starting where the checked pages begin
+    start = min((int(np.median(checked)) // 512) * 512, int(s.mem.zone_end[-1]) - 8 * 512)
+    end = start + 8 * 512
+    in_range = lambda p: start <= p < end
+    clean_checked = {int(p) for p in checked if in_range(p)}
+    assert len(clean_checked) > 50
+    res = s.alloc_contig_range(start, end)
+    ev = s.events()
+    skipped = set(ev[ev[:, 2] == 11][:, 1].tolist())
+    assert res["ok"] == 1
+    if variant == "v3-04":
+        assert skipped == clean_checked
+        assert res["skipped_clean"] == len(clean_checked)
+    else:
+        assert skipped == set()
+    s.check()
+
+
+def test_v3_02_balloon_page_held_by_another_compactor_oopses():
+    s = Sim(mmkit.Memory.synthetic(mib=64, variant="v3-02"), seed=3, concurrent_compaction=1.0)
+    s.anon(1000)
+    s.balloon_inflate(100)
+    assert s.compact_memory()["DMA32"] == "contended"
+    assert s.oopsed and s.count("oops", PageKind.BALLOON) == 1
+    # v4.5 and v3-04 skip such a page quietly
+    for v in ("v4.5", "v3-04", "v4.8"):
+        t = Sim(mmkit.Memory.synthetic(mib=64, variant=v), seed=3, concurrent_compaction=1.0)
+        t.anon(1000)
+        t.balloon_inflate(100)
+        t.compact_memory()
+        assert t.count("oops") == 0
+        t.check()
+
+
+@pytest.mark.parametrize("variant", list(NAMED))
+def test_deflate_race_d2019(variant):
+    s = Sim(mmkit.Memory.synthetic(mib=64, variant=variant), seed=4, deflate_race=1.0)
+    a = s.anon(2000)
+    s.balloon_inflate(400)
+    s.free(a[::2])
+    s.compact_memory()
+    races = s.count("deflate_race")
+    # with a race rate of 1, every balloon migration is overtaken by a deflate
+    assert races == s.count("migrated", PageKind.BALLOON) > 20
+    corrupt = s.count("list_corruption")
+    if variant in ("v4.8", "v6.18"):
+        assert corrupt == 0 and s.count("misrouted_putback") == 0
+    else:
+        assert corrupt == races > 0
+    s.check()
