@@ -20,6 +20,27 @@ from mmkit.semantics import NAMED, RULE_FIELDS, Variant, variant
 __version__ = "0.1.0"
 
 
+def __getattr__(name: str):
+    # the run layer imports polars and the engine: load it on first use
+    if name in ("compare", "simulate"):
+        from mmkit import run
+
+        return getattr(run, name)
+    if name == "load_result":
+        from mmkit.result import load_result
+
+        return load_result
+    if name == "Result":
+        from mmkit.result import Result
+
+        return Result
+    if name == "compact_memory":
+        from mmkit.compact import compact_memory
+
+        return compact_memory
+    raise AttributeError(f"module 'mmkit' has no attribute {name!r}")
+
+
 def variants():
     """The named variants as a polars frame: name, description, then one column a rule."""
     import polars as pl
@@ -35,5 +56,5 @@ def variants():
 
 __all__ = [
     "InvariantError", "Memory", "MigrateType", "MmkitError", "OutOfMemoryError", "PageKind",
-    "ParameterError", "RULE_FIELDS", "SnapshotError", "Variant", "VariantError", "variant", "variants",
+    "ParameterError", "RULE_FIELDS", "compare", "simulate", "load_result", "Result", "compact_memory", "SnapshotError", "Variant", "VariantError", "variant", "variants",
 ]

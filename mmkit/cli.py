@@ -98,7 +98,95 @@ def _run_debugfs(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ run
+def _add_run(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workload", default="review-04", help="workload preset (see `mmkit workloads`)")
+    p.add_argument("--variants", default="v4.5,v3-04,v4.8", help="comma-separated variant names (see `mmkit variants`)")
+    p.add_argument("--gib", type=float, default=None, help="size of the synthetic machine (default: the workload's)")
+    p.add_argument("--snapshot", default=None, metavar="DIR", help="start from a snapshot folder instead")
+    p.add_argument("--ticks", type=int, default=None, help="ticks to run (default: the workload's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="a workload parameter (repeatable), e.g. --set thp_rate=0.1")
+    p.add_argument("--out", default=None, metavar="DIR", help="write the Result here (a new folder)")
+    p.add_argument("--json", action="store_true", help="print the final table as JSON")
+    p.add_argument("--progress", action="store_true", help="show a progress bar")
+
+
+def _parse_sets(items: list[str]) -> dict:
+    from mmkit.errors import ParameterError
+    from mmkit.workloads import PARAMS
+
+    out = {}
+    for item in items:
+        name, eq, value = item.partition("=")
+        if not eq or name not in PARAMS:
+            raise ParameterError(f"--set: {item!r} is not NAME=VALUE with NAME one of {sorted(PARAMS)}")
+        t = PARAMS[name].type
+        try:
+            out[name] = (value.lower() in ("1", "true", "yes", "on")) if t is bool else t(value)
+        except ValueError:
+            raise ParameterError(f"--set: {name}={value!r} is not a {t.__name__}") from None
+    return out
+
+
+def _run_run(args: argparse.Namespace) -> int:
+    import json
+
+    import mmkit
+
+    res = mmkit.compare(args.snapshot, args.workload, args.variants, ticks=args.ticks, seed=args.seed,
+                        gib=args.gib, progress=args.progress, **_parse_sets(args.set))
+    table = res.table()
+    if args.json:
+        print(json.dumps({"info": res.info, "table": table.to_dicts()}, default=str, indent=1))
+    else:
+        import polars as pl
+
+        with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, float_precision=3):
+            print(table)
+    if args.out:
+        print(f"result written to {res.save(args.out)}", file=sys.stderr)
+    return 0
+
+
+def _add_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _run_variants(args: argparse.Namespace) -> int:
+    import json
+
+    import mmkit
+
+    df = mmkit.variants()
+    if args.json:
+        print(json.dumps(df.to_dicts(), indent=1))
+    else:
+        for row in df.iter_rows(named=True):
+            print(f"{row['name']:<16} {row['description']}")
+    return 0
+
+
+def _run_workloads(args: argparse.Namespace) -> int:
+    import json
+
+    from mmkit.workloads import PRESETS
+
+    if args.json:
+        print(json.dumps([{"name": w.name, "description": w.description, "gib": w.gib, "ticks": w.ticks,
+                           "params": w.params()} for w in PRESETS.values()], indent=1, default=str))
+    else:
+        for w in PRESETS.values():
+            print(f"{w.name:<15} {w.description} ({w.gib:g} GiB, {w.ticks} ticks)")
+    return 0
+
+
 COMMANDS: tuple[Command, ...] = (
+    Command("run", "run a workload under several variants and print the before/after table",
+            _add_run, _run_run),
+    Command("variants", "list the named variants", _add_json, _run_variants),
+    Command("workloads", "list the workload presets", _add_json, _run_workloads),
     Command("snapshot", "capture and check snapshots of real kernel memory state", children=(
         Command("capture", "capture this machine's /proc and debugfs memory files into DIR (root)",
                 _add_snapshot_capture, _run_snapshot_capture),

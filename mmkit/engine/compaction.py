@@ -48,6 +48,13 @@ from mmkit.engine.predicates import (
     test_bit,
 )
 from mmkit.engine.state import (
+    COMPACT_MAX_DEFER_SHIFT,
+    ZC_CONSIDERED,
+    ZC_DEFER_SHIFT,
+    ZC_FREE,
+    ZC_MIGRATE_ASYNC,
+    ZC_MIGRATE_SYNC,
+    ZC_ORDER_FAILED,
     EV_ISOLATED,
     EV_ISOLATED_FALSE_POSITIVE,
     EV_MIGRATE_FAILED,
@@ -294,6 +301,8 @@ def isolate_migratepages_block(A, vc, S, cc, low_pfn, end_pfn, head_id):
                 S.vm[VM_COMPACT_MIGRATE_SCANNED] += nr_scanned
                 return -1
             if got == 0:
+                if balloon_first and test_bit(A, pfn, PG_head):
+                    low_pfn += (1 << compound_order(A, pfn)) - 1  # v4.5: PageCompound after the balloon branch
                 continue
         else:
             if test_bit(A, pfn, PG_head):  # PageTransHuge on the LRU
@@ -312,8 +321,16 @@ def isolate_migratepages_block(A, vc, S, cc, low_pfn, end_pfn, head_id):
         record(S, A, pfn, EV_ISOLATED, RULE_NONE, 0)
         if cc[CC_NR_MIGRATE] == COMPACT_CLUSTER_MAX:
             break
+    if low_pfn > end_pfn:
+        low_pfn = end_pfn  # a free block's order took the scan past the block
     if low_pfn >= end_pfn and nr_isolated == 0 and valid >= 0 and cc[CC_IGNORE_SKIP] == 0:
+        # update_pageblock_skip (migrate scanner): skip bit and cached restart point
         set_pageblock_skip(A, valid)
+        z = cc[CC_ZONE]
+        if valid > S.zc[z, ZC_MIGRATE_ASYNC]:
+            S.zc[z, ZC_MIGRATE_ASYNC] = valid
+        if cc[CC_SYNC] != 0 and valid > S.zc[z, ZC_MIGRATE_SYNC]:
+            S.zc[z, ZC_MIGRATE_SYNC] = valid
     S.vm[VM_COMPACT_MIGRATE_SCANNED] += nr_scanned
     S.vm[VM_COMPACT_ISOLATED] += nr_isolated
     return low_pfn
@@ -387,6 +404,11 @@ def isolate_freepages_block(A, vc, S, cc, start, end):
     pfn = start
     while pfn < end:
         nr_scanned += 1
+        if is_frame(A, pfn) and test_bit(A, pfn, PG_head):
+            if valid < 0:
+                valid = pfn
+            pfn += 1 << compound_order(A, pfn)  # PageCompound: skip it by its order
+            continue
         if not is_frame(A, pfn) or not PageBuddy(A, vc, pfn):
             if valid < 0 and is_frame(A, pfn):
                 valid = pfn
@@ -408,8 +430,13 @@ def isolate_freepages_block(A, vc, S, cc, start, end):
         pfn += isolated
         if cc[CC_NR_MIGRATE] <= cc[CC_NR_FREE]:
             break
+    if pfn > end:
+        pfn = end
     if pfn >= end and total == 0 and valid >= 0 and cc[CC_IGNORE_SKIP] == 0:
+        # update_pageblock_skip (free scanner)
         set_pageblock_skip(A, valid)
+        if valid < S.zc[z, ZC_FREE]:
+            S.zc[z, ZC_FREE] = valid
     S.vm[VM_COMPACT_FREE_SCANNED] += nr_scanned
     S.vm[VM_COMPACT_ISOLATED] += total
     return pfn
@@ -468,8 +495,10 @@ def compaction_free(A, cc, p):
 
 @njit(cache=True)
 def release_freepages(A, vc, head_id):
-    """``release_freepages``: every page left on a private free list back to the buddy."""
+    """``release_freepages``: every page left on a private free list back to the buddy;
+    returns the highest pfn released (-1 if none)."""
     head = misc_head(A, head_id)
+    high = -1
     while True:
         p = list_first(A, head)
         if p < 0:
@@ -477,6 +506,9 @@ def release_freepages(A, vc, head_id):
         list_del(A, p)
         A.refcount[p] = 0
         free_pages(A, vc, p, 0)
+        if p > high:
+            high = p
+    return high
 
 
 # ------------------------------------------------------------------ migration driver
@@ -581,13 +613,24 @@ def compact_finished(A, vc, cc):
         fmt, can_steal = find_suitable_fallback(A, z, o, mt)
         if fmt >= 0 and can_steal:
             return COMPACT_PARTIAL
-    return COMPACT_NO_SUITABLE_PAGE
+    # __compact_finished says COMPACT_NO_SUITABLE_PAGE; its wrapper compact_finished
+    # turns that into COMPACT_CONTINUE: the run goes on until the scanners meet
+    return COMPACT_CONTINUE
+
+
+@njit(cache=True)
+def reset_cached_positions(A, S, z):
+    S.zc[z, ZC_MIGRATE_ASYNC] = A.zone_start[z]
+    S.zc[z, ZC_MIGRATE_SYNC] = A.zone_start[z]
+    S.zc[z, ZC_FREE] = (A.zone_end[z] - 1) & ~(PAGEBLOCK_NR_PAGES - 1)
 
 
 @njit(cache=True)
 def compact_zone(A, vc, S, cc):
     """``compact_zone``: isolate a batch, migrate it, until ``compact_finished`` says
-    stop. Returns the compact_result."""
+    stop. Scanners restart where the last run left them (``compact_cached_*_pfn``),
+    except for whole-zone runs (skip hints ignored: compact_memory, contig ranges).
+    Returns the compact_result."""
     z = cc[CC_ZONE]
     if S.st[ST_OOPSED] != 0:
         return COMPACT_CONTENDED  # an oops killed compaction earlier in this run
@@ -596,9 +639,25 @@ def compact_zone(A, vc, S, cc):
         return ret
     if cc[CC_IGNORE_SKIP] == 0 and S.st[ST_BLOCKSKIP_FLUSH] & (1 << z):
         reset_isolation_suitable(A, z)  # compact_blockskip_flush from the last full run
+        reset_cached_positions(A, S, z)
         S.st[ST_BLOCKSKIP_FLUSH] &= ~(1 << z)
-    cc[CC_MIGRATE_PFN] = A.zone_start[z]
-    cc[CC_FREE_PFN] = (A.zone_end[z] - 1) & ~(PAGEBLOCK_NR_PAGES - 1)
+    start = A.zone_start[z]
+    last_block = (A.zone_end[z] - 1) & ~(PAGEBLOCK_NR_PAGES - 1)
+    if cc[CC_IGNORE_SKIP] != 0:
+        cc[CC_MIGRATE_PFN] = start
+        cc[CC_FREE_PFN] = last_block
+    else:
+        mig = S.zc[z, ZC_MIGRATE_SYNC if cc[CC_SYNC] != 0 else ZC_MIGRATE_ASYNC]
+        free = S.zc[z, ZC_FREE]
+        if free < start or free >= A.zone_end[z]:
+            free = last_block
+            S.zc[z, ZC_FREE] = free
+        if mig < start or mig >= A.zone_end[z]:
+            mig = start
+            S.zc[z, ZC_MIGRATE_ASYNC] = mig
+            S.zc[z, ZC_MIGRATE_SYNC] = mig
+        cc[CC_MIGRATE_PFN] = mig
+        cc[CC_FREE_PFN] = free
     ret = compact_finished(A, vc, cc)
     while ret == COMPACT_CONTINUE:
         r = isolate_migratepages(A, vc, S, cc)
@@ -617,7 +676,63 @@ def compact_zone(A, vc, S, cc):
                     break
         ret = compact_finished(A, vc, cc)
     if ret == COMPACT_COMPLETE:
+        reset_cached_positions(A, S, z)  # let the next compaction start anew
         S.st[ST_BLOCKSKIP_FLUSH] |= 1 << z
-    release_freepages(A, vc, HEAD_FREEPAGES)
+    high = release_freepages(A, vc, HEAD_FREEPAGES)
+    if high >= 0 and cc[CC_IGNORE_SKIP] == 0 and ret != COMPACT_COMPLETE:
+        free_pfn = high & ~(PAGEBLOCK_NR_PAGES - 1)
+        if free_pfn > S.zc[z, ZC_FREE]:
+            S.zc[z, ZC_FREE] = free_pfn
     cc[CC_NR_FREE] = 0
     return ret
+
+
+@njit(cache=True)
+def compaction_deferred(A, S, z, order):
+    """``compaction_deferred``: after failures, skip all but one in 2**defer_shift tries."""
+    limit = 1 << S.zc[z, ZC_DEFER_SHIFT]
+    if order < S.zc[z, ZC_ORDER_FAILED]:
+        return False
+    S.zc[z, ZC_CONSIDERED] += 1
+    if S.zc[z, ZC_CONSIDERED] > limit:
+        S.zc[z, ZC_CONSIDERED] = limit
+    if S.zc[z, ZC_CONSIDERED] >= limit:
+        return False
+    return True
+
+
+@njit(cache=True)
+def defer_compaction(S, z, order):
+    """``defer_compaction``: a sync compaction of the zone failed at ``order``."""
+    S.zc[z, ZC_CONSIDERED] = 0
+    S.zc[z, ZC_DEFER_SHIFT] = min(S.zc[z, ZC_DEFER_SHIFT] + 1, COMPACT_MAX_DEFER_SHIFT)
+    if order < S.zc[z, ZC_ORDER_FAILED]:
+        S.zc[z, ZC_ORDER_FAILED] = order
+
+
+@njit(cache=True)
+def compaction_defer_reset(S, z, order, alloc_success):
+    """``compaction_defer_reset``: compaction made ``order`` available in the zone."""
+    if alloc_success:
+        S.zc[z, ZC_CONSIDERED] = 0
+        S.zc[z, ZC_DEFER_SHIFT] = 0
+    if order >= S.zc[z, ZC_ORDER_FAILED]:
+        S.zc[z, ZC_ORDER_FAILED] = order + 1
+
+
+@njit(cache=True)
+def compact_zones_for(A, vc, S, order, mt, zone_hi, sync):
+    """``try_to_compact_pages`` / kcompactd's loop: each zone from ``zone_hi`` down that
+    compaction has not deferred, until one meets its low watermark at ``order``."""
+    z = zone_hi
+    while z >= 0:
+        if not compaction_deferred(A, S, z, order):
+            cc = make_cc(z, order, 1 if sync else 0, 0, mt)
+            ret = compact_zone(A, vc, S, cc)
+            if zone_watermark_ok(A, z, order, A.wmark[z, WMARK_LOW], True):
+                compaction_defer_reset(S, z, order, False)
+                return z
+            if sync and ret == COMPACT_COMPLETE:
+                defer_compaction(S, z, order)
+        z -= 1
+    return -1

@@ -40,7 +40,7 @@ from mmkit.engine.state import (
     record,
 )
 from mmkit.model.flags import PG_dirty, PG_swapbacked, PG_unevictable
-from mmkit.model.kinds import PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, PageKind
+from mmkit.model.kinds import MAX_ORDER, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, PageKind
 from mmkit.semantics.rules import CmaCleanRule
 from mmkit.semantics.variant import F_CMA_CLEAN_RULE
 
@@ -60,6 +60,8 @@ CR_MIGRATED = 2
 CR_FAILED = 3
 CR_SKIPPED_CLEAN = 4
 NR_CR = 5
+
+MAX_ORDER_NR_PAGES = 1 << (MAX_ORDER - 1)
 
 
 @njit(cache=True)
@@ -118,7 +120,7 @@ def reclaim_clean_pages_from_list(A, vc, S, head_id, res):
 
 @njit(cache=True)
 def start_isolate_page_range(A, vc, start, end, saved):
-    """Mark the range's pageblocks MIGRATE_ISOLATE and move their free pages there."""
+    """Mark the pageblocks of [start, end) MIGRATE_ISOLATE and move their free pages there."""
     z = page_zone(A, start)
     b = start
     i = 0
@@ -126,7 +128,7 @@ def start_isolate_page_range(A, vc, start, end, saved):
         saved[i] = get_pageblock_migratetype(A, b)
         set_pageblock_migratetype(A, b, ISOLATE)
         move_freepages_block(A, vc, z, b, ISOLATE)
-        b += PAGEBLOCK_NR_PAGES
+        b = (b & ~(PAGEBLOCK_NR_PAGES - 1)) + PAGEBLOCK_NR_PAGES
         i += 1
 
 
@@ -138,7 +140,7 @@ def undo_isolate_page_range(A, vc, start, end, saved):
     while b < end:
         set_pageblock_migratetype(A, b, saved[i])
         move_freepages_block(A, vc, z, b, saved[i])
-        b += PAGEBLOCK_NR_PAGES
+        b = (b & ~(PAGEBLOCK_NR_PAGES - 1)) + PAGEBLOCK_NR_PAGES
         i += 1
 
 
@@ -191,9 +193,13 @@ def alloc_contig_range(A, vc, S, start, end, res):
         S.vm[VM_CMA_ALLOC_FAIL] += 1
         res[CR_OK] = 0
         return False
-    nb = (end - start) >> PAGEBLOCK_ORDER
+    # start_isolate_page_range(pfn_max_align_down(start), pfn_max_align_up(end)): whole
+    # MAX_ORDER blocks (inside the zone), so that no free block straddles the isolation
+    iso_start = max(start & ~(MAX_ORDER_NR_PAGES - 1), A.zone_start[z])
+    iso_end = min((end + MAX_ORDER_NR_PAGES - 1) & ~(MAX_ORDER_NR_PAGES - 1), A.zone_end[z])
+    nb = ((iso_end - 1) >> PAGEBLOCK_ORDER) - (iso_start >> PAGEBLOCK_ORDER) + 1
     saved = np.zeros(nb, dtype=np.int64)
-    start_isolate_page_range(A, vc, start, end, saved)
+    start_isolate_page_range(A, vc, iso_start, iso_end, saved)
     cc = make_cc(z, -1, 1, 1, 1)
     head = misc_head(A, HEAD_CONTIG)
     pfn = start
@@ -221,13 +227,26 @@ def alloc_contig_range(A, vc, S, start, end, res):
     putback_movable_pages(A, vc, S, HEAD_CONTIG)
     res[CR_MIGRATED] += cc[CC_MIGRATED]
     S.vm[VM_CMA_MIGRATED] += cc[CC_MIGRATED]
-    if busy or not test_pages_isolated(A, vc, start, end):
-        undo_isolate_page_range(A, vc, start, end, saved)
+    # the free block holding ``start`` may begin below it (outer_start)
+    outer_start = start
+    if not busy:
+        order = 0
+        while not PageBuddy(A, vc, outer_start):
+            order += 1
+            if order >= MAX_ORDER:
+                outer_start = start
+                break
+            outer_start &= ~((1 << order) - 1)
+        if outer_start != start and outer_start + (1 << page_order(A, outer_start)) <= start:
+            outer_start = start
+    if busy or not test_pages_isolated(A, vc, outer_start, end):
+        undo_isolate_page_range(A, vc, iso_start, iso_end, saved)
         S.vm[VM_CMA_ALLOC_FAIL] += 1
         res[CR_OK] = 0
         return False
-    # isolate_freepages_range: take the free blocks out of the buddy
-    pfn = start
+    # isolate_freepages_range: take the free blocks out of the buddy; the last may end
+    # past ``end`` (outer_end)
+    pfn = outer_start
     while pfn < end:
         order = page_order(A, pfn)
         list_del(A, pfn)
@@ -238,7 +257,11 @@ def alloc_contig_range(A, vc, S, start, end, res):
             A.kind[p] = K_KERNEL
             A.refcount[p] = 1
         pfn += 1 << order
-    undo_isolate_page_range(A, vc, start, end, saved)
+    outer_end = pfn
+    # free head and tail: the pages outside [start, end) go back (still isolated)
+    free_contig_range(A, vc, outer_start, start)
+    free_contig_range(A, vc, end, outer_end)
+    undo_isolate_page_range(A, vc, iso_start, iso_end, saved)
     S.vm[VM_CMA_ALLOC_SUCCESS] += 1
     res[CR_OK] = 1
     return True

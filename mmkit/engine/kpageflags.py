@@ -69,8 +69,8 @@ def stable_page_flags(A, vc, out):
         tail = A.lru_next[pfn] <= -2
         if tail:
             head = -2 - A.lru_next[pfn]
-        if A.mapcount[pfn] >= 0:
-            u |= np.uint64(1) << np.uint64(kpf.KPF_MMAP)
+        if A.mapcount[pfn] >= 0 or ((A.flags[head] >> pg.PG_head) & 1 and A.mapcount[head] >= 0):
+            u |= np.uint64(1) << np.uint64(kpf.KPF_MMAP)  # page_mapped: a compound page by its head
         if A.mapping[head] & 1:
             u |= np.uint64(1) << np.uint64(kpf.KPF_ANON)
             if A.mapping[head] & 3 == 3:

@@ -74,6 +74,7 @@ from mmkit.semantics.variant import (
 
 K_BALLOON = int(PageKind.BALLOON)
 K_ZSMALLOC = int(PageKind.ZSMALLOC)
+K_KERNEL = int(PageKind.KERNEL)
 BP_GENERIC = int(BalloonProtocol.GENERIC)
 BALLOON_ID = 1  # page->private of a balloon page: its balloon_dev_info
 
@@ -208,7 +209,7 @@ def balloon_deflate(A, vc, S, n):
             break
         S.st[ST_BALLOON_PAGES] -= 1
         S.vm[VM_BALLOON_DEFLATE] += 1
-        A.kind[pfn] = int(PageKind.KERNEL)  # the balloon's reference, about to be dropped
+        A.kind[pfn] = K_KERNEL  # the balloon's reference, about to be dropped
         put_page(A, vc, pfn)
         done += 1
     return done

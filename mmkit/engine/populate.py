@@ -56,9 +56,9 @@ def new_owner(S):
 
 
 @njit(cache=True)
-def anon_fault(A, vc, S, zone_hi, pinned):
+def anon_fault(A, vc, S, zone_hi, pinned, gfp=GFP_DEFAULT):
     """A page fault on anonymous memory: a new page on the active anon list."""
-    pfn = alloc_pages_slowpath(A, vc, S, 0, MOVABLE, K_ANON, new_owner(S), False, zone_hi, GFP_DEFAULT)
+    pfn = alloc_pages_slowpath(A, vc, S, 0, MOVABLE, K_ANON, new_owner(S), False, zone_hi, gfp)
     if pfn < 0:
         return -1
     set_bit(A, pfn, PG_active)
@@ -69,9 +69,9 @@ def anon_fault(A, vc, S, zone_hi, pinned):
 
 
 @njit(cache=True)
-def file_page(A, vc, S, zone_hi, habits):
+def file_page(A, vc, S, zone_hi, habits, gfp=GFP_DEFAULT):
     """A page-cache page (read or written), with the filesystem's flag habits."""
-    pfn = alloc_pages_slowpath(A, vc, S, 0, MOVABLE, K_FILE, new_owner(S), False, zone_hi, GFP_DEFAULT)
+    pfn = alloc_pages_slowpath(A, vc, S, 0, MOVABLE, K_FILE, new_owner(S), False, zone_hi, gfp)
     if pfn < 0:
         return -1
     if habits & FILE_DIRTY:
@@ -89,9 +89,9 @@ def file_page(A, vc, S, zone_hi, habits):
 
 
 @njit(cache=True)
-def thp_fault(A, vc, S, zone_hi):
+def thp_fault(A, vc, S, zone_hi, gfp=GFP_TRANSHUGE):
     """An order-9 anonymous THP (async compaction only); -1 is a fallback."""
-    pfn = alloc_pages_slowpath(A, vc, S, 9, MOVABLE, K_ANON, new_owner(S), True, zone_hi, GFP_TRANSHUGE)
+    pfn = alloc_pages_slowpath(A, vc, S, 9, MOVABLE, K_ANON, new_owner(S), True, zone_hi, gfp)
     if pfn < 0:
         S.vm[VM_THP_FAULT_FALLBACK] += 1
         return -1
@@ -102,12 +102,11 @@ def thp_fault(A, vc, S, zone_hi):
 
 
 @njit(cache=True)
-def kernel_alloc(A, vc, S, zone_hi, order, kind):
+def kernel_alloc(A, vc, S, zone_hi, order, kind, gfp=GFP_DEFAULT):
     """An unmovable (kernel, slab, page table) or reclaimable (slab) allocation;
     order-2/3 ones are counted (fork's kernel stacks, slab caches)."""
     mt = RECLAIMABLE if kind == K_SLAB_RECLAIMABLE else UNMOVABLE
-    pfn = alloc_pages_slowpath(A, vc, S, order, mt, kind, 0, order > 0, zone_hi,
-                               GFP_DEFAULT)
+    pfn = alloc_pages_slowpath(A, vc, S, order, mt, kind, 0, order > 0, zone_hi, gfp)
     if order == 2:
         S.vm[VM_ORDER2_ALLOC if pfn >= 0 else VM_ORDER2_FAIL] += 1
     elif order == 3:
@@ -117,17 +116,29 @@ def kernel_alloc(A, vc, S, zone_hi, order, kind):
 
 @njit(cache=True)
 def find_page(A, vc, S, z, kind, budget):
-    """A random allocated head page of ``kind`` in zone ``z`` (a bounded walk from a
-    random pfn), or -1. Isolated and tail pages are passed over."""
+    """A random allocated head page of ``kind`` in zone ``z``, or -1: a bounded walk
+    from a random pfn. A compound page of order k is taken with probability 2**-k, so
+    every allocation is equally likely, whatever its size. Isolated pages are passed
+    over."""
     start = A.zone_start[z]
     span = A.zone_end[z] - start
     if span <= 0:
         return -1
     p = start + rand_below(S, span)
-    for _ in range(min(budget, span)):
-        if A.kind[p] == kind and A.lru_next[p] > -2 and A.refcount[p] > 0 and not PageIsolated(A, vc, p):
-            return p
-        p += 1
+    steps = 0
+    while steps < min(budget, span):
+        head = p
+        if A.lru_next[p] <= -2:
+            head = -2 - A.lru_next[p]
+        if A.kind[head] == kind and A.refcount[head] > 0 and not PageIsolated(A, vc, head):
+            order = A.private[head + 1] if test_bit(A, head, PG_head) else 0
+            if order == 0 or rand_below(S, 1 << order) == 0:
+                return head
+            nxt = head + (1 << order)
+        else:
+            nxt = p + 1
+        steps += nxt - p if nxt > p else 1
+        p = nxt if nxt > p else p + 1
         if p >= A.zone_end[z]:
             p = start
     return -1

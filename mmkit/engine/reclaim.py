@@ -33,7 +33,7 @@ from mmkit.engine.state import (
     rand_below,
     record,
 )
-from mmkit.model.flags import PG_active, PG_dirty, PG_lru, PG_unevictable
+from mmkit.model.flags import PG_active, PG_dirty, PG_head
 from mmkit.model.kinds import (
     LRU_ACTIVE_ANON,
     LRU_ACTIVE_FILE,
@@ -62,6 +62,23 @@ def pick_zs_class(S):
         if r < acc:
             return c
     return NR_ZS_CLASSES - 1
+
+
+@njit(cache=True)
+def split_huge_page(A, pfn):
+    """``split_huge_page``: the THP at ``pfn`` becomes 512 order-0 anonymous pages; the
+    tails go onto the LRU after the head (``lru_add_page_tail``)."""
+    order = A.private[pfn + 1]
+    clear_bit(A, pfn, PG_head)
+    A.private[pfn + 1] = 0
+    for p in range(pfn + 1, pfn + (1 << order)):
+        A.lru_next[p] = -1
+        A.lru_prev[p] = -1
+        A.flags[p] = A.flags[pfn]
+        A.mapping[p] = A.mapping[pfn]
+        A.mapcount[p] = A.mapcount[pfn]
+        A.refcount[p] = 1
+        add_page_to_lru_list(A, p)
 
 
 @njit(cache=True)
@@ -95,6 +112,11 @@ def shrink_page(A, vc, S, pfn, zone_hi):
         free_pages(A, vc, pfn, 0)
         return True
     if kind == K_ANON:
+        if test_bit(A, pfn, PG_head):
+            if S.st[ST_SWAP_ENABLED] == 0:
+                add_page_to_lru_list(A, pfn)
+                return False
+            split_huge_page(A, pfn)  # add_to_swap splits a THP; its tails join the LRU
         if A.refcount[pfn] > 1 or S.st[ST_SWAP_ENABLED] == 0:
             add_page_to_lru_list(A, pfn)
             return False
@@ -171,6 +193,8 @@ def shrink_zone(A, vc, S, z, target_free, max_scan):
     freed = 0
     zone_hi = A.zone_start.shape[0] - 1
     while zone_free_pages(A, z) < target_free and scanned < max_scan:
+        # one round scans both the file and (with swap) the anon inactive lists, so
+        # reclaim keeps a mix, as get_scan_count does with swappiness
         progress = 0
         for pair in range(2):
             inactive = LRU_INACTIVE_FILE if pair == 0 else LRU_INACTIVE_ANON
@@ -190,11 +214,14 @@ def shrink_zone(A, vc, S, z, target_free, max_scan):
 
 
 @njit(cache=True)
-def kswapd(A, vc, S):
-    """Every zone under its low watermark is reclaimed up to its high watermark."""
+def kswapd(A, vc, S, order):
+    """``balance_pgdat`` for a wakeup of ``order``: every zone under its low watermark
+    is reclaimed up to its high watermark, plus the compaction gap (2 << order) for a
+    high-order wakeup, so that compaction can run (v4.5 ``zone_balanced``)."""
     freed = 0
+    gap = (2 << order) if order > 0 else 0
     for z in range(A.zone_start.shape[0]):
-        if zone_free_pages(A, z) < A.wmark[z, WMARK_LOW]:
+        if zone_free_pages(A, z) < A.wmark[z, WMARK_LOW] + gap:
             span = A.zone_end[z] - A.zone_start[z]
-            freed += shrink_zone(A, vc, S, z, A.wmark[z, WMARK_HIGH], span)
+            freed += shrink_zone(A, vc, S, z, A.wmark[z, WMARK_HIGH] + gap, span)
     return freed

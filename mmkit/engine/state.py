@@ -158,7 +158,10 @@ ST_CONCURRENT_PPM = 12  # another compactor holds a balloon page, ppm
 ST_OWNER_NEXT = 13  # next owner id (inode / anon_vma) for workloads
 ST_BLOCKSKIP_FLUSH = 14  # bit z: zone z's skip bits are cleared at its next compaction
 ST_SWAP_ENABLED = 15  # 1: reclaim may swap anon pages into zram
-NR_ST = 16
+ST_CMA_HELD = 16  # first pfn of the contiguous range the workload holds, or -1
+ST_CMA_START = 17  # first pfn of the CMA area, or -1
+ST_NS = 18  # timeline samples written
+NR_ST = 24
 
 ZS_MAX_PAGES = 4
 NR_ZS_CLASSES = 5  # 1, 2, 3, 4 pages per zspage, and the huge class (1 page, 1 object)
@@ -167,7 +170,7 @@ ZS_HUGE_CLASS = 4
 SimArrays = namedtuple(
     "SimArrays",
     ["st", "vm", "faults", "events", "zs_pages", "zs_npages", "zs_objs", "zs_max", "zs_class",
-     "zs_free_ids", "zs_current"],
+     "zs_free_ids", "zs_current", "zc"],
 )
 
 
@@ -178,6 +181,8 @@ def new_sim(seed: int, event_capacity: int = 1 << 16, zs_capacity: int = 1 << 16
     st[ST_RNG] = np.int64(np.uint64(seed * 0x9E3779B97F4A7C15 % 2**64).view(np.int64))
     st[ST_LOG_TRAFFIC] = int(log_traffic)
     st[ST_OWNER_NEXT] = 16
+    st[ST_CMA_HELD] = -1
+    st[ST_CMA_START] = -1
     return SimArrays(
         st=st,
         vm=np.zeros(NR_VMSTAT, dtype=np.int64),
@@ -190,7 +195,26 @@ def new_sim(seed: int, event_capacity: int = 1 << 16, zs_capacity: int = 1 << 16
         zs_class=np.full(zs_capacity, -1, dtype=np.int64),
         zs_free_ids=np.arange(zs_capacity - 1, -1, -1, dtype=np.int64),  # a stack: pop from the end
         zs_current=np.full(NR_ZS_CLASSES, -1, dtype=np.int64),
+        zc=_new_zc(),
     )
+
+
+# per-zone compaction state (struct zone's compact_* fields), rows of S.zc
+ZC_CONSIDERED = 0  # compact_considered
+ZC_DEFER_SHIFT = 1  # compact_defer_shift
+ZC_ORDER_FAILED = 2  # compact_order_failed
+ZC_MIGRATE_ASYNC = 3  # compact_cached_migrate_pfn[0]; -1: reset
+ZC_MIGRATE_SYNC = 4  # compact_cached_migrate_pfn[1]
+ZC_FREE = 5  # compact_cached_free_pfn
+NR_ZC = 6
+MAX_ZONES = 8
+COMPACT_MAX_DEFER_SHIFT = 6
+
+
+def _new_zc() -> np.ndarray:
+    zc = np.zeros((MAX_ZONES, NR_ZC), dtype=np.int64)
+    zc[:, ZC_MIGRATE_ASYNC:] = -1
+    return zc
 
 
 # ----------------------------------------------------------------- rng

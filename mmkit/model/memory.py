@@ -235,6 +235,13 @@ class Memory:
 
         return boot_memory(cls.empty(layout), variant)
 
+    @classmethod
+    def from_snapshot(cls, snapshot: Any, variant: Any = "v6.18") -> "Memory":
+        """Node 0 of a real kernel snapshot, rebuilt (:func:`mmkit.snapshot.build_memory`)."""
+        from mmkit.snapshot.from_snapshot import build_memory
+
+        return build_memory(snapshot, variant=variant)
+
     def check(self) -> None:
         """Verify the page-model invariants; raise :class:`InvariantError` naming the pfn.
 

@@ -7,11 +7,17 @@
 * :func:`page_types` / :func:`page_types_text` are the kernel's ``tools/mm/page-types -F``
   summary (:mod:`mmkit.snapshot.page_types_tool`);
 * the ``parse_*`` functions turn the kernel's text files into polars frames
-  (:mod:`mmkit.snapshot.parse`).
+  (:mod:`mmkit.snapshot.parse`);
+* :func:`buddyinfo` prints /proc/buddyinfo for a Snapshot or a Memory
+  (:mod:`mmkit.snapshot.buddyinfo_text`);
+* :func:`build_memory` rebuilds a ``Memory`` from a snapshot and
+  :func:`from_snapshot_report` says how faithful it is (:mod:`mmkit.snapshot.from_snapshot`,
+  imported on first use: it compiles numba kernels).
 """
 
 from __future__ import annotations
 
+from mmkit.snapshot.buddyinfo_text import buddyinfo
 from mmkit.snapshot.live import capture
 from mmkit.snapshot.page_types_tool import describe_flags, page_types, page_types_text, parse_bits_mask
 from mmkit.snapshot.parse import (
@@ -27,8 +33,20 @@ from mmkit.snapshot.parse import (
 )
 from mmkit.snapshot.snapshot import TEXT_FILES, Snapshot, load
 
+_LAZY = ("FromSnapshotReport", "build_memory", "from_snapshot_report")
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from mmkit.snapshot import from_snapshot
+
+        return getattr(from_snapshot, name)
+    raise AttributeError(f"module 'mmkit.snapshot' has no attribute {name!r}")
+
+
 __all__ = [
-    "PageTypeInfo", "Snapshot", "TEXT_FILES", "capture", "describe_flags", "load", "page_types",
-    "page_types_text", "parse_bits_mask", "parse_buddyinfo", "parse_debugfs_index", "parse_extfrag_index",
-    "parse_meminfo", "parse_pagetypeinfo", "parse_unusable_index", "parse_vmstat", "parse_zoneinfo",
+    "FromSnapshotReport", "PageTypeInfo", "Snapshot", "TEXT_FILES", "buddyinfo", "build_memory", "capture",
+    "describe_flags", "from_snapshot_report", "load", "page_types", "page_types_text", "parse_bits_mask",
+    "parse_buddyinfo", "parse_debugfs_index", "parse_extfrag_index", "parse_meminfo", "parse_pagetypeinfo",
+    "parse_unusable_index", "parse_vmstat", "parse_zoneinfo",
 ]

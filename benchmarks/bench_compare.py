@@ -1,0 +1,52 @@
+"""compare() speed and memory: the default review-04 scenario (4 GiB, 3 variants,
+default ticks) with a warm numba cache, in this process and in a fresh process; and
+the peak memory of a steady run on a 64 GiB machine.
+
+Run: python benchmarks/bench_compare.py"""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+import time
+
+import mmkit
+
+VARIANTS = ["v4.5", "v3-04", "v4.8"]
+
+FRESH = """
+import time
+t = time.perf_counter()
+import mmkit
+r = mmkit.compare(workload="review-04", variants={variants!r}, seed=1)
+print(time.perf_counter() - t)
+"""
+
+BIG = """
+import resource, time, mmkit
+t = time.perf_counter()
+r = mmkit.simulate(workload="steady", variant="v4.8", gib=64, ticks={ticks}, seed=1)
+print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
+"""
+
+
+def main() -> None:
+    mmkit.compare(workload="review-04", variants=VARIANTS, seed=1, gib=0.25, ticks=5)  # warm the cache
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        mmkit.compare(workload="review-04", variants=VARIANTS, seed=1)
+        best = min(best, time.perf_counter() - t)
+    print(f"compare review-04 (4 GiB, {len(VARIANTS)} variants, default ticks), warm, best of 3: {best * 1e3:.0f} ms")
+    out = subprocess.run([sys.executable, "-c", FRESH.format(variants=VARIANTS)], capture_output=True, text=True, check=True)
+    print(f"fresh process, warm cache, import + first compare: {float(out.stdout.strip()):.2f} s")
+    ticks = 20
+    out = subprocess.run([sys.executable, "-c", BIG.format(ticks=ticks)], capture_output=True, text=True, check=True)
+    secs, gib = (float(x) for x in out.stdout.split())
+    print(f"steady on 64 GiB ({ticks} ticks): {secs:.1f} s, peak resident memory {gib:.2f} GiB")
+    print(f"(this process peak: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""``echo 1 > /proc/sys/vm/compact_memory`` on a copy of a Memory: :func:`compact_memory`.
+
+The sysctl's handler (``sysctl_compaction_handler``, mm/compaction.c) calls
+``compact_nodes``: ``lru_add_drain_all()``, then for every node ``compact_node``, which
+runs ``compact_zone`` on each populated zone with ``order = -1``, ``MIGRATE_SYNC``,
+``ignore_skip_hint = true`` and ``whole_zone = true``. mmkit runs the same through
+:meth:`mmkit.engine.sim.Sim.compact_memory` under the Memory's variant.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from mmkit.errors import ParameterError
+from mmkit.model.flags import PG_lru
+from mmkit.model.kinds import PageKind
+from mmkit.model.memory import Memory
+
+__all__ = ["KERNEL_VMSTAT_NAMES", "compact_memory", "lru_add_drain_all"]
+
+# The engine's counters that are /proc/vmstat items of the same name (mm/vmstat.c
+# vmstat_text[]); the others (order2_alloc, pgscan, ...) are mmkit's own.
+KERNEL_VMSTAT_NAMES = (
+    "compact_stall",
+    "compact_fail",
+    "compact_success",
+    "compact_migrate_scanned",
+    "compact_free_scanned",
+    "compact_isolated",
+    "compact_daemon_wake",
+    "pgmigrate_success",
+    "pgmigrate_fail",
+    "balloon_inflate",
+    "balloon_deflate",
+    "balloon_migrate",
+    "pswpin",
+    "pswpout",
+    "thp_fault_alloc",
+    "thp_fault_fallback",
+    "cma_alloc_success",
+    "cma_alloc_fail",
+)
+
+
+def lru_add_drain_all(memory: Memory) -> int:
+    """``lru_add_drain_all``: the pages a per-CPU ``lru_add`` batch held when the Memory
+    was rebuilt from a snapshot (``meta["lru_add_pending"]``) go onto their LRU lists.
+    Returns how many did; pages that have since changed owner are left alone."""
+    from mmkit.engine.owners import add_page_to_lru_list
+
+    pending = memory.meta.get("lru_add_pending", ())
+    A = memory.arrays()
+    done = 0
+    for pfn in pending:
+        if not 0 <= pfn < memory.nr_pages:
+            continue
+        if (memory.kind[pfn] in (PageKind.ANON, PageKind.FILE) and memory.refcount[pfn] > 0
+                and memory.lru_next[pfn] > -2 and not memory.flags[pfn] >> PG_lru & 1):
+            add_page_to_lru_list(A, int(pfn))
+            done += 1
+    memory.meta["lru_add_pending"] = ()
+    return done
+
+
+def compact_memory(memory: Memory, variant: Any = None, *, seed: int = 0) -> tuple[Memory, dict[str, int]]:
+    """What ``echo 1 > /proc/sys/vm/compact_memory`` does, on a copy of ``memory``.
+
+    Every zone with present pages is compacted (order -1, sync, skip hints ignored, whole
+    zone) after ``lru_add_drain_all``. Returns the compacted copy and the vmstat deltas
+    under their kernel names (``pgmigrate_success``, ``compact_migrate_scanned``,
+    ``compact_free_scanned``, ``compact_isolated``, ...). The copy's
+    ``meta["compact_memory"]`` holds each zone's ``compact_zone`` result.
+
+    ``variant`` must be the Memory's own (None means that): a Memory's page words are
+    written in its variant's encodings (PageBuddy as ``_mapcount == -128`` or a page type,
+    balloon and zsmalloc marks, which bit PG_isolated and PG_swapcache use), and its
+    owners' bookkeeping (the balloon list, zspages) was made by that variant's code.
+    Rewriting a live Memory for another kernel would have to guess that bookkeeping, so
+    this refuses; build the Memory under the other variant instead
+    (``Memory.from_snapshot(path, variant=...)``, ``Memory.synthetic(..., variant=...)``).
+    """
+    from mmkit.engine.sim import Sim
+    from mmkit.engine.state import ST_BALLOON_PAGES
+    from mmkit.semantics import variant as get_variant
+
+    if not isinstance(memory, Memory):
+        raise ParameterError(f"memory: expected a mmkit.Memory, got {type(memory).__name__}")
+    if memory.variant is None:
+        raise ParameterError("memory: this Memory has no variant; build it with Memory.synthetic or "
+                             "Memory.from_snapshot, which set one")
+    if variant is not None:
+        v = get_variant(variant)
+        if v.compile().tolist() != memory.variant.compile().tolist():
+            src = memory.meta.get("snapshot_path")
+            how = (f"mmkit.Memory.from_snapshot({src!r}, variant={v.name!r})" if src
+                   else f"mmkit.Memory.synthetic(..., variant={v.name!r})")
+            raise ParameterError(
+                f"variant: {v.name!r} differs from this Memory's {memory.variant.name!r}. A Memory's page "
+                f"words are encoded for its own variant (PageBuddy, page types, balloon and zsmalloc marks, "
+                f"the PG_isolated and PG_swapcache bits) and its owners' bookkeeping was made by that "
+                f"variant's code, so it is not re-encoded in place; build it for {v.name!r} instead: {how}"
+            )
+    out = memory.copy()
+    drained = lru_add_drain_all(out)
+    sim = Sim(out, seed)
+    # the balloon's page count lives in the simulation state (balloon_dev_info), not in
+    # the page arrays: a fresh Sim learns it from the frames the balloon owns
+    sim.S.st[ST_BALLOON_PAGES] = int(np.count_nonzero(out.kind == PageKind.BALLOON))
+    # compact_node: populated zones only, lowest first
+    results = {name: sim.compact_zone(z, order=-1, sync=True, ignore_skip=True)
+               for z, name in enumerate(out.zone_names) if out.zone_present[z] != 0}
+    vm = sim.vmstat
+    out.meta["compact_memory"] = {"variant": out.variant.name, "results": results, "lru_add_drained": drained}
+    return out, {name: int(vm[name]) for name in KERNEL_VMSTAT_NAMES if name in vm}

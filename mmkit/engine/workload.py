@@ -1,0 +1,433 @@
+"""The workload tick (``run_ticks``): per tick a batch of allocations and frees by the
+workload's mix, balloon and CMA cycles, zram swap-ins, kswapd under pressure and
+background compaction after high-order failures (kcompactd); samples taken every few
+ticks for the timeline. Parameters come as an int64 array indexed by the ``P_*`` slots
+(built by ``mmkit.workloads``); rates are parts per million."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from mmkit.engine.buddy import CMA, MOVABLE, WMARK_LOW, move_freepages_block, page_zone, set_pageblock_migratetype, zone_free_pages
+from mmkit.engine.compaction import compact_zones_for
+from mmkit.engine.contig import alloc_contig_range, free_contig_range, NR_CR
+from mmkit.engine.owners import balloon_deflate, balloon_inflate, zs_free
+from mmkit.engine.page_alloc import GFP_DEFAULT, GFP_NOWAIT, GFP_TRANSHUGE
+from mmkit.engine.populate import (
+    anon_fault,
+    file_page,
+    find_page,
+    free_kernel_page,
+    free_user_page,
+    kernel_alloc,
+    thp_fault,
+    FILE_CHECKED,
+    FILE_DIRTY,
+    FILE_FSCACHE,
+    FILE_MAPPED,
+    FILE_UNEVICTABLE,
+)
+from mmkit.engine.predicates import PageBalloon
+from mmkit.engine.reclaim import kswapd
+from mmkit.engine.state import (
+    NR_EVENTS,
+    NR_VMSTAT,
+    ST_CMA_HELD,
+    ST_CMA_START,
+    ST_NS,
+    ST_TICK,
+    ST_ZS_OBJECTS,
+    VM_COMPACT_DAEMON_WAKE,
+    VM_ORDER2_FAIL,
+    VM_ORDER3_FAIL,
+    VM_THP_FAULT_FALLBACK,
+    VM_PSWPIN,
+    chance_ppm,
+    rand_below,
+)
+from mmkit.model.encodings import MAPPING_ID_BALLOON
+from mmkit.model.kinds import MAX_ORDER, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, PageKind
+from mmkit.semantics.variant import F_ZSMALLOC_MOVABLE
+
+K_FREE = int(PageKind.FREE)
+K_ANON = int(PageKind.ANON)
+K_FILE = int(PageKind.FILE)
+K_SLAB = int(PageKind.SLAB)
+K_SLAB_RECLAIMABLE = int(PageKind.SLAB_RECLAIMABLE)
+K_KERNEL = int(PageKind.KERNEL)
+K_PAGETABLE = int(PageKind.PAGETABLE)
+K_BALLOON = int(PageKind.BALLOON)
+K_ZSMALLOC = int(PageKind.ZSMALLOC)
+K_ISOLATED_FREE = int(PageKind.ISOLATED_FREE)
+K_HOLE = int(PageKind.HOLE)
+K_UNINIT = int(PageKind.UNINIT)
+K_RESERVED = int(PageKind.RESERVED)
+
+# parameter slots
+P_OPS = 0  # operations per tick
+P_TARGET_USED_PPM = 1  # memory the workload wants in use, ppm of managed pages
+P_CHURN_PPM = 2  # share of operations that free even below the target
+P_MIX_ANON = 3  # allocation mix weights (any scale)
+P_MIX_FILE = 4
+P_MIX_SLAB = 5
+P_MIX_SLAB_RECLAIMABLE = 6
+P_MIX_KERNEL = 7
+P_MIX_PAGETABLE = 8
+P_ORDER2_PPM = 9  # kernel allocations of order 2 (fork: kernel stacks)
+P_ORDER3_PPM = 10
+P_THP_PPM = 11  # anonymous faults tried as THP first
+P_FILE_DIRTY_PPM = 12
+P_FILE_CHECKED_PPM = 13  # ext4 data=journal: PG_checked
+P_FILE_FSCACHE_PPM = 14  # PG_private_2
+P_FILE_UNEVICTABLE_PPM = 15
+P_FILE_MAPPED_PPM = 16
+P_PINNED_PPM = 17
+P_ZRAM_SWAPIN_PPM = 18  # per operation: a swap-in (zram object freed, anon page back)
+P_BALLOON_PERIOD = 19  # ticks per inflate/deflate cycle (0: no balloon)
+P_BALLOON_PAGES = 20  # pages moved per tick in either half of the cycle
+P_CMA_PERIOD = 21  # ticks between contiguous allocations (0: none)
+P_CMA_BLOCKS = 22  # pageblocks per allocation
+P_CMA_AREA_BLOCKS = 23  # pageblocks of the CMA area at the top of the highest zone
+P_KCOMPACTD = 24  # 1: background compaction after a high-order failure
+P_SAMPLE_EVERY = 25
+NR_P = 26
+
+# sample columns (besides nr_free per zone and order, vmstat and fault counts)
+SM_TICK = 0
+SM_MIXED_BLOCKS = 1  # pageblocks holding a page allocated with another migratetype
+SM_MOVABLE_BLOCKS = 2
+SM_MIXED_MOVABLE_BLOCKS = 3
+SM_KPF_BALLOON_FP = 4  # pages KPF_BALLOON calls balloon that are not
+SM_KPF_BALLOON_FN = 5  # balloon pages KPF_BALLOON misses
+SM_UNMOVABLE_PAGES = 6  # pages allocated unmovable or reclaimable (page_owner's migratetype)
+SM_BLOCKS_TOUCHED_UNMOVABLE = 7  # pageblocks holding at least one such page
+SM_USED_PAGES = 8
+SM_BALLOON_PAGES = 9
+SM_ZS_OBJECTS = 10
+SM_ZSMALLOC_PAGES = 11
+SM_FREE_BLOCKS = 12  # pageblocks entirely free
+NR_SM = 13
+
+
+@njit(cache=True)
+def alloc_migratetype(vc, kind):
+    """The migratetype a page of ``kind`` was allocated with (what page_owner records)."""
+    if kind == K_SLAB or kind == K_KERNEL or kind == K_PAGETABLE:
+        return 0
+    if kind == K_SLAB_RECLAIMABLE:
+        return 2
+    if kind == K_ZSMALLOC:
+        return MOVABLE if vc[F_ZSMALLOC_MOVABLE] != 0 else 0
+    return MOVABLE
+
+
+@njit(cache=True)
+def sample(A, vc, S, out):
+    """Whole-memory counts for one timeline row (one pass over the page frames)."""
+    n = A.flags.shape[0]
+    out[SM_TICK] = S.st[ST_TICK]
+    kind_mt = np.empty(32, dtype=np.int64)  # page_owner's migratetype by kind; -1: none
+    for k in range(32):
+        kind_mt[k] = -1
+    for k in (K_ANON, K_FILE, K_BALLOON, K_SLAB, K_KERNEL, K_PAGETABLE, K_SLAB_RECLAIMABLE, K_ZSMALLOC):
+        kind_mt[k] = alloc_migratetype(vc, k)
+    nb = A.pb_flags.shape[0]
+    mixed = 0
+    movable = 0
+    mixed_movable = 0
+    touched = 0
+    free_blocks = 0
+    unmov = 0
+    used = 0
+    fp = 0
+    fn = 0
+    zsp = 0
+    bal = 0
+    for b in range(nb):
+        start = b << PAGEBLOCK_ORDER
+        end = min(start + PAGEBLOCK_NR_PAGES, n)
+        bmt = A.pb_flags[b] & 7
+        is_mixed = False
+        has_unmov = False
+        nfree = 0
+        nframes = 0
+        for p in range(start, end):
+            k = A.kind[p]
+            if k == K_HOLE or k == K_UNINIT:
+                continue
+            nframes += 1
+            # only a sentinel _mapcount or the balloon's mapping can make PageBalloon true
+            is_bal = False
+            if A.mapcount[p] < -1 or (A.mapping[p] >> 2) == MAPPING_ID_BALLOON:
+                is_bal = PageBalloon(A, vc, p)
+            if k == K_BALLOON:
+                bal += 1
+                if not is_bal:
+                    fn += 1
+            elif is_bal:
+                fp += 1
+            if k == K_FREE or k == K_ISOLATED_FREE:
+                nfree += 1
+                continue
+            if k == K_RESERVED:
+                continue
+            used += 1
+            if k == K_ZSMALLOC:
+                zsp += 1
+            mt = kind_mt[k]
+            if mt < 0:
+                continue
+            if mt != MOVABLE:
+                unmov += 1
+                has_unmov = True
+            if mt != bmt and not (bmt == CMA and mt == MOVABLE):
+                is_mixed = True
+        if nframes == 0:
+            continue
+        if nfree == nframes:
+            free_blocks += 1
+        if is_mixed:
+            mixed += 1
+        if bmt == MOVABLE:
+            movable += 1
+            if is_mixed:
+                mixed_movable += 1
+        if has_unmov:
+            touched += 1
+    out[SM_MIXED_BLOCKS] = mixed
+    out[SM_MOVABLE_BLOCKS] = movable
+    out[SM_MIXED_MOVABLE_BLOCKS] = mixed_movable
+    out[SM_KPF_BALLOON_FP] = fp
+    out[SM_KPF_BALLOON_FN] = fn
+    out[SM_UNMOVABLE_PAGES] = unmov
+    out[SM_BLOCKS_TOUCHED_UNMOVABLE] = touched
+    out[SM_USED_PAGES] = used
+    out[SM_BALLOON_PAGES] = bal
+    out[SM_ZS_OBJECTS] = S.st[ST_ZS_OBJECTS]
+    out[SM_ZSMALLOC_PAGES] = zsp
+    out[SM_FREE_BLOCKS] = free_blocks
+
+
+@njit(cache=True)
+def setup_cma_area(A, vc, P):
+    """Reserve the top ``P_CMA_AREA_BLOCKS`` pageblocks of the highest zone as
+    MIGRATE_CMA (``cma_init_reserved_areas``: free pages move to the CMA lists).
+    Returns the first pfn of the area, or -1."""
+    nb = P[P_CMA_AREA_BLOCKS]
+    if nb <= 0:
+        return -1
+    z = A.zone_start.shape[0] - 1
+    end = A.zone_end[z] & ~(PAGEBLOCK_NR_PAGES - 1)
+    start = max(end - nb * PAGEBLOCK_NR_PAGES, (A.zone_start[z] + PAGEBLOCK_NR_PAGES - 1) & ~(PAGEBLOCK_NR_PAGES - 1))
+    b = start
+    while b < end:
+        set_pageblock_migratetype(A, b, CMA)
+        move_freepages_block(A, vc, z, b, CMA)
+        b += PAGEBLOCK_NR_PAGES
+    return start
+
+
+@njit(cache=True)
+def pick_kind(S, P):
+    total = 0
+    for i in range(P_MIX_ANON, P_MIX_PAGETABLE + 1):
+        total += P[i]
+    if total <= 0:
+        return K_ANON
+    r = rand_below(S, total)
+    acc = 0
+    kinds = (K_ANON, K_FILE, K_SLAB, K_SLAB_RECLAIMABLE, K_KERNEL, K_PAGETABLE)
+    for i in range(6):
+        acc += P[P_MIX_ANON + i]
+        if r < acc:
+            return kinds[i]
+    return K_ANON
+
+
+@njit(cache=True)
+def file_habits(S, P):
+    h = 0
+    if chance_ppm(S, P[P_FILE_DIRTY_PPM]):
+        h |= FILE_DIRTY
+    if chance_ppm(S, P[P_FILE_CHECKED_PPM]):
+        h |= FILE_CHECKED
+    if chance_ppm(S, P[P_FILE_FSCACHE_PPM]):
+        h |= FILE_FSCACHE
+    if chance_ppm(S, P[P_FILE_UNEVICTABLE_PPM]):
+        h |= FILE_UNEVICTABLE
+    if chance_ppm(S, P[P_FILE_MAPPED_PPM]):
+        h |= FILE_MAPPED
+    return h
+
+
+@njit(cache=True)
+def do_alloc(A, vc, S, P, kind, zone_hi, nowait):
+    """One allocation of ``kind``; returns the order of a failed request (9 for a THP
+    fallback; kcompactd is woken for orders > 0), 0 on success, -1 when an order-0
+    request failed. ``nowait``: the fast path only (the prefill)."""
+    if kind == K_ANON:
+        if chance_ppm(S, P[P_THP_PPM]):
+            if thp_fault(A, vc, S, zone_hi, GFP_NOWAIT if nowait else GFP_TRANSHUGE) >= 0:
+                return 0
+            if anon_fault(A, vc, S, zone_hi, False, GFP_NOWAIT if nowait else GFP_DEFAULT) < 0:
+                return -1
+            return 9
+        pinned = chance_ppm(S, P[P_PINNED_PPM])
+        return 0 if anon_fault(A, vc, S, zone_hi, pinned, GFP_NOWAIT if nowait else GFP_DEFAULT) >= 0 else -1
+    if kind == K_FILE:
+        ok = file_page(A, vc, S, zone_hi, file_habits(S, P), GFP_NOWAIT if nowait else GFP_DEFAULT) >= 0
+        return 0 if ok else -1
+    order = 0
+    if kind == K_KERNEL or kind == K_SLAB:
+        if chance_ppm(S, P[P_ORDER2_PPM]):
+            order = 2
+        elif chance_ppm(S, P[P_ORDER3_PPM]):
+            order = 3
+    if kernel_alloc(A, vc, S, zone_hi, order, kind, GFP_NOWAIT if nowait else GFP_DEFAULT) < 0:
+        return order if order > 0 else -1
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def prefill(A, vc, S, P, share_ppm):
+    """Before tick 0: allocate with the workload's mix, fast path only, until
+    ``share_ppm`` of the managed pages are in use or the fast path fails 64 times in a
+    row (the low watermark). No variant rule is consulted on this path, so one prefill
+    serves every variant. Returns the pages in use."""
+    zone_hi = A.zone_start.shape[0] - 1
+    managed = managed_pages(A)
+    target = managed * share_ppm // 1000000
+    misses = 0
+    used = 0
+    while misses < 64:
+        free_now = 0
+        for z in range(zone_hi + 1):
+            free_now += zone_free_pages(A, z)
+        used = managed - free_now
+        if used >= target:
+            break
+        if do_alloc(A, vc, S, P, pick_kind(S, P), zone_hi, True) != 0:
+            misses += 1
+        else:
+            misses = 0
+    return used
+
+
+@njit(cache=True)
+def pick_zone(A, S):
+    """A zone, weighted by its span."""
+    nz = A.zone_start.shape[0]
+    total = 0
+    for z in range(nz):
+        total += A.zone_end[z] - A.zone_start[z]
+    r = rand_below(S, total)
+    for z in range(nz):
+        r -= A.zone_end[z] - A.zone_start[z]
+        if r < 0:
+            return z
+    return nz - 1
+
+
+@njit(cache=True)
+def do_free(A, vc, S, P, kind):
+    """Free one random page of ``kind`` (exit, munmap, truncate, kfree)."""
+    z = pick_zone(A, S)
+    pfn = find_page(A, vc, S, z, kind, 1024)
+    if pfn < 0:
+        return False
+    if kind == K_ANON or kind == K_FILE:
+        free_user_page(A, vc, pfn)
+    else:
+        free_kernel_page(A, vc, pfn)
+    return True
+
+
+@njit(cache=True)
+def managed_pages(A):
+    s = 0
+    for p in range(A.flags.shape[0]):
+        k = A.kind[p]
+        if k != K_HOLE and k != K_UNINIT and k != K_RESERVED:
+            s += 1
+    return s
+
+
+@njit(cache=True, nogil=True)
+def run_ticks(A, vc, S, P, t0, t1, last, samples, sample_free, sample_vm, sample_faults):
+    """Run ticks [t0, t1) of a run whose last tick is ``last - 1``; write a sample every
+    P_SAMPLE_EVERY ticks and after the last one (slot ``S.st[ST_NS]`` onwards). All state
+    lives in the arrays, so a run cut into chunks equals the run in one go."""
+    zone_hi = A.zone_start.shape[0] - 1
+    managed = managed_pages(A)
+    target = managed * P[P_TARGET_USED_PPM] // 1000000
+    cma_start = S.st[ST_CMA_START]
+    cma_held = S.st[ST_CMA_HELD]
+    ns = S.st[ST_NS]
+    every = max(P[P_SAMPLE_EVERY], 1)
+    res = np.zeros(NR_CR, dtype=np.int64)
+    for t in range(t0, t1):
+        S.st[ST_TICK] = t
+        # the balloon's inflate/deflate cycle
+        if P[P_BALLOON_PERIOD] > 0:
+            half = max(P[P_BALLOON_PERIOD] // 2, 1)
+            if (t // half) % 2 == 0:
+                balloon_inflate(A, vc, S, P[P_BALLOON_PAGES], zone_hi)
+            else:
+                balloon_deflate(A, vc, S, P[P_BALLOON_PAGES])
+        # contiguous allocations on the CMA area
+        if P[P_CMA_PERIOD] > 0 and cma_start >= 0 and t % P[P_CMA_PERIOD] == 0:
+            nblocks = P[P_CMA_BLOCKS]
+            if cma_held >= 0:
+                free_contig_range(A, vc, cma_held, cma_held + nblocks * PAGEBLOCK_NR_PAGES)
+                cma_held = -1
+            else:
+                slots = max(P[P_CMA_AREA_BLOCKS] - nblocks + 1, 1)
+                start = cma_start + rand_below(S, slots) * PAGEBLOCK_NR_PAGES
+                end = start + nblocks * PAGEBLOCK_NR_PAGES
+                if end <= A.zone_end[zone_hi]:
+                    res[:] = 0
+                    if alloc_contig_range(A, vc, S, start, end, res):
+                        cma_held = start
+        failed_order = 0
+        for _ in range(P[P_OPS]):
+            free_now = 0
+            for z in range(zone_hi + 1):
+                free_now += zone_free_pages(A, z)
+            used = managed - free_now
+            kind = pick_kind(S, P)
+            if used >= target or chance_ppm(S, P[P_CHURN_PPM]):
+                do_free(A, vc, S, P, kind)
+            else:
+                fo = do_alloc(A, vc, S, P, kind, zone_hi, False)
+                if fo > failed_order:
+                    failed_order = fo
+            if chance_ppm(S, P[P_ZRAM_SWAPIN_PPM]):
+                if zs_free(A, vc, S) >= 0:
+                    S.vm[VM_PSWPIN] += 1
+                    anon_fault(A, vc, S, zone_hi, False)
+        # kcompactd: background compaction for the order that failed
+        if P[P_KCOMPACTD] != 0 and failed_order > 0:
+            S.vm[VM_COMPACT_DAEMON_WAKE] += 1
+            compact_zones_for(A, vc, S, failed_order, MOVABLE, zone_hi, True)
+        # samples
+        if (t % every == every - 1 or t == last - 1) and ns < samples.shape[0]:
+            sample(A, vc, S, samples[ns])
+            samples[ns, SM_TICK] = t + 1
+            for z in range(zone_hi + 1):
+                for o in range(MAX_ORDER):
+                    sample_free[ns, z, o] = A.nr_free[z, o]
+            for i in range(NR_VMSTAT):
+                sample_vm[ns, i] = S.vm[i]
+            for e in range(NR_EVENTS):
+                s = 0
+                for k in range(S.faults.shape[1]):
+                    s += S.faults[e, k]
+                sample_faults[ns, e] = s
+            ns += 1
+    if t1 >= last and cma_held >= 0:
+        free_contig_range(A, vc, cma_held, cma_held + P[P_CMA_BLOCKS] * PAGEBLOCK_NR_PAGES)
+        cma_held = -1
+    S.st[ST_CMA_HELD] = cma_held
+    S.st[ST_NS] = ns
+    return ns

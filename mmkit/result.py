@@ -1,0 +1,300 @@
+"""``Result``: what ``simulate`` / ``compare`` return, as tidy polars frames, plus the
+final Memory per variant; saved as parquet + JSON and loaded back without pickles."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from mmkit.engine import state as _st
+from mmkit.engine import workload as W
+from mmkit.errors import ParameterError, SnapshotError
+from mmkit.metrics import fragmentation_index, unusable_free_index
+from mmkit.model.kinds import MAX_ORDER, MIGRATETYPE_NAMES, PAGEBLOCK_ORDER, PageKind
+from mmkit.model.memory import PAGE_ARRAY_FIELDS, Memory
+from mmkit.semantics import RULE_FIELDS, Variant
+from mmkit.semantics.variant import RULE_FIELDS as _RF
+
+INDEX_ORDERS = (2, 3, 9)
+FAULTS = tuple(_st.EVENT_NAMES[e] for e in _st.FAULT_EVENTS)
+KIND_NAMES = [k.name.lower() for k in PageKind]
+RESULT_FORMAT = 1
+
+
+@dataclass
+class RunData:
+    """One variant's run, as the engine left it."""
+
+    variant: Variant
+    sim: Any
+    samples: np.ndarray
+    sample_free: np.ndarray
+    sample_vm: np.ndarray
+    sample_faults: np.ndarray
+
+
+def _main_zone(mem: Memory) -> int:
+    """The zone with the most present pages: the one whose indices the timeline shows."""
+    present = mem.zone_present if mem.zone_present.any() else mem.zone_end - mem.zone_start
+    return int(np.argmax(present))
+
+
+def _ratio(ok: int, fail: int) -> float:
+    return ok / (ok + fail) if ok + fail else float("nan")
+
+
+def _timeline(run: RunData) -> tuple[pl.DataFrame, pl.DataFrame]:
+    mem = run.sim.mem
+    z0 = _main_zone(mem)
+    vm_idx = {n: i for i, n in enumerate(_st.VMSTAT_NAMES)}
+    frames = (mem.kind != PageKind.HOLE) & (mem.kind != PageKind.UNINIT)
+    nblocks = int(np.unique(np.flatnonzero(frames) >> PAGEBLOCK_ORDER).size)
+    rows, zrows = [], []
+    for i in range(run.samples.shape[0]):
+        sm, free, vm, fl = run.samples[i], run.sample_free[i], run.sample_vm[i], run.sample_faults[i]
+        node = free.sum(axis=0)
+        row = {"variant": run.variant.name, "tick": int(sm[W.SM_TICK]),
+               "free_pages": int((node << np.arange(node.shape[0])).sum())}
+        for o in range(node.shape[0]):
+            row[f"free_o{o}"] = int(node[o])
+        row["zone"] = mem.zone_names[z0]
+        for o in INDEX_ORDERS:
+            row[f"unusable_{o}"] = unusable_free_index(free[z0].tolist(), o) / 1000
+            row[f"fragindex_{o}"] = fragmentation_index(free[z0].tolist(), o) / 1000
+        row["mixed_blocks"] = int(sm[W.SM_MIXED_BLOCKS])
+        row["movable_blocks"] = int(sm[W.SM_MOVABLE_BLOCKS])
+        row["mixed_movable_blocks"] = int(sm[W.SM_MIXED_MOVABLE_BLOCKS])
+        row["free_blocks"] = int(sm[W.SM_FREE_BLOCKS])
+        row["pageblocks"] = nblocks
+        row["used_pages"] = int(sm[W.SM_USED_PAGES])
+        row["unmovable_pages"] = int(sm[W.SM_UNMOVABLE_PAGES])
+        row["blocks_touched_unmovable"] = int(sm[W.SM_BLOCKS_TOUCHED_UNMOVABLE])
+        row["balloon_pages"] = int(sm[W.SM_BALLOON_PAGES])
+        row["zsmalloc_pages"] = int(sm[W.SM_ZSMALLOC_PAGES])
+        row["zram_objects"] = int(sm[W.SM_ZS_OBJECTS])
+        row["kpf_balloon_false_positive"] = int(sm[W.SM_KPF_BALLOON_FP])
+        row["kpf_balloon_false_negative"] = int(sm[W.SM_KPF_BALLOON_FN])
+        row["thp_success"] = _ratio(int(vm[vm_idx["thp_fault_alloc"]]), int(vm[vm_idx["thp_fault_fallback"]]))
+        row["order2_success"] = _ratio(int(vm[vm_idx["order2_alloc"]]), int(vm[vm_idx["order2_fail"]]))
+        row["order3_success"] = _ratio(int(vm[vm_idx["order3_alloc"]]), int(vm[vm_idx["order3_fail"]]))
+        for e in _st.FAULT_EVENTS:
+            row[_st.EVENT_NAMES[e]] = int(fl[e])
+        for n, v in zip(_st.VMSTAT_NAMES, vm.tolist()):
+            row[n] = int(v)
+        rows.append(row)
+        for z, name in enumerate(mem.zone_names):
+            zr = {"variant": run.variant.name, "tick": int(sm[W.SM_TICK]), "zone": name}
+            for o in range(free.shape[1]):
+                zr[f"free_o{o}"] = int(free[z, o])
+            for o in INDEX_ORDERS:
+                zr[f"unusable_{o}"] = unusable_free_index(free[z].tolist(), o) / 1000
+                zr[f"fragindex_{o}"] = fragmentation_index(free[z].tolist(), o) / 1000
+            zrows.append(zr)
+    return pl.DataFrame(rows), pl.DataFrame(zrows)
+
+
+def _pageblocks(run: RunData) -> pl.DataFrame:
+    mem = run.sim.mem
+    nb = mem.nr_pageblocks
+    blocks = np.arange(mem.nr_pages) >> PAGEBLOCK_ORDER
+    counts = np.zeros((nb, len(PageKind)), dtype=np.int64)
+    np.add.at(counts, (blocks, mem.kind.astype(np.int64)), 1)
+    from mmkit.engine.workload import alloc_migratetype  # noqa: F401 (documented rule)
+
+    vc = mem.variant.compile()
+    zs_mt = 1 if vc[_RF.index("zsmalloc_movable")] else 0
+    kind_mt = np.array([-1, -1, -1, 0, 0, 0, 2, 1, 1, 1, zs_mt, -1, -1])
+    mts = (mem.pb_flags & 7).astype(np.int64)
+    pmt = kind_mt[mem.kind]
+    blk_mt = np.repeat(mts, 1 << PAGEBLOCK_ORDER)[: mem.nr_pages]
+    odd = (pmt >= 0) & (pmt != blk_mt) & ~((blk_mt == 4) & (pmt == 1))
+    mixed = np.zeros(nb, dtype=bool)
+    np.logical_or.at(mixed, blocks, odd)
+    zone = np.full(nb, "", dtype=object)
+    for z, name in enumerate(mem.zone_names):
+        b0, b1 = int(mem.zone_start[z]) >> PAGEBLOCK_ORDER, (int(mem.zone_end[z]) - 1) >> PAGEBLOCK_ORDER
+        zone[b0:b1 + 1] = name
+    data = {"variant": [run.variant.name] * nb, "pageblock": np.arange(nb), "start_pfn": np.arange(nb) << PAGEBLOCK_ORDER,
+            "zone": zone.tolist(), "migratetype": [MIGRATETYPE_NAMES[m] for m in mts],
+            "skip": (mem.pb_flags & 8 != 0), "mixed": mixed}
+    for k in PageKind:
+        data[k.name.lower()] = counts[:, int(k)]
+    return pl.DataFrame(data)
+
+
+def _events(run: RunData) -> pl.DataFrame:
+    ev = run.sim.events()
+    rule_names = list(RULE_FIELDS)
+    return pl.DataFrame({
+        "variant": [run.variant.name] * len(ev),
+        "tick": ev[:, 0], "pfn": ev[:, 1],
+        "event": [_st.EVENT_NAMES[int(e)] for e in ev[:, 2]],
+        "kind": [KIND_NAMES[int(k)] for k in ev[:, 3]],
+        "rule": [rule_names[int(r)] if r >= 0 else "" for r in ev[:, 4]],
+        "extra": ev[:, 5],
+    }, schema={"variant": pl.String, "tick": pl.Int64, "pfn": pl.Int64, "event": pl.String,
+               "kind": pl.String, "rule": pl.String, "extra": pl.Int64})
+
+
+class Result:
+    """Frames: ``timeline``, ``zone_timeline``, ``faults``, ``events``, ``vmstat``,
+    ``pageblocks``; ``memories`` maps a variant name to its final Memory."""
+
+    FRAMES = ("timeline", "zone_timeline", "faults", "events", "vmstat", "pageblocks")
+
+    def __init__(self, frames: dict[str, pl.DataFrame], memories: dict[str, Memory], info: dict) -> None:
+        for name in self.FRAMES:
+            setattr(self, name, frames[name])
+        self.memories = memories
+        self.info = info
+        self.variants: list[str] = list(info["variants"])
+
+    # ------------------------------------------------------------ building
+    @classmethod
+    def build(cls, runs: list[RunData], *, workload: str, params: dict, ticks: int, seed: int,
+              memory_desc: str) -> "Result":
+        tl, ztl, pb, ev, faults, vm = [], [], [], [], [], []
+        for r in runs:
+            a, b = _timeline(r)
+            tl.append(a)
+            ztl.append(b)
+            pb.append(_pageblocks(r))
+            ev.append(_events(r))
+            fc = r.sim.fault_counts()
+            for e in _st.FAULT_EVENTS:
+                for k in PageKind:
+                    faults.append((r.variant.name, _st.EVENT_NAMES[e], k.name.lower(), int(fc[e, int(k)])))
+            for n, v in r.sim.vmstat.items():
+                vm.append((r.variant.name, n, v))
+        frames = {
+            "timeline": pl.concat(tl, how="vertical"),
+            "zone_timeline": pl.concat(ztl, how="vertical"),
+            "pageblocks": pl.concat(pb, how="vertical"),
+            "events": pl.concat(ev, how="vertical"),
+            "faults": pl.DataFrame(faults, schema=["variant", "fault", "kind", "count"], orient="row"),
+            "vmstat": pl.DataFrame(vm, schema=["variant", "counter", "value"], orient="row"),
+        }
+        info = {"format": RESULT_FORMAT, "workload": workload, "params": params, "ticks": ticks, "seed": seed,
+                "memory": memory_desc, "variants": [r.variant.name for r in runs],
+                "rules": {r.variant.name: r.variant.rules() for r in runs},
+                "events_dropped": {r.variant.name: int(r.sim.S.st[_st.ST_NEV_DROPPED]) for r in runs}}
+        return cls(frames, {r.variant.name: r.sim.mem for r in runs}, info)
+
+    # ------------------------------------------------------------ views
+    def final(self) -> pl.DataFrame:
+        """The last timeline row of each variant."""
+        return self.timeline.group_by("variant", maintain_order=True).last()
+
+    HEADLINE = ("free_o9", "free_o10", "unusable_9", "fragindex_9", "mixed_blocks", "mixed_movable_blocks",
+                "free_blocks", "thp_success", "order2_success", "order3_success", "compact_stall",
+                "compact_success", "compact_fail", "compact_migrate_scanned", "compact_free_scanned",
+                "compact_isolated", "pgmigrate_success", "pgmigrate_fail", "balloon_migrate",
+                "cma_alloc_success", "cma_alloc_fail", "cma_reclaimed", "pgsteal", "pswpout") + FAULTS
+
+    def table(self, counters: tuple[str, ...] | None = None) -> pl.DataFrame:
+        """The mmtests-style before/after table: counter, each variant's final value and,
+        for every variant after the first (the baseline), its % change."""
+        fin = self.final()
+        names = list(counters or self.HEADLINE)
+        base = self.variants[0]
+        rows = []
+        for c in names:
+            if c not in fin.columns:
+                raise ParameterError(f"counters: {c!r} is not a timeline column")
+            vals = dict(zip(fin["variant"].to_list(), fin[c].to_list()))
+            row = {"counter": c}
+            for v in self.variants:
+                row[v] = float(vals[v]) if vals[v] is not None else float("nan")
+            for v in self.variants[1:]:
+                b = row[base]
+                row[f"{v} %"] = (row[v] - b) / abs(b) * 100 if b not in (0, 0.0) and b == b else float("nan")
+            rows.append(row)
+        return pl.DataFrame(rows)
+
+    def _repr_html_(self) -> str:
+        fin = self.final()
+        cols = ["variant", "free_o9", "unusable_9", "mixed_movable_blocks", "thp_success",
+                "misrouted_putback", "kpf_balloon_false_positive", "cma_skip_false_positive", "list_corruption", "oops"]
+        head = "".join(f"<th>{c}</th>" for c in cols)
+        body = ""
+        for row in fin.select(cols).iter_rows():
+            body += "<tr>" + "".join(f"<td>{x:.3f}</td>" if isinstance(x, float) else f"<td>{x}</td>" for x in row) + "</tr>"
+        i = self.info
+        return (f"<div><b>mmkit result</b>: workload <code>{i['workload']}</code>, {i['memory']}, "
+                f"{i['ticks']} ticks, seed {i['seed']}<table><tr>{head}</tr>{body}</table></div>")
+
+    def __repr__(self) -> str:
+        i = self.info
+        return f"<mmkit.Result {i['workload']} {i['memory']} ticks={i['ticks']} seed={i['seed']} variants={self.variants}>"
+
+    # ------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the frames (parquet), the info (JSON) and the final memories (npz, no
+        pickles) to folder ``path``, atomically: a temporary folder renamed at the end."""
+        path = Path(path)
+        if path.exists():
+            raise ParameterError(f"out: {path} exists; choose a new folder (results are never overwritten)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            for name in self.FRAMES:
+                getattr(self, name).write_parquet(tmp / f"{name}.parquet")
+            for v, mem in self.memories.items():
+                arrays = {n: getattr(mem, n) for n in mem.__dataclass_fields__ if isinstance(getattr(mem, n), np.ndarray)}
+                np.savez_compressed(tmp / f"memory-{_safe(v)}.npz", **arrays)
+            info = dict(self.info)
+            info["zone_names"] = {v: list(m.zone_names) for v, m in self.memories.items()}
+            (tmp / "result.json").write_text(json.dumps(info, indent=1, default=_jsonable))
+            os.rename(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return path
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-._" else "_" for c in name)
+
+
+def _jsonable(x):
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (np.floating,)):
+        return float(x)
+    return str(x)
+
+
+def load_result(path: str | os.PathLike) -> Result:
+    """Load a folder written by ``Result.save`` (parquet, JSON and npz only: nothing is
+    unpickled)."""
+    from mmkit.semantics import NAMED
+
+    path = Path(path)
+    meta = path / "result.json"
+    if not meta.is_file():
+        raise SnapshotError(f"{path}: not a saved mmkit result (no result.json)")
+    try:
+        info = json.loads(meta.read_text())
+        frames = {n: pl.read_parquet(path / f"{n}.parquet") for n in Result.FRAMES}
+    except (OSError, ValueError) as e:
+        raise SnapshotError(f"{path}: cannot read the saved result: {e}") from None
+    memories = {}
+    for v in info["variants"]:
+        f = path / f"memory-{_safe(v)}.npz"
+        try:
+            with np.load(f, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except (OSError, ValueError) as e:
+            raise SnapshotError(f"{f}: cannot read the saved memory: {e}") from None
+        mem = Memory(zone_names=tuple(info["zone_names"][v]), **arrays)
+        mem.variant = NAMED.get(v)
+        memories[v] = mem
+    return Result(frames, memories, info)
