@@ -87,6 +87,8 @@ def _timeline(run: RunData) -> tuple[pl.DataFrame, pl.DataFrame]:
         row["order3_success"] = _ratio(int(vm[vm_idx["order3_alloc"]]), int(vm[vm_idx["order3_fail"]]))
         for e in _st.FAULT_EVENTS:
             row[_st.EVENT_NAMES[e]] = int(fl[e])
+        # KPF_BALLOON misreports are a state, not an event: pages misreported at this tick
+        row["kpf_balloon_misreport"] = int(sm[W.SM_KPF_BALLOON_FP] + sm[W.SM_KPF_BALLOON_FN])
         for n, v in zip(_st.VMSTAT_NAMES, vm.tolist()):
             row[n] = int(v)
         rows.append(row)
@@ -169,6 +171,10 @@ class Result:
             pb.append(_pageblocks(r))
             ev.append(_events(r))
             fc = r.sim.fault_counts()
+            # KPF_BALLOON misreports in the final memory, by true kind (from stable_page_flags)
+            kp = r.sim.kpageflags()
+            mis = ((kp >> np.uint64(23)) & np.uint64(1)).astype(bool) != (r.sim.mem.kind == PageKind.BALLOON)
+            fc[_st.EV_KPF_BALLOON_MISREPORT] = np.bincount(r.sim.mem.kind[mis], minlength=fc.shape[1])[: fc.shape[1]]
             for e in _st.FAULT_EVENTS:
                 for k in PageKind:
                     faults.append((r.variant.name, _st.EVENT_NAMES[e], k.name.lower(), int(fc[e, int(k)])))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from mmkit.engine import pages
-from mmkit.model.kinds import MigrateType, PageKind
+from mmkit.model.kinds import PAGEBLOCK_NR_PAGES, MigrateType, PageKind
 from mmkit.model.memory import synthetic_layout
 from mmkit.reference import RefMemory
 
@@ -52,3 +52,110 @@ def pair(variant: str, zones=(("DMA32", 8), ("Normal", 16))):
     engine = mmkit.Memory.synthetic(zones=list(zones), variant=variant)
     twin = RefMemory.boot(synthetic_layout(zones=list(zones)), variant)
     return engine, twin
+
+
+# ----------------------------------------------------------------------- whole simulations
+FILE_HABITS = ("dirty", "checked", "fscache", "unevictable", "mapped")
+KERNEL_KINDS = (PageKind.KERNEL, PageKind.SLAB, PageKind.SLAB_RECLAIMABLE, PageKind.PAGETABLE)
+SIM_OPS = (  # (name, weight)
+    ("anon", 14), ("file", 12), ("thp", 3), ("kernel", 6), ("free", 12), ("balloon_inflate", 5),
+    ("balloon_deflate", 3), ("zram_store", 6), ("zram_free", 3), ("compact_zone", 12), ("compact_memory", 5),
+    ("alloc_contig_range", 7), ("free_contig_range", 3), ("reclaim", 4),
+)
+
+
+def random_sim_ops(seed: int, n_ops: int, zone_spans, scale: float = 1.0):
+    """Seeded operation descriptions for ``Sim`` / ``RefSim`` on a memory whose zones span
+    ``zone_spans`` [(start, end), ...] (pfns); sizes scale with the memory (and
+    ``scale``: above 1, memory runs out and reclaim and compaction work). ``free`` and
+    the contiguous ranges are resolved against the simulation's state by
+    :func:`apply_sim_op`."""
+    rng = np.random.default_rng(seed)
+    names = [n for n, _ in SIM_OPS]
+    weights = np.array([w for _, w in SIM_OPS], dtype=float)
+    weights /= weights.sum()
+    nz = len(zone_spans)
+    total = int(scale * sum(end - start for start, end in zone_spans))
+    for _ in range(n_ops):
+        name = names[int(rng.choice(len(names), p=weights))]
+        zone = int(rng.integers(nz))
+        if name == "anon":
+            yield name, dict(n=int(rng.integers(1, total // 12)), pinned=bool(rng.random() < 0.1), zone=zone)
+        elif name == "file":
+            habits = {h: bool(rng.random() < p) for h, p in zip(FILE_HABITS, (0.3, 0.3, 0.1, 0.1, 0.2))}
+            yield name, dict(n=int(rng.integers(1, total // 14)), zone=zone, **habits)
+        elif name == "thp":
+            yield name, dict(n=int(rng.integers(1, 3)), zone=zone)
+        elif name == "kernel":
+            yield name, dict(n=int(rng.integers(1, 30)), order=int(rng.choice([0, 0, 1, 2, 3])),
+                             kind=KERNEL_KINDS[int(rng.integers(len(KERNEL_KINDS)))], zone=zone)
+        elif name == "free":
+            yield name, dict(fraction=float(rng.uniform(0.05, 0.6)), stride=int(rng.choice([0, 2, 3])),
+                             pick=int(rng.integers(2**31)))
+        elif name == "balloon_inflate":
+            yield name, dict(n=int(rng.integers(1, total // 16)), zone=zone)
+        elif name == "balloon_deflate":
+            yield name, dict(n=int(rng.integers(1, total // 24)))
+        elif name == "zram_store":
+            cls = None if rng.random() < 0.7 else int(rng.integers(5))
+            yield name, dict(n=int(rng.integers(1, total // 16)), size_class=cls, zone=zone)
+        elif name == "zram_free":
+            yield name, dict(n=int(rng.integers(1, total // 12)))
+        elif name == "compact_zone":
+            order = -1 if rng.random() < 0.3 else int(rng.integers(1, 11))
+            yield name, dict(zone=zone, order=order, sync=bool(rng.random() < 0.6),
+                             ignore_skip=bool(rng.random() < 0.5), migratetype=int(rng.choice([0, 1, 1, 2])))
+        elif name == "compact_memory":
+            yield name, {}
+        elif name == "alloc_contig_range":
+            start, end = zone_spans[zone]
+            first = -(-start // PAGEBLOCK_NR_PAGES)
+            last = end // PAGEBLOCK_NR_PAGES
+            b = int(rng.integers(first, last))
+            nb = int(rng.integers(1, min(3, last - b) + 1))
+            yield name, dict(start=b * PAGEBLOCK_NR_PAGES, end=(b + nb) * PAGEBLOCK_NR_PAGES)
+        elif name == "free_contig_range":
+            yield name, dict(pick=int(rng.integers(2**31)))
+        else:
+            start, end = zone_spans[zone]
+            target = None if rng.random() < 0.5 else int(rng.integers(0, end - start))
+            yield name, dict(zone=zone, target_free=target)
+
+
+def free_candidates(kind, refcount, compound_tail, held_ranges):
+    """Heads of user and kernel allocations a workload may free: not tails, referenced,
+    not a page of a contiguous range still held."""
+    ok = np.isin(kind, [int(k) for k in (PageKind.ANON, PageKind.FILE) + KERNEL_KINDS]) & (refcount > 0) & ~compound_tail
+    for start, end in held_ranges:
+        ok[start:end] = False
+    return np.flatnonzero(ok)
+
+
+def apply_sim_op(sim, name, args, candidates, held_ranges):
+    """Run one op on ``sim`` (an engine Sim or a RefSim); ``candidates`` are the pages
+    ``free`` may pick from (the same list for both sides: a random subset, or every
+    ``stride``-th of a run of them, which fragments memory); ``held_ranges`` are the
+    contiguous ranges allocated and not yet freed."""
+    if name == "free":
+        rng = np.random.default_rng(args["pick"])
+        k = int(len(candidates) * args["fraction"])
+        if not k:
+            pick = np.zeros(0, dtype=np.int64)
+        elif args["stride"]:
+            first = int(rng.integers(len(candidates) - k + 1))
+            pick = candidates[first:first + k:args["stride"]]
+        else:
+            pick = np.sort(rng.choice(candidates, size=k, replace=False))
+        sim.free(pick)
+        return len(pick)
+    if name == "alloc_contig_range":
+        return sim.alloc_contig_range(args["start"], args["end"])
+    if name == "free_contig_range":
+        if not held_ranges:
+            return None
+        start, end = held_ranges[args["pick"] % len(held_ranges)]
+        sim.free_contig_range(start, end)
+        return (start, end)
+    if name == "compact_memory":
+        return sim.compact_memory()
+    return getattr(sim, name)(**args)

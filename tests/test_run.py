@@ -70,6 +70,11 @@ def test_the_review_shows_up_in_review_04(result):
     assert row["v4.8"]["cma_skip_false_positive"] == 0
     assert row["v3-04"]["kpf_balloon_false_positive"] > 0
     assert row["v4.8"]["kpf_balloon_false_positive"] == 0
+    # point 1 in the faults frame: v3-04's misreports are zsmalloc pages (their last sub-page)
+    k = result.faults.filter(pl.col("fault") == "kpf_balloon_misreport")
+    by = {(r["variant"], r["kind"]): r["count"] for r in k.iter_rows(named=True)}
+    assert by[("v3-04", "zsmalloc")] > 0
+    assert sum(c for (v, _), c in by.items() if v in ("v4.5", "v3-02", "v4.8")) == 0
 
 
 def test_table_is_mmtests_like(result):

@@ -67,7 +67,7 @@ def alloc_pages_slowpath(A, vc, S, order, mt, kind, owner, compound, zone_hi, gf
         pfn = alloc_pages(A, vc, order, mt, kind, owner, compound, zone_hi, WMARK_MIN)
         if pfn >= 0:
             return pfn
-        sync = (gfp & GFP_COMPACT_SYNC) != 0 or gfp & GFP_NORETRY != 0
+        sync = (gfp & (GFP_COMPACT_SYNC | GFP_NORETRY)) != 0
     S.vm[VM_ALLOC_FAIL] += 1
     if order == 0:
         S.vm[VM_OOM] += 1

@@ -12,6 +12,7 @@ import numpy as np
 from mmkit.engine import compaction as _cp
 from mmkit.engine import contig as _contig
 from mmkit.engine import owners as _ow
+from mmkit.engine import page_alloc as _pa
 from mmkit.engine import populate as _pop
 from mmkit.engine import reclaim as _rc
 from mmkit.engine import state as _st
@@ -89,7 +90,7 @@ class Sim:
     # ------------------------------------------------------------ populations
     def anon(self, n: int = 1, *, pinned: bool = False, zone=None) -> np.ndarray:
         """Fault in ``n`` anonymous pages; returns their pfns (-1 where allocation failed)."""
-        return self._loop(n, _pop.anon_fault, self._zone(zone), bool(pinned))
+        return self._loop(n, _pop.anon_fault, self._zone(zone), bool(pinned), _pa.GFP_DEFAULT)
 
     def file(self, n: int = 1, *, dirty=False, checked=False, fscache=False, unevictable=False,
              mapped=False, zone=None) -> np.ndarray:
@@ -98,10 +99,10 @@ class Sim:
         habits = (_pop.FILE_DIRTY * bool(dirty) | _pop.FILE_CHECKED * bool(checked)
                   | _pop.FILE_FSCACHE * bool(fscache) | _pop.FILE_UNEVICTABLE * bool(unevictable)
                   | _pop.FILE_MAPPED * bool(mapped))
-        return self._loop(n, _pop.file_page, self._zone(zone), habits)
+        return self._loop(n, _pop.file_page, self._zone(zone), habits, _pa.GFP_DEFAULT)
 
     def thp(self, n: int = 1, *, zone=None) -> np.ndarray:
-        return self._loop(n, _pop.thp_fault, self._zone(zone))
+        return self._loop(n, _pop.thp_fault, self._zone(zone), _pa.GFP_TRANSHUGE)
 
     def kernel(self, n: int = 1, *, order: int = 0, kind: PageKind = PageKind.KERNEL, zone=None) -> np.ndarray:
         """Unmovable or reclaimable kernel allocations of ``kind`` (KERNEL, SLAB,
@@ -110,7 +111,7 @@ class Sim:
             raise ParameterError(f"kind: {kind!r} is not a kernel allocation kind (KERNEL, SLAB, SLAB_RECLAIMABLE, PAGETABLE)")
         if not isinstance(order, (int, np.integer)) or not 0 <= order <= 10:
             raise ParameterError(f"order: {order!r} is out of range 0..10")
-        return self._loop(n, _pop.kernel_alloc, self._zone(zone), int(order), int(kind))
+        return self._loop(n, _pop.kernel_alloc, self._zone(zone), int(order), int(kind), _pa.GFP_DEFAULT)
 
     def free(self, pfns) -> None:
         """Free user or kernel pages made by this Sim (by pfn of the head page)."""

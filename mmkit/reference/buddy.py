@@ -17,18 +17,48 @@ MOVABLE, UNMOVABLE, RECLAIMABLE, CMA = (int(MigrateType.MOVABLE), int(MigrateTyp
                                         int(MigrateType.RECLAIMABLE), int(MigrateType.CMA))
 
 
-class Page:
-    __slots__ = ("flags", "mapcount", "refcount", "kind", "mapping", "private", "compound_head", "on_list")
+class TailOf:
+    """What a tail page's ``compound_head`` word holds: its head page (the kernel stores
+    the head's address with bit 0 set, in the word ``lru.next`` also uses)."""
 
-    def __init__(self) -> None:
+    __slots__ = ("head",)
+
+    def __init__(self, head: int) -> None:
+        self.head = head
+
+
+class Page:
+    """One ``struct page``. ``lru_next`` / ``lru_prev`` are its ``lru`` list_head: a Page,
+    a list head object, or None (never linked, or poisoned by ``list_del``). While the page
+    is on a buddy free list (a Python list here, ``on_list`` says which), its links are
+    implied by its place in that list."""
+
+    __slots__ = ("pfn", "flags", "mapcount", "refcount", "kind", "mapping", "private", "lru_next", "lru_prev",
+                 "on_list")
+
+    def __init__(self, pfn: int = -1) -> None:
+        self.pfn = pfn
         self.flags = 0
         self.mapcount = -1
         self.refcount = 0
         self.kind = int(PageKind.HOLE)
         self.mapping = 0
         self.private = 0
-        self.compound_head = -1  # pfn of the head, on tail pages
+        self.lru_next = None
+        self.lru_prev = None
         self.on_list = None  # (zone, order, migratetype) of the free list holding it
+
+    @property
+    def compound_head(self) -> int:
+        """pfn of the head page on a tail page (``compound_head`` overlays ``lru.next``), else -1."""
+        return self.lru_next.head if isinstance(self.lru_next, TailOf) else -1
+
+    @compound_head.setter
+    def compound_head(self, head: int) -> None:
+        if head >= 0:
+            self.lru_next = TailOf(head)
+        elif isinstance(self.lru_next, TailOf):
+            self.lru_next = None  # clear_compound_head
 
 
 class Zone:
@@ -45,9 +75,10 @@ class RefMemory:
     def __init__(self, layout, variant="v4.5") -> None:
         self.variant = get_variant(variant)
         n = layout[-1][1] + layout[-1][2]
-        self.pages = [Page() for _ in range(n)]
+        self.pages = [Page(pfn) for pfn in range(n)]
         self.zones = [Zone(name, start, start + span) for name, start, span in layout]
         self.pageblock_mt = [MOVABLE] * ((n + PAGEBLOCK_NR_PAGES - 1) // PAGEBLOCK_NR_PAGES)
+        self.pageblock_skip = [False] * len(self.pageblock_mt)  # PB_migrate_skip
         typed = self.variant.page_types == PageTypes.ONE_BYTE
         self.buddy_value = enc.pgty_store(enc.PGTY_buddy) if typed else enc.PAGE_BUDDY_MAPCOUNT_VALUE
         self.slab_value = enc.pgty_store(enc.PGTY_slab) if typed else None
@@ -101,9 +132,12 @@ class RefMemory:
         self.pages[pfn].on_list = (z, order, mt)
 
     def list_del(self, pfn):
-        z, order, mt = self.pages[pfn].on_list
+        """list_del from its free list: the links are poisoned."""
+        page = self.pages[pfn]
+        z, order, mt = page.on_list
         self.zones[z].free_list[order][mt].remove(pfn)
-        self.pages[pfn].on_list = None
+        page.on_list = None
+        page.lru_next = page.lru_prev = None
 
     def set_page_order(self, pfn, order):
         self.pages[pfn].private = order
@@ -146,7 +180,7 @@ class RefMemory:
             page.kind = int(PageKind.FREE)
             page.flags = page.mapping = page.private = page.refcount = 0
             page.mapcount = -1
-            page.compound_head = -1
+            page.compound_head = -1  # only a tail page has one to clear
         self.free_one_page(pfn, self.zone_of(pfn), order, self.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES])
 
     # ------------------------------------------------------------ allocating

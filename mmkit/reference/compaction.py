@@ -1,0 +1,619 @@
+"""Compaction in the twin (``mm/compaction.c`` of v4.5 / v4.8): ``compact_zone``, the
+migrate scanner walking up from the zone start and the free scanner down from its end a
+pageblock at a time, ``COMPACT_CLUSTER_MAX`` pages per batch, pageblock skip bits,
+``compaction_suitable``, ``compact_finished``.
+
+Per zone, as ``struct zone`` keeps it (:class:`ZoneCompaction`): where the scanners
+restart (``compact_cached_migrate_pfn[async, sync]``, ``compact_cached_free_pfn``) and the
+deferral after failures (``compact_considered``, ``compact_defer_shift``,
+``compact_order_failed``). A run that ignores the skip hints (compact_memory) starts at
+the zone's ends. The skip bits of a zone whose last run completed are cleared, and its
+scanners reset, when the next run that honours them starts (``compact_blockskip_flush``;
+kswapd does it when it goes to sleep in the kernel).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mmkit.model import flags as pg
+from mmkit.model.kinds import (
+    FALLBACKS,
+    MAX_ORDER,
+    PAGEBLOCK_NR_PAGES,
+    PAGEBLOCK_ORDER,
+    PageKind,
+)
+from mmkit.reference.buddy import CMA, MOVABLE, RECLAIMABLE, UNMOVABLE
+from mmkit.reference.events import record, rule
+from mmkit.reference.lists import list_add, list_del, list_empty, list_first
+from mmkit.reference.migrate import driver_of, migrate_pages, putback_movable_pages
+from mmkit.reference.owners import balloon_isolate, del_page_from_lru_list
+from mmkit.reference.predicates import (
+    PageAnon,
+    PageBalloon,
+    PageIsolated,
+    PageLRU,
+    PageMovable,
+    PagePrivate,
+    SetPageIsolated,
+    __PageMovable,
+    clear_flag,
+    flag_marker,
+    set_flag,
+    test,
+)
+
+COMPACT_CLUSTER_MAX = 32
+EXTFRAG_THRESHOLD = 500
+PAGE_ALLOC_COSTLY_ORDER = 3
+ISOLATE = 5
+WMARK_LOW = 1
+
+# results, named as Sim reports them
+SKIPPED, CONTINUE, PARTIAL, COMPLETE, CONTENDED, NOT_SUITABLE_ZONE = (
+    "skipped", "continue", "success", "complete", "contended", "not_suitable_zone")
+
+ISOLATE_NONE, ISOLATE_SUCCESS, ISOLATE_ABORT = 0, 1, 2
+NOT_FRAMES = (PageKind.HOLE, PageKind.UNINIT)
+
+
+@dataclass
+class CompactControl:
+    """``struct compact_control``: the lists are the simulation's migratepages and
+    freepages heads."""
+
+    zone: int
+    order: int
+    sync: bool
+    ignore_skip_hint: bool
+    migratetype: int = MOVABLE
+    migrate_pfn: int = 0
+    free_pfn: int = 0
+    nr_migratepages: int = 0
+    nr_freepages: int = 0
+    nr_migrated: int = 0
+    nr_failed: int = 0
+
+
+COMPACT_MAX_DEFER_SHIFT = 6
+
+
+@dataclass
+class ZoneCompaction:
+    """A zone's compaction fields; -1 positions mean "reset" (invalid, start afresh)."""
+
+    considered: int = 0
+    defer_shift: int = 0
+    order_failed: int = 0
+    cached_migrate_async: int = -1
+    cached_migrate_sync: int = -1
+    cached_free: int = -1
+
+    def row(self) -> list[int]:
+        return [self.considered, self.defer_shift, self.order_failed, self.cached_migrate_async,
+                self.cached_migrate_sync, self.cached_free]
+
+
+# ------------------------------------------------------------------ helpers
+def pageblock_of(pfn: int) -> int:
+    return pfn >> PAGEBLOCK_ORDER
+
+
+def compound_order(s, pfn: int) -> int:
+    """``page[1].compound_order`` of a head page; 0 for any other page."""
+    if test(s.mem.pages[pfn], pg.PG_head):
+        return s.mem.pages[pfn + 1].private
+    return 0
+
+
+def is_frame(s, pfn: int) -> bool:
+    return s.mem.pages[pfn].kind not in NOT_FRAMES
+
+
+def migrate_async_suitable(mt: int) -> bool:
+    return mt in (MOVABLE, CMA)
+
+
+def isolation_suitable(s, cc, pfn: int) -> bool:
+    return cc.ignore_skip_hint or not s.mem.pageblock_skip[pageblock_of(pfn)]
+
+
+def update_pageblock_skip(s, cc, valid_pfn, nr_isolated: int, migrate_scanner: bool) -> None:
+    """A pageblock scanned to its end without isolating a page is skipped next time, and
+    the scanner's cached restart point moves past it (the migrate scanner's only up, the
+    sync one only for sync compaction; the free scanner's only down)."""
+    if cc.ignore_skip_hint or valid_pfn is None or nr_isolated:
+        return
+    s.mem.pageblock_skip[pageblock_of(valid_pfn)] = True
+    zc = s.zc[cc.zone]
+    if migrate_scanner:
+        zc.cached_migrate_async = max(zc.cached_migrate_async, valid_pfn)
+        if cc.sync:
+            zc.cached_migrate_sync = max(zc.cached_migrate_sync, valid_pfn)
+    else:
+        zc.cached_free = min(zc.cached_free, valid_pfn)
+
+
+def reset_cached_positions(s, z: int) -> None:
+    zone = s.mem.zones[z]
+    zc = s.zc[z]
+    zc.cached_migrate_async = zc.cached_migrate_sync = zone.start
+    zc.cached_free = (zone.end - 1) & ~(PAGEBLOCK_NR_PAGES - 1)
+
+
+def reset_isolation_suitable(s, z: int) -> None:
+    """``__reset_isolation_suitable``: every skip bit of the zone cleared, the scanners
+    back at the zone's ends."""
+    zone = s.mem.zones[z]
+    for b in range(pageblock_of(zone.start), pageblock_of(zone.end - 1) + 1):
+        s.mem.pageblock_skip[b] = False
+    reset_cached_positions(s, z)
+
+
+def compact_scanners_met(cc) -> bool:
+    return pageblock_of(cc.free_pfn) <= pageblock_of(cc.migrate_pfn)
+
+
+def fragmentation_index(s, z: int, order: int) -> int:
+    """``__fragmentation_index`` from ``fill_contig_page_info`` (SEMANTICS.md §5)."""
+    total = free = suitable = 0
+    for o, blocks in enumerate(s.mem.zones[z].nr_free):
+        total += blocks
+        free += blocks << o
+        if o >= order:
+            suitable += blocks << (o - order)
+    if total == 0:
+        return 0
+    if suitable > 0:
+        return -1000
+    return 1000 - (1000 + free * 1000 // (1 << order)) // total
+
+
+# ------------------------------------------------------------------ migrate scanner
+def balloon_page_isolate(s, page) -> bool:
+    """v3.19 ``balloon_page_isolate``: a balloon page nobody else holds (count 2 once we
+    hold ours) loses PagePrivate and leaves the balloon list."""
+    if page.refcount != 1:
+        return False
+    page.refcount += 1
+    balloon_isolate(s, page)
+    return True
+
+
+def isolate_movable_page(s, page) -> int:
+    """``isolate_movable_page``: a reference, the lockless test again, ``PageMovable``
+    and not isolated under the page lock, the driver's ``isolate_page``, PG_isolated.
+    Returns 1 isolated, 0 not, -1 oops: v3's PageMovable is a flag test, so a page that
+    passes it with a NULL ``page->mapping`` has its driver called through NULL."""
+    v = s.v
+    if page.refcount == 0:
+        return 0
+    page.refcount += 1
+    if not __PageMovable(v, page) or PageIsolated(v, page):
+        page.refcount -= 1
+        return 0
+    if not PageMovable(v, page):
+        page.refcount -= 1
+        return -1 if flag_marker(v) and page.mapping >> 2 == 0 else 0
+    if driver_of(s, page) == "balloon":
+        balloon_isolate(s, page)
+    SetPageIsolated(v, page)
+    return 1
+
+
+def isolate_nonlru(s, page) -> int:
+    """The non-LRU branch: ``__PageMovable(page) && !PageIsolated(page)``, then
+    ``isolate_movable_page``. A driver's page nobody isolated (no extra reference) that
+    reads as isolated is a false positive of the variant's PG_isolated."""
+    v = s.v
+    if not __PageMovable(v, page):
+        return 0
+    if PageIsolated(v, page):
+        if page.refcount == 1 and page.kind in (PageKind.BALLOON, PageKind.ZSMALLOC):
+            record(s, page, "isolated_false_positive", rule("pg_isolated"))
+        return 0
+    return isolate_movable_page(s, page)
+
+
+def isolate_balloon_v319(s, page) -> int:
+    """v4.5's branch for a page that is not on the LRU: ``balloon_page_movable``
+    (PageBalloon && PagePrivate) then ``balloon_page_isolate``. Another compactor may hold
+    the page (the workload's concurrency rate): it has cleared PagePrivate. A page this
+    branch does not take goes on to the generic test where the era has one."""
+    v = s.v
+    if not (PageBalloon(v, page) and PagePrivate(page)):
+        return isolate_nonlru(s, page)
+    held = s.rng.chance_ppm(s.concurrent_ppm)
+    got = 0
+    if held:
+        clear_flag(page, pg.PG_private)
+    elif balloon_page_isolate(s, page):
+        got = 1
+    if got == 0:
+        got = isolate_nonlru(s, page)
+    if held:
+        set_flag(page, pg.PG_private)
+    return got
+
+
+def isolate_migratepages_block(s, cc, low_pfn: int, end_pfn: int, head) -> int:
+    """Scan [low_pfn, end_pfn) and isolate pages onto ``head`` until the batch is full.
+    Returns where the scan stopped, or -1 after an oops.
+
+    v4.5 tries the balloon branch before skipping compound pages (``balloon_branch_first``);
+    v4.8 skips compound pages first, then tries the generic non-LRU branch."""
+    v = s.v
+    pages = s.mem.pages
+    nr_scanned = nr_isolated = 0
+    valid = None
+    while low_pfn < end_pfn:
+        pfn = low_pfn
+        low_pfn += 1
+        nr_scanned += 1
+        if not is_frame(s, pfn):
+            continue
+        page = pages[pfn]
+        if valid is None:
+            valid = pfn
+        if s.mem.PageBuddy(pfn):
+            order = page.private
+            if 0 < order < MAX_ORDER:
+                low_pfn += (1 << order) - 1
+            continue
+        is_lru = PageLRU(page)
+        if v.balloon_branch_first:
+            if not is_lru:
+                got = isolate_balloon_v319(s, page)
+                if got < 0:
+                    return oops(s, page, nr_scanned)
+                if got:
+                    isolate_success(s, cc, page, head)
+                    nr_isolated += 1
+                    if cc.nr_migratepages == COMPACT_CLUSTER_MAX:
+                        break
+                    continue
+            if page.compound_head >= 0 or test(page, pg.PG_head):
+                low_pfn += (1 << compound_order(s, pfn)) - 1
+                continue
+            if not is_lru:
+                continue
+        else:
+            if page.compound_head >= 0 or test(page, pg.PG_head):
+                low_pfn += (1 << compound_order(s, pfn)) - 1
+                continue
+            if not is_lru:
+                got = isolate_nonlru(s, page)
+                if got < 0:
+                    return oops(s, page, nr_scanned)
+                if not got:
+                    continue
+                isolate_success(s, cc, page, head)
+                nr_isolated += 1
+                if cc.nr_migratepages == COMPACT_CLUSTER_MAX:
+                    break
+                continue
+        # an LRU page: a pinned anonymous page would not migrate (page_count > page_mapcount)
+        if PageAnon(page) and page.refcount > page.mapcount + 1:
+            continue
+        page.refcount += 1  # __isolate_lru_page
+        del_page_from_lru_list(page)
+        isolate_success(s, cc, page, head)
+        nr_isolated += 1
+        if cc.nr_migratepages == COMPACT_CLUSTER_MAX:
+            break
+    low_pfn = min(low_pfn, end_pfn)
+    if low_pfn == end_pfn:
+        update_pageblock_skip(s, cc, valid, nr_isolated, True)
+    s.vm["compact_migrate_scanned"] += nr_scanned
+    s.vm["compact_isolated"] += nr_isolated
+    return low_pfn
+
+
+def isolate_success(s, cc, page, head) -> None:
+    list_add(page, head)
+    cc.nr_migratepages += 1
+    record(s, page, "isolated")
+
+
+def oops(s, page, nr_scanned: int) -> int:
+    """The kernel oopses in ``isolate_movable_page``: compaction is over for this run."""
+    record(s, page, "oops", rule("movable_marker"))
+    s.oopsed = True
+    s.vm["compact_migrate_scanned"] += nr_scanned
+    return -1
+
+
+def isolate_migratepages(s, cc) -> int:
+    """``isolate_migratepages``: the next pageblock below the free scanner that is not
+    skipped (and, for async compaction, MOVABLE or CMA)."""
+    zone = s.mem.zones[cc.zone]
+    low_pfn = cc.migrate_pfn
+    end_pfn = (low_pfn + PAGEBLOCK_NR_PAGES) & ~(PAGEBLOCK_NR_PAGES - 1)
+    while end_pfn <= cc.free_pfn:
+        first = max(low_pfn & ~(PAGEBLOCK_NR_PAGES - 1), zone.start)
+        if isolation_suitable(s, cc, first) and (
+                cc.sync or migrate_async_suitable(s.mem.pageblock_mt[pageblock_of(first)])):
+            low_pfn = isolate_migratepages_block(s, cc, max(low_pfn, first), min(end_pfn, zone.end),
+                                                 s.migratepages_head)
+            if low_pfn < 0:
+                return ISOLATE_ABORT
+            cc.migrate_pfn = low_pfn
+            return ISOLATE_SUCCESS if cc.nr_migratepages else ISOLATE_NONE
+        low_pfn = end_pfn
+        end_pfn += PAGEBLOCK_NR_PAGES
+    cc.migrate_pfn = low_pfn
+    return ISOLATE_NONE
+
+
+# ------------------------------------------------------------------ free scanner
+def suitable_migration_target(s, pfn: int) -> bool:
+    """Not a free block of pageblock order or more; a MOVABLE or CMA pageblock."""
+    if s.mem.PageBuddy(pfn) and s.mem.pages[pfn].private >= PAGEBLOCK_ORDER:
+        return False
+    return migrate_async_suitable(s.mem.pageblock_mt[pageblock_of(pfn)])
+
+
+def __isolate_free_page(s, z: int, pfn: int, order: int) -> int:
+    """Take a free block out of the buddy, if the zone stays above its low watermark
+    (the block counted); a block of pageblock_order - 1 or more makes its pageblocks
+    MOVABLE unless they are ISOLATE or CMA."""
+    mem = s.mem
+    zone = mem.zones[z]
+    if not mem.watermark_ok(z, 0, zone.wmark[WMARK_LOW] + (1 << order), False):
+        return 0
+    mem.list_del(pfn)
+    zone.nr_free[order] -= 1
+    mem.rmv_page_order(pfn)
+    if order >= PAGEBLOCK_ORDER - 1:
+        for p in range(pfn, pfn + (1 << order), PAGEBLOCK_NR_PAGES):
+            if mem.pageblock_mt[pageblock_of(p)] not in (CMA, ISOLATE):
+                mem.pageblock_mt[pageblock_of(p)] = MOVABLE
+    return 1 << order
+
+
+def isolate_freepages_block(s, cc, start: int, end: int) -> int:
+    """Split free blocks of [start, end) into order-0 pages on cc->freepages until there
+    are as many as pages to migrate; compound pages are passed by their order. Returns
+    where the scan stopped."""
+    mem = s.mem
+    nr_scanned = total = 0
+    valid = None
+    pfn = start
+    while pfn < end:
+        nr_scanned += 1
+        if not is_frame(s, pfn):
+            pfn += 1
+            continue
+        if valid is None:
+            valid = pfn
+        page = mem.pages[pfn]
+        if test(page, pg.PG_head):
+            pfn += 1 << compound_order(s, pfn)
+            continue
+        if not mem.PageBuddy(pfn):
+            pfn += 1
+            continue
+        isolated = __isolate_free_page(s, cc.zone, pfn, page.private)
+        if not isolated:
+            pfn += 1
+            continue
+        for p in range(pfn, pfn + isolated):  # split_free_page
+            q = mem.pages[p]
+            q.kind = int(PageKind.ISOLATED_FREE)
+            q.refcount = 1
+            list_add(q, s.freepages_head)
+        total += isolated
+        cc.nr_freepages += isolated
+        pfn += isolated
+        if cc.nr_migratepages <= cc.nr_freepages:
+            break
+    pfn = min(pfn, end)
+    if pfn == end:
+        update_pageblock_skip(s, cc, valid, total, False)
+    s.vm["compact_free_scanned"] += nr_scanned
+    s.vm["compact_isolated"] += total
+    return pfn
+
+
+def isolate_freepages(s, cc) -> None:
+    """``isolate_freepages``: pageblocks from the free scanner down to the one above the
+    migrate scanner's; remember where to restart."""
+    zone = s.mem.zones[cc.zone]
+    block_start = cc.free_pfn & ~(PAGEBLOCK_NR_PAGES - 1)
+    isolate_start = cc.free_pfn
+    low_pfn = (cc.migrate_pfn + PAGEBLOCK_NR_PAGES) & ~(PAGEBLOCK_NR_PAGES - 1)
+    while block_start >= low_pfn:
+        block_end = min(block_start + PAGEBLOCK_NR_PAGES, zone.end)
+        first = max(block_start, zone.start)
+        if suitable_migration_target(s, first) and isolation_suitable(s, cc, first):
+            stop = isolate_freepages_block(s, cc, max(isolate_start, first), block_end)
+            if cc.nr_freepages >= cc.nr_migratepages:
+                cc.free_pfn = block_start - PAGEBLOCK_NR_PAGES if stop >= block_end else stop
+                return
+        block_start -= PAGEBLOCK_NR_PAGES
+        isolate_start = block_start
+    cc.free_pfn = block_start
+
+
+def compaction_alloc(s, cc):
+    """The next page of cc->freepages, isolating more when it is empty."""
+    if list_empty(s.freepages_head):
+        isolate_freepages(s, cc)
+        if list_empty(s.freepages_head):
+            return None
+    page = list_first(s.freepages_head)
+    list_del(page)
+    cc.nr_freepages -= 1
+    return page
+
+
+def compaction_free(s, cc, page) -> None:
+    list_add(page, s.freepages_head)
+    cc.nr_freepages += 1
+
+
+def release_freepages(s, head) -> int:
+    """Every page left on a private free list back to the buddy; the highest pfn."""
+    high = -1
+    while not list_empty(head):
+        page = list_first(head)
+        list_del(page)
+        page.refcount = 0
+        s.mem.free_pages(page.pfn, 0)
+        high = max(high, page.pfn)
+    return high
+
+
+# ------------------------------------------------------------------ compact_zone
+def compaction_suitable(s, z: int, order: int) -> str:
+    """``__compaction_suitable``: order -1 always goes on; a suitable page already free
+    is success; below the order-0 low watermark plus 2 << order it is skipped; a failure
+    from lack of memory rather than fragmentation (fragindex <= 500; modern kernels ask
+    only above PAGE_ALLOC_COSTLY_ORDER) is not worth compacting."""
+    if order < 0:
+        return CONTINUE
+    mark = s.mem.zones[z].wmark[WMARK_LOW]
+    if s.mem.watermark_ok(z, order, mark, True):
+        return PARTIAL
+    if not s.mem.watermark_ok(z, 0, mark + (2 << order), True):
+        return SKIPPED
+    if not s.v.extfrag_costly_only or order > PAGE_ALLOC_COSTLY_ORDER:
+        if 0 <= fragmentation_index(s, z, order) <= EXTFRAG_THRESHOLD:
+            return NOT_SUITABLE_ZONE
+    return CONTINUE
+
+
+def can_steal_fallback(order: int, start_mt: int) -> bool:
+    return order >= PAGEBLOCK_ORDER // 2 or start_mt in (RECLAIMABLE, UNMOVABLE)
+
+
+def compact_finished(s, cc) -> str:
+    """``compact_finished``: the scanners met (COMPLETE); otherwise, for a real order,
+    success once the watermark holds and a free page of the order is on the
+    migratetype's list (or CMA's, or one it may steal). ``__compact_finished``'s
+    NO_SUITABLE_PAGE means go on."""
+    z = cc.zone
+    if compact_scanners_met(cc):
+        return COMPLETE
+    if cc.order < 0:
+        return CONTINUE
+    zone = s.mem.zones[z]
+    if not s.mem.watermark_ok(z, cc.order, zone.wmark[WMARK_LOW], True):
+        return CONTINUE
+    mt = cc.migratetype
+    for o in range(cc.order, MAX_ORDER):
+        if zone.free_list[o][mt]:
+            return PARTIAL
+        if mt == MOVABLE and zone.free_list[o][CMA]:
+            return PARTIAL
+        if zone.nr_free[o] and can_steal_fallback(o, mt):
+            if any(fmt >= 0 and zone.free_list[o][fmt] for fmt in FALLBACKS[mt]):
+                return PARTIAL
+    return CONTINUE
+
+
+def compact_zone(s, cc) -> str:
+    """Isolate a batch, migrate it, put back what failed, until compact_finished says
+    stop; free pages left over go back to the buddy. The scanners start where the
+    zone's last run left them."""
+    z = cc.zone
+    if s.oopsed:
+        return CONTENDED
+    ret = compaction_suitable(s, z, cc.order)
+    if ret != CONTINUE:
+        return ret
+    if not cc.ignore_skip_hint and s.blockskip_flush[z]:
+        reset_isolation_suitable(s, z)
+        s.blockskip_flush[z] = False
+    zone = s.mem.zones[z]
+    zc = s.zc[z]
+    last_block = (zone.end - 1) & ~(PAGEBLOCK_NR_PAGES - 1)
+    if cc.ignore_skip_hint:
+        cc.migrate_pfn, cc.free_pfn = zone.start, last_block
+    else:
+        if not zone.start <= zc.cached_free < zone.end:
+            zc.cached_free = last_block
+        if not zone.start <= (zc.cached_migrate_sync if cc.sync else zc.cached_migrate_async) < zone.end:
+            zc.cached_migrate_async = zc.cached_migrate_sync = zone.start
+        cc.migrate_pfn = zc.cached_migrate_sync if cc.sync else zc.cached_migrate_async
+        cc.free_pfn = zc.cached_free
+
+    def get_new(page):
+        return compaction_alloc(s, cc)
+
+    def put_new(page):
+        compaction_free(s, cc, page)
+
+    ret = compact_finished(s, cc)
+    while ret == CONTINUE:
+        r = isolate_migratepages(s, cc)
+        if r == ISOLATE_ABORT:
+            ret = CONTENDED
+            putback_movable_pages(s, s.migratepages_head)
+            cc.nr_migratepages = 0
+            break
+        if r == ISOLATE_SUCCESS:
+            ok, failed, nomem = migrate_pages(s, s.migratepages_head, get_new, put_new)
+            cc.nr_migrated += ok
+            cc.nr_failed += failed
+            cc.nr_migratepages = 0
+            if not list_empty(s.migratepages_head):
+                putback_movable_pages(s, s.migratepages_head)
+                if nomem and not compact_scanners_met(cc):
+                    ret = CONTENDED
+                    break
+        ret = compact_finished(s, cc)
+    if ret == COMPLETE:
+        reset_cached_positions(s, z)
+        s.blockskip_flush[z] = True
+    high = release_freepages(s, s.freepages_head)
+    if high >= 0 and not cc.ignore_skip_hint and ret != COMPLETE:
+        zc.cached_free = max(zc.cached_free, high & ~(PAGEBLOCK_NR_PAGES - 1))
+    cc.nr_freepages = 0
+    return ret
+
+
+# ------------------------------------------------------------------ deferral
+def compaction_deferred(s, z: int, order: int) -> bool:
+    """After failures, compaction of the zone at this order or more is tried only once
+    in 2**compact_defer_shift requests."""
+    zc = s.zc[z]
+    limit = 1 << zc.defer_shift
+    if order < zc.order_failed:
+        return False
+    zc.considered = min(zc.considered + 1, limit)
+    return zc.considered < limit
+
+
+def defer_compaction(s, z: int, order: int) -> None:
+    zc = s.zc[z]
+    zc.considered = 0
+    zc.defer_shift = min(zc.defer_shift + 1, COMPACT_MAX_DEFER_SHIFT)
+    zc.order_failed = min(zc.order_failed, order)
+
+
+def compaction_defer_reset(s, z: int, order: int, alloc_success: bool) -> None:
+    zc = s.zc[z]
+    if alloc_success:
+        zc.considered = 0
+        zc.defer_shift = 0
+    if order >= zc.order_failed:
+        zc.order_failed = order + 1
+
+
+def try_to_compact_pages(s, order: int, mt: int, zone_hi: int, sync: bool) -> int:
+    """Each zone down the zonelist whose compaction is not deferred, until one reaches
+    its low watermark at ``order`` (that zone is returned). A sync run that went through
+    the whole zone and failed defers the zone's next ones."""
+    for z in range(zone_hi, -1, -1):
+        if compaction_deferred(s, z, order):
+            continue
+        cc = CompactControl(zone=z, order=order, sync=sync, ignore_skip_hint=False, migratetype=mt)
+        ret = compact_zone(s, cc)
+        if s.mem.watermark_ok(z, order, s.mem.zones[z].wmark[WMARK_LOW], True):
+            compaction_defer_reset(s, z, order, False)
+            return z
+        if sync and ret == COMPLETE:
+            defer_compaction(s, z, order)
+    return -1

@@ -1,0 +1,146 @@
+"""The twin's allocation slow path and page populations: ``__alloc_pages_nodemask`` as
+mmkit's workloads use it (fast path at the low watermark, kswapd, the min watermark,
+direct compaction for order > 0, direct reclaim), and the pages made through it:
+anonymous faults, page-cache pages with filesystem flag habits, THP, kernel
+allocations; and their freeing."""
+
+from __future__ import annotations
+
+from mmkit.model import flags as pg
+from mmkit.model.kinds import PageKind
+from mmkit.reference.buddy import MOVABLE, RECLAIMABLE, UNMOVABLE
+from mmkit.reference.compaction import compaction_defer_reset, try_to_compact_pages
+from mmkit.reference.owners import add_page_to_lru_list, del_page_from_lru_list
+from mmkit.reference.predicates import set_flag, test
+from mmkit.reference.reclaim import kswapd, shrink_zone
+
+WMARK_MIN, WMARK_LOW, WMARK_HIGH = 0, 1, 2
+
+GFP_RECLAIM = 1  # __GFP_DIRECT_RECLAIM
+GFP_COMPACT = 2
+GFP_COMPACT_SYNC = 4
+GFP_NORETRY = 8
+GFP_NOWAIT = 16
+GFP_DEFAULT = GFP_RECLAIM | GFP_COMPACT | GFP_COMPACT_SYNC
+GFP_TRANSHUGE = GFP_RECLAIM | GFP_COMPACT | GFP_NORETRY  # THP faults, defrag=always
+
+FILE_DIRTY, FILE_CHECKED, FILE_FSCACHE, FILE_UNEVICTABLE, FILE_MAPPED = 1, 2, 4, 8, 16
+
+
+def alloc_pages_slowpath(s, order: int, mt: int, kind: int, owner: int, compound: bool, zone_hi: int,
+                         gfp: int) -> int:
+    """v4.5 ``__alloc_pages_slowpath`` in outline: the low watermark, wake kswapd for this
+    order, the min watermark; then async compaction (order > 0) and direct reclaim,
+    and again with sync compaction: twice more for an ordinary request, once for
+    __GFP_NORETRY (THP), ending with a last compaction."""
+    mem = s.mem
+
+    def attempt(wmark: int) -> int:
+        return mem.alloc_pages(order, mt, kind, owner, zone_hi, compound, wmark)
+
+    pfn = attempt(WMARK_LOW)
+    if pfn >= 0 or gfp & GFP_NOWAIT:
+        return pfn
+    kswapd(s, order)
+    pfn = attempt(WMARK_MIN)
+    if pfn >= 0:
+        return pfn
+    reclaims = 1 if gfp & GFP_NORETRY else 2
+    sync = False
+    for r in range(reclaims + 1):
+        if order > 0 and gfp & GFP_COMPACT:
+            s.vm["compact_stall"] += 1
+            try_to_compact_pages(s, order, mt, zone_hi, sync)
+            pfn = attempt(WMARK_MIN)
+            if pfn >= 0:
+                s.vm["compact_success"] += 1
+                compaction_defer_reset(s, mem.zone_of(pfn), order, True)
+                return pfn
+            s.vm["compact_fail"] += 1
+        if r == reclaims or not gfp & GFP_RECLAIM:
+            break
+        for z in range(zone_hi, -1, -1):
+            shrink_zone(s, z, mem.zones[z].wmark[WMARK_HIGH] + (2 << order), 4096)
+        pfn = attempt(WMARK_MIN)
+        if pfn >= 0:
+            return pfn
+        sync = bool(gfp & (GFP_COMPACT_SYNC | GFP_NORETRY))
+    s.vm["alloc_fail"] += 1
+    if order == 0:
+        s.vm["oom"] += 1
+    return -1
+
+
+def new_owner(s) -> int:
+    """A fresh inode / anon_vma id (16 up, wrapping below 2**28 + 16)."""
+    o = s.owner_next
+    s.owner_next = 16 + (o - 15) % (1 << 28)
+    return o
+
+
+def anon_fault(s, zone_hi: int, pinned: bool) -> int:
+    pfn = alloc_pages_slowpath(s, 0, MOVABLE, int(PageKind.ANON), new_owner(s), False, zone_hi, GFP_DEFAULT)
+    if pfn < 0:
+        return -1
+    page = s.mem.pages[pfn]
+    set_flag(page, pg.PG_active)
+    add_page_to_lru_list(s, page)
+    if pinned:
+        page.refcount += 1  # get_user_pages
+    return pfn
+
+
+def file_page(s, zone_hi: int, habits: int) -> int:
+    pfn = alloc_pages_slowpath(s, 0, MOVABLE, int(PageKind.FILE), new_owner(s), False, zone_hi, GFP_DEFAULT)
+    if pfn < 0:
+        return -1
+    page = s.mem.pages[pfn]
+    for habit, bit in ((FILE_DIRTY, pg.PG_dirty), (FILE_CHECKED, pg.PG_checked),
+                       (FILE_FSCACHE, pg.PG_fscache), (FILE_UNEVICTABLE, pg.PG_unevictable)):
+        if habits & habit:
+            set_flag(page, bit)
+    if habits & FILE_MAPPED:
+        page.mapcount = 0
+    add_page_to_lru_list(s, page)
+    return pfn
+
+
+def thp_fault(s, zone_hi: int) -> int:
+    pfn = alloc_pages_slowpath(s, 9, MOVABLE, int(PageKind.ANON), new_owner(s), True, zone_hi, GFP_TRANSHUGE)
+    if pfn < 0:
+        s.vm["thp_fault_fallback"] += 1
+        return -1
+    s.vm["thp_fault_alloc"] += 1
+    page = s.mem.pages[pfn]
+    set_flag(page, pg.PG_active)
+    add_page_to_lru_list(s, page)
+    return pfn
+
+
+def kernel_alloc(s, zone_hi: int, order: int, kind: int) -> int:
+    mt = RECLAIMABLE if kind == PageKind.SLAB_RECLAIMABLE else UNMOVABLE
+    pfn = alloc_pages_slowpath(s, order, mt, kind, 0, order > 0, zone_hi, GFP_DEFAULT)
+    if order in (2, 3):
+        s.vm[f"order{order}_{'alloc' if pfn >= 0 else 'fail'}"] += 1
+    return pfn
+
+
+def head_order(s, pfn: int) -> int:
+    page = s.mem.pages[pfn]
+    return s.mem.pages[pfn + 1].private if test(page, pg.PG_head) else 0
+
+
+def free_user_page(s, pfn: int) -> None:
+    """munmap / truncate: off the LRU, then back to the buddy."""
+    page = s.mem.pages[pfn]
+    if test(page, pg.PG_lru):
+        del_page_from_lru_list(page)
+    order = head_order(s, pfn)
+    page.refcount = 0
+    s.mem.free_pages(pfn, order)
+
+
+def free_kernel_page(s, pfn: int) -> None:
+    order = head_order(s, pfn)
+    s.mem.pages[pfn].refcount = 0
+    s.mem.free_pages(pfn, order)

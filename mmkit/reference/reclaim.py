@@ -1,0 +1,172 @@
+"""Reclaim in the twin, mmkit's reduced model of v4.5 ``mm/vmscan.c``: per zone, the
+inactive file list and (with swap) the inactive anon list are scanned from their tails
+in SWAP_CLUSTER_MAX batches, the active list aged onto the inactive one when the latter
+runs short. ``shrink_page_list`` per page: a clean file page is dropped, a dirty one
+written back (clean at once here) and rotated, an anonymous page compressed into zram.
+
+A driver's page that a misroute left on an LRU list looks like a clean file page to
+reclaim (not swap-backed, not dirty) and is freed while its owner still uses it. A node
+whose neighbour does not point back ends the scan of that list: the list is cut there.
+
+mmkit takes one page at a time from the tail, so a page put back at the head of a short
+list can be met again in the same batch; the kernel isolates the batch first.
+"""
+
+from __future__ import annotations
+
+from mmkit.model import flags as pg
+from mmkit.model.kinds import LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, PageKind
+from mmkit.reference.buddy import Page
+from mmkit.reference.events import RULE_NONE, record, rule
+from mmkit.reference.lists import INIT_LIST_HEAD
+from mmkit.reference.owners import (
+    add_page_to_lru_list,
+    del_page_from_lru_list,
+    reclaim_zsmalloc_page,
+    zs_malloc,
+)
+from mmkit.reference.predicates import clear_flag, test
+
+SWAP_CLUSTER_MAX = 32
+WMARK_LOW, WMARK_HIGH = 1, 2
+ZS_CLASS_PPM = (300000, 250000, 200000, 150000, 100000)  # how anonymous pages compress
+
+
+def pick_zs_class(s) -> int:
+    r = s.rng.below(1_000_000)
+    acc = 0
+    for c, ppm in enumerate(ZS_CLASS_PPM):
+        acc += ppm
+        if r < acc:
+            return c
+    return len(ZS_CLASS_PPM) - 1
+
+
+def zone_free_pages(s, z: int) -> int:
+    return sum(n << o for o, n in enumerate(s.mem.zones[z].nr_free))
+
+
+def split_huge_page(s, head) -> None:
+    """``split_huge_page``: the THP becomes order-0 anonymous pages, each with the head's
+    flags, mapping and mapcount and a reference; the tails go on the LRU
+    (``lru_add_page_tail``; the kernel puts them on reclaim's list when reclaim splits)."""
+    pages = s.mem.pages
+    order = pages[head.pfn + 1].private
+    clear_flag(head, pg.PG_head)
+    pages[head.pfn + 1].private = 0
+    for tail in pages[head.pfn + 1: head.pfn + (1 << order)]:
+        tail.lru_next = tail.lru_prev = None
+        tail.flags = head.flags
+        tail.mapping = head.mapping
+        tail.mapcount = head.mapcount
+        tail.refcount = 1
+        add_page_to_lru_list(s, tail)
+
+
+def shrink_page(s, page, zone_hi: int) -> bool:
+    """``shrink_page_list`` for one isolated page; True when it was freed."""
+    if page.kind == PageKind.FILE:
+        if test(page, pg.PG_dirty):
+            clear_flag(page, pg.PG_dirty)  # pageout(), done by the next scan
+            add_page_to_lru_list(s, page)
+            return False
+        page.refcount = 0  # __remove_mapping
+        s.mem.free_pages(page.pfn, 0)
+        return True
+    if page.kind == PageKind.ANON:
+        if test(page, pg.PG_head):
+            if not s.swap:
+                add_page_to_lru_list(s, page)
+                return False
+            split_huge_page(s, page)  # add_to_swap splits a THP first
+        if page.refcount > 1 or not s.swap:
+            add_page_to_lru_list(s, page)
+            return False
+        if zs_malloc(s, pick_zs_class(s), zone_hi) < 0:
+            add_page_to_lru_list(s, page)
+            return False
+        s.vm["pswpout"] += 1
+        page.refcount = 0
+        s.mem.free_pages(page.pfn, 0)
+        return True
+    if page.kind == PageKind.ZSMALLOC:
+        reclaim_zsmalloc_page(s, page, rule("newpage_route"))
+        return True
+    if page.kind == PageKind.BALLOON:
+        record(s, page, "bad_page_freed", rule("newpage_route"))
+        return False  # the balloon's list still points at it: left off the LRU
+    add_page_to_lru_list(s, page)
+    return False
+
+
+def shrink_inactive_list(s, z: int, lru: int, nr_to_scan: int, zone_hi: int) -> int:
+    head = s.lru_heads[z][lru]
+    freed = 0
+    for _ in range(nr_to_scan):
+        page = head.lru_prev
+        if page is head:
+            break
+        if not isinstance(page, Page) or page.lru_next is not head:
+            record(s, page if isinstance(page, Page) else None, "list_corruption", RULE_NONE, lru)
+            INIT_LIST_HEAD(head)
+            break
+        s.vm["pgscan"] += 1
+        del_page_from_lru_list(page)
+        if shrink_page(s, page, zone_hi):
+            freed += 1
+            s.vm["pgsteal"] += 1
+    return freed
+
+
+def shrink_active_list(s, z: int, lru_active: int, nr_to_scan: int) -> None:
+    """Pages from the active list's tail go to the inactive list's head, PG_active off."""
+    head = s.lru_heads[z][lru_active]
+    for _ in range(nr_to_scan):
+        page = head.lru_prev
+        if page is head or not isinstance(page, Page):
+            break
+        del_page_from_lru_list(page)
+        clear_flag(page, pg.PG_active)
+        add_page_to_lru_list(s, page)
+
+
+def list_length_bounded(head, bound: int) -> int:
+    n = 0
+    node = head.lru_next
+    while node is not head and n < bound and node is not None:
+        n += 1
+        node = node.lru_next
+    return n
+
+
+def shrink_zone(s, z: int, target_free: int, max_scan: int) -> int:
+    """Scan file then anon until ``target_free`` pages are free or ``max_scan`` scanned;
+    give up after eight batches that freed nothing."""
+    scanned = freed = 0
+    zone_hi = len(s.mem.zones) - 1
+    while zone_free_pages(s, z) < target_free and scanned < max_scan:
+        progress = 0
+        for inactive in (LRU_INACTIVE_FILE, LRU_INACTIVE_ANON):
+            if inactive == LRU_INACTIVE_ANON and not s.swap:
+                continue
+            if list_length_bounded(s.lru_heads[z][inactive], SWAP_CLUSTER_MAX) < SWAP_CLUSTER_MAX:
+                shrink_active_list(s, z, inactive + 1, SWAP_CLUSTER_MAX)
+            f = shrink_inactive_list(s, z, inactive, SWAP_CLUSTER_MAX, zone_hi)
+            freed += f
+            progress += f
+        scanned += 2 * SWAP_CLUSTER_MAX
+        if progress == 0 and scanned > 8 * SWAP_CLUSTER_MAX:
+            break
+    return freed
+
+
+def kswapd(s, order: int = 0) -> int:
+    """``balance_pgdat`` woken for ``order``: every zone below its low watermark (plus the
+    compaction gap, 2 << order, for a high-order wakeup: ``zone_balanced``) is reclaimed
+    up to its high watermark plus that gap."""
+    gap = 2 << order if order > 0 else 0
+    freed = 0
+    for z, zone in enumerate(s.mem.zones):
+        if zone_free_pages(s, z) < zone.wmark[WMARK_LOW] + gap:
+            freed += shrink_zone(s, z, zone.wmark[WMARK_HIGH] + gap, zone.end - zone.start)
+    return freed
