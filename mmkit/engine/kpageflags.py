@@ -23,31 +23,7 @@ TY_TABLE = PGTY_table - PGTY_STORE_BIAS
 SC_OWN = int(SwapcacheBit.OWN)
 
 # (kpf bit, page flag bit) copied as they are (kpf_copy_bit)
-_COPY = np.array(
-    [
-        (kpf.KPF_LOCKED, pg.PG_locked),
-        (kpf.KPF_ERROR, pg.PG_error),
-        (kpf.KPF_DIRTY, pg.PG_dirty),
-        (kpf.KPF_UPTODATE, pg.PG_uptodate),
-        (kpf.KPF_WRITEBACK, pg.PG_writeback),
-        (kpf.KPF_LRU, pg.PG_lru),
-        (kpf.KPF_REFERENCED, pg.PG_referenced),
-        (kpf.KPF_ACTIVE, pg.PG_active),
-        (kpf.KPF_RECLAIM, pg.PG_reclaim),
-        (kpf.KPF_SWAPBACKED, pg.PG_swapbacked),
-        (kpf.KPF_UNEVICTABLE, pg.PG_unevictable),
-        (kpf.KPF_MLOCKED, pg.PG_mlocked),
-        (kpf.KPF_HWPOISON, pg.PG_hwpoison),
-        (kpf.KPF_RESERVED, pg.PG_reserved),
-        (kpf.KPF_MAPPEDTODISK, pg.PG_mappedtodisk),
-        (kpf.KPF_PRIVATE, pg.PG_private),
-        (kpf.KPF_PRIVATE_2, pg.PG_private_2),
-        (kpf.KPF_OWNER_PRIVATE, pg.PG_owner_priv_1),
-        (kpf.KPF_ARCH, pg.PG_arch_1),
-        (kpf.KPF_IDLE, pg.PG_idle),
-    ],
-    dtype=np.int64,
-)
+_COPY = np.array(kpf.KPF_COPIED_PG, dtype=np.int64)
 
 
 @njit(cache=True)

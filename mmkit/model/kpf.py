@@ -6,6 +6,8 @@ Bit 34 was KPF_MAPPEDTODISK and is KPF_OWNER_2 today.
 
 from __future__ import annotations
 
+from mmkit.model import flags as _pg
+
 KPF_LOCKED = 0
 KPF_ERROR = 1
 KPF_REFERENCED = 2
@@ -92,3 +94,28 @@ KPF_NAMES: dict[int, str] = {
 
 KPF_UAPI_MASK = (1 << 27) - 1
 KPF_INTERNAL_MASK = ((1 << 43) - 1) & ~((1 << 32) - 1)
+
+# The page flags stable_page_flags copies as they are (kpf_copy_bit) on x86-64: the
+# engine's emulation reports them, the snapshot rebuild carries them back.
+KPF_COPIED_PG: tuple[tuple[int, int], ...] = (
+    (KPF_LOCKED, _pg.PG_locked),
+    (KPF_ERROR, _pg.PG_error),
+    (KPF_REFERENCED, _pg.PG_referenced),
+    (KPF_UPTODATE, _pg.PG_uptodate),
+    (KPF_DIRTY, _pg.PG_dirty),
+    (KPF_LRU, _pg.PG_lru),
+    (KPF_ACTIVE, _pg.PG_active),
+    (KPF_WRITEBACK, _pg.PG_writeback),
+    (KPF_RECLAIM, _pg.PG_reclaim),
+    (KPF_SWAPBACKED, _pg.PG_swapbacked),
+    (KPF_UNEVICTABLE, _pg.PG_unevictable),
+    (KPF_MLOCKED, _pg.PG_mlocked),
+    (KPF_HWPOISON, _pg.PG_hwpoison),
+    (KPF_RESERVED, _pg.PG_reserved),
+    (KPF_MAPPEDTODISK, _pg.PG_mappedtodisk),
+    (KPF_PRIVATE, _pg.PG_private),
+    (KPF_PRIVATE_2, _pg.PG_private_2),
+    (KPF_OWNER_PRIVATE, _pg.PG_owner_priv_1),
+    (KPF_ARCH, _pg.PG_arch_1),
+    (KPF_IDLE, _pg.PG_idle),
+)

@@ -100,28 +100,7 @@ _U64 = np.uint64
 
 # (kpf bit, PG bit): the raw copies of stable_page_flags (kpf_copy_bit), carried back.
 # KPF_SWAPCACHE is handled per variant; KPF_LRU by the LRU lists; head/slab by kind.
-_CARRY = (
-    (kpf.KPF_LOCKED, pg.PG_locked),
-    (kpf.KPF_ERROR, pg.PG_error),
-    (kpf.KPF_REFERENCED, pg.PG_referenced),
-    (kpf.KPF_UPTODATE, pg.PG_uptodate),
-    (kpf.KPF_DIRTY, pg.PG_dirty),
-    (kpf.KPF_ACTIVE, pg.PG_active),
-    (kpf.KPF_WRITEBACK, pg.PG_writeback),
-    (kpf.KPF_RECLAIM, pg.PG_reclaim),
-    (kpf.KPF_SWAPBACKED, pg.PG_swapbacked),
-    (kpf.KPF_UNEVICTABLE, pg.PG_unevictable),
-    (kpf.KPF_MLOCKED, pg.PG_mlocked),
-    (kpf.KPF_HWPOISON, pg.PG_hwpoison),
-    (kpf.KPF_RESERVED, pg.PG_reserved),
-    (kpf.KPF_MAPPEDTODISK, pg.PG_mappedtodisk),
-    (kpf.KPF_PRIVATE, pg.PG_private),
-    (kpf.KPF_PRIVATE_2, pg.PG_private_2),
-    (kpf.KPF_OWNER_PRIVATE, pg.PG_owner_priv_1),
-    (kpf.KPF_ARCH, pg.PG_arch_1),
-    (kpf.KPF_UNCACHED, pg.PG_uncached),
-    (kpf.KPF_IDLE, pg.PG_idle),
-)
+_CARRY = tuple(p for p in kpf.KPF_COPIED_PG if p[0] != kpf.KPF_LRU) + ((kpf.KPF_UNCACHED, pg.PG_uncached),)
 
 _CARRY_TABLE = np.array(_CARRY, dtype=np.int64)
 
