@@ -14,7 +14,7 @@ from mmkit.model import kpf
 from mmkit.model.encodings import PGTY_STORE_BIAS, PGTY_slab, PGTY_table
 from mmkit.model.kinds import PageKind
 from mmkit.semantics.rules import SwapcacheBit
-from mmkit.semantics.variant import F_KPF_BUDDY_ALL_PAGES, F_SWAPCACHE_BIT
+from mmkit.semantics.variant import F_KPF_BUDDY_ALL_PAGES, F_KPF_FOLIO_FLAGS, F_SWAPCACHE_BIT
 
 K_HOLE = int(PageKind.HOLE)
 K_UNINIT = int(PageKind.UNINIT)
@@ -32,6 +32,7 @@ def stable_page_flags(A, vc, out):
     n = A.flags.shape[0]
     typed = typed_era(vc)
     buddy_all = vc[F_KPF_BUDDY_ALL_PAGES] != 0
+    folio_flags = vc[F_KPF_FOLIO_FLAGS] != 0
     buddy_left = 0  # frames left in the free block being walked
     for pfn in range(n):
         k = A.kind[pfn]
@@ -39,12 +40,12 @@ def stable_page_flags(A, vc, out):
             out[pfn] = np.uint64(1) << np.uint64(kpf.KPF_NOPAGE)
             buddy_left = 0
             continue
-        f = np.uint64(A.flags[pfn])
         u = np.uint64(0)
         head = pfn
         tail = A.lru_next[pfn] <= -2
         if tail:
             head = -2 - A.lru_next[pfn]
+        f = np.uint64(A.flags[head if folio_flags else pfn])
         if A.mapcount[pfn] >= 0 or ((A.flags[head] >> pg.PG_head) & 1 and A.mapcount[head] >= 0):
             u |= np.uint64(1) << np.uint64(kpf.KPF_MMAP)  # page_mapped: a compound page by its head
         if A.mapping[head] & 1:

@@ -64,15 +64,17 @@ def stable_page_flags(s) -> list[int]:
                 u |= 1 << kpf.KPF_SLAB
             if head.mapcount == TYPE_TABLE:
                 u |= 1 << kpf.KPF_PGTABLE
-        elif test(page, pg.PG_slab):
+        # k = folio->flags in today's kernel, page->flags before
+        fp = head if v.kpf_folio_flags else page
+        if not is_typed and test(fp, pg.PG_slab):
             u |= 1 << kpf.KPF_SLAB
         for k, b in COPIED:
-            if test(page, b):
+            if test(fp, b):
                 u |= 1 << k
         if v.swapcache_bit == SwapcacheBit.OWN:
-            if test(page, pg.PG_swapcache_own):
+            if test(fp, pg.PG_swapcache_own):
                 u |= 1 << kpf.KPF_SWAPCACHE
-        elif test(page, pg.PG_swapbacked) and test(page, pg.PG_owner_priv_1):
+        elif test(fp, pg.PG_swapbacked) and test(fp, pg.PG_owner_priv_1):
             u |= 1 << kpf.KPF_SWAPCACHE
         out.append(u)
     return out

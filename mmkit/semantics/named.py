@@ -36,6 +36,7 @@ _V45 = Variant(
     kpf_buddy_all_pages=False,
     balloon_branch_first=True,
     extfrag_costly_only=False,
+    kpf_folio_flags=False,
     sources=("K-d6d", "K-vs45"),
 )
 
@@ -101,6 +102,7 @@ _V6_18 = _V4_8.replace(
     zsmalloc_huge_owner_priv_1=False,
     kpf_buddy_all_pages=True,
     extfrag_costly_only=True,
+    kpf_folio_flags=True,
     sources=("K-mod", "K-pf25", "K-kpf", "U-2019", "O-2018"),
 )
 

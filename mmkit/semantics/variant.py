@@ -44,6 +44,7 @@ RULE_FIELDS = (
     "kpf_buddy_all_pages",
     "balloon_branch_first",
     "extfrag_costly_only",
+    "kpf_folio_flags",
 )
 NR_RULE_FIELDS = len(RULE_FIELDS)
 
@@ -63,6 +64,7 @@ F_ZSMALLOC_HUGE_OWNER_PRIV_1 = 12
 F_KPF_BUDDY_ALL_PAGES = 13
 F_BALLOON_BRANCH_FIRST = 14
 F_EXTFRAG_COSTLY_ONLY = 15
+F_KPF_FOLIO_FLAGS = 16
 assert all(globals()["F_" + n.upper()] == i for i, n in enumerate(RULE_FIELDS))
 
 
@@ -94,6 +96,9 @@ class Variant:
     """isolate_migratepages_block tries the balloon branch before the compound skip (v4.5)."""
     extfrag_costly_only: bool
     """compaction_suitable applies extfrag_threshold only above PAGE_ALLOC_COSTLY_ORDER (3)."""
+    kpf_folio_flags: bool
+    """stable_page_flags reads the folio's (head page's) flags for every page of a large
+    folio (``k = folio->flags``, K-kpf), not each page's own."""
     sources: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -209,4 +214,5 @@ _FIELD_TYPES = {
     "kpf_buddy_all_pages": bool,
     "balloon_branch_first": bool,
     "extfrag_costly_only": bool,
+    "kpf_folio_flags": bool,
 }
