@@ -165,19 +165,15 @@ def putback_movable_pages(A, vc, S, head_id):
         if pfn < 0:
             break
         list_del(A, pfn)
-        if r == FR_V45:
-            if PageBalloon(A, vc, pfn):
-                balloon_putback(A, vc, S, pfn)
-                record(S, A, pfn, EV_PUTBACK_MOVABLE, F_FAILURE_ROUTE, 0)
-                put_page(A, vc, pfn)
-            else:
-                route_putback_lru(A, vc, S, pfn, F_FAILURE_ROUTE)
+        if (r == FR_V45 or r == FR_V3_02) and PageBalloon(A, vc, pfn):
+            # the v3.19 protocol: balloon_page_putback
+            balloon_putback(A, vc, S, pfn)
+            record(S, A, pfn, EV_PUTBACK_MOVABLE, F_FAILURE_ROUTE, 0)
+            put_page(A, vc, pfn)
+        elif r == FR_V45:
+            route_putback_lru(A, vc, S, pfn, F_FAILURE_ROUTE)
         elif r == FR_V3_02 or r == FR_V3_04:
-            if r == FR_V3_02 and PageBalloon(A, vc, pfn):
-                balloon_putback(A, vc, S, pfn)
-                record(S, A, pfn, EV_PUTBACK_MOVABLE, F_FAILURE_ROUTE, 0)
-                put_page(A, vc, pfn)
-            elif marker_movable(A, vc, pfn):
+            if marker_movable(A, vc, pfn):
                 if PageIsolated(A, vc, pfn):
                     driver_putback(A, vc, S, pfn, F_FAILURE_ROUTE)
                 else:
