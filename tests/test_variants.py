@@ -69,6 +69,7 @@ def test_user_built_variant_with_dataclasses_replace():
         ("v4.5", dict(newpage_route=NewpageRoute.MAPPING_BIT), "movable_marker=MAPPING_BIT"),
         ("v4.8", dict(page_balloon=PageBalloonTest.PAGE_OFFLINE), "ONE_BYTE"),
         ("v4.8", dict(page_balloon=PageBalloonTest.MAPCOUNT_AND_PRIVATE_2), "PG_RECLAIM_MAPCOUNT_256"),
+        ("v3-04", dict(balloon_branch_first=True), "isolate_balloon_page"),
     ],
 )
 def test_impossible_combinations_say_why(base, change, why):

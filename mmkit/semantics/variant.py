@@ -167,6 +167,12 @@ class Variant:
             problems.append("cma_clean_rule=MOVABLE_OPS_THEN_EVICTABLE needs movable_marker=PG_MOVABLE_OPS")
         if self.cma_clean_rule == CmaCleanRule.NOT_MOVABLE and self.movable_marker == M.NONE:
             problems.append("cma_clean_rule=NOT_MOVABLE reads __PageMovable, which movable_marker=NONE does not have")
+        if self.balloon_branch_first and self.balloon_protocol != BalloonProtocol.PAGE_PRIVATE:
+            problems.append(
+                "balloon_branch_first=True is v4.5's isolate_balloon_page branch, which exists only with "
+                "balloon_protocol=PAGE_PRIVATE (with the generic protocol it would take any page with "
+                "PagePrivate that PageBalloon calls a balloon page, e.g. a zsmalloc page in v3-04)"
+            )
         if problems:
             raise VariantError(f"variant {self.name!r} cannot exist: " + "; ".join(problems))
 
