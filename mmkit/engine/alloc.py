@@ -4,7 +4,7 @@ sets for that kind in the variant's era, ``__free_pages`` with ``free_pages_prep
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from mmkit.engine.jit import kernel
 
 from mmkit.engine.buddy import (
     MOVABLE,
@@ -37,7 +37,7 @@ OP_ALLOC = 0
 OP_FREE = 1
 
 
-@njit(cache=True)
+@kernel
 def prep_kind(A, vc, pfn, kind, owner):
     """What the kernel's allocator caller sets on a fresh page of ``kind``.
 
@@ -61,7 +61,7 @@ def prep_kind(A, vc, pfn, kind, owner):
         A.mapping[pfn] = owner << 2
 
 
-@njit(cache=True)
+@kernel
 def prep_new_page(A, vc, pfn, order, kind, owner, compound):
     """``prep_new_page`` (+ ``prep_compound_page``): refcount 1 on the head, tails point
     at the head through ``compound_head``, the order in ``page[1].compound_order``."""
@@ -82,7 +82,7 @@ def prep_new_page(A, vc, pfn, order, kind, owner, compound):
     prep_kind(A, vc, pfn, kind, owner)
 
 
-@njit(cache=True)
+@kernel
 def alloc_pages(A, vc, order, mt, kind, owner, compound, zone_hi, wmark):
     """``__alloc_pages`` fast path over the zonelist ``zone_hi`` .. 0 (no reclaim or
     compaction here): the first zone above watermark ``wmark`` that has a block."""
@@ -97,7 +97,7 @@ def alloc_pages(A, vc, order, mt, kind, owner, compound, zone_hi, wmark):
     return -1
 
 
-@njit(cache=True)
+@kernel
 def free_pages(A, vc, pfn, order):
     """``__free_pages``: ``free_pages_prepare`` clears the frames, then
     ``__free_one_page`` into the list of the pageblock's migratetype."""
@@ -114,7 +114,7 @@ def free_pages(A, vc, pfn, order):
     __free_one_page(A, vc, pfn, z, order, get_pageblock_migratetype(A, pfn))
 
 
-@njit(cache=True)
+@kernel
 def run_ops(A, vc, ops, out):
     """Run a batch of allocator operations (rows of ``ops``), results into ``out``.
 

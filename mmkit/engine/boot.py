@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from mmkit.engine.jit import kernel
 
 from mmkit.engine.buddy import MOVABLE, __free_one_page, set_pageblock_migratetype
 from mmkit.model.kinds import MAX_ORDER, PAGEBLOCK_NR_PAGES, PageKind
@@ -15,7 +15,7 @@ from mmkit.model.memory import Memory
 K_FREE = int(PageKind.FREE)
 
 
-@njit(cache=True)
+@kernel
 def __free_pages_memory(A, vc, z, start, end):
     """Free [start, end) in the largest naturally aligned blocks, lowest first."""
     while start < end:
@@ -33,7 +33,7 @@ def __free_pages_memory(A, vc, z, start, end):
         start += 1 << order
 
 
-@njit(cache=True)
+@kernel
 def memmap_init_zone(A, z):
     """Every pageblock that starts inside the zone is MOVABLE at boot."""
     pfn = A.zone_start[z]

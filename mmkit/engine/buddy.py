@@ -9,7 +9,7 @@ and pageblock migratetypes are kept exactly as the kernel keeps them.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from mmkit.engine.jit import kernel
 
 from mmkit.engine.lists import free_head, list_add, list_add_tail, list_del, list_empty, list_first, list_move
 from mmkit.engine.pageflags import PageBuddy, page_order, rmv_page_order, set_page_order
@@ -49,18 +49,18 @@ WMARK_HIGH = 2
 
 
 # ------------------------------------------------------------------ pageblocks
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def get_pageblock_migratetype(A, pfn):
     return np.int64(A.pb_flags[pfn >> PAGEBLOCK_ORDER] & PB_MIGRATETYPE_MASK)
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def set_pageblock_migratetype(A, pfn, mt):
     i = pfn >> PAGEBLOCK_ORDER
     A.pb_flags[i] = (A.pb_flags[i] & (0xFF ^ PB_MIGRATETYPE_MASK)) | mt
 
 
-@njit(cache=True)
+@kernel
 def page_zone(A, pfn):
     """Index of the zone whose span holds ``pfn``, or -1."""
     for z in range(A.zone_start.shape[0]):
@@ -69,12 +69,12 @@ def page_zone(A, pfn):
     return -1
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def zone_spans_pfn(A, z, pfn):
     return A.zone_start[z] <= pfn < A.zone_end[z]
 
 
-@njit(cache=True)
+@kernel
 def zone_free_pages(A, z):
     """``zone_page_state(zone, NR_FREE_PAGES)``: sum of nr_free << order."""
     s = 0
@@ -84,7 +84,7 @@ def zone_free_pages(A, z):
 
 
 # ------------------------------------------------------------------ freeing
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def page_is_buddy(A, vc, z, buddy, order):
     """``page_is_buddy``: in the same zone, PageBuddy, and of the same order."""
     if not zone_spans_pfn(A, z, buddy):
@@ -92,7 +92,7 @@ def page_is_buddy(A, vc, z, buddy, order):
     return PageBuddy(A, vc, buddy) and page_order(A, buddy) == order
 
 
-@njit(cache=True)
+@kernel
 def __free_one_page(A, vc, pfn, z, order, mt):
     """Merge the block at ``pfn`` with free buddies and put it on a free list.
 
@@ -127,7 +127,7 @@ def __free_one_page(A, vc, pfn, z, order, mt):
 
 
 # ------------------------------------------------------------------ allocating
-@njit(cache=True)
+@kernel
 def expand(A, vc, z, pfn, low, high, mt):
     """``expand``: split a block of order ``high`` down to ``low``, freeing the upper halves."""
     size = 1 << high
@@ -140,7 +140,7 @@ def expand(A, vc, z, pfn, low, high, mt):
         set_page_order(A, vc, half, high)
 
 
-@njit(cache=True)
+@kernel
 def __rmqueue_smallest(A, vc, z, order, mt):
     for current_order in range(order, MAX_ORDER):
         pfn = list_first(A, free_head(A, z, current_order, mt))
@@ -154,7 +154,7 @@ def __rmqueue_smallest(A, vc, z, order, mt):
     return -1
 
 
-@njit(cache=True)
+@kernel
 def move_freepages(A, vc, z, start, end, mt):
     """``move_freepages``: move every free block in [start, end] to the ``mt`` lists."""
     moved = 0
@@ -170,7 +170,7 @@ def move_freepages(A, vc, z, start, end, mt):
     return moved
 
 
-@njit(cache=True)
+@kernel
 def move_freepages_block(A, vc, z, pfn, mt):
     """``move_freepages_block``: the pageblock of ``pfn``, not crossing zone bounds."""
     start = pfn & ~(PAGEBLOCK_NR_PAGES - 1)
@@ -182,7 +182,7 @@ def move_freepages_block(A, vc, z, pfn, mt):
     return move_freepages(A, vc, z, start, end, mt)
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def can_steal_fallback(order, start_mt):
     """``can_steal_fallback``: large blocks and unmovable/reclaimable requests steal."""
     if order >= PAGEBLOCK_ORDER:
@@ -192,7 +192,7 @@ def can_steal_fallback(order, start_mt):
     return False
 
 
-@njit(cache=True)
+@kernel
 def steal_suitable_fallback(A, vc, z, pfn, start_mt):
     """``steal_suitable_fallback``: take whole pageblocks for big blocks; otherwise move
     the block's free pages and claim the pageblock if at least half of it was free."""
@@ -209,7 +209,7 @@ def steal_suitable_fallback(A, vc, z, pfn, start_mt):
         set_pageblock_migratetype(A, pfn, start_mt)
 
 
-@njit(cache=True)
+@kernel
 def find_suitable_fallback(A, z, order, mt):
     """``find_suitable_fallback`` (only_stealable false): (fallback_mt, can_steal)."""
     if A.nr_free[z, order] == 0:
@@ -227,7 +227,7 @@ def find_suitable_fallback(A, z, order, mt):
     return -1, False
 
 
-@njit(cache=True)
+@kernel
 def __rmqueue_fallback(A, vc, z, order, start_mt):
     current_order = MAX_ORDER - 1
     while current_order >= order:
@@ -245,7 +245,7 @@ def __rmqueue_fallback(A, vc, z, order, start_mt):
     return -1
 
 
-@njit(cache=True)
+@kernel
 def __rmqueue(A, vc, z, order, mt):
     """``__rmqueue``: smallest block of ``mt``, then CMA for movable, then fallbacks."""
     pfn = __rmqueue_smallest(A, vc, z, order, mt)
@@ -257,7 +257,7 @@ def __rmqueue(A, vc, z, order, mt):
     return pfn
 
 
-@njit(cache=True)
+@kernel
 def zone_watermark_ok(A, z, order, mark, alloc_cma):
     """``__zone_watermark_ok`` (v4.5) without lowmem_reserve, highatomic reserves and the
     NR_FREE_CMA_PAGES deduction (free CMA pages count for every request)."""

@@ -11,7 +11,7 @@ met (``compact_blockskip_flush``), at the start of the next run.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from mmkit.engine.jit import kernel
 
 from mmkit.engine.alloc import alloc_pages, free_pages
 from mmkit.engine.buddy import (
@@ -48,6 +48,8 @@ from mmkit.engine.predicates import (
     test_bit,
 )
 from mmkit.engine.state import (
+    CC_COLUMNS,
+    CC_ROW_COMPACT,
     COMPACT_MAX_DEFER_SHIFT,
     ZC_CONSIDERED,
     ZC_DEFER_SHIFT,
@@ -123,6 +125,7 @@ CC_CONTENDED = 9
 CC_MIGRATED = 10
 CC_FAILED = 11
 NR_CC = 12
+assert NR_CC <= CC_COLUMNS
 
 
 def new_cc(zone: int, order: int, sync: bool, ignore_skip: bool, migratetype: int = MOVABLE) -> np.ndarray:
@@ -132,19 +135,19 @@ def new_cc(zone: int, order: int, sync: bool, ignore_skip: bool, migratetype: in
     return cc
 
 
-@njit(cache=True)
-def make_cc(zone, order, sync, ignore_skip, migratetype):
-    cc = np.zeros(NR_CC, dtype=np.int64)
+@kernel
+def init_cc(cc, zone, order, sync, ignore_skip, migratetype):
+    """Fill a ``compact_control`` buffer (a row of ``S.cc``) for a new compaction."""
+    cc[:] = 0
     cc[CC_ZONE] = zone
     cc[CC_ORDER] = order
     cc[CC_SYNC] = sync
     cc[CC_IGNORE_SKIP] = ignore_skip
     cc[CC_MIGRATETYPE] = migratetype
-    return cc
 
 
 # ------------------------------------------------------------------ fragmentation
-@njit(cache=True)
+@kernel
 def fragmentation_index(A, z, order):
     """``__fragmentation_index`` (``fill_contig_page_info``), integer arithmetic."""
     total = 0
@@ -164,17 +167,17 @@ def fragmentation_index(A, z, order):
 
 
 # ------------------------------------------------------------------ helpers
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def pageblock_skip(A, pfn):
     return A.pb_flags[pfn >> PAGEBLOCK_ORDER] & PB_MIGRATE_SKIP != 0
 
 
-@njit(cache=True)
+@kernel
 def set_pageblock_skip(A, pfn):
     A.pb_flags[pfn >> PAGEBLOCK_ORDER] |= PB_MIGRATE_SKIP
 
 
-@njit(cache=True)
+@kernel
 def reset_isolation_suitable(A, z):
     """``__reset_isolation_suitable``: clear every skip bit in the zone."""
     first = A.zone_start[z] >> PAGEBLOCK_ORDER
@@ -183,18 +186,18 @@ def reset_isolation_suitable(A, z):
         A.pb_flags[b] &= 0xFF ^ PB_MIGRATE_SKIP
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def migrate_async_suitable(mt):
     return mt == MOVABLE or mt == CMA
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def is_frame(A, pfn):
     k = A.kind[pfn]
     return k != K_HOLE and k != K_UNINIT
 
 
-@njit(cache=True)
+@kernel
 def compound_order(A, pfn):
     """The order of the compound page whose head is ``pfn`` (``page[1].compound_order``)."""
     if test_bit(A, pfn, PG_head) and pfn + 1 < A.flags.shape[0]:
@@ -203,7 +206,7 @@ def compound_order(A, pfn):
 
 
 # ------------------------------------------------------------------ migrate scanner
-@njit(cache=True)
+@kernel
 def isolate_movable_page(A, vc, S, pfn):
     """``isolate_movable_page`` (v3 / v4.8): a reference, the movable test under the page
     lock, the driver's ``isolate_page``, then PG_isolated. Returns 1 isolated, 0 not,
@@ -227,7 +230,7 @@ def isolate_movable_page(A, vc, S, pfn):
     return 1
 
 
-@njit(cache=True)
+@kernel
 def balloon_page_isolate_v319(A, vc, S, pfn):
     """v3.19 ``balloon_page_isolate``: a movable balloon page (PageBalloon, PagePrivate)
     with no other user: clear PagePrivate, off the balloon list, one more reference."""
@@ -238,7 +241,7 @@ def balloon_page_isolate_v319(A, vc, S, pfn):
     return True
 
 
-@njit(cache=True)
+@kernel
 def try_nonlru(A, vc, S, pfn):
     """The non-LRU branch of ``isolate_migratepages_block``: the variant's lockless
     test, then ``isolate_movable_page``. A truly movable page refused because
@@ -252,7 +255,7 @@ def try_nonlru(A, vc, S, pfn):
     return isolate_movable_page(A, vc, S, pfn)
 
 
-@njit(cache=True)
+@kernel
 def isolate_migratepages_block(A, vc, S, cc, low_pfn, end_pfn, head_id):
     """Scan [low_pfn, end_pfn) and isolate up to COMPACT_CLUSTER_MAX pages onto the list
     ``head_id``. Returns the pfn where the scan stopped (-1 after an oops)."""
@@ -336,7 +339,7 @@ def isolate_migratepages_block(A, vc, S, cc, low_pfn, end_pfn, head_id):
     return low_pfn
 
 
-@njit(cache=True)
+@kernel
 def isolate_migratepages(A, vc, S, cc):
     """``isolate_migratepages``: the next suitable pageblock below the free scanner.
     Returns 0 ISOLATE_NONE, 1 ISOLATE_SUCCESS, 2 ISOLATE_ABORT (an oops)."""
@@ -364,7 +367,7 @@ def isolate_migratepages(A, vc, S, cc):
 
 
 # ------------------------------------------------------------------ free scanner
-@njit(cache=True)
+@kernel
 def suitable_migration_target(A, vc, pfn):
     """``suitable_migration_target``: not a free block of pageblock order or more, and a
     MOVABLE or CMA pageblock."""
@@ -373,7 +376,7 @@ def suitable_migration_target(A, vc, pfn):
     return migrate_async_suitable(get_pageblock_migratetype(A, pfn))
 
 
-@njit(cache=True)
+@kernel
 def __isolate_free_page(A, vc, z, pfn, order):
     """Take a free block out of the buddy if the zone stays above its low watermark;
     a block of pageblock_order - 1 or more makes its pageblocks MOVABLE."""
@@ -392,7 +395,7 @@ def __isolate_free_page(A, vc, z, pfn, order):
     return 1 << order
 
 
-@njit(cache=True)
+@kernel
 def isolate_freepages_block(A, vc, S, cc, start, end):
     """Split every free block in [start, end) into order-0 pages on cc->freepages until
     there are as many as pages to migrate. Returns (where it stopped, pages isolated)."""
@@ -442,7 +445,7 @@ def isolate_freepages_block(A, vc, S, cc, start, end):
     return pfn
 
 
-@njit(cache=True)
+@kernel
 def isolate_freepages(A, vc, S, cc):
     """``isolate_freepages``: pageblocks downward from the free scanner, above the
     migrate scanner's pageblock."""
@@ -472,7 +475,7 @@ def isolate_freepages(A, vc, S, cc):
     cc[CC_FREE_PFN] = block_start
 
 
-@njit(cache=True)
+@kernel
 def compaction_alloc(A, vc, S, cc):
     """``compaction_alloc``: the next page of cc->freepages, isolating more if empty."""
     head = misc_head(A, HEAD_FREEPAGES)
@@ -486,14 +489,14 @@ def compaction_alloc(A, vc, S, cc):
     return p
 
 
-@njit(cache=True)
+@kernel
 def compaction_free(A, cc, p):
     """``compaction_free``: an unused target goes back to cc->freepages."""
     list_add(A, p, misc_head(A, HEAD_FREEPAGES))
     cc[CC_NR_FREE] += 1
 
 
-@njit(cache=True)
+@kernel
 def release_freepages(A, vc, head_id):
     """``release_freepages``: every page left on a private free list back to the buddy;
     returns the highest pfn released (-1 if none)."""
@@ -512,7 +515,7 @@ def release_freepages(A, vc, head_id):
 
 
 # ------------------------------------------------------------------ migration driver
-@njit(cache=True)
+@kernel
 def migrate_pages(A, vc, S, cc, head_id, contig_alloc):
     """``migrate_pages``: up to ten passes over the list; -EAGAIN pages are retried,
     the rest migrated or left for ``putback_movable_pages``. Targets come from
@@ -562,7 +565,7 @@ def migrate_pages(A, vc, S, cc, head_id, contig_alloc):
     return nomem
 
 
-@njit(cache=True)
+@kernel
 def alloc_target_outside(A, vc, page):
     """``alloc_migrate_target`` for ``alloc_contig_range``: an order-0 MOVABLE page from
     the page allocator; the range itself is MIGRATE_ISOLATE, so the buddy never hands
@@ -573,7 +576,7 @@ def alloc_target_outside(A, vc, page):
 
 
 # ------------------------------------------------------------------ compact_zone
-@njit(cache=True)
+@kernel
 def compaction_suitable(A, vc, z, order):
     """``__compaction_suitable``: PARTIAL if the order is already there, SKIPPED below
     the order-0 watermark plus 2 << order, NOT_SUITABLE_ZONE when the fragmentation index
@@ -592,7 +595,7 @@ def compaction_suitable(A, vc, z, order):
     return COMPACT_CONTINUE
 
 
-@njit(cache=True)
+@kernel
 def compact_finished(A, vc, cc):
     """``__compact_finished``: scanners met, or (not for order -1) a free page of the
     order in the right migratetype, or one that could be stolen."""
@@ -618,14 +621,14 @@ def compact_finished(A, vc, cc):
     return COMPACT_CONTINUE
 
 
-@njit(cache=True)
+@kernel
 def reset_cached_positions(A, S, z):
     S.zc[z, ZC_MIGRATE_ASYNC] = A.zone_start[z]
     S.zc[z, ZC_MIGRATE_SYNC] = A.zone_start[z]
     S.zc[z, ZC_FREE] = (A.zone_end[z] - 1) & ~(PAGEBLOCK_NR_PAGES - 1)
 
 
-@njit(cache=True)
+@kernel
 def compact_zone(A, vc, S, cc):
     """``compact_zone``: isolate a batch, migrate it, until ``compact_finished`` says
     stop. Scanners restart where the last run left them (``compact_cached_*_pfn``),
@@ -687,7 +690,7 @@ def compact_zone(A, vc, S, cc):
     return ret
 
 
-@njit(cache=True)
+@kernel
 def compaction_deferred(A, S, z, order):
     """``compaction_deferred``: after failures, skip all but one in 2**defer_shift tries."""
     limit = 1 << S.zc[z, ZC_DEFER_SHIFT]
@@ -701,7 +704,7 @@ def compaction_deferred(A, S, z, order):
     return True
 
 
-@njit(cache=True)
+@kernel
 def defer_compaction(S, z, order):
     """``defer_compaction``: a sync compaction of the zone failed at ``order``."""
     S.zc[z, ZC_CONSIDERED] = 0
@@ -710,7 +713,7 @@ def defer_compaction(S, z, order):
         S.zc[z, ZC_ORDER_FAILED] = order
 
 
-@njit(cache=True)
+@kernel
 def compaction_defer_reset(S, z, order, alloc_success):
     """``compaction_defer_reset``: compaction made ``order`` available in the zone."""
     if alloc_success:
@@ -720,14 +723,15 @@ def compaction_defer_reset(S, z, order, alloc_success):
         S.zc[z, ZC_ORDER_FAILED] = order + 1
 
 
-@njit(cache=True)
+@kernel
 def compact_zones_for(A, vc, S, order, mt, zone_hi, sync):
     """``try_to_compact_pages`` / kcompactd's loop: each zone from ``zone_hi`` down that
     compaction has not deferred, until one meets its low watermark at ``order``."""
     z = zone_hi
     while z >= 0:
         if not compaction_deferred(A, S, z, order):
-            cc = make_cc(z, order, 1 if sync else 0, 0, mt)
+            cc = S.cc[CC_ROW_COMPACT]
+            init_cc(cc, z, order, 1 if sync else 0, 0, mt)
             ret = compact_zone(A, vc, S, cc)
             if zone_watermark_ok(A, z, order, A.wmark[z, WMARK_LOW], True):
                 compaction_defer_reset(S, z, order, False)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from mmkit.engine.jit import kernel
+
 from mmkit.engine.alloc import free_pages
 from mmkit.engine.buddy import (
     CMA,
@@ -21,7 +23,7 @@ from mmkit.engine.compaction import (
     CC_MIGRATED,
     CC_NR_MIGRATE,
     isolate_migratepages_block,
-    make_cc,
+    init_cc,
     migrate_pages,
 )
 from mmkit.engine.lists import list_del, list_empty, misc_head
@@ -30,6 +32,7 @@ from mmkit.engine.pageflags import PageBuddy, page_order
 from mmkit.engine.predicates import PageBalloon, PageIsolated, PageLRU, __PageMovable, test_bit
 from mmkit.engine.reclaim import reclaim_zsmalloc_page
 from mmkit.engine.state import (
+    CC_ROW_CONTIG,
     EV_CMA_SKIP_FALSE_POSITIVE,
     EV_NONLRU_TO_RECLAIM,
     HEAD_CONTIG,
@@ -64,7 +67,7 @@ NR_CR = 5
 MAX_ORDER_NR_PAGES = 1 << (MAX_ORDER - 1)
 
 
-@njit(cache=True)
+@kernel
 def clean_page_droppable(A, vc, pfn):
     """The variant's test in ``reclaim_clean_pages_from_list``."""
     r = vc[F_CMA_CLEAN_RULE]
@@ -83,7 +86,7 @@ def clean_page_droppable(A, vc, pfn):
                 or test_bit(A, pfn, PG_unevictable))
 
 
-@njit(cache=True)
+@kernel
 def reclaim_clean_pages_from_list(A, vc, S, head_id, res):
     """Drop the pages the variant's rule lets through; the rest stay for migration.
 
@@ -118,7 +121,7 @@ def reclaim_clean_pages_from_list(A, vc, S, head_id, res):
         node = nxt
 
 
-@njit(cache=True)
+@kernel
 def start_isolate_page_range(A, vc, start, end, saved):
     """Mark the pageblocks of [start, end) MIGRATE_ISOLATE and move their free pages there."""
     z = page_zone(A, start)
@@ -132,7 +135,7 @@ def start_isolate_page_range(A, vc, start, end, saved):
         i += 1
 
 
-@njit(cache=True)
+@kernel
 def undo_isolate_page_range(A, vc, start, end, saved):
     z = page_zone(A, start)
     b = start
@@ -144,7 +147,7 @@ def undo_isolate_page_range(A, vc, start, end, saved):
         i += 1
 
 
-@njit(cache=True)
+@kernel
 def test_pages_isolated(A, vc, start, end):
     """Every frame of the range is free (``__test_page_isolated_in_pageblock``)."""
     pfn = start
@@ -156,7 +159,7 @@ def test_pages_isolated(A, vc, start, end):
     return True
 
 
-@njit(cache=True)
+@kernel
 def has_unmovable_pages(A, vc, start, end):
     """``has_unmovable_pages``: a frame that is neither free, nor on the LRU, nor
     non-LRU movable, nor unreferenced. CMA pageblocks are trusted."""
@@ -171,7 +174,7 @@ def has_unmovable_pages(A, vc, start, end):
     return False
 
 
-@njit(cache=True)
+@kernel
 def isolate_migratepages_range(A, vc, S, cc, pfn, end):
     """``isolate_migratepages_range``: pageblock by pageblock, until a batch is full."""
     while pfn < end:
@@ -200,7 +203,8 @@ def alloc_contig_range(A, vc, S, start, end, res):
     nb = ((iso_end - 1) >> PAGEBLOCK_ORDER) - (iso_start >> PAGEBLOCK_ORDER) + 1
     saved = np.zeros(nb, dtype=np.int64)
     start_isolate_page_range(A, vc, iso_start, iso_end, saved)
-    cc = make_cc(z, -1, 1, 1, 1)
+    cc = S.cc[CC_ROW_CONTIG]
+    init_cc(cc, z, -1, 1, 1, 1)
     head = misc_head(A, HEAD_CONTIG)
     pfn = start
     tries = 0
@@ -267,7 +271,7 @@ def alloc_contig_range(A, vc, S, start, end, res):
     return True
 
 
-@njit(cache=True)
+@kernel
 def free_contig_range(A, vc, start, end):
     """``free_contig_range``: every frame back to the buddy, one page at a time."""
     for p in range(start, end):

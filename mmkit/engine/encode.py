@@ -4,7 +4,7 @@ marks (PageBuddy, slab and page-table types) rewritten; the free lists are untou
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from mmkit.engine.jit import kernel
 
 from mmkit.engine.pageflags import buddy_value, slab_value, table_value
 from mmkit.errors import ParameterError
@@ -16,7 +16,7 @@ K_SLAB_RECLAIMABLE = int(PageKind.SLAB_RECLAIMABLE)
 K_PAGETABLE = int(PageKind.PAGETABLE)
 
 
-@njit(cache=True)
+@kernel
 def _reencode(A, vc_from, vc_to):
     b_from = buddy_value(vc_from)
     b_to = buddy_value(vc_to)

@@ -5,7 +5,7 @@ one decoder reads a real snapshot and a simulated one."""
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from mmkit.engine.jit import kernel
 
 from mmkit.engine.pageflags import PageBuddy
 from mmkit.engine.predicates import PageBalloon, typed_era
@@ -26,7 +26,7 @@ SC_OWN = int(SwapcacheBit.OWN)
 _COPY = np.array(kpf.KPF_COPIED_PG, dtype=np.int64)
 
 
-@njit(cache=True)
+@kernel
 def stable_page_flags(A, vc, out):
     """Fill ``out`` (uint64 per pfn) with each frame's /proc/kpageflags word."""
     n = A.flags.shape[0]

@@ -8,7 +8,7 @@ corrupts the first, as ``page->lru`` reuse does in the kernel.
 
 from __future__ import annotations
 
-from numba import njit
+from mmkit.engine.jit import kernel
 
 from mmkit.model.kinds import MAX_ORDER, MIGRATE_TYPES, NR_LRU_LISTS
 
@@ -16,27 +16,27 @@ _FREE_HEADS_PER_ZONE = MAX_ORDER * MIGRATE_TYPES
 _LIST_POISON = -1  # list_del leaves the links poisoned (LIST_POISON1/2)
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def free_head(A, z, order, mt):
     """Head node of ``zone->free_area[order].free_list[mt]``."""
     return A.flags.shape[0] + (z * MAX_ORDER + order) * MIGRATE_TYPES + mt
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def lru_head(A, z, lru):
     """Head node of the zone's LRU list ``lru`` (``enum lru_list``)."""
     nz = A.zone_start.shape[0]
     return A.flags.shape[0] + nz * _FREE_HEADS_PER_ZONE + z * NR_LRU_LISTS + lru
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def misc_head(A, i):
     """Head node ``i`` of the lists owners and compaction keep (balloon pages, ...)."""
     nz = A.zone_start.shape[0]
     return A.flags.shape[0] + nz * (_FREE_HEADS_PER_ZONE + NR_LRU_LISTS) + i
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def list_add(A, node, head):
     """``list_add``: insert ``node`` right after ``head`` (at the front)."""
     nxt = A.lru_next[head]
@@ -46,7 +46,7 @@ def list_add(A, node, head):
     A.lru_next[head] = node
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def list_add_tail(A, node, head):
     """``list_add_tail``: insert ``node`` right before ``head`` (at the back)."""
     prv = A.lru_prev[head]
@@ -56,7 +56,7 @@ def list_add_tail(A, node, head):
     A.lru_prev[head] = node
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def list_del(A, node):
     """``list_del``: unlink ``node`` from whatever list it is on, poison its links."""
     nxt = A.lru_next[node]
@@ -67,19 +67,19 @@ def list_del(A, node):
     A.lru_prev[node] = _LIST_POISON
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def list_move(A, node, head):
     """``list_move``: ``list_del`` then ``list_add``."""
     list_del(A, node)
     list_add(A, node, head)
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def list_empty(A, head):
     return A.lru_next[head] == head
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def list_first(A, head):
     """First node after ``head``, or -1 if the list is empty."""
     n = A.lru_next[head]

@@ -8,7 +8,7 @@ path meant for another kind, the truth beside the flags says so and an event is 
 
 from __future__ import annotations
 
-from numba import njit
+from mmkit.engine.jit import kernel
 
 from mmkit.engine.alloc import free_pages
 from mmkit.engine.lists import list_add, list_del, list_first, misc_head
@@ -102,12 +102,12 @@ _NOT_COPIED = (1 << PG_lru) | (1 << PG_locked) | (1 << PG_head)
 _COPY_MASK = 0xFFFFFFFF ^ _NOT_COPIED
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def is_lru_kind(kind):
     return kind == K_ANON or kind == K_FILE
 
 
-@njit(cache=True)
+@kernel
 def driver_of(A, vc, pfn):
     """Which driver's ``address_space_operations`` the kernel would call for this page:
     by ``page->mapping`` (v3, v4.8) or by the page type (movable_ops era)."""
@@ -129,7 +129,7 @@ def driver_of(A, vc, pfn):
 
 
 # ------------------------------------------------------------------ releasing pages
-@njit(cache=True)
+@kernel
 def route_putback_lru(A, vc, S, pfn, rule):
     """``putback_lru_page`` with the truth checked: a driver's page here is a misroute."""
     kind = A.kind[pfn]
@@ -142,7 +142,7 @@ def route_putback_lru(A, vc, S, pfn, rule):
     putback_lru_page(A, pfn)
 
 
-@njit(cache=True)
+@kernel
 def driver_putback(A, vc, S, pfn, rule):
     """``mapping->a_ops->putback_page`` (balloon or zsmalloc), then PG_isolated cleared
     and the isolation reference dropped (``putback_movable_page``)."""
@@ -154,7 +154,7 @@ def driver_putback(A, vc, S, pfn, rule):
     put_page(A, vc, pfn)
 
 
-@njit(cache=True)
+@kernel
 def putback_movable_pages(A, vc, S, head_id):
     """``putback_movable_pages`` (and ``unmap_and_move``'s permanent-failure path): return
     every page left on the list by the variant's failure route (§4.3)."""
@@ -192,7 +192,7 @@ def putback_movable_pages(A, vc, S, head_id):
                 route_putback_lru(A, vc, S, pfn, F_FAILURE_ROUTE)
 
 
-@njit(cache=True)
+@kernel
 def release_pages_balloon(A, vc, S):
     """``release_pages_balloon``: walk the deflated pages and drop the balloon's
     reference. A node whose neighbour does not point back is D-2019's list corruption."""
@@ -221,7 +221,7 @@ def release_pages_balloon(A, vc, S):
     A.lru_prev[head] = head
 
 
-@njit(cache=True)
+@kernel
 def deflate_newpage(A, vc, S, newpage):
     """A deflate that lands between ``unlock_page(newpage)`` and the newpage test
     (D-2019): the balloon dequeues the new page and clears its marks."""
@@ -233,7 +233,7 @@ def deflate_newpage(A, vc, S, newpage):
     record(S, A, newpage, EV_DEFLATE_RACE, F_NEWPAGE_ROUTE, 0)
 
 
-@njit(cache=True)
+@kernel
 def release_newpage(A, vc, S, newpage, src_was_lru):
     """``__unmap_and_move``'s last step: ``put_page`` or ``putback_lru_page`` by the
     variant's newpage test (§4.2), with the truth checked both ways."""
@@ -259,7 +259,7 @@ def release_newpage(A, vc, S, newpage, src_was_lru):
 
 
 # ------------------------------------------------------------------ moving one page
-@njit(cache=True)
+@kernel
 def move_to_new_page(A, vc, S, page, newpage):
     """``move_to_new_page``: LRU pages through ``migrate_page`` (identity and flags
     copied), balloon and zsmalloc pages through their driver's ``migratepage``."""
@@ -293,7 +293,7 @@ def move_to_new_page(A, vc, S, page, newpage):
     ClearPageIsolated(A, vc, page)
 
 
-@njit(cache=True)
+@kernel
 def unmap_and_move(A, vc, S, page, newpage):
     """``__unmap_and_move`` for one page into ``newpage``; -EAGAIN when the page has a
     reference migration cannot account for, or by the workload's transient failure rate."""

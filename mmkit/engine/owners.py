@@ -13,7 +13,7 @@ movable where the variant says so.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from mmkit.engine.jit import kernel
 
 from mmkit.engine.alloc import alloc_pages, free_pages, prep_new_page
 from mmkit.engine.buddy import MOVABLE, UNMOVABLE, page_zone
@@ -84,7 +84,7 @@ ZS_CLASS_OBJS = np.array([3, 5, 4, 7, 1], dtype=np.int64)
 
 
 # ------------------------------------------------------------------------ LRU
-@njit(cache=True)
+@kernel
 def page_lru(A, pfn):
     """``page_lru``: unevictable, else file/anon by PG_swapbacked, active by PG_active."""
     if test_bit(A, pfn, PG_unevictable):
@@ -95,20 +95,20 @@ def page_lru(A, pfn):
     return lru
 
 
-@njit(cache=True)
+@kernel
 def add_page_to_lru_list(A, pfn):
     """``SetPageLRU`` + ``add_page_to_lru_list`` at the list head (``lru_cache_add``)."""
     set_bit(A, pfn, PG_lru)
     list_add(A, pfn, lru_head(A, page_zone(A, pfn), page_lru(A, pfn)))
 
 
-@njit(cache=True)
+@kernel
 def del_page_from_lru_list(A, pfn):
     list_del(A, pfn)
     clear_bit(A, pfn, PG_lru)
 
 
-@njit(cache=True)
+@kernel
 def putback_lru_page(A, pfn):
     """``putback_lru_page``: back onto the LRU, then drop the isolation reference.
 
@@ -118,7 +118,7 @@ def putback_lru_page(A, pfn):
     A.refcount[pfn] -= 1
 
 
-@njit(cache=True)
+@kernel
 def put_page(A, vc, pfn):
     """``put_page``: drop a reference; the last one frees the page."""
     A.refcount[pfn] -= 1
@@ -129,7 +129,7 @@ def put_page(A, vc, pfn):
 
 
 # ------------------------------------------------------------------------ balloon
-@njit(cache=True)
+@kernel
 def balloon_page_insert(A, vc, S, pfn):
     """``balloon_page_insert`` with the era's marks, then onto ``balloon->pages``."""
     A.kind[pfn] = K_BALLOON
@@ -146,7 +146,7 @@ def balloon_page_insert(A, vc, S, pfn):
     list_add(A, pfn, misc_head(A, HEAD_BALLOON))
 
 
-@njit(cache=True)
+@kernel
 def balloon_page_delete(A, vc, pfn):
     """``balloon_page_delete``: clear the marks; take the page off ``balloon->pages``
     unless it is isolated (v3.19: PagePrivate tells; generic: PageIsolated tells)."""
@@ -168,7 +168,7 @@ def balloon_page_delete(A, vc, pfn):
         list_del(A, pfn)
 
 
-@njit(cache=True)
+@kernel
 def balloon_inflate(A, vc, S, n, zone_hi):
     """``fill_balloon``: allocate ``n`` movable pages (``balloon_page_alloc``) and enqueue
     them. Returns the pages inflated (fewer when memory runs out)."""
@@ -184,7 +184,7 @@ def balloon_inflate(A, vc, S, n, zone_hi):
     return done
 
 
-@njit(cache=True)
+@kernel
 def balloon_page_dequeue(A, vc, S):
     """``balloon_page_dequeue``: the first page on ``balloon->pages`` that is not isolated."""
     head = misc_head(A, HEAD_BALLOON)
@@ -199,7 +199,7 @@ def balloon_page_dequeue(A, vc, S):
     return -1
 
 
-@njit(cache=True)
+@kernel
 def balloon_deflate(A, vc, S, n):
     """``leak_balloon``: dequeue ``n`` pages and give them back (``release_pages_balloon``)."""
     done = 0
@@ -215,7 +215,7 @@ def balloon_deflate(A, vc, S, n):
     return done
 
 
-@njit(cache=True)
+@kernel
 def balloon_isolate(A, vc, S, pfn):
     """The balloon's isolate step: off ``balloon->pages``; v3.19 clears PagePrivate."""
     if vc[F_BALLOON_PROTOCOL] != BP_GENERIC:
@@ -224,7 +224,7 @@ def balloon_isolate(A, vc, S, pfn):
     S.st[ST_BALLOON_ISOLATED] += 1
 
 
-@njit(cache=True)
+@kernel
 def balloon_putback(A, vc, S, pfn):
     """``balloon_page_putback``: back on ``balloon->pages`` (v3.19: PagePrivate again)."""
     if vc[F_BALLOON_PROTOCOL] != BP_GENERIC:
@@ -234,7 +234,7 @@ def balloon_putback(A, vc, S, pfn):
 
 
 # ------------------------------------------------------------------------ zsmalloc
-@njit(cache=True)
+@kernel
 def zs_mark_page(A, vc, pfn, zspage, first, last, huge):
     """What ``alloc_zspage`` / ``zs_page_migrate`` set on one sub-page in this era."""
     A.kind[pfn] = K_ZSMALLOC
@@ -251,7 +251,7 @@ def zs_mark_page(A, vc, pfn, zspage, first, last, huge):
         __SetPageMovable(A, vc, pfn, MAPPING_ID_ZSMALLOC)
 
 
-@njit(cache=True)
+@kernel
 def alloc_zspage(A, vc, S, cls, zone_hi):
     """``alloc_zspage``: sub-pages from the buddy, movable only where zsmalloc is."""
     if S.zs_free_ids.shape[0] == 0 or S.st[ST_ZS_LIVE] >= S.zs_free_ids.shape[0]:
@@ -278,7 +278,7 @@ def alloc_zspage(A, vc, S, cls, zone_hi):
     return zspage
 
 
-@njit(cache=True)
+@kernel
 def zs_malloc(A, vc, S, cls, zone_hi):
     """Store one compressed object of size class ``cls``; returns the zspage or -1."""
     zspage = S.zs_current[cls]
@@ -292,7 +292,7 @@ def zs_malloc(A, vc, S, cls, zone_hi):
     return zspage
 
 
-@njit(cache=True)
+@kernel
 def free_zspage(A, vc, S, zspage):
     """``free_zspage``: reset and free every sub-page zsmalloc still has."""
     for i in range(S.zs_npages[zspage]):
@@ -321,7 +321,7 @@ def free_zspage(A, vc, S, zspage):
     S.vm[VM_ZSPAGE_FREE] += 1
 
 
-@njit(cache=True)
+@kernel
 def zs_free(A, vc, S):
     """Free one compressed object (a swap-in or a discard) from a random live zspage;
     an emptied zspage is freed. Returns the zspage or -1 when zram is empty."""
@@ -341,7 +341,7 @@ def zs_free(A, vc, S):
     return -1
 
 
-@njit(cache=True)
+@kernel
 def zs_replace_page(S, zspage, oldpfn, newpfn):
     """``replace_sub_page``: the zspage now holds ``newpfn`` where it held ``oldpfn``."""
     for i in range(S.zs_npages[zspage]):

@@ -4,7 +4,7 @@ order > 0, and direct reclaim; counted under the kernel's vmstat names."""
 
 from __future__ import annotations
 
-from numba import njit
+from mmkit.engine.jit import kernel
 
 from mmkit.engine.alloc import alloc_pages
 from mmkit.engine.buddy import MOVABLE, WMARK_HIGH, WMARK_LOW, WMARK_MIN
@@ -28,7 +28,7 @@ GFP_DEFAULT = GFP_RECLAIM | GFP_COMPACT | GFP_COMPACT_SYNC
 GFP_TRANSHUGE = GFP_RECLAIM | GFP_COMPACT | GFP_NORETRY  # THP faults (defrag=always)
 
 
-@njit(cache=True)
+@kernel
 def try_to_compact_pages(A, vc, S, order, mt, zone_hi, sync):
     """Direct compaction of each zone from ``zone_hi`` down, stopping at the first zone
     that ends with a suitable page; then the allocation is retried."""
@@ -36,7 +36,7 @@ def try_to_compact_pages(A, vc, S, order, mt, zone_hi, sync):
     return compact_zones_for(A, vc, S, order, mt, zone_hi, sync)
 
 
-@njit(cache=True)
+@kernel
 def alloc_pages_slowpath(A, vc, S, order, mt, kind, owner, compound, zone_hi, gfp):
     """Allocate or return -1. v4.5 ``__alloc_pages_slowpath`` in outline: wake kswapd
     (it reclaims for this order), retry at the min watermark, async direct compaction,

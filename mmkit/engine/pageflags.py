@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from numba import njit
+from mmkit.engine.jit import kernel
 
 from mmkit.model.encodings import (
     PAGE_BUDDY_MAPCOUNT_VALUE,
@@ -22,43 +22,43 @@ _PGTY_SLAB = PGTY_slab - PGTY_STORE_BIAS
 _PGTY_TABLE = PGTY_table - PGTY_STORE_BIAS
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def buddy_value(vc):
     """The ``_mapcount`` / ``page_type`` word of a PageBuddy page in this era."""
     return _PGTY_BUDDY if vc[F_PAGE_TYPES] == _ONE_BYTE else PAGE_BUDDY_MAPCOUNT_VALUE
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def PageBuddy(A, vc, pfn):
     return A.mapcount[pfn] == buddy_value(vc)
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def set_page_order(A, vc, pfn, order):
     """``set_page_order``: order in page->private, then ``__SetPageBuddy``."""
     A.private[pfn] = order
     A.mapcount[pfn] = buddy_value(vc)
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def rmv_page_order(A, pfn):
     """``rmv_page_order``: ``__ClearPageBuddy`` and clear page->private."""
     A.mapcount[pfn] = PAGE_MAPCOUNT_NONE
     A.private[pfn] = 0
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def page_order(A, pfn):
     return A.private[pfn]
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def slab_value(vc):
     """``page_type`` of a slab page from v6.10 (PG_slab before: returns -1, untyped)."""
     return _PGTY_SLAB if vc[F_PAGE_TYPES] == _ONE_BYTE else PAGE_MAPCOUNT_NONE
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def table_value(vc):
     """``page_type`` of a page-table page in typed eras (untyped before)."""
     return _PGTY_TABLE if vc[F_PAGE_TYPES] == _ONE_BYTE else PAGE_MAPCOUNT_NONE

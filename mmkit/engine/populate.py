@@ -5,7 +5,7 @@ kernel marks such a page."""
 
 from __future__ import annotations
 
-from numba import njit
+from mmkit.engine.jit import kernel
 
 from mmkit.engine.alloc import free_pages
 from mmkit.engine.buddy import MOVABLE, RECLAIMABLE, UNMOVABLE
@@ -48,14 +48,14 @@ FILE_UNEVICTABLE = 8
 FILE_MAPPED = 16
 
 
-@njit(cache=True)
+@kernel
 def new_owner(S):
     o = S.st[ST_OWNER_NEXT]
     S.st[ST_OWNER_NEXT] = 16 + (o - 15) % (1 << 28)
     return o
 
 
-@njit(cache=True)
+@kernel
 def anon_fault(A, vc, S, zone_hi, pinned, gfp=GFP_DEFAULT):
     """A page fault on anonymous memory: a new page on the active anon list."""
     pfn = alloc_pages_slowpath(A, vc, S, 0, MOVABLE, K_ANON, new_owner(S), False, zone_hi, gfp)
@@ -68,7 +68,7 @@ def anon_fault(A, vc, S, zone_hi, pinned, gfp=GFP_DEFAULT):
     return pfn
 
 
-@njit(cache=True)
+@kernel
 def file_page(A, vc, S, zone_hi, habits, gfp=GFP_DEFAULT):
     """A page-cache page (read or written), with the filesystem's flag habits."""
     pfn = alloc_pages_slowpath(A, vc, S, 0, MOVABLE, K_FILE, new_owner(S), False, zone_hi, gfp)
@@ -88,7 +88,7 @@ def file_page(A, vc, S, zone_hi, habits, gfp=GFP_DEFAULT):
     return pfn
 
 
-@njit(cache=True)
+@kernel
 def thp_fault(A, vc, S, zone_hi, gfp=GFP_TRANSHUGE):
     """An order-9 anonymous THP (async compaction only); -1 is a fallback."""
     pfn = alloc_pages_slowpath(A, vc, S, 9, MOVABLE, K_ANON, new_owner(S), True, zone_hi, gfp)
@@ -101,7 +101,7 @@ def thp_fault(A, vc, S, zone_hi, gfp=GFP_TRANSHUGE):
     return pfn
 
 
-@njit(cache=True)
+@kernel
 def kernel_alloc(A, vc, S, zone_hi, order, kind, gfp=GFP_DEFAULT):
     """An unmovable (kernel, slab, page table) or reclaimable (slab) allocation;
     order-2/3 ones are counted (fork's kernel stacks, slab caches)."""
@@ -114,7 +114,7 @@ def kernel_alloc(A, vc, S, zone_hi, order, kind, gfp=GFP_DEFAULT):
     return pfn
 
 
-@njit(cache=True)
+@kernel
 def find_page(A, vc, S, z, kind, budget):
     """A random allocated head page of ``kind`` in zone ``z``, or -1: a bounded walk
     from a random pfn. A compound page of order k is taken with probability 2**-k, so
@@ -144,7 +144,7 @@ def find_page(A, vc, S, z, kind, budget):
     return -1
 
 
-@njit(cache=True)
+@kernel
 def free_user_page(A, vc, pfn):
     """Unmap and free an anonymous or file page (exit, munmap, truncate)."""
     if test_bit(A, pfn, PG_lru):
@@ -156,7 +156,7 @@ def free_user_page(A, vc, pfn):
     free_pages(A, vc, pfn, order)
 
 
-@njit(cache=True)
+@kernel
 def free_kernel_page(A, vc, pfn):
     """Free a kernel, slab or page-table allocation (its order from the compound head,
     or 0)."""

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from mmkit.engine.jit import kernel
 
 from mmkit.model.encodings import (
     MAPPING_ID_BALLOON,
@@ -53,32 +53,32 @@ TY_OFFLINE = PGTY_offline - PGTY_STORE_BIAS
 TY_ZSMALLOC = PGTY_zsmalloc - PGTY_STORE_BIAS
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def test_bit(A, pfn, b):
     return (A.flags[pfn] >> b) & 1 == 1
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def set_bit(A, pfn, b):
     A.flags[pfn] |= np.uint32(1 << b)
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def clear_bit(A, pfn, b):
     A.flags[pfn] &= np.uint32(0xFFFFFFFF ^ (1 << b))
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def PageLRU(A, pfn):
     return test_bit(A, pfn, PG_lru)
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def mapping_id(A, pfn):
     return A.mapping[pfn] >> 2
 
 
-@njit(cache=True)
+@kernel
 def marker_movable(A, vc, pfn):
     """The generic marker's lockless test (``__PageMovable`` / v3's PageMovable)."""
     m = vc[F_MOVABLE_MARKER]
@@ -94,7 +94,7 @@ def marker_movable(A, vc, pfn):
     return False
 
 
-@njit(cache=True)
+@kernel
 def PageBalloon(A, vc, pfn):
     """``PageBalloon()`` as the variant builds it; feeds KPF_BALLOON (bit 23)."""
     t = vc[F_PAGE_BALLOON]
@@ -107,7 +107,7 @@ def PageBalloon(A, vc, pfn):
     return A.mapcount[pfn] == TY_OFFLINE
 
 
-@njit(cache=True)
+@kernel
 def __PageMovable(A, vc, pfn):
     """The lockless non-LRU movable test of ``isolate_migratepages_block`` (§3 row 1).
 
@@ -119,7 +119,7 @@ def __PageMovable(A, vc, pfn):
     return False
 
 
-@njit(cache=True)
+@kernel
 def page_has_movable_ops(A, vc, pfn):
     """``PageMovable`` under the page lock: the marker plus a mapping (or type) whose
     operations can be called. False where ``isolate_movable_page`` would oops."""
@@ -131,7 +131,7 @@ def page_has_movable_ops(A, vc, pfn):
     return mapping_id(A, pfn) != 0
 
 
-@njit(cache=True)
+@kernel
 def PageIsolated(A, vc, pfn):
     b = vc[F_PG_ISOLATED]
     if b == IB_OPR1:
@@ -143,7 +143,7 @@ def PageIsolated(A, vc, pfn):
     return False
 
 
-@njit(cache=True)
+@kernel
 def isolated_bit(vc):
     b = vc[F_PG_ISOLATED]
     if b == IB_OPR1:
@@ -153,19 +153,19 @@ def isolated_bit(vc):
     return PG_isolated_own
 
 
-@njit(cache=True)
+@kernel
 def SetPageIsolated(A, vc, pfn):
     if vc[F_PG_ISOLATED] != IB_NONE:
         set_bit(A, pfn, isolated_bit(vc))
 
 
-@njit(cache=True)
+@kernel
 def ClearPageIsolated(A, vc, pfn):
     if vc[F_PG_ISOLATED] != IB_NONE:
         clear_bit(A, pfn, isolated_bit(vc))
 
 
-@njit(cache=True)
+@kernel
 def __SetPageMovable(A, vc, pfn, mapping_obj):
     """Mark a driver page movable with the variant's marker, under ``mapping_obj``."""
     m = vc[F_MOVABLE_MARKER]
@@ -179,7 +179,7 @@ def __SetPageMovable(A, vc, pfn, mapping_obj):
         set_bit(A, pfn, PG_uptodate)
 
 
-@njit(cache=True)
+@kernel
 def __ClearPageMovable(A, vc, pfn):
     """Undo the marker. v4.8 keeps PAGE_MAPPING_MOVABLE so that a racing
     ``__PageMovable`` test still answers yes (K-bda; the D-2019 race)."""
@@ -194,11 +194,11 @@ def __ClearPageMovable(A, vc, pfn):
         clear_bit(A, pfn, PG_uptodate)
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def PagePrivate(A, pfn):
     return test_bit(A, pfn, PG_private)
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def typed_era(vc):
     return vc[F_PAGE_TYPES] == ONE_BYTE

@@ -7,7 +7,7 @@ list looks like a clean file page here, and is freed while its owner still holds
 
 from __future__ import annotations
 
-from numba import njit
+from mmkit.engine.jit import kernel
 
 from mmkit.engine.alloc import free_pages
 from mmkit.engine.buddy import WMARK_HIGH, WMARK_LOW, zone_free_pages
@@ -53,7 +53,7 @@ SWAP_CLUSTER_MAX = 32
 ZS_CLASS_PPM = (300000, 250000, 200000, 150000, 100000)
 
 
-@njit(cache=True)
+@kernel
 def pick_zs_class(S):
     r = rand_below(S, 1000000)
     acc = 0
@@ -64,7 +64,7 @@ def pick_zs_class(S):
     return NR_ZS_CLASSES - 1
 
 
-@njit(cache=True)
+@kernel
 def split_huge_page(A, pfn):
     """``split_huge_page``: the THP at ``pfn`` becomes 512 order-0 anonymous pages; the
     tails go onto the LRU after the head (``lru_add_page_tail``)."""
@@ -81,7 +81,7 @@ def split_huge_page(A, pfn):
         add_page_to_lru_list(A, p)
 
 
-@njit(cache=True)
+@kernel
 def reclaim_zsmalloc_page(A, vc, S, pfn, rule):
     """A zsmalloc sub-page freed by reclaim: the zspage's objects are lost."""
     zspage = A.private[pfn]
@@ -99,7 +99,7 @@ def reclaim_zsmalloc_page(A, vc, S, pfn, rule):
     free_pages(A, vc, pfn, 0)
 
 
-@njit(cache=True)
+@kernel
 def shrink_page(A, vc, S, pfn, zone_hi):
     """``shrink_page_list`` for one isolated page; returns True if it was freed."""
     kind = A.kind[pfn]
@@ -138,7 +138,7 @@ def shrink_page(A, vc, S, pfn, zone_hi):
     return False
 
 
-@njit(cache=True)
+@kernel
 def shrink_inactive_list(A, vc, S, z, lru, nr_to_scan, zone_hi):
     """Scan up to ``nr_to_scan`` pages from the tail of an inactive list."""
     head = lru_head(A, z, lru)
@@ -161,7 +161,7 @@ def shrink_inactive_list(A, vc, S, z, lru, nr_to_scan, zone_hi):
     return freed
 
 
-@njit(cache=True)
+@kernel
 def shrink_active_list(A, z, lru_active, nr_to_scan):
     """Age pages from the active list's tail onto the inactive list's head."""
     head = lru_head(A, z, lru_active)
@@ -175,7 +175,7 @@ def shrink_active_list(A, z, lru_active, nr_to_scan):
         add_page_to_lru_list(A, pfn)
 
 
-@njit(cache=True)
+@kernel
 def list_length_bounded(A, head, bound):
     n = 0
     node = A.lru_next[head]
@@ -185,7 +185,7 @@ def list_length_bounded(A, head, bound):
     return n
 
 
-@njit(cache=True)
+@kernel
 def shrink_zone(A, vc, S, z, target_free, max_scan):
     """``balance_pgdat`` for one zone: scan file then anon (when swap is on) in
     SWAP_CLUSTER_MAX batches until ``target_free`` free pages or ``max_scan`` scanned."""
@@ -213,7 +213,7 @@ def shrink_zone(A, vc, S, z, target_free, max_scan):
     return freed
 
 
-@njit(cache=True)
+@kernel
 def kswapd(A, vc, S, order):
     """``balance_pgdat`` for a wakeup of ``order``: every zone under its low watermark
     is reclaimed up to its high watermark, plus the compaction gap (2 << order) for a

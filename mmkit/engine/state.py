@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 import numpy as np
-from numba import njit
+from mmkit.engine.jit import kernel
 
 from mmkit.model.kinds import NR_KINDS
 
@@ -170,8 +170,14 @@ ZS_HUGE_CLASS = 4
 SimArrays = namedtuple(
     "SimArrays",
     ["st", "vm", "faults", "events", "zs_pages", "zs_npages", "zs_objs", "zs_max", "zs_class",
-     "zs_free_ids", "zs_current", "zc"],
+     "zs_free_ids", "zs_current", "zc", "cc"],
 )
+
+# struct compact_control buffers (rows of S.cc; columns: compaction.CC_*), so that no
+# kernel allocates one: compaction from the allocator or kcompactd, and alloc_contig_range
+CC_ROW_COMPACT = 0
+CC_ROW_CONTIG = 1
+CC_COLUMNS = 16
 
 
 def new_sim(seed: int, event_capacity: int = 1 << 16, zs_capacity: int = 1 << 16,
@@ -196,6 +202,7 @@ def new_sim(seed: int, event_capacity: int = 1 << 16, zs_capacity: int = 1 << 16
         zs_free_ids=np.arange(zs_capacity - 1, -1, -1, dtype=np.int64),  # a stack: pop from the end
         zs_current=np.full(NR_ZS_CLASSES, -1, dtype=np.int64),
         zc=_new_zc(),
+        cc=np.zeros((2, CC_COLUMNS), dtype=np.int64),
     )
 
 
@@ -223,7 +230,7 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 
 
-@njit(cache=True)
+@kernel
 def rand_u64(S):
     """splitmix64: the one generator every random choice in the engine draws from."""
     x = np.uint64(S.st[ST_RNG]) + _GOLDEN
@@ -234,13 +241,13 @@ def rand_u64(S):
     return z ^ (z >> np.uint64(31))
 
 
-@njit(cache=True)
+@kernel
 def rand_below(S, n):
     """A draw in [0, n) (modulo bias below 2**-40 for the n used here)."""
     return np.int64(rand_u64(S) % np.uint64(n))
 
 
-@njit(cache=True)
+@kernel
 def chance_ppm(S, ppm):
     """True with probability ppm / 1e6 (no draw when ppm is 0, so rates of 0 cost nothing)."""
     if ppm <= 0:
@@ -249,7 +256,7 @@ def chance_ppm(S, ppm):
 
 
 # ----------------------------------------------------------------- events
-@njit(cache=True)
+@kernel
 def record(S, A, pfn, code, rule, extra):
     """Count an event under (code, the page's true kind); log it if it is a fault or if
     traffic logging is on."""

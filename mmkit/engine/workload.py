@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from mmkit.engine.jit import kernel
+
 from mmkit.engine.buddy import CMA, MOVABLE, WMARK_LOW, move_freepages_block, page_zone, set_pageblock_migratetype, zone_free_pages
 from mmkit.engine.compaction import compact_zones_for
 from mmkit.engine.contig import alloc_contig_range, free_contig_range, NR_CR
@@ -110,7 +112,7 @@ SM_FREE_BLOCKS = 12  # pageblocks entirely free
 NR_SM = 13
 
 
-@njit(cache=True)
+@kernel
 def alloc_migratetype(vc, kind):
     """The migratetype a page of ``kind`` was allocated with (what page_owner records)."""
     if kind == K_SLAB or kind == K_KERNEL or kind == K_PAGETABLE:
@@ -209,7 +211,7 @@ def sample(A, vc, S, out):
     out[SM_FREE_BLOCKS] = free_blocks
 
 
-@njit(cache=True)
+@kernel
 def setup_cma_area(A, vc, P):
     """Reserve the top ``P_CMA_AREA_BLOCKS`` pageblocks of the highest zone as
     MIGRATE_CMA (``cma_init_reserved_areas``: free pages move to the CMA lists).
@@ -228,7 +230,7 @@ def setup_cma_area(A, vc, P):
     return start
 
 
-@njit(cache=True)
+@kernel
 def pick_kind(S, P):
     total = 0
     for i in range(P_MIX_ANON, P_MIX_PAGETABLE + 1):
@@ -245,7 +247,7 @@ def pick_kind(S, P):
     return K_ANON
 
 
-@njit(cache=True)
+@kernel
 def file_habits(S, P):
     h = 0
     if chance_ppm(S, P[P_FILE_DIRTY_PPM]):
@@ -261,7 +263,7 @@ def file_habits(S, P):
     return h
 
 
-@njit(cache=True)
+@kernel
 def do_alloc(A, vc, S, P, kind, zone_hi, nowait):
     """One allocation of ``kind``; returns the order of a failed request (9 for a THP
     fallback; kcompactd is woken for orders > 0), 0 on success, -1 when an order-0
@@ -289,7 +291,7 @@ def do_alloc(A, vc, S, P, kind, zone_hi, nowait):
     return 0
 
 
-@njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def prefill(A, vc, S, P, share_ppm):
     """Before tick 0: allocate with the workload's mix, fast path only, until
     ``share_ppm`` of the managed pages are in use or the fast path fails 64 times in a
@@ -314,7 +316,7 @@ def prefill(A, vc, S, P, share_ppm):
     return used
 
 
-@njit(cache=True)
+@kernel
 def pick_zone(A, S):
     """A zone, weighted by its span."""
     nz = A.zone_start.shape[0]
@@ -329,7 +331,7 @@ def pick_zone(A, S):
     return nz - 1
 
 
-@njit(cache=True)
+@kernel
 def do_free(A, vc, S, P, kind):
     """Free one random page of ``kind`` (exit, munmap, truncate, kfree)."""
     z = pick_zone(A, S)
@@ -343,7 +345,7 @@ def do_free(A, vc, S, P, kind):
     return True
 
 
-@njit(cache=True)
+@kernel
 def managed_pages(A):
     s = 0
     for p in range(A.flags.shape[0]):

@@ -1,0 +1,21 @@
+"""The engine's decorator: ``@kernel`` compiles a function with numba, cached on disk, and
+without numba's reference counting (NRT).
+
+The kernels pass the ``PageArrays`` and ``SimArrays`` namedtuples (two dozen arrays) to
+each other. With NRT on, every call that is not inlined increments and decrements the
+reference count of each array in them, with atomic instructions: measured, that was 60 %
+of a full compaction's time. The arrays outlive every kernel call (the Python caller
+holds them), so a kernel borrows them and needs no counts. A kernel may not allocate an
+array (NRT owns allocations): the few functions that do (``run_ticks``, ``sample``,
+``alloc_contig_range``, ``_check``) keep plain ``@njit(cache=True)``, and call kernels.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+
+def kernel(fn=None, *, inline: str = "never", nogil: bool = False):
+    """``@kernel`` or ``@kernel(inline="always")`` for the one-line helpers of hot loops."""
+    deco = njit(cache=True, _nrt=False, inline=inline, nogil=nogil)
+    return deco if fn is None else deco(fn)
