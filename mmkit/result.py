@@ -56,7 +56,7 @@ def _timeline(run: RunData) -> tuple[pl.DataFrame, pl.DataFrame]:
     z0 = _main_zone(mem)
     vm_idx = {n: i for i, n in enumerate(_st.VMSTAT_NAMES)}
     frames = (mem.kind != PageKind.HOLE) & (mem.kind != PageKind.UNINIT)
-    nblocks = int(np.unique(np.flatnonzero(frames) >> PAGEBLOCK_ORDER).size)
+    nblocks = int(_per_block(frames, mem.nr_pageblocks).any(axis=1).sum())
     rows, zrows = [], []
     for i in range(run.samples.shape[0]):
         sm, free, vm, fl = run.samples[i], run.sample_free[i], run.sample_vm[i], run.sample_faults[i]
@@ -103,12 +103,20 @@ def _timeline(run: RunData) -> tuple[pl.DataFrame, pl.DataFrame]:
     return pl.DataFrame(rows), pl.DataFrame(zrows)
 
 
+def _per_block(a: np.ndarray, nb: int, fill=0) -> np.ndarray:
+    """``a`` (one value per page frame) as an (nb, pageblock_nr_pages) view, padded."""
+    n = nb << PAGEBLOCK_ORDER
+    if a.shape[0] != n:
+        a = np.concatenate([a, np.full(n - a.shape[0], fill, dtype=a.dtype)])
+    return a.reshape(nb, 1 << PAGEBLOCK_ORDER)
+
+
 def _pageblocks(run: RunData) -> pl.DataFrame:
     mem = run.sim.mem
     nb = mem.nr_pageblocks
+    nk = len(PageKind)
     blocks = np.arange(mem.nr_pages) >> PAGEBLOCK_ORDER
-    counts = np.zeros((nb, len(PageKind)), dtype=np.int64)
-    np.add.at(counts, (blocks, mem.kind.astype(np.int64)), 1)
+    counts = np.bincount(blocks * nk + mem.kind.astype(np.int64), minlength=nb * nk).reshape(nb, nk)
     from mmkit.engine.workload import alloc_migratetype  # noqa: F401 (documented rule)
 
     vc = mem.variant.compile()
@@ -118,8 +126,7 @@ def _pageblocks(run: RunData) -> pl.DataFrame:
     pmt = kind_mt[mem.kind]
     blk_mt = np.repeat(mts, 1 << PAGEBLOCK_ORDER)[: mem.nr_pages]
     odd = (pmt >= 0) & (pmt != blk_mt) & ~((blk_mt == 4) & (pmt == 1))
-    mixed = np.zeros(nb, dtype=bool)
-    np.logical_or.at(mixed, blocks, odd)
+    mixed = _per_block(odd, nb, False).any(axis=1)
     zone = np.full(nb, "", dtype=object)
     for z, name in enumerate(mem.zone_names):
         b0, b1 = int(mem.zone_start[z]) >> PAGEBLOCK_ORDER, (int(mem.zone_end[z]) - 1) >> PAGEBLOCK_ORDER
@@ -134,13 +141,13 @@ def _pageblocks(run: RunData) -> pl.DataFrame:
 
 def _events(run: RunData) -> pl.DataFrame:
     ev = run.sim.events()
-    rule_names = list(RULE_FIELDS)
+    rule_names = np.array([*RULE_FIELDS, ""], dtype=object)  # rule -1: none
     return pl.DataFrame({
-        "variant": [run.variant.name] * len(ev),
+        "variant": np.full(len(ev), run.variant.name, dtype=object),
         "tick": ev[:, 0], "pfn": ev[:, 1],
-        "event": [_st.EVENT_NAMES[int(e)] for e in ev[:, 2]],
-        "kind": [KIND_NAMES[int(k)] for k in ev[:, 3]],
-        "rule": [rule_names[int(r)] if r >= 0 else "" for r in ev[:, 4]],
+        "event": np.array(_st.EVENT_NAMES, dtype=object)[ev[:, 2]],
+        "kind": np.array(KIND_NAMES, dtype=object)[ev[:, 3]],
+        "rule": rule_names[ev[:, 4]],
         "extra": ev[:, 5],
     }, schema={"variant": pl.String, "tick": pl.Int64, "pfn": pl.Int64, "event": pl.String,
                "kind": pl.String, "rule": pl.String, "extra": pl.Int64})

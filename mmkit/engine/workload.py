@@ -30,6 +30,7 @@ from mmkit.engine.populate import (
     FILE_MAPPED,
     FILE_UNEVICTABLE,
 )
+from mmkit.engine.pageflags import PageBuddy, page_order
 from mmkit.engine.predicates import PageBalloon
 from mmkit.engine.reclaim import kswapd
 from mmkit.engine.state import (
@@ -146,33 +147,52 @@ def sample(A, vc, S, out):
     fn = 0
     zsp = 0
     bal = 0
+    # what each kind counts as: 1 not a page frame, 2 free, 3 reserved, 0 in use
+    kcls = np.zeros(32, dtype=np.int64)
+    kcls[K_HOLE] = 1
+    kcls[K_UNINIT] = 1
+    kcls[K_FREE] = 2
+    kcls[K_ISOLATED_FREE] = 2
+    kcls[K_RESERVED] = 3
     for b in range(nb):
         start = b << PAGEBLOCK_ORDER
         end = min(start + PAGEBLOCK_NR_PAGES, n)
         bmt = A.pb_flags[b] & 7
+        if end - start == PAGEBLOCK_NR_PAGES and A.kind[start] == K_FREE and PageBuddy(A, vc, start) \
+                and page_order(A, start) >= PAGEBLOCK_ORDER:
+            # one free buddy block covers the pageblock: no page in it needs a look
+            if PageBalloon(A, vc, start):
+                fp += 1
+            free_blocks += 1
+            if bmt == MOVABLE:
+                movable += 1
+            continue
         is_mixed = False
         has_unmov = False
         nfree = 0
         nframes = 0
         for p in range(start, end):
             k = A.kind[p]
-            if k == K_HOLE or k == K_UNINIT:
+            c = kcls[k]
+            if c == 1:
                 continue
             nframes += 1
             # only a sentinel _mapcount or the balloon's mapping can make PageBalloon true
-            is_bal = False
             if A.mapcount[p] < -1 or (A.mapping[p] >> 2) == MAPPING_ID_BALLOON:
                 is_bal = PageBalloon(A, vc, p)
+                if k == K_BALLOON:
+                    if not is_bal:
+                        fn += 1
+                elif is_bal:
+                    fp += 1
+            elif k == K_BALLOON:
+                fn += 1
             if k == K_BALLOON:
                 bal += 1
-                if not is_bal:
-                    fn += 1
-            elif is_bal:
-                fp += 1
-            if k == K_FREE or k == K_ISOLATED_FREE:
+            if c == 2:
                 nfree += 1
                 continue
-            if k == K_RESERVED:
+            if c == 3:
                 continue
             used += 1
             if k == K_ZSMALLOC:
