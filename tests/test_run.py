@@ -99,6 +99,25 @@ def test_determinism_in_process_and_in_a_fresh_process(result):
     assert other.final()["used_pages"][0] != result.final().filter(pl.col("variant") == "v4.8")["used_pages"][0]
 
 
+def test_a_reused_prefilled_machine_gives_the_same_result_as_a_fresh_one():
+    """compare keeps the last prefilled machine: a second run on it, after the first run's
+    final memories were scribbled on, equals a run with the memo emptied."""
+    from mmkit import run as _run
+
+    kw = dict(workload="review-04", variants=["v4.5", "v4.8"], seed=5, gib=0.25, ticks=20)
+    first = mmkit.compare(**kw)
+    h = frame_hash(first)
+    for m in first.memories.values():
+        m.kind[:] = 0  # a caller's edits to a result must not reach the next compare
+    again = mmkit.compare(**kw)
+    _run._PREFILLED.clear()
+    fresh = mmkit.compare(**kw)
+    assert frame_hash(again) == frame_hash(fresh) == h
+    # a change of variants only (the Explorer's re-run) starts from the same machine
+    one = mmkit.compare(**{**kw, "variants": ["v4.5"]})
+    assert one.timeline.equals(first.timeline.filter(pl.col("variant") == "v4.5"))
+
+
 def test_simulate_is_compare_of_one(result):
     one = mmkit.simulate(workload="review-04", variant="v4.8", seed=3, **SMALL)
     assert one.variants == ["v4.8"]
