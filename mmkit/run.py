@@ -3,6 +3,7 @@ and the engine together and returns polars results (DESIGN.md)."""
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -21,6 +22,7 @@ from mmkit.model.memory import Memory
 from mmkit.result import Result, RunData
 from mmkit.semantics import Variant, VariantLike, resolve
 from mmkit.workloads import Workload, workload as get_workload
+from mmkit.workloads.presets import PRESETS
 
 # workload parameter -> engine P_* slot
 SLOTS = {
@@ -177,6 +179,10 @@ def compare(
     a ``Memory`` (re-encoded per variant), a snapshot folder or ``Snapshot``.
     ``params``: workload parameters (``mmkit.workloads.PARAMS``). Returns a ``Result``.
     """
+    if isinstance(memory, str) and memory in PRESETS and not os.path.exists(memory):
+        raise ParameterError(f"memory: {memory!r} is a workload, not a memory; the first argument of compare "
+                             f"is the starting memory (None, a Memory or a snapshot folder): "
+                             f"compare(workload={memory!r}, variants=...)")
     wl = get_workload(workload)
     vs = resolve(variants)
     values = wl.params(**params)

@@ -173,6 +173,8 @@ def test_every_preset_runs_small():
     "kw, words",
     [
         (dict(workload="nope"), "unknown workload 'nope'"),
+        (dict(workload=["review-04"]), "workload: expected a workload name or a Workload, got list"),
+        (dict(memory="review-04"), "'review-04' is a workload, not a memory"),
         (dict(variants="v4.5,v9"), "unknown variant 'v9'"),
         (dict(ticks=0), "ticks: 0 is out of range"),
         (dict(ticks=2.5), "ticks"),

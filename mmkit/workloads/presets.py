@@ -96,6 +96,9 @@ PRESETS: dict[str, Workload] = {
 def workload(name: str | Workload) -> Workload:
     if isinstance(name, Workload):
         return name
+    if not isinstance(name, str):
+        raise ParameterError(f"workload: expected a workload name or a Workload, got {type(name).__name__} "
+                             f"{name!r}; workloads are {', '.join(PRESETS)}")
     if name in PRESETS:
         return PRESETS[name]
     raise ParameterError(f"workload: unknown workload {name!r}; workloads are {', '.join(PRESETS)}")
