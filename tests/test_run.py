@@ -13,7 +13,7 @@ import mmkit
 from mmkit.result import FAULTS, load_result
 from mmkit.workloads import PARAMS, PRESETS
 
-SMALL = dict(gib=0.25, ticks=40)
+SMALL = dict(gib=0.5, ticks=80)  # review-04 shows every review point from this size on
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def test_frames_have_the_promised_shape(result):
                 "compact_stall", "pgmigrate_success"):
         assert col in tl.columns
     assert tl.filter(pl.col("variant") == "v4.8")["tick"].to_list()[0] == 0
-    assert tl.filter(pl.col("variant") == "v4.8")["tick"].to_list()[-1] == 40
+    assert tl.filter(pl.col("variant") == "v4.8")["tick"].to_list()[-1] == SMALL["ticks"]
     # faults: every fault x kind x variant, zeros included
     f = result.faults
     assert f.height == 4 * len(FAULTS) * len(mmkit.PageKind)
@@ -91,7 +91,7 @@ def test_determinism_in_process_and_in_a_fresh_process(result):
     again = mmkit.compare(workload="review-04", variants=["v4.5", "v3-02", "v3-04", "v4.8"], seed=3, **SMALL)
     assert frame_hash(again) == frame_hash(result)
     code = ("import mmkit, sys; sys.path.insert(0, 'tests'); from test_run import frame_hash;"
-            "r = mmkit.compare(workload='review-04', variants=['v4.5','v3-02','v3-04','v4.8'], seed=3, gib=0.25, ticks=40);"
+            "r = mmkit.compare(workload='review-04', variants=['v4.5','v3-02','v3-04','v4.8'], seed=3, gib=0.5, ticks=80);"
             "print(frame_hash(r))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == frame_hash(result)

@@ -82,13 +82,17 @@ def prep_new_page(A, vc, pfn, order, kind, owner, compound):
     prep_kind(A, vc, pfn, kind, owner)
 
 
+ALLOC_NO_WATERMARKS = -1  # a ``wmark`` for allocations from reclaim (PF_MEMALLOC)
+
+
 @kernel
 def alloc_pages(A, vc, order, mt, kind, owner, compound, zone_hi, wmark):
     """``__alloc_pages`` fast path over the zonelist ``zone_hi`` .. 0 (no reclaim or
-    compaction here): the first zone above watermark ``wmark`` that has a block."""
+    compaction here): the first zone above watermark ``wmark`` that has a block.
+    ``ALLOC_NO_WATERMARKS``: any zone with a block (a task in reclaim, PF_MEMALLOC)."""
     z = zone_hi
     while z >= 0:
-        if zone_watermark_ok(A, z, order, A.wmark[z, wmark], mt == MOVABLE):
+        if wmark < 0 or zone_watermark_ok(A, z, order, A.wmark[z, wmark], mt == MOVABLE):
             pfn = __rmqueue(A, vc, z, order, mt)
             if pfn >= 0:
                 prep_new_page(A, vc, pfn, order, kind, owner, compound)

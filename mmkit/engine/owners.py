@@ -97,15 +97,37 @@ def page_lru(A, pfn):
 
 @kernel
 def add_page_to_lru_list(A, pfn):
-    """``SetPageLRU`` + ``add_page_to_lru_list`` at the list head (``lru_cache_add``)."""
+    """``SetPageLRU`` + ``add_page_to_lru_list`` at the list head (``lru_cache_add``),
+    counted in the zone's ``lru_size``."""
     set_bit(A, pfn, PG_lru)
-    list_add(A, pfn, lru_head(A, page_zone(A, pfn), page_lru(A, pfn)))
+    z = page_zone(A, pfn)
+    lru = page_lru(A, pfn)
+    list_add(A, pfn, lru_head(A, z, lru))
+    A.lru_size[z, lru] += 1
 
 
 @kernel
 def del_page_from_lru_list(A, pfn):
+    """Off its LRU list; ``lru_size`` of the list ``page_lru`` names now goes down (a
+    page that left a list some other way, as a misrouted driver page does, leaves the
+    count wrong, as it would in the kernel)."""
+    A.lru_size[page_zone(A, pfn), page_lru(A, pfn)] -= 1
     list_del(A, pfn)
     clear_bit(A, pfn, PG_lru)
+
+
+@kernel
+def recount_lru(A):
+    """``lru_size`` from the lists themselves (a Memory built outside the engine)."""
+    for z in range(A.zone_start.shape[0]):
+        for lru in range(A.lru_size.shape[1]):
+            head = lru_head(A, z, lru)
+            n = 0
+            node = A.lru_next[head]
+            while node != head and node >= 0 and n < A.flags.shape[0]:
+                n += 1
+                node = A.lru_next[node]
+            A.lru_size[z, lru] = n
 
 
 @kernel
@@ -252,15 +274,16 @@ def zs_mark_page(A, vc, pfn, zspage, first, last, huge):
 
 
 @kernel
-def alloc_zspage(A, vc, S, cls, zone_hi):
-    """``alloc_zspage``: sub-pages from the buddy, movable only where zsmalloc is."""
+def alloc_zspage(A, vc, S, cls, zone_hi, wmark):
+    """``alloc_zspage``: sub-pages from the buddy, movable only where zsmalloc is, above
+    watermark ``wmark`` (``ALLOC_NO_WATERMARKS`` when zram writes from reclaim)."""
     if S.zs_free_ids.shape[0] == 0 or S.st[ST_ZS_LIVE] >= S.zs_free_ids.shape[0]:
         return -1
     zspage = S.zs_free_ids[S.zs_free_ids.shape[0] - 1 - S.st[ST_ZS_LIVE]]
     npages = ZS_CLASS_PAGES[cls]
     mt = MOVABLE if vc[F_ZSMALLOC_MOVABLE] != 0 else UNMOVABLE
     for i in range(npages):
-        pfn = alloc_pages(A, vc, 0, mt, K_ZSMALLOC, 0, False, zone_hi, 0)
+        pfn = alloc_pages(A, vc, 0, mt, K_ZSMALLOC, 0, False, zone_hi, wmark)
         if pfn < 0:
             for j in range(i):
                 free_pages(A, vc, S.zs_pages[zspage, j], 0)
@@ -279,11 +302,13 @@ def alloc_zspage(A, vc, S, cls, zone_hi):
 
 
 @kernel
-def zs_malloc(A, vc, S, cls, zone_hi):
-    """Store one compressed object of size class ``cls``; returns the zspage or -1."""
+def zs_malloc(A, vc, S, cls, zone_hi, wmark):
+    """Store one compressed object of size class ``cls``; returns the zspage or -1.
+    A new zspage's pages come from above watermark ``wmark``: zram writes a swapped
+    page from reclaim, whose PF_MEMALLOC gives it ALLOC_NO_WATERMARKS."""
     zspage = S.zs_current[cls]
     if zspage < 0 or S.zs_objs[zspage] >= S.zs_max[zspage]:
-        zspage = alloc_zspage(A, vc, S, cls, zone_hi)
+        zspage = alloc_zspage(A, vc, S, cls, zone_hi, wmark)
         if zspage < 0:
             return -1
         S.zs_current[cls] = zspage

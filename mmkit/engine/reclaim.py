@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from mmkit.engine.jit import kernel
 
-from mmkit.engine.alloc import free_pages
+from mmkit.engine.alloc import ALLOC_NO_WATERMARKS, free_pages
 from mmkit.engine.buddy import WMARK_HIGH, WMARK_LOW, zone_free_pages
 from mmkit.engine.lists import list_add, lru_head
 from mmkit.engine.owners import (
@@ -30,6 +30,7 @@ from mmkit.engine.state import (
     VM_PGSCAN,
     VM_PGSTEAL,
     VM_PSWPOUT,
+    ZC_INACTIVE_RATIO,
     rand_below,
     record,
 )
@@ -120,7 +121,7 @@ def shrink_page(A, vc, S, pfn, zone_hi):
         if A.refcount[pfn] > 1 or S.st[ST_SWAP_ENABLED] == 0:
             add_page_to_lru_list(A, pfn)
             return False
-        if zs_malloc(A, vc, S, pick_zs_class(S), zone_hi) < 0:
+        if zs_malloc(A, vc, S, pick_zs_class(S), zone_hi, ALLOC_NO_WATERMARKS) < 0:
             add_page_to_lru_list(A, pfn)
             return False
         S.vm[VM_PSWPOUT] += 1
@@ -140,11 +141,13 @@ def shrink_page(A, vc, S, pfn, zone_hi):
 
 @kernel
 def shrink_inactive_list(A, vc, S, z, lru, nr_to_scan, zone_hi):
-    """Scan up to ``nr_to_scan`` pages from the tail of an inactive list."""
+    """Scan up to ``nr_to_scan`` pages from the tail of an inactive list. As
+    ``isolate_lru_pages`` takes them off the list before ``shrink_page_list`` looks at
+    them, a page put back is not met again in the same call: at most the list's length."""
     head = lru_head(A, z, lru)
     n = A.flags.shape[0]
     freed = 0
-    for _ in range(nr_to_scan):
+    for _ in range(list_length_bounded(A, head, nr_to_scan)):
         pfn = A.lru_prev[head]
         if pfn == head:
             break
@@ -186,6 +189,17 @@ def list_length_bounded(A, head, bound):
 
 
 @kernel
+def inactive_list_is_low(A, S, z, inactive):
+    """v4.5 ``inactive_list_is_low``: anon when inactive * inactive_ratio < active,
+    file when active > inactive (zone ``lru_size``)."""
+    ni = A.lru_size[z, inactive]
+    na = A.lru_size[z, inactive + 1]
+    if inactive == LRU_INACTIVE_ANON:
+        return ni * S.zc[z, ZC_INACTIVE_RATIO] < na
+    return na > ni
+
+
+@kernel
 def shrink_zone(A, vc, S, z, target_free, max_scan):
     """``balance_pgdat`` for one zone: scan file then anon (when swap is on) in
     SWAP_CLUSTER_MAX batches until ``target_free`` free pages or ``max_scan`` scanned."""
@@ -201,8 +215,7 @@ def shrink_zone(A, vc, S, z, target_free, max_scan):
             active = inactive + 1
             if pair == 1 and S.st[ST_SWAP_ENABLED] == 0:
                 continue
-            ni = list_length_bounded(A, lru_head(A, z, inactive), SWAP_CLUSTER_MAX)
-            if ni < SWAP_CLUSTER_MAX:
+            if inactive_list_is_low(A, S, z, inactive):
                 shrink_active_list(A, z, active, SWAP_CLUSTER_MAX)
             f = shrink_inactive_list(A, vc, S, z, inactive, SWAP_CLUSTER_MAX, zone_hi)
             freed += f

@@ -66,6 +66,9 @@ class Sim:
         self.S.st[_st.ST_FAIL_PPM] = _rate("migrate_fail", migrate_fail)
         self.S.st[_st.ST_CONCURRENT_PPM] = _rate("concurrent_compaction", concurrent_compaction)
         self.S.st[_st.ST_SWAP_ENABLED] = int(bool(swap))
+        _ow.recount_lru(self.A)
+        for z in range(mem.nr_zones):
+            self.S.zc[z, _st.ZC_INACTIVE_RATIO] = _st.inactive_ratio(int(mem.zone_managed[z]))
 
     # ------------------------------------------------------------ helpers
     @property
@@ -143,7 +146,7 @@ class Sim:
             c = _rc.pick_zs_class(self.S) if size_class is None else size_class
             if not 0 <= c < _st.NR_ZS_CLASSES:
                 raise ParameterError(f"size_class: {c!r} is out of range 0..{_st.NR_ZS_CLASSES - 1}")
-            out[i] = _ow.zs_malloc(self.A, self.vc, self.S, int(c), z)
+            out[i] = _ow.zs_malloc(self.A, self.vc, self.S, int(c), z, 0)  # WMARK_MIN
         return out
 
     def zram_free(self, n: int = 1) -> int:

@@ -8,6 +8,7 @@ vmstat items where the kernel has one.
 
 from __future__ import annotations
 
+import math
 from collections import namedtuple
 
 import numpy as np
@@ -213,14 +214,22 @@ ZC_ORDER_FAILED = 2  # compact_order_failed
 ZC_MIGRATE_ASYNC = 3  # compact_cached_migrate_pfn[0]; -1: reset
 ZC_MIGRATE_SYNC = 4  # compact_cached_migrate_pfn[1]
 ZC_FREE = 5  # compact_cached_free_pfn
-NR_ZC = 6
+ZC_INACTIVE_RATIO = 6  # zone->inactive_ratio (anon)
+NR_ZC = 7
 MAX_ZONES = 8
 COMPACT_MAX_DEFER_SHIFT = 6
 
 
+def inactive_ratio(managed_pages: int) -> int:
+    """v4.5 ``calculate_zone_inactive_ratio``: int_sqrt(10 * gb), 1 below 1 GiB."""
+    gb = managed_pages >> 18
+    return math.isqrt(10 * gb) if gb else 1
+
+
 def _new_zc() -> np.ndarray:
     zc = np.zeros((MAX_ZONES, NR_ZC), dtype=np.int64)
-    zc[:, ZC_MIGRATE_ASYNC:] = -1
+    zc[:, ZC_MIGRATE_ASYNC:ZC_FREE + 1] = -1
+    zc[:, ZC_INACTIVE_RATIO] = 1
     return zc
 
 

@@ -416,7 +416,8 @@ def run_ticks(A, vc, S, P, t0, t1, last, samples, sample_free, sample_vm, sample
             free_now = 0
             for z in range(zone_hi + 1):
                 free_now += zone_free_pages(A, z)
-            used = managed - free_now
+            # the workload's footprint: its pages in memory plus those swapped out to zram
+            used = managed - free_now + S.st[ST_ZS_OBJECTS]
             kind = pick_kind(S, P)
             if used >= target or chance_ppm(S, P[P_CHURN_PPM]):
                 do_free(A, vc, S, P, kind)

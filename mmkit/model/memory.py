@@ -70,6 +70,7 @@ PageArrays = namedtuple(
         "zone_end",
         "nr_free",
         "wmark",
+        "lru_size",
     ],
 )
 
@@ -100,8 +101,15 @@ class Memory:
     lru_next: np.ndarray
     lru_prev: np.ndarray
     pb_flags: np.ndarray
+    # int64 [Z, NR_LRU_LISTS]: zone->lru_size, kept by add/del_page_from_lru_list; a Sim
+    # recounts it from the lists when it starts on a Memory
+    lru_size: np.ndarray | None = None
     variant: Any = None  # the Variant whose encodings the arrays use (set by the engine)
     meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.lru_size is None:
+            self.lru_size = np.zeros((len(self.zone_names), NR_LRU_LISTS), dtype=np.int64)
 
     # ----------------------------------------------------------------- layout
     @property
@@ -135,7 +143,7 @@ class Memory:
         return PageArrays(
             self.flags, self.mapcount, self.refcount, self.kind, self.mapping, self.private,
             self.lru_next, self.lru_prev, self.pb_flags, self.zone_start, self.zone_end,
-            self.nr_free, self.wmark,
+            self.nr_free, self.wmark, self.lru_size,
         )
 
     def copy(self) -> "Memory":

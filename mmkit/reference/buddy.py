@@ -305,7 +305,7 @@ class RefMemory:
 
     def alloc_pages(self, order, mt, kind, owner, zone_hi, compound=False, wmark=0):
         for z in range(zone_hi, -1, -1):
-            if self.watermark_ok(z, order, self.zones[z].wmark[wmark], mt == MOVABLE):
+            if wmark < 0 or self.watermark_ok(z, order, self.zones[z].wmark[wmark], mt == MOVABLE):
                 pfn = self.rmqueue(z, order, mt)
                 if pfn >= 0:
                     self.prep_new_page(pfn, order, kind, owner, compound)

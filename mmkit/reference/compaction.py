@@ -297,7 +297,7 @@ def isolate_migratepages_block(s, cc, low_pfn: int, end_pfn: int, head) -> int:
         if PageAnon(page) and page.refcount > page.mapcount + 1:
             continue
         page.refcount += 1  # __isolate_lru_page
-        del_page_from_lru_list(page)
+        del_page_from_lru_list(s, page)
         isolate_success(s, cc, page, head)
         nr_isolated += 1
         if cc.nr_migratepages == COMPACT_CLUSTER_MAX:

@@ -161,7 +161,7 @@ def release_pages_balloon(s) -> None:
             record(s, bad, "list_corruption", r)
             if isinstance(node, Page):
                 if test(node, pg.PG_lru):
-                    del_page_from_lru_list(node)
+                    del_page_from_lru_list(s, node)
                 else:
                     list_del(node)
                 put_page(s, node)

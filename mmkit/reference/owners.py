@@ -61,10 +61,14 @@ def page_lru(page) -> int:
 def add_page_to_lru_list(s, page) -> None:
     """``SetPageLRU`` and ``add_page_to_lru_list``: to the head of the zone's list."""
     set_flag(page, pg.PG_lru)
-    list_add(page, s.lru_heads[s.mem.zone_of(page.pfn)][page_lru(page)])
+    z, lru = s.mem.zone_of(page.pfn), page_lru(page)
+    list_add(page, s.lru_heads[z][lru])
+    s.lru_size[z][lru] += 1
 
 
-def del_page_from_lru_list(page) -> None:
+def del_page_from_lru_list(s, page) -> None:
+    """Off its LRU list; the count of the list ``page_lru`` names goes down."""
+    s.lru_size[s.mem.zone_of(page.pfn)][page_lru(page)] -= 1
     list_del(page)
     clear_flag(page, pg.PG_lru)
 
@@ -81,7 +85,7 @@ def put_page(s, page) -> None:
     page.refcount -= 1
     if page.refcount == 0:
         if test(page, pg.PG_lru):
-            del_page_from_lru_list(page)
+            del_page_from_lru_list(s, page)
         s.mem.free_pages(page.pfn, 0)
 
 
@@ -220,7 +224,7 @@ def zs_mark_page(s, page, zspage: int, first: bool, last: bool, huge: bool) -> N
         __SetPageMovable(v, page, ZSMALLOC_MAPPING)
 
 
-def alloc_zspage(s, cls: int, zone_hi: int) -> int:
+def alloc_zspage(s, cls: int, zone_hi: int, wmark: int) -> int:
     """``alloc_zspage``: the sub-pages from the buddy (movable only where zsmalloc
     migrates), then their marks. -1 when memory or ids run out."""
     zs = s.zs
@@ -230,7 +234,7 @@ def alloc_zspage(s, cls: int, zone_hi: int) -> int:
     mt = MOVABLE if s.v.zsmalloc_movable else UNMOVABLE
     got: list[int] = []
     for _ in range(ZS_CLASS_PAGES[cls]):
-        pfn = s.mem.alloc_pages(0, mt, int(PageKind.ZSMALLOC), 0, zone_hi, False, WMARK_MIN)
+        pfn = s.mem.alloc_pages(0, mt, int(PageKind.ZSMALLOC), 0, zone_hi, False, wmark)
         if pfn < 0:
             for p in got:
                 s.mem.free_pages(p, 0)
@@ -248,12 +252,13 @@ def alloc_zspage(s, cls: int, zone_hi: int) -> int:
     return zspage
 
 
-def zs_malloc(s, cls: int, zone_hi: int) -> int:
-    """Store one object of size class ``cls``; returns its zspage or -1."""
+def zs_malloc(s, cls: int, zone_hi: int, wmark: int = WMARK_MIN) -> int:
+    """Store one object of size class ``cls``; returns its zspage or -1. New zspage
+    pages come from above ``wmark`` (-1, no watermark: a store from reclaim)."""
     zs = s.zs
     zspage = zs.current[cls]
     if zspage < 0 or zs.objs[zspage] >= zs.max_objs[zspage]:
-        zspage = alloc_zspage(s, cls, zone_hi)
+        zspage = alloc_zspage(s, cls, zone_hi, wmark)
         if zspage < 0:
             return -1
         zs.current[cls] = zspage
@@ -269,7 +274,7 @@ def free_zspage(s, zspage: int) -> None:
         if pfn >= 0:
             page = s.mem.pages[pfn]
             if test(page, pg.PG_lru):  # put there by a misroute
-                del_page_from_lru_list(page)
+                del_page_from_lru_list(s, page)
             s.mem.free_pages(pfn, 0)
     cls = zs.cls[zspage]
     if zs.current[cls] == zspage:

@@ -134,7 +134,7 @@ def free_user_page(s, pfn: int) -> None:
     """munmap / truncate: off the LRU, then back to the buddy."""
     page = s.mem.pages[pfn]
     if test(page, pg.PG_lru):
-        del_page_from_lru_list(page)
+        del_page_from_lru_list(s, page)
     order = head_order(s, pfn)
     page.refcount = 0
     s.mem.free_pages(pfn, order)

@@ -82,7 +82,7 @@ def shrink_page(s, page, zone_hi: int) -> bool:
         if page.refcount > 1 or not s.swap:
             add_page_to_lru_list(s, page)
             return False
-        if zs_malloc(s, pick_zs_class(s), zone_hi) < 0:
+        if zs_malloc(s, pick_zs_class(s), zone_hi, -1) < 0:  # PF_MEMALLOC: no watermark
             add_page_to_lru_list(s, page)
             return False
         s.vm["pswpout"] += 1
@@ -102,7 +102,8 @@ def shrink_page(s, page, zone_hi: int) -> bool:
 def shrink_inactive_list(s, z: int, lru: int, nr_to_scan: int, zone_hi: int) -> int:
     head = s.lru_heads[z][lru]
     freed = 0
-    for _ in range(nr_to_scan):
+    # isolate_lru_pages takes the pages off first: none is met twice in one call
+    for _ in range(list_length_bounded(head, nr_to_scan)):
         page = head.lru_prev
         if page is head:
             break
@@ -111,7 +112,7 @@ def shrink_inactive_list(s, z: int, lru: int, nr_to_scan: int, zone_hi: int) -> 
             INIT_LIST_HEAD(head)
             break
         s.vm["pgscan"] += 1
-        del_page_from_lru_list(page)
+        del_page_from_lru_list(s, page)
         if shrink_page(s, page, zone_hi):
             freed += 1
             s.vm["pgsteal"] += 1
@@ -125,9 +126,17 @@ def shrink_active_list(s, z: int, lru_active: int, nr_to_scan: int) -> None:
         page = head.lru_prev
         if page is head or not isinstance(page, Page):
             break
-        del_page_from_lru_list(page)
+        del_page_from_lru_list(s, page)
         clear_flag(page, pg.PG_active)
         add_page_to_lru_list(s, page)
+
+
+def inactive_list_is_low(s, z: int, inactive: int) -> bool:
+    """v4.5: anon when inactive * inactive_ratio < active; file when active > inactive."""
+    ni, na = s.lru_size[z][inactive], s.lru_size[z][inactive + 1]
+    if inactive == LRU_INACTIVE_ANON:
+        return ni * s.inactive_ratio[z] < na
+    return na > ni
 
 
 def list_length_bounded(head, bound: int) -> int:
@@ -149,7 +158,7 @@ def shrink_zone(s, z: int, target_free: int, max_scan: int) -> int:
         for inactive in (LRU_INACTIVE_FILE, LRU_INACTIVE_ANON):
             if inactive == LRU_INACTIVE_ANON and not s.swap:
                 continue
-            if list_length_bounded(s.lru_heads[z][inactive], SWAP_CLUSTER_MAX) < SWAP_CLUSTER_MAX:
+            if inactive_list_is_low(s, z, inactive):
                 shrink_active_list(s, z, inactive + 1, SWAP_CLUSTER_MAX)
             f = shrink_inactive_list(s, z, inactive, SWAP_CLUSTER_MAX, zone_hi)
             freed += f

@@ -10,6 +10,8 @@ buddy free lists, pageblock flags, the owners' bookkeeping and the generator's s
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from mmkit.engine.state import EVENT_NAMES, NR_EVENTS
@@ -58,6 +60,9 @@ class RefSim:
         self.blockskip_flush = [False] * len(mem.zones)
         self.zc = [_cp.ZoneCompaction() for _ in mem.zones]
         self.lru_heads = [[ListHead(f"lru{z}.{i}") for i in range(NR_LRU_LISTS)] for z in range(len(mem.zones))]
+        self.lru_size = [[0] * NR_LRU_LISTS for _ in mem.zones]
+        # zone->inactive_ratio (v4.5 calculate_zone_inactive_ratio), from the managed pages
+        self.inactive_ratio = [math.isqrt(10 * ((zn.end - zn.start) >> 18)) or 1 for zn in mem.zones]
         self.misc_heads = [ListHead(name) for name in MISC_HEADS]
         (self.balloon_head, self.migratepages_head, self.freepages_head, self.deflated_head,
          self.contig_head) = self.misc_heads
@@ -228,6 +233,7 @@ class RefSim:
         out["zs_free_ids"] = list(zs.free_ids)
         out["zs_current"] = list(zs.current)
         out["zone_compaction"] = [zc.row() for zc in self.zc]
+        out["lru_size"] = [list(row) for row in self.lru_size]
         return out
 
 
@@ -254,7 +260,8 @@ def engine_sim_state(sim) -> dict:
                        int(S.zs_max[z]), int(S.zs_class[z])) for z in ids]
     out["zs_free_ids"] = [int(z) for z in S.zs_free_ids[: cap - live]]
     out["zs_current"] = [int(c) for c in S.zs_current]
-    out["zone_compaction"] = [[int(x) for x in row] for row in S.zc[: mem.nr_zones]]
+    out["zone_compaction"] = [[int(x) for x in row] for row in S.zc[: mem.nr_zones, : st.ZC_INACTIVE_RATIO]]
+    out["lru_size"] = mem.lru_size.tolist()
     return out
 
 

@@ -59,7 +59,7 @@ PARAMS: dict[str, Param] = {
     p.name: p
     for p in (
         _p("ops_per_tick", 300, 1, 100_000, "allocations and frees per tick", int),
-        _p("target_used", 0.9, 0.05, 2.0, "memory the workload wants in use, as a share of managed pages (>1: pressure)",
+        _p("target_used", 0.9, 0.05, 2.0, "the workload's footprint (pages in memory plus pages swapped to zram), as a share of managed pages (>1: pressure)",
            float, True),
         _p("churn", 0.2, 0.0, 1.0, "share of operations that free a page even below the target", float, True),
         _p("mix_anon", 40, 0, 1000, "weight of anonymous pages in the allocation mix", int),

@@ -86,7 +86,7 @@ PRESETS: dict[str, Workload] = {
                            mix_slab=8, mix_slab_reclaimable=5, mix_kernel=6, mix_pagetable=4,
                            order2_rate=0.08, order3_rate=0.02, thp_rate=0.3, swap=True, zram_swapin=0.01,
                            file_checked=0.3, balloon_period=40, balloon_pages=100, deflate_race=0.02,
-                           cma_area=0.05, cma_period=20, cma_blocks=4),
+                           cma_area=0.05, cma_period=20, cma_blocks=4, prefill=1.0),
             own=("target_used", "file_checked", "balloon_pages", "deflate_race", "cma_period", "thp_rate"),
         ),
     )
