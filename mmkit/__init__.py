@@ -19,6 +19,9 @@ from mmkit.semantics import NAMED, RULE_FIELDS, Variant, variant
 
 __version__ = "0.1.0"
 
+_SUBPACKAGES = ("snapshot", "metrics", "workloads", "viz", "widgets", "report", "semantics", "model", "engine",
+                "reference", "result", "run", "compact", "cli", "sweep")
+
 
 def __getattr__(name: str):
     # the run layer imports polars and the engine: load it on first use
@@ -38,6 +41,10 @@ def __getattr__(name: str):
         from mmkit.compact import compact_memory
 
         return compact_memory
+    if name in _SUBPACKAGES:  # mmkit.snapshot.load(...) after a plain ``import mmkit``
+        import importlib
+
+        return importlib.import_module(f"mmkit.{name}")
     raise AttributeError(f"module 'mmkit' has no attribute {name!r}")
 
 

@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -136,9 +136,12 @@ def _one_run(mem: Memory, variant: Variant, P: np.ndarray, params: dict, ticks: 
 class _Progress:
     """tqdm.auto in notebooks and terminals when installed; otherwise a plain line."""
 
-    def __init__(self, total: int, enabled: bool, desc: str) -> None:
+    def __init__(self, total: int, enabled, desc: str) -> None:
+        self.callback = enabled if callable(enabled) else None  # progress=f: f(done, total)
+        enabled = bool(enabled) and self.callback is None
         self.enabled, self.total, self.done, self.bar = enabled, total, 0, None
         self.t0 = time.perf_counter()
+        self.lock = threading.Lock()
         if enabled:
             try:
                 from tqdm.auto import tqdm
@@ -148,7 +151,10 @@ class _Progress:
                 print(f"{desc}: {total} ticks", file=sys.stderr)
 
     def __call__(self, n: int) -> None:
-        self.done += n
+        with self.lock:  # one call per chunk, from the variants' threads: in order
+            self.done += n
+            if self.callback is not None:
+                self.callback(self.done, self.total)
         if self.bar is not None:
             self.bar.update(n)
         elif self.enabled:
@@ -169,7 +175,7 @@ def compare(
     ticks: int | None = None,
     seed: int = 0,
     gib: float | None = None,
-    progress: bool = False,
+    progress: bool | Callable[[int, int], None] = False,
     log_traffic: bool = False,
     **params,
 ) -> Result:
@@ -177,7 +183,9 @@ def compare(
 
     ``memory``: None (a synthetic machine of ``gib`` GiB, the workload's default size),
     a ``Memory`` (re-encoded per variant), a snapshot folder or ``Snapshot``.
-    ``params``: workload parameters (``mmkit.workloads.PARAMS``). Returns a ``Result``.
+    ``params``: workload parameters (``mmkit.workloads.PARAMS``). ``progress``: True for
+    a bar (tqdm) or a line on stderr, or a callable ``f(done, total)`` (ticks over all
+    variants) called after each chunk of ticks. Returns a ``Result``.
     """
     if isinstance(memory, str) and memory in PRESETS and not os.path.exists(memory):
         raise ParameterError(f"memory: {memory!r} is a workload, not a memory; the first argument of compare "
@@ -225,7 +233,7 @@ def simulate(memory=None, workload: str | Workload = "review-04", variant: Varia
 
 
 def _describe(memory, mem: Memory) -> str:
-    size = f"{mem.nr_pages * 4096 / 2**30:.1f} GiB"
+    size = f"{mem.nr_pages * 4096 / 2**30:g} GiB"
     if memory is None:
         return f"synthetic {size}"
     if isinstance(memory, Memory):

@@ -221,3 +221,21 @@ def test_params_table_is_the_single_source():
         assert {p.name for p in decl} == set(PARAMS)
         for p in decl:
             assert p.lo <= p.default <= p.hi, (w.name, p.name)
+
+
+def test_progress_callback_sees_every_tick_of_every_variant():
+    seen = []
+    mmkit.compare(workload="review-04", variants=["v4.5", "v4.8"], seed=1, gib=0.25, ticks=30,
+                  progress=lambda done, total: seen.append((done, total)))
+    assert seen and all(t == 60 for _, t in seen)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)  # monotone, whatever the threads did
+    assert seen[-1][0] == 60
+
+
+def test_snapshot_subpackage_after_plain_import():
+    import importlib
+
+    m = importlib.reload(mmkit)
+    assert callable(m.snapshot.load)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        m.nope  # noqa: B018
