@@ -1,0 +1,61 @@
+"""altair charts of mmkit results: pure functions from a Result (or a Memory, a snapshot)
+to a chart, each embedding at most 5,000 rows of aggregated data.
+
+Importing this module registers and enables the altair theme "mmkit": readable fonts
+and one colour-blind-safe colour per variant and per page kind (``VARIANT_COLORS``,
+``KIND_COLORS``), the same in every chart.
+
+* :func:`fragmentation`: unusable free space / fragmentation index over ticks;
+* :func:`misrouted`: faults over ticks by page kind and variant, with the deciding rule;
+* :func:`buddyinfo`: free blocks by order per zone;
+* :func:`memory_map`: the physical memory, one cell per pageblock, faults marked;
+* :func:`compare_table`: the before/after table as styled HTML.
+"""
+
+from __future__ import annotations
+
+from mmkit.viz.buddy import buddyinfo, buddyinfo_frame
+from mmkit.viz.html import embed_html, page, save_page
+from mmkit.viz.inputs import MAX_ROWS, data_rows
+from mmkit.viz.memmap import memory_map
+from mmkit.viz.table import CompareTable, compare_table
+from mmkit.viz.theme import (
+    KIND_COLORS,
+    MIGRATETYPE_COLORS,
+    THEME,
+    VARIANT_COLORS,
+    register,
+    variant_color,
+)
+from mmkit.viz.timeline import (
+    EXTFRAG_THRESHOLD,
+    faults_frame,
+    fragmentation,
+    fragmentation_frame,
+    misrouted,
+)
+
+register()
+
+__all__ = [
+    "EXTFRAG_THRESHOLD",
+    "KIND_COLORS",
+    "MAX_ROWS",
+    "MIGRATETYPE_COLORS",
+    "THEME",
+    "VARIANT_COLORS",
+    "CompareTable",
+    "buddyinfo",
+    "buddyinfo_frame",
+    "compare_table",
+    "data_rows",
+    "embed_html",
+    "faults_frame",
+    "fragmentation",
+    "fragmentation_frame",
+    "memory_map",
+    "misrouted",
+    "page",
+    "save_page",
+    "variant_color",
+]

@@ -1,0 +1,273 @@
+"""Physical memory as a picture: one cell per pageblock (or per run of pageblocks on large
+machines), coloured by the dominant page owner, mixedness or migratetype; faults on top."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import altair as alt
+import numpy as np
+import polars as pl
+
+from mmkit.errors import ParameterError
+from mmkit.model.kinds import (
+    MIGRATETYPE_NAMES,
+    NR_KINDS,
+    PAGE_SIZE,
+    PAGEBLOCK_NR_PAGES,
+    PAGEBLOCK_ORDER,
+    MigrateType,
+    PageKind,
+)
+from mmkit.viz.inputs import (
+    MAX_ROWS,
+    check_budget,
+    check_choice,
+    check_int,
+    check_variants,
+)
+from mmkit.viz.theme import FAULT_MARK_COLOR, kind_scale, migratetype_scale
+
+COLORS = ("kind", "mixed", "migratetype")
+KIND_NAMES = [k.name.lower() for k in PageKind]
+PAGEBLOCK_MIB = PAGEBLOCK_NR_PAGES * PAGE_SIZE >> 20
+NOT_OWNED = (PageKind.HOLE, PageKind.RESERVED, PageKind.FREE, PageKind.UNINIT, PageKind.ISOLATED_FREE)
+
+
+@dataclass
+class Pageblocks:
+    """Per pageblock of one memory: page counts by kind, migratetype, mixed, zone."""
+
+    label: str
+    counts: np.ndarray  # int64 [nb, NR_KINDS]
+    migratetype: np.ndarray  # int64 [nb]
+    mixed: np.ndarray  # bool [nb]
+    zone: list[str]
+
+    @property
+    def nr(self) -> int:
+        return int(self.counts.shape[0])
+
+
+def natural_migratetype(zsmalloc_movable: bool) -> np.ndarray:
+    """The migratetype each page kind is allocated with (gfp_migratetype of its GFP
+    flags), -1 for frames not allocated; zsmalloc pages are __GFP_MOVABLE once zsmalloc
+    supports migration (v4.8), unmovable before."""
+    mt = np.full(NR_KINDS, -1, dtype=np.int64)
+    for k in (PageKind.KERNEL, PageKind.PAGETABLE, PageKind.SLAB):
+        mt[k] = MigrateType.UNMOVABLE
+    mt[PageKind.SLAB_RECLAIMABLE] = MigrateType.RECLAIMABLE
+    for k in (PageKind.ANON, PageKind.FILE, PageKind.BALLOON):
+        mt[k] = MigrateType.MOVABLE
+    mt[PageKind.ZSMALLOC] = MigrateType.MOVABLE if zsmalloc_movable else MigrateType.UNMOVABLE
+    return mt
+
+
+def pageblocks_of_memory(mem: Any, label: str | None = None) -> Pageblocks:
+    """Pageblock summary of a Memory (a pageblock is mixed when it holds a page whose
+    natural migratetype is not the block's; movable pages in a CMA block are not)."""
+    n, nb = mem.nr_pages, mem.nr_pageblocks
+    blocks = np.arange(n, dtype=np.int64) >> PAGEBLOCK_ORDER
+    counts = np.bincount(blocks * NR_KINDS + mem.kind.astype(np.int64), minlength=nb * NR_KINDS)
+    counts = counts[: nb * NR_KINDS].reshape(nb, NR_KINDS)
+    mts = (np.asarray(mem.pb_flags) & 7).astype(np.int64)
+    zsm = bool(getattr(mem.variant, "zsmalloc_movable", False))
+    nat = natural_migratetype(zsm)
+    odd_kind = (nat[None, :] >= 0) & (nat[None, :] != mts[:, None])
+    odd_kind &= ~((mts[:, None] == MigrateType.CMA) & (nat[None, :] == MigrateType.MOVABLE))
+    mixed = ((counts > 0) & odd_kind).any(axis=1)
+    zone = [""] * nb
+    for z, name in enumerate(mem.zone_names):
+        b0 = int(mem.zone_start[z]) >> PAGEBLOCK_ORDER
+        b1 = (int(mem.zone_end[z]) - 1) >> PAGEBLOCK_ORDER
+        zone[b0:b1 + 1] = [name] * (b1 + 1 - b0)
+    if label is None:
+        label = getattr(mem.variant, "name", None) or "memory"
+    return Pageblocks(label, counts, mts, mixed, zone)
+
+
+def pageblocks_of_result(result: Any, variant: str) -> Pageblocks:
+    """Pageblock summary of one variant's final memory, from ``Result.pageblocks``."""
+    pb = result.pageblocks.filter(pl.col("variant") == variant).sort("pageblock")
+    counts = pb.select(KIND_NAMES).to_numpy().astype(np.int64)
+    mt_index = {n: i for i, n in enumerate(MIGRATETYPE_NAMES)}
+    mts = np.array([mt_index[m] for m in pb["migratetype"].to_list()], dtype=np.int64)
+    return Pageblocks(variant, counts, mts, pb["mixed"].to_numpy().astype(bool), pb["zone"].to_list())
+
+
+def _fault_cells(result: Any, variants: list[str], bin_blocks: int) -> dict[str, dict[int, tuple[int, str]]]:
+    """Faults per cell of each variant: variant -> cell -> (count, the most frequent
+    fault with the rule that decided it)."""
+    from mmkit.result import FAULTS
+
+    out: dict[str, dict[int, tuple[int, str]]] = {v: {} for v in variants}
+    ev = result.events.filter(pl.col("variant").is_in(variants) & pl.col("event").is_in(list(FAULTS)))
+    if ev.height == 0:
+        return out
+    per = (ev.with_columns(cell=pl.col("pfn") // (PAGEBLOCK_NR_PAGES * bin_blocks))
+           .group_by("variant", "cell", "event", "rule").agg(pl.len().alias("k"))
+           .sort(["variant", "cell", "k", "event"], descending=[False, False, True, False])
+           .group_by("variant", "cell", maintain_order=True)
+           .agg(pl.col("k").sum().alias("n"), pl.col("event").first(), pl.col("rule").first()))
+    for v, c, n, e, r in per.iter_rows():
+        out[v][int(c)] = (int(n), f"{e} ({r})" if r else e)
+    return out
+
+
+def _grid(cells: int) -> int:
+    """Cells per row: a power of two giving a picture between square and twice as wide
+    as tall, so that a row spans a power-of-two range of physical addresses."""
+    return int(max(8, 1 << int(np.floor(np.log2(np.sqrt(2 * max(cells, 1)))))))
+
+
+def map_frame(pbs: Pageblocks, bin_blocks: int, faults: dict[int, tuple[int, str]] | None = None) -> pl.DataFrame:
+    """One row per cell of ``bin_blocks`` pageblocks (cells that are all hole dropped):
+    ``map, cell, kind, migratetype, mixed, zone, pages, faults, fault``. The cell's place
+    in the picture is computed in the chart from ``cell``."""
+    nb = pbs.nr
+    ncell = -(-nb // bin_blocks)
+    pad = ncell * bin_blocks - nb
+    counts = np.concatenate([pbs.counts, np.zeros((pad, NR_KINDS), np.int64)]).reshape(ncell, bin_blocks, NR_KINDS)
+    csum = counts.sum(axis=1)
+    live = csum.sum(axis=1) - csum[:, PageKind.HOLE] > 0
+    owned = csum.copy()
+    owned[:, PageKind.HOLE] = -1
+    dominant = owned.argmax(axis=1)
+    block_live = np.concatenate([pbs.counts.sum(axis=1) - pbs.counts[:, PageKind.HOLE] > 0, np.zeros(pad, bool)])
+    block_live = block_live.reshape(ncell, bin_blocks)
+    mts = np.concatenate([pbs.migratetype, np.zeros(pad, np.int64)]).reshape(ncell, bin_blocks)
+    nmt = len(MIGRATETYPE_NAMES)
+    votes = np.bincount((np.arange(ncell)[:, None] * nmt + mts)[block_live], minlength=ncell * nmt)
+    mt = votes.reshape(ncell, nmt).argmax(axis=1)
+    mixed = np.concatenate([pbs.mixed, np.zeros(pad, bool)]).reshape(ncell, bin_blocks)
+    mixed_share = (mixed & block_live).sum(axis=1) / np.maximum(block_live.sum(axis=1), 1)
+    sel = np.flatnonzero(live)
+    top = np.argsort(-csum[sel], axis=1, kind="stable")[:, :3]
+    words = [", ".join(f"{KIND_NAMES[k]} {csum[c, k]}" for k in ks if csum[c, k] > 0)
+             for c, ks in zip(sel.tolist(), top.tolist())]
+    faults = faults or {}
+    zone = np.array(pbs.zone + [""] * pad, dtype=object)
+    return pl.DataFrame({
+        "map": [pbs.label] * sel.size,
+        "cell": sel,
+        "kind": np.array(KIND_NAMES, dtype=object)[dominant[sel]].tolist(),
+        "migratetype": np.array(MIGRATETYPE_NAMES, dtype=object)[mt[sel]].tolist(),
+        "mixed": mixed_share[sel].round(3),
+        "zone": zone[sel * bin_blocks].tolist(),
+        "pages": words,
+        "faults": [faults[c][0] if c in faults else 0 for c in sel.tolist()],
+        "fault": [faults[c][1] if c in faults else "" for c in sel.tolist()],
+    }, schema={"map": pl.String, "cell": pl.Int64, "kind": pl.String, "migratetype": pl.String, "mixed": pl.Float64,
+               "zone": pl.String, "pages": pl.String, "faults": pl.Int64, "fault": pl.String})
+
+
+def memory_map(obj: Any, color: str = "kind", variant: Any = None, max_cells: int = 4000, *,
+               highlight: int | None = None) -> alt.FacetChart:
+    """Physical memory as a picture, lowest address at the top left: one cell per
+    pageblock (2 MiB), or per run of 2^k pageblocks when there are more than
+    ``max_cells`` in all; coloured by the dominant real owner (``color="kind"``), the
+    share of mixed pageblocks (a block holding pages of another migratetype, as
+    pagetypeinfo's "mixed blocks") or the pageblock migratetype. For a Result, each
+    variant's final memory (``variant``: one name, a list, or None for all) with the
+    cells where faults happened marked. ``highlight``: a pageblock number to outline.
+    """
+    from mmkit.model.memory import Memory
+    from mmkit.result import Result
+
+    color = check_choice("color", color, COLORS)
+    max_cells = check_int("max_cells", max_cells, 16, MAX_ROWS)
+    maps: list[tuple[Pageblocks, Any]] = []
+    if isinstance(obj, Result):
+        for v in check_variants(obj, variant):
+            maps.append((pageblocks_of_result(obj, v), v))
+        i = obj.info
+        what = f"final state of each variant; workload {i['workload']}, {i['memory']}, {i['ticks']} ticks, seed {i['seed']}"
+    elif isinstance(obj, Memory):
+        if variant is not None:
+            raise ParameterError("variant: a Memory has one state; give variant= only with a Result")
+        maps.append((pageblocks_of_memory(obj), None))
+        what = f"{obj.nr_pages * PAGE_SIZE / 2**30:.1f} GiB, {obj.nr_pageblocks} pageblocks"
+        if obj.meta.get("snapshot_path"):
+            what += f", rebuilt from snapshot {obj.meta['snapshot_path']}"
+            if obj.meta.get("kernel_release"):
+                what += f" (Linux {obj.meta['kernel_release']})"
+    else:
+        raise ParameterError(f"obj: expected a Memory or an mmkit.Result, got {type(obj).__name__}")
+    nb = max(p.nr for p, _ in maps)
+    if highlight is not None:
+        highlight = check_int("highlight", highlight, 0, nb - 1)
+    per_map = max_cells // len(maps)
+    bin_blocks = 1
+    while -(-nb // bin_blocks) > per_map:
+        bin_blocks *= 2
+    faults = _fault_cells(obj, [v for _, v in maps], bin_blocks) if isinstance(obj, Result) else {}
+    df = pl.concat([map_frame(p, bin_blocks, faults.get(v)) for p, v in maps])
+    ncell = -(-nb // bin_blocks)
+    cols = _grid(ncell)
+    nrows = -(-ncell // cols)
+    cell_mib = PAGEBLOCK_MIB * bin_blocks
+    row_gib = cols * cell_mib / 1024
+    geometry = {
+        "x": f"(datum.cell % {cols}) * {cell_mib}", "x2": f"(datum.cell % {cols} + 1) * {cell_mib}",
+        "y": f"floor(datum.cell / {cols}) * {row_gib}", "y2": f"(floor(datum.cell / {cols}) + 1) * {row_gib}",
+        "pageblock": f"datum.cell * {bin_blocks}",
+        "last_pageblock": f"min(datum.cell * {bin_blocks} + {bin_blocks}, {nb}) - 1",
+        "start_pfn": f"'0x' + format(datum.cell * {bin_blocks * PAGEBLOCK_NR_PAGES}, 'x')",
+    }
+    unit = "pageblock (2 MiB)" if bin_blocks == 1 else f"{cell_mib} MiB cell ({bin_blocks} pageblocks)"
+    if color == "kind":
+        enc = alt.Color("kind:N", scale=kind_scale(df["kind"].unique().to_list()), title="dominant page owner")
+        what_color = "dominant real owner"
+    elif color == "migratetype":
+        enc = alt.Color("migratetype:N", scale=migratetype_scale(), title="pageblock migratetype")
+        what_color = "pageblock migratetype"
+    elif bin_blocks == 1:
+        geometry["mixedness"] = "datum.mixed > 0 ? 'mixed' : 'not mixed'"
+        enc = alt.Color("mixedness:N", title="pageblock",
+                        scale=alt.Scale(domain=["mixed", "not mixed"], range=["#D55E00", "#E5E5E5"]))
+        what_color = "mixed pageblocks (pages of another migratetype inside)"
+    else:
+        enc = alt.Color("mixed:Q", title="mixed pageblocks (share)",
+                        scale=alt.Scale(domain=[0, 1], scheme="viridis", reverse=True))
+        what_color = "share of mixed pageblocks (pages of another migratetype inside)"
+    check_budget([df], "memory_map")
+    pick = alt.selection_point(name="cell", fields=["map", "cell"], on="click", clear="dblclick")
+    tip = [alt.Tooltip("map:N", title="memory"), alt.Tooltip("pageblock:Q", title="first pageblock"),
+           alt.Tooltip("last_pageblock:Q", title="last pageblock"), alt.Tooltip("start_pfn:N", title="start pfn"),
+           alt.Tooltip("zone:N"), alt.Tooltip("kind:N", title="dominant owner"),
+           alt.Tooltip("pages:N", title="pages by kind"), alt.Tooltip("migratetype:N"),
+           alt.Tooltip("mixed:Q", title="mixed share", format=".2f"),
+           alt.Tooltip("faults:Q"), alt.Tooltip("fault:N", title="most frequent fault (rule)")]
+    x = alt.X("x:Q", title="offset in row (MiB)", scale=alt.Scale(nice=False, zero=True, domain=[0, cols * cell_mib]))
+    y = alt.Y("y:Q", title="physical address (GiB)",
+              scale=alt.Scale(reverse=True, nice=False, zero=True, domain=[0, nrows * row_gib]))
+    # every layer computes the geometry itself: altair copies a whole layer chart to add
+    # a transform to it, which costs more than the browser's work of doing it twice
+    base = alt.Chart().transform_calculate(**geometry)
+    cells = base.mark_rect(strokeWidth=0).encode(
+        x=x, x2=alt.X2("x2"), y=y, y2=alt.Y2("y2"), color=enc, tooltip=tip,
+        opacity=alt.condition(pick, alt.value(1.0), alt.value(0.35)),
+    ).add_params(pick)
+    layers = [cells]
+    has_faults = bool(df["faults"].sum() > 0)
+    if has_faults:
+        layers.append(base.transform_filter("datum.faults > 0").transform_calculate(
+            xm="(datum.x + datum.x2) / 2", ym="(datum.y + datum.y2) / 2").mark_point(
+            shape="cross", filled=True, color=FAULT_MARK_COLOR, stroke="white", strokeWidth=0.5).encode(
+            x=alt.X("xm:Q"), y=alt.Y("ym:Q"), tooltip=tip,
+            size=alt.Size("faults:Q", title="faults in cell", scale=alt.Scale(type="sqrt", range=[12, 160], domainMin=1)),
+        ))
+    if highlight is not None:
+        layers.append(base.transform_filter(f"datum.cell == {highlight // bin_blocks}").mark_rect(
+            fill=None, stroke="#000000", strokeWidth=2.5).encode(x=x, x2=alt.X2("x2"), y=y, y2=alt.Y2("y2"), tooltip=tip))
+    per_row = min(len(maps), 3)
+    width = max(220, 760 // per_row)
+    height = int(min(480, max(60, width * nrows / cols)))
+    subtitle = [f"one cell per {unit}, coloured by {what_color}", what]
+    if has_faults:
+        subtitle.append("black crosses: cells where faults happened (size: count); click a cell to pick it")
+    chart = alt.layer(*layers, width=width, height=height)
+    labels = [p.label for p, _ in maps]
+    return chart.facet(facet=alt.Facet("map:N", sort=labels, title=None, header=alt.Header(labelFontWeight="bold")),
+                       columns=per_row, data=df, title=alt.Title("Physical memory map", subtitle=subtitle))

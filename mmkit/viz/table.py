@@ -1,0 +1,145 @@
+"""The mmtests-style before/after table as styled HTML: each variant's final value, and
+each variant's change against the first (the baseline), coloured where the direction
+of "better" is known."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import polars as pl
+
+from mmkit.errors import ParameterError
+from mmkit.viz.inputs import check_result
+from mmkit.viz.theme import variant_color
+
+# +1: higher is better, -1: lower is better (and for every fault); counters not listed
+# (scanner and reclaim work, migrations) are not judged.
+BETTER: dict[str, int] = {
+    "free_o9": 1, "free_o10": 1, "free_blocks": 1, "thp_success": 1, "order2_success": 1,
+    "order3_success": 1, "compact_success": 1, "cma_alloc_success": 1,
+    "unusable_2": -1, "unusable_3": -1, "unusable_9": -1, "mixed_blocks": -1, "mixed_movable_blocks": -1,
+    "compact_stall": -1, "compact_fail": -1, "pgmigrate_fail": -1, "cma_alloc_fail": -1,
+    "alloc_fail": -1, "oom": -1, "thp_fault_fallback": -1, "order2_fail": -1, "order3_fail": -1,
+}
+RATIOS = ("thp_success", "order2_success", "order3_success")
+INDICES = ("unusable_2", "unusable_3", "unusable_9", "fragindex_2", "fragindex_3", "fragindex_9")
+
+DOCS = {
+    "free_o9": "free blocks of order 9 (a pageblock, a THP) in buddyinfo",
+    "free_o10": "free blocks of order 10 (MAX_ORDER - 1)",
+    "unusable_9": "unusable free space index at order 9 (debugfs extfrag/unusable_index)",
+    "fragindex_9": "fragmentation index at order 9 (debugfs extfrag/extfrag_index); -1: would succeed",
+    "mixed_blocks": "pageblocks holding pages of another migratetype",
+    "mixed_movable_blocks": "MIGRATE_MOVABLE pageblocks holding unmovable or reclaimable pages",
+    "free_blocks": "pageblocks entirely free",
+    "thp_success": "thp_fault_alloc / (thp_fault_alloc + thp_fault_fallback)",
+    "order2_success": "share of order-2 allocations that succeeded",
+    "order3_success": "share of order-3 allocations that succeeded",
+    "misrouted_putback": "non-LRU pages sent to putback_lru_page after migration",
+    "lru_corruption": "driver-owned pages threaded onto an LRU list",
+    "objects_lost": "zsmalloc pages freed by reclaim while still holding objects",
+    "list_corruption": "list_head whose neighbour does not point back",
+    "oops": "isolate_movable_page through a NULL ->mapping",
+    "cma_skip_false_positive": "reclaim_clean_pages_from_list skipped a droppable page",
+    "kpf_balloon_misreport": "pages whose KPF_BALLOON in /proc/kpageflags is wrong (now)",
+    "deflate_race": "balloon deflates landing between unlock and the newpage test",
+    "lost_from_lru": "LRU pages whose newpage was released with put_page",
+    "isolated_false_positive": "movable pages skipped because PageIsolated lied",
+    "nonlru_to_reclaim": "driver-owned pages handed to shrink_page_list",
+    "bad_page_freed": "balloon pages freed by reclaim while the balloon owned them",
+}
+
+
+def _fmt(counter: str, v: float) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    if counter in RATIOS:
+        return f"{v:.1%}"
+    if counter in INDICES:
+        return f"{v:.3f}"
+    return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.3f}"
+
+
+class CompareTable:
+    """The before/after table of a Result: ``frame`` (polars, as ``Result.table``),
+    ``to_html()`` (a styled, self-contained HTML table) and rich display in notebooks."""
+
+    def __init__(self, frame: pl.DataFrame, variants: list[str], info: dict) -> None:
+        self.frame = frame
+        self.variants = variants
+        self.info = info
+
+    def _cell_style(self, counter: str, base: float, value: float) -> tuple[str, str]:
+        """The % change text and the cell's background."""
+        if base is None or value is None or math.isnan(base) or math.isnan(value):
+            return "n/a", ""
+        if base == 0:
+            if value == 0:
+                return "", ""
+            text = "from 0"
+        else:
+            text = f"{(value - base) / abs(base) * 100:+.1f}%"
+        from mmkit.result import FAULTS  # every fault: fewer is better
+
+        better = -1 if counter in FAULTS else BETTER.get(counter, 0)
+        sign = better * (1 if value > base else -1 if value < base else 0)
+        bg = "#DCEAF6" if sign > 0 else "#FBE0D2" if sign < 0 else ""
+        return text, bg
+
+    def to_html(self) -> str:
+        """A styled HTML table (inline CSS only, no scripts): counter, each variant's
+        value, each later variant's change against the first; blue better, orange worse."""
+        v0 = self.variants[0]
+        head = ['<th style="text-align:left">counter</th>']
+        for v in self.variants:
+            head.append(f'<th style="border-bottom:3px solid {variant_color(v)}">{html.escape(v)}</th>')
+        for v in self.variants[1:]:
+            head.append(f'<th style="border-bottom:3px solid {variant_color(v)}">{html.escape(v)}<br>'
+                        f'<span style="font-weight:normal">vs {html.escape(v0)}</span></th>')
+        rows = []
+        for r in self.frame.iter_rows(named=True):
+            c = r["counter"]
+            doc = html.escape(DOCS.get(c, c))
+            cells = [f'<td style="text-align:left" title="{doc}"><code>{html.escape(c)}</code></td>']
+            for v in self.variants:
+                cells.append(f"<td>{_fmt(c, r[v])}</td>")
+            for v in self.variants[1:]:
+                text, bg = self._cell_style(c, r[v0], r[v])
+                style = f' style="background:{bg}"' if bg else ""
+                cells.append(f"<td{style}>{text}</td>")
+            rows.append("<tr>" + "".join(cells) + "</tr>")
+        i = self.info
+        caption = (f"Final state after {i['ticks']} ticks; workload {html.escape(str(i['workload']))}, "
+                   f"{html.escape(str(i['memory']))}, seed {i['seed']}; baseline {html.escape(v0)}. "
+                   "Blue: better than the baseline, orange: worse (for counters with a direction).")
+        return (
+            '<div class="mmkit-table" style="font-family:DejaVu Sans,Helvetica,Arial,sans-serif;font-size:13px">'
+            '<table style="border-collapse:collapse;text-align:right">'
+            f'<caption style="caption-side:top;text-align:left;padding:4px 0;color:#444">{caption}</caption>'
+            '<thead><tr style="background:#F4F4F4">' + "".join(head) + "</tr></thead><tbody>"
+            + "".join(rows) + "</tbody></table></div>"
+            "<style>.mmkit-table td,.mmkit-table th{padding:2px 8px;border-bottom:1px solid #EEE}</style>"
+        )
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def __repr__(self) -> str:
+        return f"<mmkit.viz.CompareTable {self.frame.height} counters x {len(self.variants)} variants>"
+
+
+def compare_table(result: Any, counters: Iterable[str] | None = None) -> CompareTable:
+    """The mmtests-style before/after table of ``result`` (``Result.table``) as styled
+    HTML. ``counters``: timeline column names (default: ``Result.HEADLINE``)."""
+    result = check_result(result)
+    if counters is not None:
+        names = [counters] if isinstance(counters, str) else list(counters)
+        cols = [c for c in result.timeline.columns if c not in ("variant", "tick", "zone")]
+        bad = [c for c in names if c not in cols]
+        if bad or not names:
+            raise ParameterError(f"counters: {bad or names!r} not timeline counters; allowed: {', '.join(cols)}")
+        counters = tuple(names)
+    return CompareTable(result.table(counters), list(result.variants), result.info)
