@@ -100,7 +100,7 @@ class Explorer:
         self.run_button = W.Button(description="Run", button_style="primary", icon="play",
                                    tooltip="run the workload under every selected variant")
         self.run_button.on_click(lambda _: self._click(self.run))
-        self.progress = W.IntProgress(value=0, min=0, max=3, description="", layout=W.Layout(width="330px"))
+        self.progress = W.IntProgress(value=0, min=0, max=100, description="", layout=W.Layout(width="330px"))
         self.status = W.HTML(value="Set the controls and press Run.")
         self.export_path = W.Text(value="", placeholder="comparison.html", description="file",
                                   layout=W.Layout(width="330px"))
@@ -208,7 +208,9 @@ class Explorer:
         t0 = time.perf_counter()
         self.run_button.disabled = True
         try:
-            result = compare(None, **kw)
+            # ticks done over all variants move the bar to 80 %; the charts take the rest
+            result = compare(None, **kw, progress=lambda done, total: setattr(
+                self.progress, "value", 1 + 79 * done // max(total, 1)))
         except BaseException:
             self.progress.bar_style = "danger"
             self.progress.value = 0
@@ -216,7 +218,7 @@ class Explorer:
         finally:
             self.run_button.disabled = False
         t1 = time.perf_counter()
-        self.progress.value = 2
+        self.progress.value = 80
         self.status.value = "building charts"
         self.result = result
         self._quiet = True
@@ -234,7 +236,7 @@ class Explorer:
         self._refresh(*CHARTS, "pageblock")
         t2 = time.perf_counter()
         self.timings = {"simulate": t1 - t0, "charts": t2 - t1, "total": t2 - t0}
-        self.progress.value = 3
+        self.progress.value = 100
         self.progress.bar_style = "success"
         self.status.value = (f"{result.info['workload']}, {result.info['memory']}, {n} variants: "
                              f"simulated in {t1 - t0:.2f} s, charts in {t2 - t1:.2f} s")
