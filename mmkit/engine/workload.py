@@ -147,13 +147,28 @@ def sample(A, vc, S, out):
     fn = 0
     zsp = 0
     bal = 0
-    # what each kind counts as: 1 not a page frame, 2 free, 3 reserved, 0 in use
-    kcls = np.zeros(32, dtype=np.int64)
-    kcls[K_HOLE] = 1
-    kcls[K_UNINIT] = 1
-    kcls[K_FREE] = 2
-    kcls[K_ISOLATED_FREE] = 2
-    kcls[K_RESERVED] = 3
+    # per kind: a page frame? free? in use? unmovable in use? (tables, so that the loop
+    # over a pageblock's pages has no branch that depends on the kind)
+    t_frame = np.ones(32, dtype=np.int64)
+    t_free = np.zeros(32, dtype=np.int64)
+    t_used = np.zeros(32, dtype=np.int64)
+    t_unmov = np.zeros(32, dtype=np.int64)
+    t_frame[K_HOLE] = 0
+    t_frame[K_UNINIT] = 0
+    t_free[K_FREE] = 1
+    t_free[K_ISOLATED_FREE] = 1
+    for k in range(32):
+        if t_frame[k] and not t_free[k] and k != K_RESERVED:
+            t_used[k] = 1
+            if kind_mt[k] >= 0 and kind_mt[k] != MOVABLE:
+                t_unmov[k] = 1
+    # t_mix[bmt, k]: a page in use of kind k in a pageblock of migratetype bmt mixes it
+    t_mix = np.zeros((8, 32), dtype=np.int64)
+    for bm in range(8):
+        for k in range(32):
+            mt = kind_mt[k]
+            if t_used[k] and mt >= 0 and mt != bm and not (bm == CMA and mt == MOVABLE):
+                t_mix[bm, k] = 1
     for b in range(nb):
         start = b << PAGEBLOCK_ORDER
         end = min(start + PAGEBLOCK_NR_PAGES, n)
@@ -167,55 +182,41 @@ def sample(A, vc, S, out):
             if bmt == MOVABLE:
                 movable += 1
             continue
-        is_mixed = False
-        has_unmov = False
+        n_mixed = 0
+        n_unmov = 0
         nfree = 0
         nframes = 0
         for p in range(start, end):
             k = A.kind[p]
-            c = kcls[k]
-            if c == 1:
-                continue
-            nframes += 1
+            nframes += t_frame[k]
+            nfree += t_free[k]
+            used += t_used[k]
+            n_unmov += t_unmov[k]
+            n_mixed += t_mix[bmt, k]
+            zsp += k == K_ZSMALLOC
+            bal += k == K_BALLOON
             # only a sentinel _mapcount or the balloon's mapping can make PageBalloon true
             if A.mapcount[p] < -1 or (A.mapping[p] >> 2) == MAPPING_ID_BALLOON:
-                is_bal = PageBalloon(A, vc, p)
-                if k == K_BALLOON:
-                    if not is_bal:
-                        fn += 1
-                elif is_bal:
-                    fp += 1
+                if t_frame[k]:
+                    is_bal = PageBalloon(A, vc, p)
+                    if k == K_BALLOON:
+                        fn += not is_bal
+                    else:
+                        fp += is_bal
             elif k == K_BALLOON:
                 fn += 1
-            if k == K_BALLOON:
-                bal += 1
-            if c == 2:
-                nfree += 1
-                continue
-            if c == 3:
-                continue
-            used += 1
-            if k == K_ZSMALLOC:
-                zsp += 1
-            mt = kind_mt[k]
-            if mt < 0:
-                continue
-            if mt != MOVABLE:
-                unmov += 1
-                has_unmov = True
-            if mt != bmt and not (bmt == CMA and mt == MOVABLE):
-                is_mixed = True
+        unmov += n_unmov
         if nframes == 0:
             continue
         if nfree == nframes:
             free_blocks += 1
-        if is_mixed:
+        if n_mixed > 0:
             mixed += 1
         if bmt == MOVABLE:
             movable += 1
-            if is_mixed:
+            if n_mixed > 0:
                 mixed_movable += 1
-        if has_unmov:
+        if n_unmov > 0:
             touched += 1
     out[SM_MIXED_BLOCKS] = mixed
     out[SM_MOVABLE_BLOCKS] = movable
