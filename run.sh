@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
 VENV=.venv
-EXTRAS="dev,viz,notebook"
+EXTRAS="dev,viz,notebook,sweep"
 
 setup() {
     if [ ! -x "$VENV/bin/python" ]; then
@@ -17,11 +17,11 @@ setup() {
         "$PY" -m venv "$VENV"
     fi
     local stamp="$VENV/.mmkit-installed"
-    if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$(cat "$stamp")" != "$EXTRAS" ]; then
         echo "mmkit: installing mmkit[$EXTRAS] into $VENV" >&2
         "$VENV/bin/python" -m pip install -q --upgrade pip
         "$VENV/bin/python" -m pip install -q -e ".[$EXTRAS]"
-        touch "$stamp"
+        echo "$EXTRAS" > "$stamp"
     fi
 }
 
