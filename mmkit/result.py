@@ -18,10 +18,14 @@ from mmkit.engine import state as _st
 from mmkit.engine import workload as W
 from mmkit.errors import ParameterError, SnapshotError
 from mmkit.metrics import fragmentation_index, unusable_free_index
-from mmkit.model.kinds import MAX_ORDER, MIGRATETYPE_NAMES, PAGEBLOCK_ORDER, PageKind
-from mmkit.model.memory import PAGE_ARRAY_FIELDS, Memory
+from mmkit.model.kinds import (
+    MIGRATETYPE_NAMES,
+    PAGEBLOCK_ORDER,
+    MigrateType,
+    PageKind,
+)
+from mmkit.model.memory import Memory
 from mmkit.semantics import RULE_FIELDS, Variant
-from mmkit.semantics.variant import RULE_FIELDS as _RF
 
 INDEX_ORDERS = (2, 3, 9)
 FAULTS = tuple(_st.EVENT_NAMES[e] for e in _st.FAULT_EVENTS)
@@ -111,32 +115,45 @@ def _per_block(a: np.ndarray, nb: int, fill=0) -> np.ndarray:
     return a.reshape(nb, 1 << PAGEBLOCK_ORDER)
 
 
+def natural_migratetype(zsmalloc_movable: bool) -> np.ndarray:
+    """The migratetype each page kind is allocated with (gfp_migratetype of its GFP
+    flags, the engine's ``alloc_migratetype``), -1 for frames not allocated; zsmalloc
+    pages are __GFP_MOVABLE once zsmalloc supports migration (v4.8), unmovable before."""
+    mt = np.full(len(PageKind), -1, dtype=np.int64)
+    for k in (PageKind.KERNEL, PageKind.PAGETABLE, PageKind.SLAB):
+        mt[k] = MigrateType.UNMOVABLE
+    mt[PageKind.SLAB_RECLAIMABLE] = MigrateType.RECLAIMABLE
+    for k in (PageKind.ANON, PageKind.FILE, PageKind.BALLOON):
+        mt[k] = MigrateType.MOVABLE
+    mt[PageKind.ZSMALLOC] = MigrateType.MOVABLE if zsmalloc_movable else MigrateType.UNMOVABLE
+    return mt
+
+
 def _pageblocks(run: RunData) -> pl.DataFrame:
     mem = run.sim.mem
     nb = mem.nr_pageblocks
     nk = len(PageKind)
     blocks = np.arange(mem.nr_pages) >> PAGEBLOCK_ORDER
     counts = np.bincount(blocks * nk + mem.kind.astype(np.int64), minlength=nb * nk).reshape(nb, nk)
-    from mmkit.engine.workload import alloc_migratetype  # noqa: F401 (documented rule)
-
-    vc = mem.variant.compile()
-    zs_mt = 1 if vc[_RF.index("zsmalloc_movable")] else 0
-    kind_mt = np.array([-1, -1, -1, 0, 0, 0, 2, 1, 1, 1, zs_mt, -1, -1])
+    kind_mt = natural_migratetype(bool(mem.variant.zsmalloc_movable))
     mts = (mem.pb_flags & 7).astype(np.int64)
-    pmt = kind_mt[mem.kind]
-    blk_mt = np.repeat(mts, 1 << PAGEBLOCK_ORDER)[: mem.nr_pages]
-    odd = (pmt >= 0) & (pmt != blk_mt) & ~((blk_mt == 4) & (pmt == 1))
-    mixed = _per_block(odd, nb, False).any(axis=1)
+    # a block is mixed when it holds a page whose natural migratetype is not the block's
+    # (movable pages in a CMA block are not): one row per pageblock
+    pmt = _per_block(kind_mt[mem.kind], nb, -1)
+    bmt = mts[:, None]
+    odd = (pmt >= 0) & (pmt != bmt) & ~((bmt == MigrateType.CMA) & (pmt == MigrateType.MOVABLE))
+    mixed = odd.any(axis=1)
     zone = np.full(nb, "", dtype=object)
     for z, name in enumerate(mem.zone_names):
         b0, b1 = int(mem.zone_start[z]) >> PAGEBLOCK_ORDER, (int(mem.zone_end[z]) - 1) >> PAGEBLOCK_ORDER
         zone[b0:b1 + 1] = name
-    data = {"variant": [run.variant.name] * nb, "pageblock": np.arange(nb), "start_pfn": np.arange(nb) << PAGEBLOCK_ORDER,
-            "zone": zone.tolist(), "migratetype": [MIGRATETYPE_NAMES[m] for m in mts],
+    data = {"variant": np.full(nb, run.variant.name, dtype=object), "pageblock": np.arange(nb),
+            "start_pfn": np.arange(nb) << PAGEBLOCK_ORDER, "zone": zone,
+            "migratetype": np.array(MIGRATETYPE_NAMES, dtype=object)[mts],
             "skip": (mem.pb_flags & 8 != 0), "mixed": mixed}
     for k in PageKind:
         data[k.name.lower()] = counts[:, int(k)]
-    return pl.DataFrame(data)
+    return pl.DataFrame(data, schema_overrides={"variant": pl.String, "zone": pl.String, "migratetype": pl.String})
 
 
 def _events(run: RunData) -> pl.DataFrame:

@@ -20,6 +20,7 @@ from mmkit.model.kinds import (
     MigrateType,
     PageKind,
 )
+from mmkit.result import natural_migratetype
 from mmkit.viz.inputs import (
     MAX_ROWS,
     check_budget,
@@ -48,20 +49,6 @@ class Pageblocks:
     @property
     def nr(self) -> int:
         return int(self.counts.shape[0])
-
-
-def natural_migratetype(zsmalloc_movable: bool) -> np.ndarray:
-    """The migratetype each page kind is allocated with (gfp_migratetype of its GFP
-    flags), -1 for frames not allocated; zsmalloc pages are __GFP_MOVABLE once zsmalloc
-    supports migration (v4.8), unmovable before."""
-    mt = np.full(NR_KINDS, -1, dtype=np.int64)
-    for k in (PageKind.KERNEL, PageKind.PAGETABLE, PageKind.SLAB):
-        mt[k] = MigrateType.UNMOVABLE
-    mt[PageKind.SLAB_RECLAIMABLE] = MigrateType.RECLAIMABLE
-    for k in (PageKind.ANON, PageKind.FILE, PageKind.BALLOON):
-        mt[k] = MigrateType.MOVABLE
-    mt[PageKind.ZSMALLOC] = MigrateType.MOVABLE if zsmalloc_movable else MigrateType.UNMOVABLE
-    return mt
 
 
 def pageblocks_of_memory(mem: Any, label: str | None = None) -> Pageblocks:
