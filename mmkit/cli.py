@@ -182,6 +182,19 @@ def _run_workloads(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ report
+def _add_report(p: argparse.ArgumentParser) -> None:
+    from mmkit.report.command import add_arguments
+
+    add_arguments(p)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from mmkit.report.command import run
+
+    return run(args)
+
+
 COMMANDS: tuple[Command, ...] = (
     Command("run", "run a workload under several variants and print the before/after table",
             _add_run, _run_run),
@@ -197,6 +210,8 @@ COMMANDS: tuple[Command, ...] = (
             _add_page_types, _run_page_types),
     Command("debugfs", "print debugfs extfrag/extfrag_index or unusable_index computed from DIR's buddyinfo",
             _add_debugfs, _run_debugfs),
+    Command("report", "execute notebooks and write self-contained HTML reports (offline, code hideable)",
+            _add_report, _run_report),
 )
 
 
