@@ -1,7 +1,8 @@
 """The README's two commands, run from a clean copy of the repository in a temporary
 folder, as a new user would: ``bash run.sh`` makes its own .venv, installs mmkit from
-PyPI's packages, compiles the numba engine from nothing (the copy's paths are new to
-numba's cache), executes the flagship notebook and prints its report's path.
+PyPI's packages, loads the numba engine's cache (found by the sources' content, so a
+copy of the same sources compiles nothing; on a fresh machine it compiles), executes the
+flagship notebook and prints its report's path.
 
 ``bash run.sh test`` is run with ``--collect-only``: it sets up the same way and must
 collect every test, but running the whole suite inside the suite would double CI's time
