@@ -8,28 +8,44 @@ from __future__ import annotations
 
 
 class MmkitError(Exception):
-    """Base of every error mmkit raises on purpose. Catch this to catch them all."""
+    """Base of every error mmkit raises on purpose: any other exception out of mmkit is a
+    bug (the fuzzers in ``verification/fuzz.py`` look for them).
+
+    Fix: catch ``MmkitError`` to catch them all; the subclasses below say what to change.
+    """
 
 
 class ParameterError(MmkitError, ValueError):
-    """A parameter is out of its allowed range or of the wrong type.
+    """A parameter of a public function is out of its allowed range or of the wrong type:
+    a machine size, a tick count, a seed, a workload parameter, a zone, an order, a pfn, a
+    page-types ``-b`` spec, an output folder that already exists. Raised before any work
+    starts.
 
-    Fix: the message names the parameter and its allowed range; pass a value inside it.
+    Fix: the message names the parameter and its allowed range (or the kinds of value it
+    takes); pass a value inside it. A ``ValueError`` too.
     """
 
 
 class VariantError(MmkitError, ValueError):
-    """A variant name is unknown, or a user-built variant combines rules no kernel can have.
+    """A variant name is unknown or given twice, a field given to ``Variant.replace`` does
+    not exist or has a value outside its rule's choices, or a user-built variant combines
+    rules no kernel can have (``Variant.validate`` says which and why).
 
-    Fix: use a name from ``mmkit.variants()``, or change the field the message names.
+    Fix: use a name from ``mmkit.variants()``; for a built variant change the field the
+    message names (the choices of each rule are the enums of ``mmkit.semantics``).
     """
 
 
 class InvariantError(MmkitError, AssertionError):
-    """A simulated memory broke one of the page-model invariants (``Memory.check``).
+    """A simulated memory broke one of the page-model invariants: ``Memory.check`` (free
+    lists, buddy state, refcounts, page kinds, holes, PG_lru) or ``Sim.check`` (the
+    owners' lists and counts between operations). ``rule``, ``pfn`` and ``detail`` say
+    which and where. The faults a variant is meant to show (misrouted putbacks, LRU and
+    list corruption) are events, never this error.
 
-    This is a bug in mmkit or in a hand-edited Memory: the message names the pfn and the
-    rule. Please report it with the seed and the variant.
+    Fix: none on your side unless you edited a Memory's arrays by hand: it is a bug in
+    mmkit; please report it with the variant, the seed and the operations that led there
+    (``verification/soak.py --repro`` replays a soak run).
     """
 
     def __init__(self, rule: str, pfn: int, detail: str = "") -> None:
@@ -43,15 +59,25 @@ class InvariantError(MmkitError, AssertionError):
 
 
 class SnapshotError(MmkitError, ValueError):
-    """A kernel snapshot folder or file is missing, truncated or not what it claims to be.
+    """A kernel snapshot folder or file is missing, truncated or not what it claims to be:
+    a text file with a line the kernel does not print (file and line number given), a
+    number past 64 bits, more orders than a kernel has; an array that is not a whole
+    number of u64 values, larger than ``max_pfns``, stored twice, invalid gzip or zstd, a
+    ``.npy`` that is not a 1-D 64-bit integer array (pickles are never loaded); files of
+    one snapshot that disagree (kpageflags shorter than zoneinfo's zones); a kernel whose
+    kpageflags ``Memory.from_snapshot`` cannot read; a capture that cannot read /proc; a
+    saved result folder (``load_result``) that cannot be read.
 
     Fix: the message names the file and what is wrong with it; capture again with
-    ``mmkit snapshot capture DIR`` or repair that file.
+    ``mmkit snapshot capture DIR`` (as root, debugfs mounted), pass ``max_pfns=`` for a
+    machine beyond 512 GiB, or repair or remove that file.
     """
 
 
 class OutOfMemoryError(MmkitError, MemoryError):
-    """A workload asked for more pages than the simulated machine has.
+    """A workload asked for more pages than the simulated machine has. Reserved: today an
+    allocation that fails inside a run is counted (vmstat ``alloc_fail``, ``oom``) as the
+    kernel counts it, and the run goes on; nothing raises this yet.
 
     Fix: make the machine larger (``gib=``) or the workload smaller.
     """

@@ -15,6 +15,7 @@ them raw, gzip- or zstd-compressed, or as ``.npy``. Whatever the form, loading
 from __future__ import annotations
 
 import os
+import tokenize
 import zlib
 from pathlib import Path
 
@@ -141,7 +142,7 @@ def _read_npy(path: Path, max_pfns: int) -> np.ndarray:
                 shape, fortran, dtype = fmt.read_array_header_2_0(f)
             else:
                 raise ValueError(f"unsupported .npy version {version}")
-    except (ValueError, OSError, SyntaxError, EOFError) as e:
+    except (ValueError, OSError, SyntaxError, EOFError, tokenize.TokenError, RecursionError) as e:
         raise SnapshotError(f"{path.name}: not a .npy array file ({e})") from None
     if dtype.hasobject or dtype.kind not in "ui" or dtype.itemsize != 8:
         raise SnapshotError(f"{path.name}: dtype {dtype} is not a 64-bit integer array")

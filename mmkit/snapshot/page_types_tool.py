@@ -140,7 +140,8 @@ def _strtoll(s: str) -> tuple[int, bool]:
         j += 1
     if j == i:
         return 0, False
-    v = int(s[i:j], base)
+    digits = s[i:j].lstrip("0") or "0"
+    v = int(digits, base) if len(digits) <= 64 else 1 << 64  # 64 digits are past LLONG_MAX already
     v = min(v, (1 << 63) if neg else (1 << 63) - 1)  # saturates at LLONG_MIN / LLONG_MAX
     if neg:
         v = -v

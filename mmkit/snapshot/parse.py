@@ -49,6 +49,9 @@ __all__ = [
 
 _I64_MAX = (1 << 63) - 1
 _I64_MIN = -(1 << 63)
+# an order-64 block would be 2^64 pages: no 64-bit kernel has that many orders (real ones
+# have 11 to about 20: MAX_PAGE_ORDER + PAGE_SHIFT <= SECTION_SIZE_BITS)
+_MAX_ORDERS = 64
 
 
 def _fail(name: str, lineno: int, what: str, line: str) -> SnapshotError:
@@ -61,6 +64,8 @@ def _int(tok: str, name: str, lineno: int, line: str, *, signed: bool = False) -
     pat = _SIGNED if signed else _UNSIGNED
     if not pat.fullmatch(tok):
         raise _fail(name, lineno, f"expected a {'signed ' if signed else ''}decimal number, got {tok!r}", line)
+    if len(tok.lstrip("-0")) > 19:  # more digits than any 64-bit value (int() refuses past 4300)
+        raise _fail(name, lineno, f"number {tok if len(tok) <= 24 else tok[:21] + '...'} does not fit in 64 bits", line)
     v = int(tok)
     if not _I64_MIN <= v <= _I64_MAX:
         raise _fail(name, lineno, f"number {tok} does not fit in 64 bits", line)
@@ -105,6 +110,10 @@ def parse_buddyinfo(text: str, name: str = "buddyinfo") -> pl.DataFrame:
         counts = [_int(t, name, lineno, line) for t in m.group(3).split()]
         if not counts:
             raise _fail(name, lineno, "no free counts after the zone name", line)
+        if len(counts) > _MAX_ORDERS:
+            raise _fail(name, lineno, f"{len(counts)} orders; a 64-bit kernel has at most {_MAX_ORDERS}", line)
+        if sum(c << order for order, c in enumerate(counts)) > _I64_MAX:
+            raise _fail(name, lineno, "the free blocks add up to more pages than 64 bits count", line)
         if n_orders is None:
             n_orders = len(counts)
         elif len(counts) != n_orders:
@@ -194,6 +203,8 @@ def parse_pagetypeinfo(text: str, name: str = "pagetypeinfo") -> PageTypeInfo:
             hdr = [_int(t, name, lineno, line) for t in s[len(_FREE_HEADER):].split()]
             if not hdr or hdr != list(range(len(hdr))):
                 raise _fail(name, lineno, "the order header must list 0, 1, 2, ...", line)
+            if len(hdr) > _MAX_ORDERS:
+                raise _fail(name, lineno, f"{len(hdr)} orders; a 64-bit kernel has at most {_MAX_ORDERS}", line)
             if orders is not None and len(hdr) != orders:
                 raise _fail(name, lineno, f"{len(hdr)} orders, but an earlier header has {orders}", line)
             orders, section = len(hdr), "free"
@@ -250,7 +261,7 @@ def parse_pagetypeinfo(text: str, name: str = "pagetypeinfo") -> PageTypeInfo:
     if missing:
         raise SnapshotError(f"{name}: missing {', '.join(missing)} (is this a pagetypeinfo file?)")
     assert types is not None and orders is not None and pb_order is not None and per_block is not None
-    if per_block != 1 << pb_order:
+    if pb_order > 62 or per_block != 1 << pb_order:  # no 2^pb_order of a huge order
         raise SnapshotError(f"{name}: 'Pages per block: {per_block}' is not 2^{pb_order}")
     unknown = sorted(set(free_types_seen) - set(types))
     if unknown:
@@ -294,6 +305,8 @@ def parse_debugfs_index(text: str, name: str) -> pl.DataFrame:
         toks = m.group(3).split()
         if not toks:
             raise _fail(name, lineno, "no values after the zone name", line)
+        if len(toks) > _MAX_ORDERS:
+            raise _fail(name, lineno, f"{len(toks)} orders; a 64-bit kernel has at most {_MAX_ORDERS}", line)
         if n_orders is None:
             n_orders = len(toks)
         elif len(toks) != n_orders:
@@ -305,7 +318,11 @@ def parse_debugfs_index(text: str, name: str) -> pl.DataFrame:
             rows["node"].append(node)
             rows["zone"].append(m.group(2))
             rows["order"].append(order)
-            rows["index"].append(int(vm.group(1)) * 1000 + int(vm.group(2)))
+            index = (_int(vm.group(1), name, lineno, line, signed=True) * 1000
+                     + _int(vm.group(2), name, lineno, line, signed=True))
+            if not _I64_MIN <= index <= _I64_MAX:
+                raise _fail(name, lineno, f"value {tok} does not fit in 64 bits", line)
+            rows["index"].append(index)
     if n_orders is None:
         raise SnapshotError(f"{name}: no zone lines (the file is empty)")
     return pl.DataFrame(rows, schema={"node": pl.Int64, "zone": pl.String, "order": pl.Int64, "index": pl.Int64})

@@ -59,7 +59,7 @@ def kernel_version(release: str | None) -> tuple[int, int] | None:
     """``(major, minor)`` from a ``uname -r`` string such as ``"6.18.44-fc"``, else None."""
     if not release:
         return None
-    m = re.match(r"(\d+)\.(\d+)", release)
+    m = re.match(r"(\d{1,9})\.(\d{1,9})(?!\d)", release)
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
@@ -155,6 +155,8 @@ class Snapshot:
             raise SnapshotError(f"{META_NAME}: not UTF-8 text ({e.reason} at offset {e.start})") from None
         except json.JSONDecodeError as e:
             raise SnapshotError(f"{META_NAME} line {e.lineno}, column {e.colno}: invalid JSON ({e.msg})") from None
+        except (ValueError, RecursionError) as e:  # a number of thousands of digits; nesting too deep
+            raise SnapshotError(f"{META_NAME}: not usable JSON ({str(e)[:80]})") from None
         except OSError as e:
             raise SnapshotError(f"{META_NAME}: cannot read ({e.strerror or e})") from None
         if not isinstance(meta, dict):
