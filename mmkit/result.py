@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -304,7 +305,8 @@ def _jsonable(x):
 
 def load_result(path: str | os.PathLike) -> Result:
     """Load a folder written by ``Result.save`` (parquet, JSON and npz only: nothing is
-    unpickled)."""
+    unpickled). A damaged or foreign folder is a ``SnapshotError`` naming the file."""
+    from mmkit.model.memory import PAGE_ARRAY_FIELDS
     from mmkit.semantics import NAMED
 
     path = Path(path)
@@ -313,18 +315,31 @@ def load_result(path: str | os.PathLike) -> Result:
         raise SnapshotError(f"{path}: not a saved mmkit result (no result.json)")
     try:
         info = json.loads(meta.read_text())
-        frames = {n: pl.read_parquet(path / f"{n}.parquet") for n in Result.FRAMES}
-    except (OSError, ValueError) as e:
-        raise SnapshotError(f"{path}: cannot read the saved result: {e}") from None
+        variants = info["variants"]
+        zone_names = info["zone_names"]
+        if not isinstance(variants, list) or not all(isinstance(v, str) for v in variants):
+            raise ValueError("variants is not a list of names")
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
+        raise SnapshotError(f"{meta}: not a result.json written by Result.save ({type(e).__name__}: {e})") from None
+    frames = {}
+    for n in Result.FRAMES:
+        f = path / f"{n}.parquet"
+        try:
+            frames[n] = pl.read_parquet(f)
+        except Exception as e:  # polars raises its own classes for a damaged file
+            raise SnapshotError(f"{f}: cannot read the saved frame ({type(e).__name__}: {e})") from None
     memories = {}
-    for v in info["variants"]:
+    for v in variants:
         f = path / f"memory-{_safe(v)}.npz"
         try:
             with np.load(f, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
-        except (OSError, ValueError) as e:
-            raise SnapshotError(f"{f}: cannot read the saved memory: {e}") from None
-        mem = Memory(zone_names=tuple(info["zone_names"][v]), **arrays)
+            missing = [k for k in PAGE_ARRAY_FIELDS if k not in arrays]
+            if missing:
+                raise ValueError(f"no {', '.join(missing)} array")
+            mem = Memory(zone_names=tuple(zone_names[v]), **arrays)
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as e:
+            raise SnapshotError(f"{f}: cannot read the saved memory ({type(e).__name__}: {e})") from None
         mem.variant = NAMED.get(v)
         memories[v] = mem
     return Result(frames, memories, info)

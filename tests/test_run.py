@@ -239,3 +239,22 @@ def test_snapshot_subpackage_after_plain_import():
     assert callable(m.snapshot.load)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         m.nope  # noqa: B018
+
+
+@pytest.mark.parametrize("damage", ["json_empty", "json_garbage", "parquet", "npz_missing", "npz_garbage"])
+def test_a_damaged_result_folder_is_a_snapshot_error(result, tmp_path, damage):
+    out = result.save(tmp_path / "r")
+    if damage == "json_empty":
+        (out / "result.json").write_text("{}")
+    elif damage == "json_garbage":
+        (out / "result.json").write_text("[" * 100000)
+    elif damage == "parquet":
+        (out / "timeline.parquet").write_bytes(b"PAR1 not really")
+    else:
+        f = next(out.glob("memory-*.npz"))
+        if damage == "npz_missing":
+            np.savez(f, flags=np.zeros(3, dtype=np.uint32))
+        else:
+            f.write_bytes(b"PK\x03\x04 garbage")
+    with pytest.raises(mmkit.SnapshotError):
+        mmkit.load_result(out)
