@@ -183,6 +183,19 @@ def _run_workloads(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------ report
+# ------------------------------------------------------------------ sweep
+def _add_sweep(p: argparse.ArgumentParser) -> None:
+    from mmkit.sweep.cli import add_arguments
+
+    add_arguments(p)
+
+
+def _run_sweep(args: argparse.Namespace) -> int:
+    from mmkit.sweep.cli import run
+
+    return run(args)
+
+
 def _add_report(p: argparse.ArgumentParser) -> None:
     from mmkit.report.command import add_arguments
 
@@ -212,6 +225,8 @@ COMMANDS: tuple[Command, ...] = (
             _add_debugfs, _run_debugfs),
     Command("report", "execute notebooks and write self-contained HTML reports (offline, code hideable)",
             _add_report, _run_report),
+    Command("sweep", "run a grid of workloads, variants, seeds and machine sizes on a local pool or a Dask cluster",
+            _add_sweep, _run_sweep),
 )
 
 

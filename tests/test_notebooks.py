@@ -28,7 +28,7 @@ from mmkit.report import MAX_BYTES, Report, build
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
-NAMES = ["01-quickstart", "02-the-review", "03-why-the-series", "04-your-machine"]
+NAMES = ["01-quickstart", "02-the-review", "03-why-the-series", "04-your-machine", "05-sweeps"]
 # seconds a notebook may take, warm numba cache, 2 cores (the budget)
 BUDGET = float(os.environ.get("MMKIT_NOTEBOOK_SECONDS", "120"))
 CELL_TIMEOUT = 600
@@ -58,9 +58,10 @@ def reports():
 
 
 def test_notebooks_are_what_build_py_writes():
-    r = subprocess.run([sys.executable, str(NOTEBOOKS / "build.py"), "--check"], capture_output=True, text=True,
-                       check=False)
-    assert r.returncode == 0, r.stderr
+    for script in ("build.py", "build_05.py"):
+        r = subprocess.run([sys.executable, str(NOTEBOOKS / script), "--check"], capture_output=True, text=True,
+                           check=False)
+        assert r.returncode == 0, (script, r.stderr)
     assert sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")) == NAMES
 
 

@@ -18,6 +18,7 @@ from mmkit.viz.buddy import buddyinfo, buddyinfo_frame
 from mmkit.viz.html import embed_html, page, save_page
 from mmkit.viz.inputs import MAX_ROWS, data_rows
 from mmkit.viz.memmap import memory_map
+from mmkit.viz.sweep import sweep_allocations, sweep_bands, sweep_distribution, sweep_faults, sweep_fragmentation
 from mmkit.viz.table import CompareTable, compare_table
 from mmkit.viz.theme import (
     KIND_COLORS,
@@ -57,5 +58,10 @@ __all__ = [
     "misrouted",
     "page",
     "save_page",
+    "sweep_allocations",
+    "sweep_bands",
+    "sweep_distribution",
+    "sweep_faults",
+    "sweep_fragmentation",
     "variant_color",
 ]
