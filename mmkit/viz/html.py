@@ -3,7 +3,6 @@ are inlined once (vl-convert's bundle) and each chart is a small script calling 
 
 from __future__ import annotations
 
-import functools
 import html
 import json
 import threading
@@ -20,15 +19,16 @@ BUNDLE_GUARD = "window.__mmkit_vega_loaded"
 _bundle_lock = threading.Lock()
 
 
-@functools.lru_cache(maxsize=1)
 def _bundle() -> str:
-    import vl_convert as vlc
+    from mmkit.report.vega import (
+        javascript_bundle as bundle,  # cached, escaped for <script>
+    )
 
     major_minor = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
     try:
-        return vlc.javascript_bundle(vl_version=f"v{major_minor}")
+        return bundle(f"v{major_minor}")
     except ValueError:  # pragma: no cover - a vl-convert without this Vega-Lite version
-        return vlc.javascript_bundle()
+        return bundle()
 
 
 def javascript_bundle() -> str:
@@ -49,7 +49,7 @@ def warm_bundle() -> threading.Thread:
 
 def bundle_script() -> str:
     """A <script> defining the libraries, once per page (later copies do nothing)."""
-    js = javascript_bundle().replace("</script", "<\\/script")
+    js = javascript_bundle()
     # the bundle declares top-level consts: a function scope keeps a second copy (or
     # another page's script) from colliding with them; it sets window.vegaEmbed itself
     return f"<script>if (!{BUNDLE_GUARD}) {{ {BUNDLE_GUARD} = true; (function() {{\n{js}\n}})(); }}</script>"
