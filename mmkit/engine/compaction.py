@@ -18,20 +18,25 @@ from mmkit.engine.buddy import (
     CMA,
     MOVABLE,
     WMARK_LOW,
+    WMARK_MIN,
     find_suitable_fallback,
     get_pageblock_migratetype,
     set_pageblock_migratetype,
     zone_watermark_ok,
 )
-from mmkit.engine.lists import list_add, list_del, list_empty, list_first, misc_head, free_head
+from mmkit.engine.lists import free_head, list_add, list_add_tail, list_del, list_empty, list_first, misc_head
 from mmkit.engine.migrate import (
     DRIVER_BALLOON,
     EAGAIN,
     ENOMEM,
     MIGRATEPAGE_SUCCESS,
     driver_of,
+    folio_order,
+    folio_splittable,
     putback_movable_pages,
+    split_folio_to_list,
     unmap_and_move,
+    unmap_and_move_folio,
 )
 from mmkit.engine.owners import balloon_isolate, del_page_from_lru_list
 from mmkit.engine.pageflags import PageBuddy, page_order, rmv_page_order
@@ -62,6 +67,8 @@ from mmkit.engine.state import (
     EV_MIGRATE_FAILED,
     EV_OOPS,
     HEAD_FREEPAGES,
+    HEAD_FREEPAGES_ORDER1,
+    HEAD_SPLIT,
     HEAD_MIGRATEPAGES,
     RULE_NONE,
     ST_BLOCKSKIP_FLUSH,
@@ -85,7 +92,10 @@ from mmkit.model.kinds import (
 )
 from mmkit.semantics.variant import (
     F_BALLOON_BRANCH_FIRST,
+    F_COMPACT_COUNT_SKIPPED,
+    F_COMPACT_LARGE_FOLIOS,
     F_EXTFRAG_COSTLY_ONLY,
+    F_ISOLATE_FREE_MIN_WMARK,
     F_MOVABLE_MARKER,
     F_PG_ISOLATED,
 )
@@ -255,15 +265,43 @@ def try_nonlru(A, vc, S, pfn):
     return isolate_movable_page(A, vc, S, pfn)
 
 
+@kernel(inline="always")
+def skip_isolation_on_order(order, target_order):
+    """``skip_isolation_on_order`` (v6.9): folios of the target order or above are not
+    worth moving, nor any of pageblock order or above (compact_memory: target -1)."""
+    if target_order != -1 and order >= target_order:
+        return True
+    return order >= PAGEBLOCK_ORDER
+
+
+@kernel
+def isolate_lru_folio(A, vc, pfn):
+    """The LRU branch of ``isolate_migratepages_block`` for a page or folio head: not a
+    pinned anonymous page (``page_count > page_mapcount`` and no ``page_mapping``), then
+    ``__isolate_lru_page``: a reference and off its LRU list."""
+    if A.mapping[pfn] & 1 and A.refcount[pfn] > A.mapcount[pfn] + 1:
+        return False
+    A.refcount[pfn] += 1
+    del_page_from_lru_list(A, pfn)
+    return True
+
+
 @kernel
 def isolate_migratepages_block(A, vc, S, cc, low_pfn, end_pfn, head_id):
     """Scan [low_pfn, end_pfn) and isolate up to COMPACT_CLUSTER_MAX pages onto the list
-    ``head_id``. Returns the pfn where the scan stopped (-1 after an oops)."""
+    ``head_id``. Returns the pfn where the scan stopped (-1 after an oops).
+
+    With ``compact_count_skipped`` every page of a skipped free or compound block counts
+    as scanned; with ``compact_large_folios`` compaction (not a contiguous range, whose
+    list is ``HEAD_CONTIG``) isolates LRU large folios ``skip_isolation_on_order`` lets
+    through, counting their pages."""
     head = misc_head(A, head_id)
     nr_scanned = 0
     nr_isolated = 0
     valid = -1
     balloon_first = vc[F_BALLOON_BRANCH_FIRST] != 0
+    count_skipped = vc[F_COMPACT_COUNT_SKIPPED] != 0
+    folios = vc[F_COMPACT_LARGE_FOLIOS] != 0 and head_id == HEAD_MIGRATEPAGES
     while low_pfn < end_pfn:
         pfn = low_pfn
         low_pfn += 1
@@ -276,14 +314,30 @@ def isolate_migratepages_block(A, vc, S, cc, low_pfn, end_pfn, head_id):
             order = page_order(A, pfn)
             if 0 < order < MAX_ORDER:
                 low_pfn += (1 << order) - 1
+                if count_skipped:
+                    nr_scanned += (1 << order) - 1
             continue
         got = 0
+        nr = 1
         if not balloon_first and A.lru_next[pfn] <= -2:
             continue  # a tail page: PageCompound, order 0 from here
         if not balloon_first and test_bit(A, pfn, PG_head):
-            low_pfn += (1 << compound_order(A, pfn)) - 1
-            continue
-        if not PageLRU(A, pfn):
+            order = compound_order(A, pfn)
+            if not (folios and PageLRU(A, pfn) and not skip_isolation_on_order(order, cc[CC_ORDER])):
+                low_pfn += (1 << order) - 1
+                if count_skipped:
+                    nr_scanned += (1 << order) - 1
+                continue
+            # a large folio compaction may move (v6.9)
+            if not isolate_lru_folio(A, vc, pfn):
+                low_pfn += (1 << order) - 1
+                nr_scanned += (1 << order) - 1
+                continue
+            nr = 1 << order
+            low_pfn += nr - 1
+            nr_scanned += nr - 1
+            got = 1
+        elif not PageLRU(A, pfn):
             if balloon_first and PageBalloon(A, vc, pfn) and PagePrivate(A, pfn):
                 # v4.5 / v3-02: balloon_page_movable, then balloon_page_isolate; another
                 # compactor may hold the page (the workload's concurrency rate)
@@ -311,18 +365,14 @@ def isolate_migratepages_block(A, vc, S, cc, low_pfn, end_pfn, head_id):
             if test_bit(A, pfn, PG_head):  # PageTransHuge on the LRU
                 low_pfn += (1 << compound_order(A, pfn)) - 1
                 continue
-            # a pinned anonymous page: page_count > page_mapcount, no page_mapping
-            if A.mapping[pfn] & 1 and A.refcount[pfn] > A.mapcount[pfn] + 1:
+            if not isolate_lru_folio(A, vc, pfn):
                 continue
-            # __isolate_lru_page
-            A.refcount[pfn] += 1
-            del_page_from_lru_list(A, pfn)
             got = 1
         list_add(A, pfn, head)
-        cc[CC_NR_MIGRATE] += 1
-        nr_isolated += 1
+        cc[CC_NR_MIGRATE] += nr
+        nr_isolated += nr
         record(S, A, pfn, EV_ISOLATED, RULE_NONE, 0)
-        if cc[CC_NR_MIGRATE] == COMPACT_CLUSTER_MAX:
+        if cc[CC_NR_MIGRATE] >= COMPACT_CLUSTER_MAX:
             break
     if low_pfn > end_pfn:
         low_pfn = end_pfn  # a free block's order took the scan past the block
@@ -339,6 +389,13 @@ def isolate_migratepages_block(A, vc, S, cc, low_pfn, end_pfn, head_id):
     return low_pfn
 
 
+@kernel(inline="always")
+def pageblock_has_page(A, start, end):
+    """``pageblock_pfn_to_page``: a block whose first or last page frame has no struct
+    page (a hole, memory not online) is passed over, uncounted."""
+    return is_frame(A, start) and is_frame(A, end - 1)
+
+
 @kernel
 def isolate_migratepages(A, vc, S, cc):
     """``isolate_migratepages``: the next suitable pageblock below the free scanner.
@@ -350,7 +407,9 @@ def isolate_migratepages(A, vc, S, cc):
         start = max(low_pfn & ~(PAGEBLOCK_NR_PAGES - 1), A.zone_start[z])
         block_end = min(end_pfn, A.zone_end[z])
         ok = True
-        if cc[CC_IGNORE_SKIP] == 0 and pageblock_skip(A, start):
+        if not pageblock_has_page(A, start, block_end):
+            ok = False
+        elif cc[CC_IGNORE_SKIP] == 0 and pageblock_skip(A, start):
             ok = False
         elif cc[CC_SYNC] == 0 and not migrate_async_suitable(get_pageblock_migratetype(A, start)):
             ok = False
@@ -378,9 +437,10 @@ def suitable_migration_target(A, vc, pfn):
 
 @kernel
 def __isolate_free_page(A, vc, z, pfn, order):
-    """Take a free block out of the buddy if the zone stays above its low watermark;
-    a block of pageblock_order - 1 or more makes its pageblocks MOVABLE."""
-    if not zone_watermark_ok(A, z, 0, A.wmark[z, WMARK_LOW] + (1 << order), False):
+    """Take a free block out of the buddy if the zone stays above its low watermark (min
+    from v4.9); a block of pageblock_order - 1 or more makes its pageblocks MOVABLE."""
+    mark = A.wmark[z, WMARK_MIN if vc[F_ISOLATE_FREE_MIN_WMARK] != 0 else WMARK_LOW]
+    if not zone_watermark_ok(A, z, 0, mark + (1 << order), False):
         return 0
     list_del(A, pfn)
     A.nr_free[z, order] -= 1
@@ -395,11 +455,25 @@ def __isolate_free_page(A, vc, z, pfn, order):
     return 1 << order
 
 
+@kernel(inline="always")
+def freepages_head(A, order):
+    """``&cc->freepages[order]`` (order 0 is the v4.5 list of split pages)."""
+    if order == 0:
+        return misc_head(A, HEAD_FREEPAGES)
+    return misc_head(A, HEAD_FREEPAGES_ORDER1 + order - 1)
+
+
 @kernel
 def isolate_freepages_block(A, vc, S, cc, start, end):
-    """Split every free block in [start, end) into order-0 pages on cc->freepages until
-    there are as many as pages to migrate. Returns (where it stopped, pages isolated)."""
+    """Take every free block in [start, end) onto cc->freepages until there are as many
+    free pages as pages to migrate. Returns where it stopped.
+
+    v4.5: each block is split into order-0 pages (``split_free_page``) and a refused one
+    is stepped over; with ``compact_large_folios`` the block stays whole on
+    ``cc->freepages[order]`` (``page_private`` = order) and a refusal ends the block."""
     z = cc[CC_ZONE]
+    folios = vc[F_COMPACT_LARGE_FOLIOS] != 0
+    count_skipped = vc[F_COMPACT_COUNT_SKIPPED] != 0
     head = misc_head(A, HEAD_FREEPAGES)
     nr_scanned = 0
     total = 0
@@ -410,7 +484,15 @@ def isolate_freepages_block(A, vc, S, cc, start, end):
         if is_frame(A, pfn) and test_bit(A, pfn, PG_head):
             if valid < 0:
                 valid = pfn
-            pfn += 1 << compound_order(A, pfn)  # PageCompound: skip it by its order
+            n = 1 << compound_order(A, pfn)
+            if count_skipped:
+                if pfn + n <= end:
+                    nr_scanned += n - 1
+                    pfn += n
+                else:
+                    pfn += 1
+            else:
+                pfn += n  # PageCompound: skip it by its order
             continue
         if not is_frame(A, pfn) or not PageBuddy(A, vc, pfn):
             if valid < 0 and is_frame(A, pfn):
@@ -422,12 +504,22 @@ def isolate_freepages_block(A, vc, S, cc, start, end):
         order = page_order(A, pfn)
         isolated = __isolate_free_page(A, vc, z, pfn, order)
         if isolated == 0:
+            if folios:
+                break
             pfn += 1
             continue
-        for p in range(pfn, pfn + isolated):  # split_page, then list_add each
-            A.kind[p] = K_ISOLATED_FREE
-            A.refcount[p] = 1
-            list_add(A, p, head)
+        if folios:
+            for p in range(pfn, pfn + isolated):
+                A.kind[p] = K_ISOLATED_FREE
+            A.private[pfn] = order  # set_page_private(page, order)
+            list_add_tail(A, pfn, freepages_head(A, order))
+        else:
+            for p in range(pfn, pfn + isolated):  # split_page, then list_add each
+                A.kind[p] = K_ISOLATED_FREE
+                A.refcount[p] = 1
+                list_add(A, p, head)
+        if count_skipped:
+            nr_scanned += isolated - 1
         total += isolated
         cc[CC_NR_FREE] += isolated
         pfn += isolated
@@ -448,16 +540,19 @@ def isolate_freepages_block(A, vc, S, cc, start, end):
 @kernel
 def isolate_freepages(A, vc, S, cc):
     """``isolate_freepages``: pageblocks downward from the free scanner, above the
-    migrate scanner's pageblock."""
+    migrate scanner's pageblock (v6.9: a block whose isolation stopped early ends it)."""
     z = cc[CC_ZONE]
     block_start = cc[CC_FREE_PFN] & ~(PAGEBLOCK_NR_PAGES - 1)
     isolate_start = cc[CC_FREE_PFN]
     low_pfn = (cc[CC_MIGRATE_PFN] + PAGEBLOCK_NR_PAGES) & ~(PAGEBLOCK_NR_PAGES - 1)
+    folios = vc[F_COMPACT_LARGE_FOLIOS] != 0
     while block_start >= low_pfn:
         block_end = min(block_start + PAGEBLOCK_NR_PAGES, A.zone_end[z])
         first = max(block_start, A.zone_start[z])
         ok = True
-        if cc[CC_IGNORE_SKIP] == 0 and pageblock_skip(A, first):
+        if not pageblock_has_page(A, first, block_end):
+            ok = False
+        elif cc[CC_IGNORE_SKIP] == 0 and pageblock_skip(A, first):
             ok = False
         elif not suitable_migration_target(A, vc, first):
             ok = False
@@ -469,6 +564,9 @@ def isolate_freepages(A, vc, S, cc):
                 else:
                     isolate_start = stop
                 cc[CC_FREE_PFN] = isolate_start
+                return
+            if folios and stop < block_end:
+                cc[CC_FREE_PFN] = stop  # isolation failed early: do not go on needlessly
                 return
         block_start -= PAGEBLOCK_NR_PAGES
         isolate_start = block_start
@@ -487,6 +585,47 @@ def compaction_alloc(A, vc, S, cc):
     list_del(A, p)
     cc[CC_NR_FREE] -= 1
     return p
+
+
+@kernel
+def compaction_alloc_order(A, vc, S, cc, order):
+    """v6.9 ``compaction_alloc`` for a folio of ``order``: the first block on the
+    smallest non-empty ``cc->freepages[o]``, o >= order, split down (the upper halves
+    onto the lower lists); when all are empty, isolate once more; -1 if that found none."""
+    has_isolated = False
+    while True:
+        start = order
+        while start < MAX_ORDER and list_empty(A, freepages_head(A, start)):
+            start += 1
+        if start < MAX_ORDER:
+            break
+        if has_isolated:
+            return -1
+        isolate_freepages(A, vc, S, cc)
+        has_isolated = True
+    p = list_first(A, freepages_head(A, start))
+    list_del(A, p)
+    size = 1 << start
+    while start > order:
+        start -= 1
+        size >>= 1
+        list_add(A, p + size, freepages_head(A, start))
+        A.private[p + size] = start
+    A.private[p] = 0
+    A.refcount[p] = 1  # post_alloc_hook, set_page_refcounted
+    cc[CC_NR_FREE] -= 1 << order
+    cc[CC_NR_MIGRATE] -= 1 << order
+    return p
+
+
+@kernel
+def compaction_free_order(A, cc, p, order):
+    """v6.9 ``compaction_free``: an unused target back onto ``cc->freepages[order]``."""
+    A.refcount[p] = 0
+    A.private[p] = order
+    list_add(A, p, freepages_head(A, order))
+    cc[CC_NR_FREE] += 1 << order
+    cc[CC_NR_MIGRATE] += 1 << order
 
 
 @kernel
@@ -514,13 +653,35 @@ def release_freepages(A, vc, head_id):
     return high
 
 
+@kernel
+def release_free_list(A, vc):
+    """v6.9 ``release_free_list``: the blocks left on ``cc->freepages[1..10]`` back to the
+    buddy whole (order 0 goes through ``release_freepages``); the highest pfn or -1."""
+    high = -1
+    for order in range(1, MAX_ORDER):
+        head = freepages_head(A, order)
+        while True:
+            p = list_first(A, head)
+            if p < 0:
+                break
+            list_del(A, p)
+            A.refcount[p] = 0
+            A.private[p] = 0
+            free_pages(A, vc, p, order)
+            if p > high:
+                high = p
+    return high
+
+
 # ------------------------------------------------------------------ migration driver
 @kernel
 def migrate_pages(A, vc, S, cc, head_id, contig_alloc):
     """``migrate_pages``: up to ten passes over the list; -EAGAIN pages are retried,
     the rest migrated or left for ``putback_movable_pages``. Targets come from
     ``compaction_alloc`` (or, with ``contig_alloc``, from the page allocator outside
-    the isolated range). Returns (succeeded, failed, ran out of targets)."""
+    the isolated range). Returns True when it ran out of targets (-ENOMEM)."""
+    if vc[F_COMPACT_LARGE_FOLIOS] != 0 and not contig_alloc:
+        return migrate_folios(A, vc, S, cc, head_id)
     head = misc_head(A, head_id)
     succeeded = 0
     failed = 0
@@ -557,6 +718,85 @@ def migrate_pages(A, vc, S, cc, head_id, contig_alloc):
         node = A.lru_next[head]
         while node != head:
             failed += 1
+            node = A.lru_next[node]
+    S.vm[VM_PGMIGRATE_SUCCESS] += succeeded
+    S.vm[VM_PGMIGRATE_FAIL] += failed
+    cc[CC_MIGRATED] += succeeded
+    cc[CC_FAILED] += failed
+    return nomem
+
+
+@kernel
+def migrate_one_folio(A, vc, S, cc, node, newpage, order, last_pass):
+    """One folio into its target; on failure the target goes back to cc->freepages.
+    Returns the pages migrated (0 on -EAGAIN)."""
+    if order == 0:
+        rc = unmap_and_move(A, vc, S, node, newpage)
+    else:
+        rc = unmap_and_move_folio(A, vc, S, node, newpage, order)
+    if rc == MIGRATEPAGE_SUCCESS:
+        return 1 << order
+    compaction_free_order(A, cc, newpage, order)
+    if last_pass:
+        record(S, A, node, EV_MIGRATE_FAILED, RULE_NONE, 0)
+    return 0
+
+
+@kernel
+def migrate_folios(A, vc, S, cc, head_id):
+    """v6.9 ``migrate_pages`` for compaction: each folio gets a target of its own order
+    (``compaction_alloc_order``). A large folio that gets none is split
+    (``try_split_folio``) and its order-0 folios are tried once after the others; one
+    that cannot be split is -ENOMEM: migration stops, the split folios are not tried, and
+    everything left is put back. Returns True on -ENOMEM."""
+    head = misc_head(A, head_id)
+    split = misc_head(A, HEAD_SPLIT)
+    succeeded = 0
+    failed = 0
+    nomem = False
+    for _pass in range(MIGRATE_PASSES):
+        retry = 0
+        node = A.lru_next[head]
+        while node != head:
+            nxt = A.lru_next[node]
+            order = folio_order(A, node)
+            newpage = compaction_alloc_order(A, vc, S, cc, order)
+            if newpage < 0:
+                if order > 0 and folio_splittable(A, node):
+                    split_folio_to_list(A, node, order, split)
+                    node = nxt
+                    continue
+                nomem = True
+                break
+            got = migrate_one_folio(A, vc, S, cc, node, newpage, order, _pass == MIGRATE_PASSES - 1)
+            succeeded += got
+            if got == 0:
+                retry += 1
+            node = nxt
+        if nomem or retry == 0:
+            break
+    if not nomem:
+        # the split folios: one try each (MIGRATE_ASYNC, one pass); running out of
+        # targets here ends the try but is not -ENOMEM for the caller
+        node = A.lru_next[split]
+        while node != split:
+            nxt = A.lru_next[node]
+            newpage = compaction_alloc_order(A, vc, S, cc, 0)
+            if newpage < 0:
+                break
+            succeeded += migrate_one_folio(A, vc, S, cc, node, newpage, 0, True)
+            node = nxt
+    # what is left (and the split folios) goes back through putback_movable_pages
+    while True:
+        node = list_first(A, split)
+        if node < 0:
+            break
+        list_del(A, node)
+        list_add_tail(A, node, head)
+    if not nomem:
+        node = A.lru_next[head]
+        while node != head:
+            failed += 1 << folio_order(A, node)
             node = A.lru_next[node]
     S.vm[VM_PGMIGRATE_SUCCESS] += succeeded
     S.vm[VM_PGMIGRATE_FAIL] += failed
@@ -682,6 +922,8 @@ def compact_zone(A, vc, S, cc):
         reset_cached_positions(A, S, z)  # let the next compaction start anew
         S.st[ST_BLOCKSKIP_FLUSH] |= 1 << z
     high = release_freepages(A, vc, HEAD_FREEPAGES)
+    if vc[F_COMPACT_LARGE_FOLIOS] != 0:
+        high = max(high, release_free_list(A, vc))
     if high >= 0 and cc[CC_IGNORE_SKIP] == 0 and ret != COMPACT_COMPLETE:
         free_pfn = high & ~(PAGEBLOCK_NR_PAGES - 1)
         if free_pfn > S.zc[z, ZC_FREE]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from mmkit.engine.jit import kernel
 
 from mmkit.engine.alloc import free_pages
-from mmkit.engine.lists import list_add, list_del, list_first, misc_head
+from mmkit.engine.lists import list_add, list_add_tail, list_del, list_first, misc_head
 from mmkit.engine.owners import (
     BALLOON_ID,
     add_page_to_lru_list,
@@ -66,7 +66,7 @@ from mmkit.engine.state import (
     record,
 )
 from mmkit.model.encodings import MAPPING_ID_BALLOON, MAPPING_ID_ZSMALLOC, PAGE_BALLOON_MAPCOUNT_VALUE
-from mmkit.model.flags import PG_head, PG_lru, PG_locked
+from mmkit.model.flags import PG_dirty, PG_head, PG_lru, PG_locked, PG_private, PG_writeback
 from mmkit.model.kinds import PageKind
 from mmkit.semantics.rules import FailureRoute, NewpageRoute
 from mmkit.semantics.variant import (
@@ -100,6 +100,7 @@ DRIVER_ZSMALLOC = 2
 # and PG_head (compound pages are not migrated here)
 _NOT_COPIED = (1 << PG_lru) | (1 << PG_locked) | (1 << PG_head)
 _COPY_MASK = 0xFFFFFFFF ^ _NOT_COPIED
+_SPLIT_MASK = 0xFFFFFFFF ^ ((1 << PG_head) | (1 << PG_private))
 
 
 @kernel(inline="always")
@@ -312,4 +313,78 @@ def unmap_and_move(A, vc, S, page, newpage):
     release_newpage(A, vc, S, newpage, src_was_lru)
     if not list_first(A, misc_head(A, HEAD_DEFLATE)) < 0:
         release_pages_balloon(A, vc, S)
+    return MIGRATEPAGE_SUCCESS
+
+
+# ------------------------------------------------------------------ large folios (v6.9)
+@kernel
+def folio_order(A, pfn):
+    """``folio_order``: the compound order of a head page, 0 for any other page."""
+    if test_bit(A, pfn, PG_head):
+        return A.private[pfn + 1]
+    return 0
+
+
+@kernel
+def folio_splittable(A, pfn):
+    """``split_folio`` can succeed: not under writeback, and a file folio's buffers can be
+    released (``filemap_release_folio``: not with dirty buffers)."""
+    if test_bit(A, pfn, PG_writeback):
+        return False
+    if A.kind[pfn] == K_FILE and test_bit(A, pfn, PG_private) and test_bit(A, pfn, PG_dirty):
+        return False
+    return True
+
+
+@kernel
+def split_folio_to_list(A, pfn, order, head):
+    """``try_split_folio``: split an isolated large folio into order-0 folios, each
+    isolated (the split's reference) and added to ``head``, the old head last; each new
+    folio takes the head's flags but PG_head and PG_private (released buffers)."""
+    n = 1 << order
+    flags = A.flags[pfn] & _SPLIT_MASK
+    list_del(A, pfn)
+    for p in range(pfn + 1, pfn + n):
+        A.kind[p] = A.kind[pfn]
+        A.flags[p] = flags
+        A.mapping[p] = A.mapping[pfn]
+        A.mapcount[p] = A.mapcount[pfn]
+        A.private[p] = 0
+        A.refcount[p] = A.refcount[pfn]
+        A.lru_next[p] = -1
+        list_add_tail(A, p, head)
+    A.flags[pfn] = flags
+    A.private[pfn] = 0
+    list_add_tail(A, pfn, head)
+
+
+@kernel
+def unmap_and_move_folio(A, vc, S, page, newpage, order):
+    """``migrate_folio`` of an LRU large folio into the free block ``newpage`` of the same
+    order: the new folio takes the head's identity and flags (PG_head set, tails
+    pointing at the new head), the old folio is freed whole, and the new one goes back
+    on the LRU by the variant's newpage route."""
+    if A.refcount[page] > 2 or chance_ppm(S, S.st[ST_FAIL_PPM]):
+        return EAGAIN
+    src_was_lru = not __PageMovable(A, vc, page)
+    n = 1 << order
+    for i in range(1, n):
+        A.kind[newpage + i] = A.kind[page + i]
+        A.flags[newpage + i] = A.flags[page + i]
+        A.mapping[newpage + i] = A.mapping[page + i]
+        A.mapcount[newpage + i] = A.mapcount[page + i]
+        A.private[newpage + i] = A.private[page + i]
+        A.refcount[newpage + i] = 0
+        A.lru_next[newpage + i] = -2 - newpage
+    A.kind[newpage] = A.kind[page]
+    A.mapping[newpage] = A.mapping[page]
+    A.private[newpage] = A.private[page]
+    A.mapcount[newpage] = A.mapcount[page]
+    A.flags[newpage] = (A.flags[page] & _COPY_MASK) | (1 << PG_head)
+    A.refcount[newpage] += 1
+    record(S, A, newpage, EV_MIGRATED, RULE_NONE, page)
+    list_del(A, page)
+    A.refcount[page] = 0
+    free_pages(A, vc, page, order)
+    release_newpage(A, vc, S, newpage, src_was_lru)
     return MIGRATEPAGE_SUCCESS

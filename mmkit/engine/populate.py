@@ -28,8 +28,10 @@ from mmkit.model.flags import (
     PG_head,
     PG_lru,
     PG_owner_priv_1,
+    PG_private,
     PG_private_2,
     PG_unevictable,
+    PG_writeback,
 )
 from mmkit.model.kinds import PageKind
 
@@ -46,6 +48,8 @@ FILE_CHECKED = 2  # PG_checked: ext4 data=journal
 FILE_FSCACHE = 4  # PG_private_2: fscache / btrfs
 FILE_UNEVICTABLE = 8
 FILE_MAPPED = 16
+FILE_BUFFERS = 32  # PG_private: buffer heads attached
+FILE_WRITEBACK = 64  # PG_writeback: under writeback
 
 
 @kernel
@@ -84,6 +88,25 @@ def file_page(A, vc, S, zone_hi, habits, gfp=GFP_DEFAULT):
         set_bit(A, pfn, PG_unevictable)
     if habits & FILE_MAPPED:
         A.mapcount[pfn] = 0
+    add_page_to_lru_list(A, pfn)
+    return pfn
+
+
+@kernel
+def folio_alloc(A, vc, S, zone_hi, order, habits, file, gfp=GFP_DEFAULT):
+    """A large folio of ``order`` (1-8): a page-cache folio with the filesystem's flag
+    habits (``FILE_BUFFERS``: buffer heads, PG_private) or an anonymous mTHP, on the
+    inactive list."""
+    kind = K_FILE if file else K_ANON
+    pfn = alloc_pages_slowpath(A, vc, S, order, MOVABLE, kind, new_owner(S), True, zone_hi, gfp)
+    if pfn < 0:
+        return -1
+    if habits & FILE_DIRTY:
+        set_bit(A, pfn, PG_dirty)
+    if habits & FILE_BUFFERS:
+        set_bit(A, pfn, PG_private)
+    if habits & FILE_WRITEBACK:
+        set_bit(A, pfn, PG_writeback)
     add_page_to_lru_list(A, pfn)
     return pfn
 

@@ -109,8 +109,9 @@ def shrink_page(A, vc, S, pfn, zone_hi):
             clear_bit(A, pfn, PG_dirty)  # pageout(); writeback completes before the next scan
             add_page_to_lru_list(A, pfn)
             return False
+        order = A.private[pfn + 1] if test_bit(A, pfn, PG_head) else 0  # a large folio goes whole
         A.refcount[pfn] = 0  # __remove_mapping: the page cache's reference
-        free_pages(A, vc, pfn, 0)
+        free_pages(A, vc, pfn, order)
         return True
     if kind == K_ANON:
         if test_bit(A, pfn, PG_head):

@@ -104,6 +104,16 @@ class Sim:
                   | _pop.FILE_MAPPED * bool(mapped))
         return self._loop(n, _pop.file_page, self._zone(zone), habits, _pa.GFP_DEFAULT)
 
+    def folio(self, n: int = 1, *, order: int = 2, file: bool = True, dirty=False, buffers=False,
+              writeback=False, zone=None) -> np.ndarray:
+        """``n`` large folios of ``order`` (1..8) on the LRU: page-cache folios (``buffers``:
+        PG_private, ``dirty``, ``writeback``) or, with ``file=False``, anonymous mTHPs."""
+        if not isinstance(order, (int, np.integer)) or not 1 <= order <= 8:
+            raise ParameterError(f"order: {order!r} is out of range 1..8 (order 9 is thp())")
+        habits = (_pop.FILE_DIRTY * bool(dirty) | _pop.FILE_BUFFERS * bool(buffers)
+                  | _pop.FILE_WRITEBACK * bool(writeback))
+        return self._loop(n, _pop.folio_alloc, self._zone(zone), int(order), habits, bool(file), _pa.GFP_DEFAULT)
+
     def thp(self, n: int = 1, *, zone=None) -> np.ndarray:
         return self._loop(n, _pop.thp_fault, self._zone(zone), _pa.GFP_TRANSHUGE)
 
@@ -234,7 +244,8 @@ class Sim:
         zsmalloc page of that zspage."""
         self.mem.check()
         A, S = self.A, self.S
-        for h in (_st.HEAD_MIGRATEPAGES, _st.HEAD_FREEPAGES, _st.HEAD_CONTIG, _st.HEAD_DEFLATE):
+        for h in (_st.HEAD_MIGRATEPAGES, _st.HEAD_FREEPAGES, _st.HEAD_CONTIG, _st.HEAD_DEFLATE, _st.HEAD_SPLIT,
+                  *range(_st.HEAD_FREEPAGES_ORDER1, _st.HEAD_FREEPAGES_ORDER1 + 10)):
             head = misc_head(A, h)
             if A.lru_next[head] != head:
                 raise InvariantError(f"a private list (head {h}) is not empty between operations", int(A.lru_next[head]))

@@ -140,6 +140,8 @@ HEAD_MIGRATEPAGES = 1  # cc->migratepages
 HEAD_FREEPAGES = 2  # cc->freepages
 HEAD_DEFLATE = 3  # pages a deflate dequeued and has yet to release
 HEAD_CONTIG = 4  # alloc_contig_range's private list
+HEAD_FREEPAGES_ORDER1 = 5  # cc->freepages[1..10] (compact_large_folios): heads 5..14
+HEAD_SPLIT = 15  # migrate_pages' split_folios
 
 # ----------------------------------------------------------------- scalar state
 # st[] slots: int64 scalars the kernels share

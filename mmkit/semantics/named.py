@@ -103,6 +103,9 @@ _V6_18 = _V4_8.replace(
     kpf_buddy_all_pages=True,
     extfrag_costly_only=True,
     kpf_folio_flags=True,
+    isolate_free_min_wmark=True,
+    compact_count_skipped=True,
+    compact_large_folios=True,
     sources=("K-mod", "K-pf25", "K-kpf", "U-2019", "O-2018"),
 )
 

@@ -45,6 +45,9 @@ RULE_FIELDS = (
     "balloon_branch_first",
     "extfrag_costly_only",
     "kpf_folio_flags",
+    "isolate_free_min_wmark",
+    "compact_count_skipped",
+    "compact_large_folios",
 )
 NR_RULE_FIELDS = len(RULE_FIELDS)
 
@@ -65,6 +68,9 @@ F_KPF_BUDDY_ALL_PAGES = 13
 F_BALLOON_BRANCH_FIRST = 14
 F_EXTFRAG_COSTLY_ONLY = 15
 F_KPF_FOLIO_FLAGS = 16
+F_ISOLATE_FREE_MIN_WMARK = 17
+F_COMPACT_COUNT_SKIPPED = 18
+F_COMPACT_LARGE_FOLIOS = 19
 assert all(globals()["F_" + n.upper()] == i for i, n in enumerate(RULE_FIELDS))
 
 
@@ -99,6 +105,19 @@ class Variant:
     kpf_folio_flags: bool
     """stable_page_flags reads the folio's (head page's) flags for every page of a large
     folio (``k = folio->flags``, K-kpf), not each page's own."""
+    isolate_free_min_wmark: bool = False
+    """``__isolate_free_page`` keeps the zone above its min watermark (v4.9; the low one
+    before)."""
+    compact_count_skipped: bool = False
+    """compact_migrate_scanned / compact_free_scanned count every page of a free or
+    compound block the scanners step over (v5.1), not one per block."""
+    compact_large_folios: bool = False
+    """Compaction migrates LRU large folios (v6.9, ``skip_isolation_on_order``): below
+    pageblock order for ``compact_memory``, below the target order otherwise. The free
+    scanner keeps free blocks whole (``cc->freepages[order]``), ``compaction_alloc`` splits
+    one for each folio, a folio that gets no target is split (``try_split_folio``), and one
+    that cannot be split (a file folio with dirty or writeback buffers) ends the zone's
+    compaction with COMPACT_CONTENDED; a refused free block stops the free scanner's block."""
     sources: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -221,4 +240,7 @@ _FIELD_TYPES = {
     "balloon_branch_first": bool,
     "extfrag_costly_only": bool,
     "kpf_folio_flags": bool,
+    "isolate_free_min_wmark": bool,
+    "compact_count_skipped": bool,
+    "compact_large_folios": bool,
 }
