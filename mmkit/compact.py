@@ -81,7 +81,8 @@ def compact_memory(memory: Memory, variant: Any = None, *, seed: int = 0) -> tup
     this refuses; build the Memory under the other variant instead
     (``Memory.from_snapshot(path, variant=...)``, ``Memory.synthetic(..., variant=...)``).
     """
-    from mmkit.engine.sim import Sim
+    from mmkit.engine import compaction as _cp
+    from mmkit.engine.sim import COMPACT_RESULT_NAMES, Sim
     from mmkit.engine.state import ST_BALLOON_PAGES
     from mmkit.semantics import variant as get_variant
 
@@ -109,8 +110,15 @@ def compact_memory(memory: Memory, variant: Any = None, *, seed: int = 0) -> tup
     # the page arrays: a fresh Sim learns it from the frames the balloon owns
     sim.S.st[ST_BALLOON_PAGES] = int(np.count_nonzero(out.kind == PageKind.BALLOON))
     # compact_node: populated zones only, lowest first
-    results = {name: sim.compact_zone(z, order=-1, sync=True, ignore_skip=True)
-               for z, name in enumerate(out.zone_names) if out.zone_present[z] != 0}
+    results, scanners = {}, {}
+    for z, name in enumerate(out.zone_names):
+        if out.zone_present[z] == 0:
+            continue
+        cc = _cp.new_cc(z, -1, True, True)
+        results[name] = COMPACT_RESULT_NAMES[int(_cp.compact_zone(sim.A, sim.vc, sim.S, cc))]
+        # where compact_zone left its scanners (mm_compaction_end's migrate_pfn, free_pfn)
+        scanners[name] = {"migrate_pfn": int(cc[_cp.CC_MIGRATE_PFN]), "free_pfn": int(cc[_cp.CC_FREE_PFN])}
     vm = sim.vmstat
-    out.meta["compact_memory"] = {"variant": out.variant.name, "results": results, "lru_add_drained": drained}
+    out.meta["compact_memory"] = {"variant": out.variant.name, "results": results, "scanners": scanners,
+                                  "lru_add_drained": drained}
     return out, {name: int(vm[name]) for name in KERNEL_VMSTAT_NAMES if name in vm}

@@ -58,7 +58,7 @@ def pair(variant: str, zones=(("DMA32", 8), ("Normal", 16))):
 FILE_HABITS = ("dirty", "checked", "fscache", "unevictable", "mapped")
 KERNEL_KINDS = (PageKind.KERNEL, PageKind.SLAB, PageKind.SLAB_RECLAIMABLE, PageKind.PAGETABLE)
 SIM_OPS = (  # (name, weight)
-    ("anon", 14), ("file", 12), ("thp", 3), ("kernel", 6), ("free", 12), ("balloon_inflate", 5),
+    ("anon", 14), ("file", 12), ("folio", 7), ("thp", 3), ("kernel", 6), ("free", 12), ("balloon_inflate", 5),
     ("balloon_deflate", 3), ("zram_store", 6), ("zram_free", 3), ("compact_zone", 12), ("compact_memory", 5),
     ("alloc_contig_range", 7), ("free_contig_range", 3), ("reclaim", 4),
 )
@@ -84,6 +84,14 @@ def random_sim_ops(seed: int, n_ops: int, zone_spans, scale: float = 1.0):
         elif name == "file":
             habits = {h: bool(rng.random() < p) for h, p in zip(FILE_HABITS, (0.3, 0.3, 0.1, 0.1, 0.2))}
             yield name, dict(n=int(rng.integers(1, total // 14)), zone=zone, **habits)
+        elif name == "folio":
+            # large folios of order 1..8: page cache (clean, dirty, with buffer heads, under
+            # writeback) or anonymous mTHP. Under v6.18 compaction a folio under writeback,
+            # or a file folio with dirty buffers, cannot be split: both kinds are common
+            order = int(rng.integers(1, 9))
+            yield name, dict(n=int(rng.integers(1, max(2, total // (12 << order)) + 1)), order=order,
+                             file=bool(rng.random() < 0.7), dirty=bool(rng.random() < 0.4),
+                             buffers=bool(rng.random() < 0.5), writeback=bool(rng.random() < 0.15), zone=zone)
         elif name == "thp":
             yield name, dict(n=int(rng.integers(1, 3)), zone=zone)
         elif name == "kernel":

@@ -128,7 +128,7 @@ def test_hypothesis_operations_agree(variant, seed, rates, n_ops):
     run_differential(variant, seed, n_ops, rates, zones=[("DMA32", 4), ("Normal", 8)], full_every=5)
 
 
-@pytest.mark.parametrize("variant", ["v4.5", "v3-02", "v4.8"])
+@pytest.mark.parametrize("variant", ["v4.5", "v3-02", "v4.8", "v6.18"])
 def test_three_zone_machine_agrees(variant):
     """mib= layout: a DMA zone that starts at pfn 1 and a pageblock 0 half outside it."""
     run_differential(variant, seed=7, n_ops=25, rates=RATES[1], mib=32, full_every=5)
@@ -188,6 +188,11 @@ USER_VARIANTS = [
     ("v3-04-reviewed", dict(failure_route=FailureRoute.V4_5, cma_clean_rule=CmaCleanRule.NOT_BALLOON)),
     ("v6.18", dict(kpf_buddy_all_pages=False, extfrag_costly_only=False, newpage_route=NewpageRoute.PAGE_MOVABLE)),
     ("v4.8", dict(pg_isolated=IsolatedBit.PG_OWNER_PRIV_1, zsmalloc_last_private_2=False)),
+    # the v4.9..v6.9 compaction rules one at a time, and large folios without the others
+    ("v6.18", dict(compact_large_folios=False)),
+    ("v6.18", dict(compact_count_skipped=False, isolate_free_min_wmark=False)),
+    ("v4.8", dict(compact_large_folios=True)),
+    ("v4.5", dict(compact_large_folios=True, compact_count_skipped=True)),  # balloon branch first
 ]
 
 

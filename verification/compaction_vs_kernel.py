@@ -148,7 +148,9 @@ class CompactionTrace:
     """The kernel's compaction tracepoints (mm_compaction_begin / _end / _migratepages) in a
     tracefs instance of our own, so each zone's compact_zone result can be read back."""
 
-    EVENTS = ("mm_compaction_begin", "mm_compaction_end", "mm_compaction_migratepages")
+    EVENTS = ("compaction/mm_compaction_begin", "compaction/mm_compaction_end",
+              "compaction/mm_compaction_migratepages", "compaction/mm_compaction_isolate_migratepages",
+              "compaction/mm_compaction_isolate_freepages", "migrate/mm_migrate_pages")
 
     def __init__(self) -> None:
         root = next((p for p in (Path("/sys/kernel/tracing"), DEBUGFS / "tracing")
@@ -158,9 +160,10 @@ class CompactionTrace:
             return
         self.inst = root / "instances" / f"mmkit-cvk-{os.getpid()}"
         self.inst.mkdir()
-        (self.inst / "buffer_size_kb").write_text("16384\n")
+        (self.inst / "buffer_size_kb").write_text("65536\n")
         for e in self.EVENTS:
-            (self.inst / "events/compaction" / e / "enable").write_text("1\n")
+            if (self.inst / "events" / e).is_dir():
+                (self.inst / "events" / e / "enable").write_text("1\n")
 
     def text(self) -> str:
         return (self.inst / "trace").read_text() if self.inst else ""
@@ -169,7 +172,8 @@ class CompactionTrace:
         if self.inst is not None:
             (self.inst / "tracing_on").write_text("0\n")
             for e in self.EVENTS:
-                (self.inst / "events/compaction" / e / "enable").write_text("0\n")
+                if (self.inst / "events" / e).is_dir():
+                    (self.inst / "events" / e / "enable").write_text("0\n")
             os.rmdir(self.inst)
             self.inst = None
 
@@ -328,6 +332,7 @@ def compare(args, run: dict) -> dict:
             "unusable9_before": unusable_free_index(kb, 9), "unusable9_kernel": unusable_free_index(ka, 9),
             "unusable9_mmkit": unusable_free_index(sm, 9),
             "result": sim_mem.meta["compact_memory"]["results"].get(name),
+            "scanners": sim_mem.meta["compact_memory"].get("scanners", {}).get(name),
         })
     kernel_end = {}
     zstart = {int(sim_mem.zone_start[z]): name for z, name in enumerate(sim_mem.zone_names)}
@@ -392,7 +397,10 @@ def print_tables(fig: dict) -> None:
         ke = z.get("kernel_end")
         kernel_status = (f"{ke['status']} (migrate scanner at {ke['migrate_pfn']:#x}, free scanner at "
                          f"{ke['free_pfn']:#x}, zone end {ke['zone_end']:#x})") if ke else "not traced"
-        print(f"compact_zone ended: kernel {kernel_status}; mmkit {z['result']}")
+        sc = z.get("scanners") or {}
+        mmkit_status = z["result"] + (f" (migrate scanner at {sc['migrate_pfn']:#x}, free scanner at "
+                                      f"{sc['free_pfn']:#x})" if sc else "")
+        print(f"compact_zone ended: kernel {kernel_status}; mmkit {mmkit_status}")
     lf = fig["large_folios"]
     print(f"\nLRU large folios below pageblock order in state A: {sum(lf['count_by_order'].values())} "
           f"({lf['pages']} pages; by order {lf['count_by_order']}); dirty or writeback with buffers "

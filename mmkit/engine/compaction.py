@@ -93,8 +93,10 @@ from mmkit.model.kinds import (
 from mmkit.semantics.variant import (
     F_BALLOON_BRANCH_FIRST,
     F_COMPACT_COUNT_SKIPPED,
+    F_COMPACT_FINISH_PAGEBLOCK,
     F_COMPACT_LARGE_FOLIOS,
     F_EXTFRAG_COSTLY_ONLY,
+    F_FREE_SCANNER_STRIDE,
     F_ISOLATE_FREE_MIN_WMARK,
     F_MOVABLE_MARKER,
     F_PG_ISOLATED,
@@ -134,7 +136,8 @@ CC_MIGRATETYPE = 8
 CC_CONTENDED = 9
 CC_MIGRATED = 10
 CC_FAILED = 11
-NR_CC = 12
+CC_FINISH_PAGEBLOCK = 12
+NR_CC = 13
 assert NR_CC <= CC_COLUMNS
 
 
@@ -372,7 +375,7 @@ def isolate_migratepages_block(A, vc, S, cc, low_pfn, end_pfn, head_id):
         cc[CC_NR_MIGRATE] += nr
         nr_isolated += nr
         record(S, A, pfn, EV_ISOLATED, RULE_NONE, 0)
-        if cc[CC_NR_MIGRATE] >= COMPACT_CLUSTER_MAX:
+        if cc[CC_NR_MIGRATE] >= COMPACT_CLUSTER_MAX and cc[CC_FINISH_PAGEBLOCK] == 0:
             break
     if low_pfn > end_pfn:
         low_pfn = end_pfn  # a free block's order took the scan past the block
@@ -464,7 +467,7 @@ def freepages_head(A, order):
 
 
 @kernel
-def isolate_freepages_block(A, vc, S, cc, start, end):
+def isolate_freepages_block(A, vc, S, cc, start, end, stride):
     """Take every free block in [start, end) onto cc->freepages until there are as many
     free pages as pages to migrate. Returns where it stopped.
 
@@ -488,16 +491,15 @@ def isolate_freepages_block(A, vc, S, cc, start, end):
             if count_skipped:
                 if pfn + n <= end:
                     nr_scanned += n - 1
-                    pfn += n
-                else:
-                    pfn += 1
+                    pfn += n - 1
             else:
-                pfn += n  # PageCompound: skip it by its order
+                pfn += n - 1  # PageCompound: skip it by its order
+            pfn += stride
             continue
         if not is_frame(A, pfn) or not PageBuddy(A, vc, pfn):
             if valid < 0 and is_frame(A, pfn):
                 valid = pfn
-            pfn += 1
+            pfn += stride
             continue
         if valid < 0:
             valid = pfn
@@ -506,7 +508,7 @@ def isolate_freepages_block(A, vc, S, cc, start, end):
         if isolated == 0:
             if folios:
                 break
-            pfn += 1
+            pfn += stride
             continue
         if folios:
             for p in range(pfn, pfn + isolated):
@@ -522,9 +524,10 @@ def isolate_freepages_block(A, vc, S, cc, start, end):
             nr_scanned += isolated - 1
         total += isolated
         cc[CC_NR_FREE] += isolated
-        pfn += isolated
         if cc[CC_NR_MIGRATE] <= cc[CC_NR_FREE]:
+            pfn += isolated
             break
+        pfn += isolated - 1 + stride  # to the end of the block, then the next sample
     if pfn > end:
         pfn = end
     if pfn >= end and total == 0 and valid >= 0 and cc[CC_IGNORE_SKIP] == 0:
@@ -546,6 +549,8 @@ def isolate_freepages(A, vc, S, cc):
     isolate_start = cc[CC_FREE_PFN]
     low_pfn = (cc[CC_MIGRATE_PFN] + PAGEBLOCK_NR_PAGES) & ~(PAGEBLOCK_NR_PAGES - 1)
     folios = vc[F_COMPACT_LARGE_FOLIOS] != 0
+    sampled = vc[F_FREE_SCANNER_STRIDE] != 0
+    stride = COMPACT_CLUSTER_MAX if sampled and cc[CC_SYNC] == 0 else 1
     while block_start >= low_pfn:
         block_end = min(block_start + PAGEBLOCK_NR_PAGES, A.zone_end[z])
         first = max(block_start, A.zone_start[z])
@@ -557,7 +562,8 @@ def isolate_freepages(A, vc, S, cc):
         elif not suitable_migration_target(A, vc, first):
             ok = False
         if ok:
-            stop = isolate_freepages_block(A, vc, S, cc, max(isolate_start, first), block_end)
+            before = cc[CC_NR_FREE]
+            stop = isolate_freepages_block(A, vc, S, cc, max(isolate_start, first), block_end, stride)
             if cc[CC_NR_FREE] >= cc[CC_NR_MIGRATE]:
                 if stop >= block_end:
                     isolate_start = block_start - PAGEBLOCK_NR_PAGES
@@ -568,6 +574,8 @@ def isolate_freepages(A, vc, S, cc):
             if folios and stop < block_end:
                 cc[CC_FREE_PFN] = stop  # isolation failed early: do not go on needlessly
                 return
+            if sampled:  # sample the next block more sparsely unless this one gave pages
+                stride = 1 if cc[CC_NR_FREE] > before else min(COMPACT_CLUSTER_MAX, stride << 1)
         block_start -= PAGEBLOCK_NR_PAGES
         isolate_start = block_start
     cc[CC_FREE_PFN] = block_start
@@ -747,15 +755,21 @@ def migrate_folios(A, vc, S, cc, head_id):
     """v6.9 ``migrate_pages`` for compaction: each folio gets a target of its own order
     (``compaction_alloc_order``). A large folio that gets none is split
     (``try_split_folio``) and its order-0 folios are tried once after the others; one
-    that cannot be split is -ENOMEM: migration stops, the split folios are not tried, and
-    everything left is put back. Returns True on -ENOMEM."""
+    that cannot be split, or an order-0 one that gets none, is -ENOMEM: migration stops,
+    the split folios are not tried, and everything left is put back. pgmigrate_fail
+    counts as ``migrate_pages_batch`` does (``stats->nr_failed_pages``): at -ENOMEM the
+    folio's pages plus those that asked for a retry earlier in the pass, otherwise the
+    pages still -EAGAIN after the last pass; folios never tried count nothing. Returns
+    True on -ENOMEM."""
     head = misc_head(A, head_id)
     split = misc_head(A, HEAD_SPLIT)
     succeeded = 0
     failed = 0
+    retry_pages = 0
     nomem = False
     for _pass in range(MIGRATE_PASSES):
         retry = 0
+        retry_pages = 0
         node = A.lru_next[head]
         while node != head:
             nxt = A.lru_next[node]
@@ -767,25 +781,34 @@ def migrate_folios(A, vc, S, cc, head_id):
                     node = nxt
                     continue
                 nomem = True
+                failed += (1 << order) + retry_pages
                 break
             got = migrate_one_folio(A, vc, S, cc, node, newpage, order, _pass == MIGRATE_PASSES - 1)
             succeeded += got
             if got == 0:
                 retry += 1
+                retry_pages += 1 << order
             node = nxt
         if nomem or retry == 0:
             break
     if not nomem:
+        failed += retry_pages
         # the split folios: one try each (MIGRATE_ASYNC, one pass); running out of
         # targets here ends the try but is not -ENOMEM for the caller
+        retry_pages = 0
         node = A.lru_next[split]
         while node != split:
             nxt = A.lru_next[node]
             newpage = compaction_alloc_order(A, vc, S, cc, 0)
             if newpage < 0:
+                failed += 1
                 break
-            succeeded += migrate_one_folio(A, vc, S, cc, node, newpage, 0, True)
+            got = migrate_one_folio(A, vc, S, cc, node, newpage, 0, True)
+            succeeded += got
+            if got == 0:
+                retry_pages += 1
             node = nxt
+        failed += retry_pages
     # what is left (and the split folios) goes back through putback_movable_pages
     while True:
         node = list_first(A, split)
@@ -793,11 +816,6 @@ def migrate_folios(A, vc, S, cc, head_id):
             break
         list_del(A, node)
         list_add_tail(A, node, head)
-    if not nomem:
-        node = A.lru_next[head]
-        while node != head:
-            failed += 1 << folio_order(A, node)
-            node = A.lru_next[node]
     S.vm[VM_PGMIGRATE_SUCCESS] += succeeded
     S.vm[VM_PGMIGRATE_FAIL] += failed
     cc[CC_MIGRATED] += succeeded
@@ -902,8 +920,16 @@ def compact_zone(A, vc, S, cc):
         cc[CC_MIGRATE_PFN] = mig
         cc[CC_FREE_PFN] = free
     ret = compact_finished(A, vc, cc)
+    finish = vc[F_COMPACT_FINISH_PAGEBLOCK] != 0
+    last_migrated = 0  # as the kernel starts it (so a zone in pageblock 0 begins with a whole block)
     while ret == COMPACT_CONTINUE:
+        if finish:
+            # resuming in the pageblock isolated from last: take the rest of it at once
+            same = (last_migrated >> PAGEBLOCK_ORDER) == (cc[CC_MIGRATE_PFN] >> PAGEBLOCK_ORDER)
+            cc[CC_FINISH_PAGEBLOCK] = 1 if same else 0
         r = isolate_migratepages(A, vc, S, cc)
+        if r == 1 and finish:
+            last_migrated = max(A.zone_start[z], (cc[CC_MIGRATE_PFN] - 1) & ~(PAGEBLOCK_NR_PAGES - 1))
         if r == 2:
             ret = COMPACT_CONTENDED
             putback_movable_pages(A, vc, S, HEAD_MIGRATEPAGES)

@@ -1,7 +1,10 @@
 """Compaction in the twin (``mm/compaction.c`` of v4.5 / v4.8): ``compact_zone``, the
 migrate scanner walking up from the zone start and the free scanner down from its end a
 pageblock at a time, ``COMPACT_CLUSTER_MAX`` pages per batch, pageblock skip bits,
-``compaction_suitable``, ``compact_finished``.
+``compaction_suitable``, ``compact_finished``. With the v6.9 rules
+(``compact_large_folios``) LRU large folios are isolated whole, free blocks stay whole on
+``cc->freepages[order]``, each folio gets a target of its order and one that gets none
+is split or, if it cannot be, ends the run (-ENOMEM, COMPACT_CONTENDED).
 
 Per zone, as ``struct zone`` keeps it (:class:`ZoneCompaction`): where the scanners
 restart (``compact_cached_migrate_pfn[async, sync]``, ``compact_cached_free_pfn``) and the
@@ -26,8 +29,25 @@ from mmkit.model.kinds import (
 )
 from mmkit.reference.buddy import CMA, MOVABLE, RECLAIMABLE, UNMOVABLE
 from mmkit.reference.events import record, rule
-from mmkit.reference.lists import list_add, list_del, list_empty, list_first
-from mmkit.reference.migrate import driver_of, migrate_pages, putback_movable_pages
+from mmkit.reference.lists import (
+    list_add,
+    list_add_tail,
+    list_del,
+    list_empty,
+    list_first,
+)
+from mmkit.reference.migrate import (
+    MIGRATE_PASSES,
+    MIGRATEPAGE_SUCCESS,
+    driver_of,
+    folio_order,
+    folio_splittable,
+    migrate_pages,
+    putback_movable_pages,
+    split_folio_to_list,
+    unmap_and_move,
+    unmap_and_move_folio,
+)
 from mmkit.reference.owners import balloon_isolate, del_page_from_lru_list
 from mmkit.reference.predicates import (
     PageAnon,
@@ -48,7 +68,7 @@ COMPACT_CLUSTER_MAX = 32
 EXTFRAG_THRESHOLD = 500
 PAGE_ALLOC_COSTLY_ORDER = 3
 ISOLATE = 5
-WMARK_LOW = 1
+WMARK_MIN, WMARK_LOW = 0, 1
 
 # results, named as Sim reports them
 SKIPPED, CONTINUE, PARTIAL, COMPLETE, CONTENDED, NOT_SUITABLE_ZONE = (
@@ -74,6 +94,7 @@ class CompactControl:
     nr_freepages: int = 0
     nr_migrated: int = 0
     nr_failed: int = 0
+    finish_pageblock: bool = False
 
 
 COMPACT_MAX_DEFER_SHIFT = 6
@@ -237,16 +258,42 @@ def isolate_balloon_v319(s, page) -> int:
     return got
 
 
+def skip_isolation_on_order(order: int, target_order: int) -> bool:
+    """``skip_isolation_on_order`` (v6.9): a folio of the target order or more is not
+    worth moving (unless compact_memory asks, target -1), nor one of pageblock order."""
+    if target_order != -1 and order >= target_order:
+        return True
+    return order >= PAGEBLOCK_ORDER
+
+
+def isolate_lru_folio(s, page) -> bool:
+    """An LRU page or folio head: not a pinned anonymous one (``page_count >
+    page_mapcount`` with no ``page_mapping``), then ``__isolate_lru_page``: a reference
+    and off its LRU list."""
+    if PageAnon(page) and page.refcount > page.mapcount + 1:
+        return False
+    page.refcount += 1
+    del_page_from_lru_list(s, page)
+    return True
+
+
 def isolate_migratepages_block(s, cc, low_pfn: int, end_pfn: int, head) -> int:
     """Scan [low_pfn, end_pfn) and isolate pages onto ``head`` until the batch is full.
     Returns where the scan stopped, or -1 after an oops.
 
     v4.5 tries the balloon branch before skipping compound pages (``balloon_branch_first``);
-    v4.8 skips compound pages first, then tries the generic non-LRU branch."""
+    v4.8 skips compound pages first, then tries the generic non-LRU branch.
+    ``compact_count_skipped`` (v5.1): a free block or compound page stepped over counts
+    all its pages as scanned (the balloon-first branch counts one, as v4.5 did).
+    ``compact_large_folios`` (v6.9): compaction (not a contiguous range) isolates an LRU
+    large folio that ``skip_isolation_on_order`` lets through, whole, counting its pages;
+    one that cannot be isolated is stepped over, all its pages counted."""
     v = s.v
     pages = s.mem.pages
     nr_scanned = nr_isolated = 0
     valid = None
+    count_skipped = v.compact_count_skipped
+    folios = v.compact_large_folios and head is s.migratepages_head
     while low_pfn < end_pfn:
         pfn = low_pfn
         low_pfn += 1
@@ -260,6 +307,8 @@ def isolate_migratepages_block(s, cc, low_pfn: int, end_pfn: int, head) -> int:
             order = page.private
             if 0 < order < MAX_ORDER:
                 low_pfn += (1 << order) - 1
+                if count_skipped:
+                    nr_scanned += (1 << order) - 1
             continue
         is_lru = PageLRU(page)
         if v.balloon_branch_first:
@@ -270,7 +319,7 @@ def isolate_migratepages_block(s, cc, low_pfn: int, end_pfn: int, head) -> int:
                 if got:
                     isolate_success(s, cc, page, head)
                     nr_isolated += 1
-                    if cc.nr_migratepages == COMPACT_CLUSTER_MAX:
+                    if cc.nr_migratepages >= COMPACT_CLUSTER_MAX and not cc.finish_pageblock:
                         break
                     continue
             if page.compound_head >= 0 or test(page, pg.PG_head):
@@ -279,8 +328,23 @@ def isolate_migratepages_block(s, cc, low_pfn: int, end_pfn: int, head) -> int:
             if not is_lru:
                 continue
         else:
-            if page.compound_head >= 0 or test(page, pg.PG_head):
-                low_pfn += (1 << compound_order(s, pfn)) - 1
+            if page.compound_head >= 0:
+                continue  # a tail: PageCompound, of order 0
+            if test(page, pg.PG_head):
+                nr = 1 << compound_order(s, pfn)
+                low_pfn += nr - 1
+                if not (folios and is_lru and not skip_isolation_on_order(compound_order(s, pfn), cc.order)):
+                    if count_skipped:
+                        nr_scanned += nr - 1
+                    continue
+                # a large folio compaction may move (v6.9): taken whole, or stepped over
+                nr_scanned += nr - 1
+                if not isolate_lru_folio(s, page):
+                    continue
+                isolate_success(s, cc, page, head, nr)
+                nr_isolated += nr
+                if cc.nr_migratepages >= COMPACT_CLUSTER_MAX and not cc.finish_pageblock:
+                    break
                 continue
             if not is_lru:
                 got = isolate_nonlru(s, page)
@@ -290,17 +354,15 @@ def isolate_migratepages_block(s, cc, low_pfn: int, end_pfn: int, head) -> int:
                     continue
                 isolate_success(s, cc, page, head)
                 nr_isolated += 1
-                if cc.nr_migratepages == COMPACT_CLUSTER_MAX:
+                if cc.nr_migratepages >= COMPACT_CLUSTER_MAX and not cc.finish_pageblock:
                     break
                 continue
         # an LRU page: a pinned anonymous page would not migrate (page_count > page_mapcount)
-        if PageAnon(page) and page.refcount > page.mapcount + 1:
+        if not isolate_lru_folio(s, page):
             continue
-        page.refcount += 1  # __isolate_lru_page
-        del_page_from_lru_list(s, page)
         isolate_success(s, cc, page, head)
         nr_isolated += 1
-        if cc.nr_migratepages == COMPACT_CLUSTER_MAX:
+        if cc.nr_migratepages >= COMPACT_CLUSTER_MAX and not cc.finish_pageblock:
             break
     low_pfn = min(low_pfn, end_pfn)
     if low_pfn == end_pfn:
@@ -310,9 +372,9 @@ def isolate_migratepages_block(s, cc, low_pfn: int, end_pfn: int, head) -> int:
     return low_pfn
 
 
-def isolate_success(s, cc, page, head) -> None:
+def isolate_success(s, cc, page, head, nr: int = 1) -> None:
     list_add(page, head)
-    cc.nr_migratepages += 1
+    cc.nr_migratepages += nr
     record(s, page, "isolated")
 
 
@@ -324,18 +386,24 @@ def oops(s, page, nr_scanned: int) -> int:
     return -1
 
 
+def pageblock_pfn_to_page(s, start: int, end: int) -> bool:
+    """``pageblock_pfn_to_page``: a pageblock whose first or last page frame has no
+    struct page (a hole, memory not online) is passed over by both scanners, uncounted."""
+    return is_frame(s, start) and is_frame(s, end - 1)
+
+
 def isolate_migratepages(s, cc) -> int:
-    """``isolate_migratepages``: the next pageblock below the free scanner that is not
-    skipped (and, for async compaction, MOVABLE or CMA)."""
+    """``isolate_migratepages``: the next pageblock below the free scanner that has its
+    pages, is not skipped (and, for async compaction, is MOVABLE or CMA)."""
     zone = s.mem.zones[cc.zone]
     low_pfn = cc.migrate_pfn
     end_pfn = (low_pfn + PAGEBLOCK_NR_PAGES) & ~(PAGEBLOCK_NR_PAGES - 1)
     while end_pfn <= cc.free_pfn:
         first = max(low_pfn & ~(PAGEBLOCK_NR_PAGES - 1), zone.start)
-        if isolation_suitable(s, cc, first) and (
+        block_end = min(end_pfn, zone.end)
+        if pageblock_pfn_to_page(s, first, block_end) and isolation_suitable(s, cc, first) and (
                 cc.sync or migrate_async_suitable(s.mem.pageblock_mt[pageblock_of(first)])):
-            low_pfn = isolate_migratepages_block(s, cc, max(low_pfn, first), min(end_pfn, zone.end),
-                                                 s.migratepages_head)
+            low_pfn = isolate_migratepages_block(s, cc, max(low_pfn, first), block_end, s.migratepages_head)
             if low_pfn < 0:
                 return ISOLATE_ABORT
             cc.migrate_pfn = low_pfn
@@ -356,11 +424,13 @@ def suitable_migration_target(s, pfn: int) -> bool:
 
 def __isolate_free_page(s, z: int, pfn: int, order: int) -> int:
     """Take a free block out of the buddy, if the zone stays above its low watermark
-    (the block counted); a block of pageblock_order - 1 or more makes its pageblocks
-    MOVABLE unless they are ISOLATE or CMA."""
+    (its min watermark with ``isolate_free_min_wmark``, v4.9), the block counted; a block
+    of pageblock_order - 1 or more makes its pageblocks MOVABLE unless they are ISOLATE
+    or CMA."""
     mem = s.mem
     zone = mem.zones[z]
-    if not mem.watermark_ok(z, 0, zone.wmark[WMARK_LOW] + (1 << order), False):
+    mark = zone.wmark[WMARK_MIN if s.v.isolate_free_min_wmark else WMARK_LOW]
+    if not mem.watermark_ok(z, 0, mark + (1 << order), False):
         return 0
     mem.list_del(pfn)
     zone.nr_free[order] -= 1
@@ -372,42 +442,71 @@ def __isolate_free_page(s, z: int, pfn: int, order: int) -> int:
     return 1 << order
 
 
-def isolate_freepages_block(s, cc, start: int, end: int) -> int:
-    """Split free blocks of [start, end) into order-0 pages on cc->freepages until there
-    are as many as pages to migrate; compound pages are passed by their order. Returns
-    where the scan stopped."""
+def isolate_freepages_block(s, cc, start: int, end: int, stride: int = 1) -> int:
+    """Take the free blocks of [start, end) onto cc->freepages until there are as many
+    free pages as pages to migrate; compound pages are passed by their order. Returns
+    where the scan stopped.
+
+    v4.5: each block is split into order-0 pages (``split_free_page``); a block the
+    watermark refuses is stepped over. ``compact_large_folios`` (v6.9): the block stays
+    whole on ``cc->freepages[order]`` (``set_page_private(page, order)``, at the tail)
+    and a refusal ends the scan of the block. ``compact_count_skipped``: a compound page
+    that ends inside the range, and a block isolated, count all their pages. ``free_scanner_stride``
+    (v5.1): only every ``stride``-th page frame is looked at, counting from the end of
+    the last one looked at (a compound page or an isolated block: its last page)."""
     mem = s.mem
+    v = s.v
+    folios = v.compact_large_folios
+    count_skipped = v.compact_count_skipped
     nr_scanned = total = 0
     valid = None
     pfn = start
     while pfn < end:
         nr_scanned += 1
         if not is_frame(s, pfn):
-            pfn += 1
+            pfn += stride
             continue
         if valid is None:
             valid = pfn
         page = mem.pages[pfn]
         if test(page, pg.PG_head):
-            pfn += 1 << compound_order(s, pfn)
+            n = 1 << compound_order(s, pfn)
+            if not count_skipped:
+                pfn += n - 1
+            elif pfn + n <= end:
+                nr_scanned += n - 1
+                pfn += n - 1
+            pfn += stride
             continue
         if not mem.PageBuddy(pfn):
-            pfn += 1
+            pfn += stride
             continue
-        isolated = __isolate_free_page(s, cc.zone, pfn, page.private)
+        order = page.private
+        isolated = __isolate_free_page(s, cc.zone, pfn, order)
         if not isolated:
-            pfn += 1
+            if folios:
+                break
+            pfn += stride
             continue
-        for p in range(pfn, pfn + isolated):  # split_free_page
-            q = mem.pages[p]
-            q.kind = int(PageKind.ISOLATED_FREE)
-            q.refcount = 1
-            list_add(q, s.freepages_head)
+        if folios:
+            for p in range(pfn, pfn + isolated):
+                mem.pages[p].kind = int(PageKind.ISOLATED_FREE)
+            page.private = order
+            list_add_tail(page, s.freepages_order[order])
+        else:
+            for p in range(pfn, pfn + isolated):  # split_free_page
+                q = mem.pages[p]
+                q.kind = int(PageKind.ISOLATED_FREE)
+                q.refcount = 1
+                list_add(q, s.freepages_head)
+        if count_skipped:
+            nr_scanned += isolated - 1
         total += isolated
         cc.nr_freepages += isolated
-        pfn += isolated
         if cc.nr_migratepages <= cc.nr_freepages:
+            pfn += isolated
             break
+        pfn += isolated - 1 + stride
     pfn = min(pfn, end)
     if pfn == end:
         update_pageblock_skip(s, cc, valid, total, False)
@@ -418,19 +517,29 @@ def isolate_freepages_block(s, cc, start: int, end: int) -> int:
 
 def isolate_freepages(s, cc) -> None:
     """``isolate_freepages``: pageblocks from the free scanner down to the one above the
-    migrate scanner's; remember where to restart."""
+    migrate scanner's; remember where to restart. With ``compact_large_folios`` a block
+    whose isolation stopped early ends the scan (v6.9: "do not continue needlessly")."""
     zone = s.mem.zones[cc.zone]
     block_start = cc.free_pfn & ~(PAGEBLOCK_NR_PAGES - 1)
     isolate_start = cc.free_pfn
     low_pfn = (cc.migrate_pfn + PAGEBLOCK_NR_PAGES) & ~(PAGEBLOCK_NR_PAGES - 1)
+    sampled = s.v.free_scanner_stride
+    stride = COMPACT_CLUSTER_MAX if sampled and not cc.sync else 1
     while block_start >= low_pfn:
         block_end = min(block_start + PAGEBLOCK_NR_PAGES, zone.end)
         first = max(block_start, zone.start)
-        if suitable_migration_target(s, first) and isolation_suitable(s, cc, first):
-            stop = isolate_freepages_block(s, cc, max(isolate_start, first), block_end)
+        if (pageblock_pfn_to_page(s, first, block_end) and suitable_migration_target(s, first)
+                and isolation_suitable(s, cc, first)):
+            had = cc.nr_freepages
+            stop = isolate_freepages_block(s, cc, max(isolate_start, first), block_end, stride)
             if cc.nr_freepages >= cc.nr_migratepages:
                 cc.free_pfn = block_start - PAGEBLOCK_NR_PAGES if stop >= block_end else stop
                 return
+            if s.v.compact_large_folios and stop < block_end:
+                cc.free_pfn = stop
+                return
+            if sampled:  # "Adjust stride depending on isolation"
+                stride = 1 if cc.nr_freepages > had else min(COMPACT_CLUSTER_MAX, stride * 2)
         block_start -= PAGEBLOCK_NR_PAGES
         isolate_start = block_start
     cc.free_pfn = block_start
@@ -463,6 +572,138 @@ def release_freepages(s, head) -> int:
         s.mem.free_pages(page.pfn, 0)
         high = max(high, page.pfn)
     return high
+
+
+# ------------------------------------------------------------------ large folios (v6.9)
+def compaction_alloc_folio(s, cc, order: int):
+    """v6.9 ``compaction_alloc`` for a folio of ``order``: the first block of the
+    smallest non-empty ``cc->freepages[o]``, o >= order, split down to the order (each
+    upper half onto the list of its order, ``page_private`` its order); when every list
+    is empty, isolate once more. None when that found nothing."""
+    has_isolated = False
+    while True:
+        start = next((o for o in range(order, MAX_ORDER) if not list_empty(s.freepages_order[o])), None)
+        if start is not None:
+            break
+        if has_isolated:
+            return None
+        isolate_freepages(s, cc)
+        has_isolated = True
+    page = list_first(s.freepages_order[start])
+    list_del(page)
+    pages = s.mem.pages
+    while start > order:
+        start -= 1
+        half = pages[page.pfn + (1 << start)]
+        list_add(half, s.freepages_order[start])
+        half.private = start
+    page.private = 0
+    page.refcount = 1  # post_alloc_hook, set_page_refcounted
+    cc.nr_freepages -= 1 << order
+    cc.nr_migratepages -= 1 << order
+    return page
+
+
+def compaction_free_folio(s, cc, page, order: int) -> None:
+    """v6.9 ``compaction_free``: an unused target back onto ``cc->freepages[order]``."""
+    page.refcount = 0
+    page.private = order
+    list_add(page, s.freepages_order[order])
+    cc.nr_freepages += 1 << order
+    cc.nr_migratepages += 1 << order
+
+
+def release_free_list(s) -> int:
+    """v6.9 ``release_free_list`` for orders 1..10 (order 0 is ``release_freepages``):
+    each block back to the buddy whole; the highest pfn, or -1."""
+    high = -1
+    for order in range(1, MAX_ORDER):
+        head = s.freepages_order[order]
+        while not list_empty(head):
+            page = list_first(head)
+            list_del(page)
+            page.refcount = 0
+            page.private = 0
+            s.mem.free_pages(page.pfn, order)
+            high = max(high, page.pfn)
+    return high
+
+
+def migrate_one_folio(s, cc, page, newpage, order: int, last_pass: bool) -> int:
+    """One folio into its target; a failed one gives the target back. The pages moved."""
+    if order == 0:
+        rc = unmap_and_move(s, page, newpage)
+    else:
+        rc = unmap_and_move_folio(s, page, newpage, order)
+    if rc == MIGRATEPAGE_SUCCESS:
+        return 1 << order
+    compaction_free_folio(s, cc, newpage, order)
+    if last_pass:
+        record(s, page, "migrate_failed")
+    return 0
+
+
+def migrate_folios(s, cc, head) -> bool:
+    """v6.9 ``migrate_pages`` for compaction: every folio gets a target of its own order.
+    A large folio that gets none is split (``try_split_folio``) onto the split list,
+    whose order-0 folios get one try after the rest (MIGRATE_ASYNC, one pass); a folio
+    that cannot be split, or an order-0 one that gets none, is -ENOMEM: migration stops,
+    the split folios are not tried. What is left goes back on ``head`` (the split folios
+    after the rest) for the caller's putback. Returns True on -ENOMEM."""
+    split = s.split_head
+    succeeded = 0
+    failed_pages = 0  # stats->nr_failed_pages
+    nomem = False
+    for npass in range(MIGRATE_PASSES):
+        retry = retry_pages = 0
+        page = head.lru_next
+        while page is not head:
+            nxt = page.lru_next
+            order = folio_order(s, page)
+            newpage = compaction_alloc_folio(s, cc, order)
+            if newpage is None:
+                if order > 0 and folio_splittable(page):
+                    split_folio_to_list(s, page, order, split)
+                    page = nxt
+                    continue
+                nomem = True
+                failed_pages += (1 << order) + retry_pages
+                break
+            got = migrate_one_folio(s, cc, page, newpage, order, npass == MIGRATE_PASSES - 1)
+            succeeded += got
+            if not got:
+                retry += 1
+                retry_pages += 1 << order
+            page = nxt
+        if nomem or not retry:
+            break
+    if not nomem:
+        failed_pages += retry_pages
+        # the split folios: one pass, MIGRATE_ASYNC; its -ENOMEM is not the caller's
+        retry_pages = 0
+        page = split.lru_next
+        while page is not split:
+            nxt = page.lru_next
+            newpage = compaction_alloc_folio(s, cc, 0)
+            if newpage is None:
+                failed_pages += 1
+                break
+            got = migrate_one_folio(s, cc, page, newpage, 0, True)
+            succeeded += got
+            if not got:
+                retry_pages += 1
+            page = nxt
+        failed_pages += retry_pages
+    while not list_empty(split):
+        page = list_first(split)
+        list_del(page)
+        list_add_tail(page, head)
+    failed = failed_pages
+    s.vm["pgmigrate_success"] += succeeded
+    s.vm["pgmigrate_fail"] += failed
+    cc.nr_migrated += succeeded
+    cc.nr_failed += failed
+    return nomem
 
 
 # ------------------------------------------------------------------ compact_zone
@@ -546,17 +787,27 @@ def compact_zone(s, cc) -> str:
         compaction_free(s, cc, page)
 
     ret = compact_finished(s, cc)
+    last_migrated_pfn = 0
     while ret == CONTINUE:
+        # v5.1 rescan / v6.2 finish_pageblock: back in the block isolated from last time,
+        # isolate all the rest of it
+        cc.finish_pageblock = (s.v.compact_finish_pageblock
+                               and pageblock_of(last_migrated_pfn) == pageblock_of(cc.migrate_pfn))
         r = isolate_migratepages(s, cc)
+        if r == ISOLATE_SUCCESS:
+            last_migrated_pfn = max(zone.start, (cc.migrate_pfn - 1) & ~(PAGEBLOCK_NR_PAGES - 1))
         if r == ISOLATE_ABORT:
             ret = CONTENDED
             putback_movable_pages(s, s.migratepages_head)
             cc.nr_migratepages = 0
             break
         if r == ISOLATE_SUCCESS:
-            ok, failed, nomem = migrate_pages(s, s.migratepages_head, get_new, put_new)
-            cc.nr_migrated += ok
-            cc.nr_failed += failed
+            if s.v.compact_large_folios:
+                nomem = migrate_folios(s, cc, s.migratepages_head)
+            else:
+                ok, failed, nomem = migrate_pages(s, s.migratepages_head, get_new, put_new)
+                cc.nr_migrated += ok
+                cc.nr_failed += failed
             cc.nr_migratepages = 0
             if not list_empty(s.migratepages_head):
                 putback_movable_pages(s, s.migratepages_head)
@@ -568,6 +819,8 @@ def compact_zone(s, cc) -> str:
         reset_cached_positions(s, z)
         s.blockskip_flush[z] = True
     high = release_freepages(s, s.freepages_head)
+    if s.v.compact_large_folios:
+        high = max(high, release_free_list(s))
     if high >= 0 and not cc.ignore_skip_hint and ret != COMPLETE:
         zc.cached_free = max(zc.cached_free, high & ~(PAGEBLOCK_NR_PAGES - 1))
     cc.nr_freepages = 0

@@ -23,6 +23,7 @@ from mmkit.reference.events import RULE_NONE, record, rule
 from mmkit.reference.lists import (
     INIT_LIST_HEAD,
     list_add,
+    list_add_tail,
     list_del,
     list_empty,
     list_first,
@@ -291,3 +292,74 @@ def migrate_pages(s, head, get_new_page, put_new_page) -> tuple[int, int, bool]:
     s.vm["pgmigrate_success"] += succeeded
     s.vm["pgmigrate_fail"] += failed
     return succeeded, failed, nomem
+
+
+# ------------------------------------------------------------------ large folios (v6.9)
+_SPLIT_CLEARED = (1 << pg.PG_head) | (1 << pg.PG_private)
+
+
+def folio_order(s, page) -> int:
+    """``folio_order``: the compound order of a head page, 0 for any other page."""
+    return s.mem.pages[page.pfn + 1].private if test(page, pg.PG_head) else 0
+
+
+def folio_splittable(page) -> bool:
+    """``split_folio`` can succeed: not under writeback (-EBUSY), and a file folio's
+    buffers can be released (``filemap_release_folio``: not while they are dirty)."""
+    if test(page, pg.PG_writeback):
+        return False
+    return not (page.kind == PageKind.FILE and test(page, pg.PG_private) and test(page, pg.PG_dirty))
+
+
+def split_folio_to_list(s, head, order: int, split) -> None:
+    """``try_split_folio``: the isolated large folio becomes order-0 folios, each taking
+    the head's kind, flags (but PG_head, and PG_private: the buffers were released),
+    mapping, mapcount and references, added to ``split`` in pfn order, the old head
+    last."""
+    pages = s.mem.pages
+    flags = head.flags & ~_SPLIT_CLEARED
+    list_del(head)
+    for page in pages[head.pfn + 1: head.pfn + (1 << order)]:
+        page.kind = head.kind
+        page.flags = flags
+        page.mapping = head.mapping
+        page.mapcount = head.mapcount
+        page.private = 0
+        page.refcount = head.refcount
+        page.lru_next = None  # clear_compound_head
+        list_add_tail(page, split)
+    head.flags = flags
+    head.private = 0
+    list_add_tail(head, split)
+
+
+def unmap_and_move_folio(s, page, newpage, order: int) -> int:
+    """``migrate_folio`` of an LRU large folio into the free block ``newpage`` of its
+    order: -EAGAIN as ``unmap_and_move``; else the new folio takes the old one's identity
+    and flags page by page (PG_head on the new head, its tails pointing at it), the old
+    folio is freed whole, and the new one released by the variant's newpage route."""
+    if page.refcount > 2 or s.rng.chance_ppm(s.fail_ppm):
+        return EAGAIN
+    src_was_lru = not __PageMovable(s.v, page)
+    pages = s.mem.pages
+    for i in range(1, 1 << order):
+        old, new = pages[page.pfn + i], pages[newpage.pfn + i]
+        new.kind = old.kind
+        new.flags = old.flags
+        new.mapping = old.mapping
+        new.mapcount = old.mapcount
+        new.private = old.private
+        new.refcount = 0
+        new.compound_head = newpage.pfn
+    newpage.kind = page.kind
+    newpage.mapping = page.mapping
+    newpage.private = page.private
+    newpage.mapcount = page.mapcount
+    newpage.flags = (page.flags & ~_NOT_COPIED) | (1 << pg.PG_head)
+    newpage.refcount += 1
+    record(s, newpage, "migrated", RULE_NONE, page.pfn)
+    list_del(page)
+    page.refcount = 0
+    s.mem.free_pages(page.pfn, order)
+    release_newpage(s, newpage, src_was_lru)
+    return MIGRATEPAGE_SUCCESS

@@ -25,6 +25,7 @@ GFP_DEFAULT = GFP_RECLAIM | GFP_COMPACT | GFP_COMPACT_SYNC
 GFP_TRANSHUGE = GFP_RECLAIM | GFP_COMPACT | GFP_NORETRY  # THP faults, defrag=always
 
 FILE_DIRTY, FILE_CHECKED, FILE_FSCACHE, FILE_UNEVICTABLE, FILE_MAPPED = 1, 2, 4, 8, 16
+FILE_BUFFERS, FILE_WRITEBACK = 32, 64  # PG_private (buffer heads), PG_writeback
 
 
 def alloc_pages_slowpath(s, order: int, mt: int, kind: int, owner: int, compound: bool, zone_hi: int,
@@ -101,6 +102,21 @@ def file_page(s, zone_hi: int, habits: int) -> int:
             set_flag(page, bit)
     if habits & FILE_MAPPED:
         page.mapcount = 0
+    add_page_to_lru_list(s, page)
+    return pfn
+
+
+def folio_alloc(s, zone_hi: int, order: int, habits: int, file: bool) -> int:
+    """A large folio of ``order`` (1-8) on the inactive list: a page-cache folio with the
+    filesystem's habits (dirty, buffer heads, writeback) or an anonymous mTHP."""
+    kind = int(PageKind.FILE if file else PageKind.ANON)
+    pfn = alloc_pages_slowpath(s, order, MOVABLE, kind, new_owner(s), True, zone_hi, GFP_DEFAULT)
+    if pfn < 0:
+        return -1
+    page = s.mem.pages[pfn]
+    for habit, bit in ((FILE_DIRTY, pg.PG_dirty), (FILE_BUFFERS, pg.PG_private), (FILE_WRITEBACK, pg.PG_writeback)):
+        if habits & habit:
+            set_flag(page, bit)
     add_page_to_lru_list(s, page)
     return pfn
 

@@ -70,8 +70,10 @@ def shrink_page(s, page, zone_hi: int) -> bool:
             clear_flag(page, pg.PG_dirty)  # pageout(), done by the next scan
             add_page_to_lru_list(s, page)
             return False
-        page.refcount = 0  # __remove_mapping
-        s.mem.free_pages(page.pfn, 0)
+        # __remove_mapping; a large folio goes back whole
+        order = s.mem.pages[page.pfn + 1].private if test(page, pg.PG_head) else 0
+        page.refcount = 0
+        s.mem.free_pages(page.pfn, order)
         return True
     if page.kind == PageKind.ANON:
         if test(page, pg.PG_head):

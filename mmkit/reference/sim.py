@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from mmkit.engine.state import EVENT_NAMES, NR_EVENTS
+from mmkit.errors import ParameterError
 from mmkit.model.kinds import MAX_ORDER, MIGRATE_TYPES, NR_KINDS, NR_LRU_LISTS, PageKind
 from mmkit.model.memory import NR_MISC_HEADS
 from mmkit.reference import compaction as _cp
@@ -28,7 +29,10 @@ from mmkit.reference.kpageflags import stable_page_flags
 from mmkit.reference.lists import ListHead
 from mmkit.reference.rng import SplitMix64
 
-MISC_HEADS = ("balloon", "migratepages", "freepages", "deflated", "contig")
+# numbered as mmkit.engine.state numbers them: cc->freepages[1..10] (v6.9) are heads 5..14,
+# migrate_pages' split_folios head 15
+MISC_HEADS = ("balloon", "migratepages", "freepages", "deflated", "contig",
+              *(f"freepages{o}" for o in range(1, MAX_ORDER)), "split")
 KERNEL_KINDS = (PageKind.KERNEL, PageKind.SLAB, PageKind.SLAB_RECLAIMABLE, PageKind.PAGETABLE)
 
 
@@ -65,7 +69,9 @@ class RefSim:
         self.inactive_ratio = [math.isqrt(10 * ((zn.end - zn.start) >> 18)) or 1 for zn in mem.zones]
         self.misc_heads = [ListHead(name) for name in MISC_HEADS]
         (self.balloon_head, self.migratepages_head, self.freepages_head, self.deflated_head,
-         self.contig_head) = self.misc_heads
+         self.contig_head) = self.misc_heads[:5]
+        self.freepages_order = [self.freepages_head, *self.misc_heads[5:5 + MAX_ORDER - 1]]  # cc->freepages[order]
+        self.split_head = self.misc_heads[-1]
         self.balloon_count = 0
         self.balloon_isolated = 0
         cap = zspage_capacity if zspage_capacity is not None else max(1024, len(mem.pages) // 2)
@@ -93,6 +99,15 @@ class RefSim:
                   | _pop.FILE_UNEVICTABLE * bool(unevictable) | _pop.FILE_MAPPED * bool(mapped))
         z = self._zone(zone)
         return np.array([_pop.file_page(self, z, habits) for _ in range(n)], dtype=np.int64)
+
+    def folio(self, n: int = 1, *, order: int = 2, file: bool = True, dirty=False, buffers=False,
+              writeback=False, zone=None) -> np.ndarray:
+        if not isinstance(order, (int, np.integer)) or not 1 <= order <= 8:
+            raise ParameterError(f"order: {order!r} is out of range 1..8 (order 9 is thp())")
+        habits = (_pop.FILE_DIRTY * bool(dirty) | _pop.FILE_BUFFERS * bool(buffers)
+                  | _pop.FILE_WRITEBACK * bool(writeback))
+        z = self._zone(zone)
+        return np.array([_pop.folio_alloc(self, z, int(order), habits, bool(file)) for _ in range(n)], dtype=np.int64)
 
     def thp(self, n: int = 1, *, zone=None) -> np.ndarray:
         z = self._zone(zone)

@@ -106,6 +106,8 @@ _V6_18 = _V4_8.replace(
     isolate_free_min_wmark=True,
     compact_count_skipped=True,
     compact_large_folios=True,
+    compact_finish_pageblock=True,
+    free_scanner_stride=True,
     sources=("K-mod", "K-pf25", "K-kpf", "U-2019", "O-2018"),
 )
 

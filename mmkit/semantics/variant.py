@@ -48,6 +48,8 @@ RULE_FIELDS = (
     "isolate_free_min_wmark",
     "compact_count_skipped",
     "compact_large_folios",
+    "compact_finish_pageblock",
+    "free_scanner_stride",
 )
 NR_RULE_FIELDS = len(RULE_FIELDS)
 
@@ -71,6 +73,8 @@ F_KPF_FOLIO_FLAGS = 16
 F_ISOLATE_FREE_MIN_WMARK = 17
 F_COMPACT_COUNT_SKIPPED = 18
 F_COMPACT_LARGE_FOLIOS = 19
+F_COMPACT_FINISH_PAGEBLOCK = 20
+F_FREE_SCANNER_STRIDE = 21
 assert all(globals()["F_" + n.upper()] == i for i, n in enumerate(RULE_FIELDS))
 
 
@@ -118,6 +122,15 @@ class Variant:
     one for each folio, a folio that gets no target is split (``try_split_folio``), and one
     that cannot be split (a file folio with dirty or writeback buffers) ends the zone's
     compaction with COMPACT_CONTENDED; a refused free block stops the free scanner's block."""
+    compact_finish_pageblock: bool = False
+    """``compact_zone`` isolates the rest of a pageblock in one batch, past
+    COMPACT_CLUSTER_MAX, when the scan resumes in the block it last isolated from
+    (``cc->rescan`` in v5.1, ``cc->finish_pageblock`` from v6.2)."""
+    free_scanner_stride: bool = False
+    """``isolate_freepages`` samples pageblocks (v5.1): it looks at every ``stride``-th page
+    frame of a block, the stride starting at 1 (32 for async compaction), doubling up to
+    COMPACT_CLUSTER_MAX after each block that gave no free page and back to 1 after one
+    that did."""
     sources: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -243,4 +256,6 @@ _FIELD_TYPES = {
     "isolate_free_min_wmark": bool,
     "compact_count_skipped": bool,
     "compact_large_folios": bool,
+    "compact_finish_pageblock": bool,
+    "free_scanner_stride": bool,
 }
