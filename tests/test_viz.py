@@ -333,3 +333,71 @@ def test_html_page_needs_no_network(result, tmp_path):
     text = path.read_text()
     assert "window.vegaEmbed" in text and "<script src" not in text
     assert "cdn.jsdelivr" not in text and "esm.sh" not in text
+
+
+# ------------------------------------------------------------------ the live view's JSON
+def resolved(spec: dict) -> dict:
+    """``spec`` with each named dataset put in place of its name (names are hashes of
+    how the values were written, not part of what the chart shows)."""
+    datasets = spec.get("datasets", {})
+
+    def put(node):
+        if isinstance(node, dict):
+            return {k: ({"values": datasets[v["name"]]} if k == "data" and isinstance(v, dict) and "name" in v
+                        else put(v)) for k, v in node.items() if k != "datasets"}
+        if isinstance(node, list):
+            return [put(v) for v in node]
+        return node
+
+    return put(spec)
+
+
+@pytest.mark.parametrize("name", ["fragmentation", "fragmentation-index-4", "misrouted", "buddyinfo",
+                                  "memory_map-kind", "memory_map-mixed", "memory_map-migratetype"])
+def test_spec_json_is_the_chart_spec(result, name):
+    import json
+
+    from mmkit.viz.html import spec_json
+
+    chart = builders(result)[name]()
+    fast = json.loads(spec_json(chart))
+    type(chart).validate(fast)  # valid Vega-Lite as it is
+    assert resolved(fast) == resolved(chart.to_dict())
+    assert sum(len(v) for v in fast["datasets"].values()) == len(data_values(chart.to_dict()))
+
+
+def test_spec_json_keeps_altairs_row_limit(result):
+    from altair.utils.data import MaxRowsError
+
+    from mmkit.viz.html import embed_html, spec_json
+
+    chart = viz.buddyinfo(result)
+    with alt.data_transformers.enable("default", max_rows=10):
+        with pytest.raises(MaxRowsError):
+            spec_json(chart)
+        with pytest.raises(MaxRowsError):
+            embed_html(chart, validate=False)
+    assert spec_json(chart)
+
+
+def test_charts_are_altair_charts_that_compose(result):
+    maps = viz.memory_map(result, variant=["v4.5", "v3-02"], highlight=3)
+    assert isinstance(maps, alt.FacetChart) and isinstance(viz.fragmentation(result), alt.VConcatChart)
+    assert isinstance(viz.fragmentation(result, index="fragmentation"), alt.LayerChart)
+    # the map's click selection survives composition: altair renames the view it listens to
+    spec = alt.vconcat(viz.buddyinfo(result), maps).to_dict(validate=True)
+    (param,) = spec["params"]
+    assert param["name"] == "cell" and param["select"]["fields"] == ["map", "cell"]
+    assert param["views"] == [spec["vconcat"][1]["spec"]["layer"][0]["name"]]
+    both = (viz.fragmentation(result) | viz.misrouted(result)).properties(title="both")
+    assert both.to_dict(validate=True)["title"] == "both"
+    assert maps.copy().to_dict() == maps.to_dict()
+
+
+def test_pageblocks_of_several_variants_are_each_variants(result):
+    from mmkit.viz.memmap import pageblocks_of_variants
+
+    for a, v in zip(pageblocks_of_variants(result, ["v4.8", USER.name, "v3-02"]), ["v4.8", USER.name, "v3-02"]):
+        b = pageblocks_of_result(result, v)
+        assert a.label == b.label == v and a.zone == b.zone
+        assert (a.counts == b.counts).all() and (a.migratetype == b.migratetype).all() and (a.mixed == b.mixed).all()

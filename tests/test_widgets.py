@@ -206,3 +206,61 @@ def test_explorer_displays_in_jupyter(explorer):
     assert isinstance(explorer.widget, W.DOMWidget)
     bundle = explorer.widget._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
+
+
+def resolved(spec: dict) -> dict:
+    """``spec`` with each named dataset in place of its name (names are hashes)."""
+    datasets = spec.get("datasets", {})
+
+    def put(node):
+        if isinstance(node, dict):
+            return {k: ({"values": datasets[v["name"]]} if k == "data" and isinstance(v, dict) and "name" in v
+                        else put(v)) for k, v in node.items() if k != "datasets"}
+        if isinstance(node, list):
+            return [put(v) for v in node]
+        return node
+
+    return put(spec)
+
+
+def data_values(node) -> list:
+    """Every row of inline data in a resolved spec."""
+    if isinstance(node, dict):
+        rows = list(node["values"]) if isinstance(node.get("values"), list) else []
+        return rows + [r for k, v in node.items() if k != "values" for r in data_values(v)]
+    if isinstance(node, list):
+        return [r for v in node for r in data_values(v)]
+    return []
+
+
+def shown_spec(out: W.Output) -> dict:
+    """The Vega-Lite spec an Output area draws."""
+    import json
+
+    (item,) = out.outputs
+    body = item["data"]["text/html"]
+    return json.loads(body.split("var spec=", 1)[1].split(";function draw()", 1)[0])
+
+
+def test_rerun_updates_the_charts_in_place_with_the_new_results_data(explorer):
+    ex = explorer
+    outputs = dict(ex.outputs)
+    before = {name: shown_spec(out) for name, out in outputs.items() if name != "table"}
+    ex.controls["seed"].value = 5
+    try:
+        r = ex.run()
+        assert ex.outputs == outputs  # the same output areas, redrawn
+        for name, out in outputs.items():
+            if name == "table":
+                continue
+            spec = shown_spec(out)
+            chart = ex.charts[name]
+            type(chart).validate(spec)
+            # what is drawn is the chart of the new result, data and all
+            assert resolved(spec) == resolved(chart.to_dict()), name
+            assert data_values(resolved(spec)) != data_values(resolved(before[name])), name
+        assert "seed 5" in " ".join(shown_spec(outputs["fragmentation"])["title"]["subtitle"])
+        assert r.info["seed"] == 5
+    finally:
+        ex.controls["seed"].value = 1
+        ex.run()

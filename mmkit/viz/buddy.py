@@ -11,8 +11,9 @@ import polars as pl
 
 from mmkit.errors import ParameterError
 from mmkit.model.kinds import PAGE_SIZE
+from mmkit.viz import vl
 from mmkit.viz.inputs import check_budget, check_choice
-from mmkit.viz.theme import variant_scale
+from mmkit.viz.theme import variant_scale_dict
 
 
 def _memory_rows(mem: Any, label: str) -> pl.DataFrame:
@@ -83,16 +84,15 @@ def buddyinfo(obj: Any, zone: str | None = None) -> alt.FacetChart:
     top = max(int(df["nr_free"].max() or 0), 1)
     ticks = [0] + [10**e for e in range(1, len(str(top)) + 1) if 10 ** (e - 1) <= top]
     legend = "variant" if what.startswith("final state") else "memory"
-    chart = alt.Chart(df).mark_bar().encode(
-        x=alt.X("order:O", title="order (block of 2^order pages)", axis=alt.Axis(labelAngle=0)),
-        xOffset=alt.XOffset("variant:N", sort=names),
-        y=alt.Y("nr_free:Q", title="free blocks (nr_free, symlog scale)", scale=alt.Scale(type="symlog"),
-                axis=alt.Axis(values=ticks, labelExpr="format(datum.value, ',')")),
-        color=alt.Color("variant:N", scale=variant_scale(names), sort=names, title=legend),
-        tooltip=[alt.Tooltip("variant:N"), alt.Tooltip("zone:N"), alt.Tooltip("order:O"),
-                 alt.Tooltip("nr_free:Q", title="nr_free"),
-                 alt.Tooltip("free_mib:Q", title="free MiB", format=",.1f")],
-    ).properties(width=max(180, 560 // max(len(zones), 1)), height=220)
-    return chart.facet(column=alt.Column("zone:N", sort=zones, title=None,
-                                         header=alt.Header(labelFontWeight="bold"))).properties(
-        title=alt.Title("Free blocks by order per zone (buddyinfo)", subtitle=[what]))
+    spec = vl.unit(mark={"type": "bar"}, width=max(180, 560 // max(len(zones), 1)), height=220, encoding={
+        "x": vl.field("order", "O", title="order (block of 2^order pages)", axis={"labelAngle": 0}),
+        "xOffset": vl.field("variant", "N", sort=names),
+        "y": vl.field("nr_free", "Q", title="free blocks (nr_free, symlog scale)", scale={"type": "symlog"},
+                      axis={"values": ticks, "labelExpr": "format(datum.value, ',')"}),
+        "color": vl.field("variant", "N", scale=variant_scale_dict(names), sort=names, title=legend),
+        "tooltip": [vl.tip("variant", "N"), vl.tip("zone", "N"), vl.tip("order", "O"),
+                    vl.tip("nr_free", "Q", title="nr_free"), vl.tip("free_mib", "Q", title="free MiB", format=",.1f")],
+    })
+    column = vl.field("zone", "N", sort=zones, title=None, header={"labelFontWeight": "bold"})
+    return vl.FacetChart(data=df, spec=spec, facet={"column": column},
+                          title=vl.title("Free blocks by order per zone (buddyinfo)", [what]))

@@ -3,6 +3,7 @@ are inlined once (vl-convert's bundle) and each chart is a small script calling 
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import threading
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import altair as alt
+import polars as pl
+from altair.utils.data import limit_rows
 
 BUNDLE_GUARD = "window.__mmkit_vega_loaded"
 
@@ -59,11 +62,92 @@ def chart_spec(chart: Any, validate: bool = True) -> dict:
     return chart.to_dict(validate=validate)
 
 
+_CHILDREN = ("layer", "vconcat", "hconcat", "concat")
+
+
+def _frames(node: Any, found: dict[int, pl.DataFrame]) -> None:
+    """The polars frames held as ``data`` by ``node`` and the charts inside it, by id."""
+    if not isinstance(node, alt.TopLevelMixin):
+        return
+    data = node._get("data")
+    if isinstance(data, pl.DataFrame):
+        found.setdefault(id(data), data)
+    for attr in _CHILDREN:
+        kids = node._get(attr)
+        if isinstance(kids, list):
+            for k in kids:
+                _frames(k, found)
+    _frames(node._get("spec"), found)
+
+
+def _named(node: Any, names: dict[int, str]) -> Any:
+    """``node`` with every polars frame it holds replaced by a reference to the dataset
+    ``names[id(frame)]`` (copies of the charts on the way; ``node`` is left as it is)."""
+    if not isinstance(node, alt.TopLevelMixin):
+        return node
+    changes: dict[str, Any] = {}
+    data = node._get("data")
+    if isinstance(data, pl.DataFrame):
+        changes["data"] = {"name": names[id(data)]}
+    for attr in _CHILDREN:
+        kids = node._get(attr)
+        if isinstance(kids, list):
+            new = [_named(k, names) for k in kids]
+            if any(a is not b for a, b in zip(new, kids)):
+                changes[attr] = new
+    spec = node._get("spec")
+    new_spec = _named(spec, names)
+    if new_spec is not spec:
+        changes["spec"] = new_spec
+    if not changes:
+        return node
+    copy = node.copy(deep=False)
+    for k, v in changes.items():
+        copy[k] = v
+    return copy
+
+
+def spec_json(chart: Any, validate: bool = False) -> str:
+    """``chart.to_dict()`` as JSON text (up to the names of its datasets), quickly.
+
+    altair turns each polars frame into Python dicts, hashes their JSON to name the
+    dataset, and the dicts are written as JSON again; here the frames are written by
+    polars (after altair's row limit, ``limit_rows`` with the active transformer's
+    ``max_rows``) and named by a hash of that text, and altair writes the rest of the
+    chart. With ``validate=True``, when another data transformer than altair's default is
+    active, or for frames of other than numbers, strings and booleans, this is
+    ``json.dumps(chart.to_dict(validate=validate))``.
+    """
+    if validate or alt.data_transformers.active != "default" or not alt.data_transformers.consolidate_datasets:
+        return json.dumps(chart.to_dict(validate=validate))
+    found: dict[int, pl.DataFrame] = {}
+    _frames(chart, found)
+    if not all(dt.is_numeric() or dt in (pl.String, pl.Boolean, pl.Null) for df in found.values() for dt in df.dtypes):
+        return json.dumps(chart.to_dict(validate=False))  # dates and the like: as altair writes them
+    max_rows = alt.data_transformers.options.get("max_rows", 5000)
+    names: dict[int, str] = {}
+    datasets: dict[str, str] = {}
+    for key, df in found.items():
+        limit_rows(df, max_rows=max_rows)  # raises altair's MaxRowsError above the limit
+        text = df.write_json()
+        name = "data-" + hashlib.sha256(text.encode()).hexdigest()[:32]
+        names[key] = name
+        datasets[name] = text
+    spec = _named(chart, names).to_dict(validate=False)
+    # datasets altair made of data that was not a polars frame
+    datasets = {**{n: json.dumps(v) for n, v in spec.pop("datasets", {}).items()}, **datasets}
+    head = json.dumps(spec)
+    if not datasets:
+        return head
+    tail = ", ".join(f"{json.dumps(n)}: {text}" for n, text in datasets.items())
+    return head[:-1] + (", " if len(head) > 2 else "") + f'"datasets": {{{tail}}}}}'
+
+
 def embed_html(chart: Any, *, validate: bool = True, div_id: str | None = None) -> str:
     """A <div> and a <script> drawing ``chart`` with the page's vegaEmbed (waits until the
     bundle script has run)."""
     div_id = div_id or f"mmkit-{uuid.uuid4().hex[:12]}"
-    spec = json.dumps(chart_spec(chart, validate)).replace("</", "<\\/")
+    spec = spec_json(chart, validate).replace("</", "<\\/")
     return (
         f'<div id="{div_id}" class="mmkit-chart"></div>\n'
         "<script>(function(){var spec=" + spec + ";"

@@ -21,6 +21,7 @@ from mmkit.model.kinds import (
     PageKind,
 )
 from mmkit.result import natural_migratetype
+from mmkit.viz import vl
 from mmkit.viz.inputs import (
     MAX_ROWS,
     check_budget,
@@ -28,11 +29,15 @@ from mmkit.viz.inputs import (
     check_int,
     check_variants,
 )
-from mmkit.viz.theme import FAULT_MARK_COLOR, kind_scale, migratetype_scale
+from mmkit.viz.theme import FAULT_MARK_COLOR, kind_scale_dict, migratetype_scale_dict
 
 COLORS = ("kind", "mixed", "migratetype")
 KIND_NAMES = [k.name.lower() for k in PageKind]
+_KIND_ARRAY = np.array(KIND_NAMES, dtype=object)
+_MIGRATETYPE_ARRAY = np.array(MIGRATETYPE_NAMES, dtype=object)
 PAGEBLOCK_MIB = PAGEBLOCK_NR_PAGES * PAGE_SIZE >> 20
+PICK = "cell"  # the click selection on the map: a point selection on the fields map, cell
+CELLS_VIEW = "mmkit_map_cells"  # the view (the cells layer) the selection listens to
 NOT_OWNED = (PageKind.HOLE, PageKind.RESERVED, PageKind.FREE, PageKind.UNINIT, PageKind.ISOLATED_FREE)
 
 
@@ -83,6 +88,25 @@ def pageblocks_of_result(result: Any, variant: str) -> Pageblocks:
     return Pageblocks(variant, counts, mts, pb["mixed"].to_numpy().astype(bool), pb["zone"].to_list())
 
 
+def pageblocks_of_variants(result: Any, variants: list[str]) -> list[Pageblocks]:
+    """:func:`pageblocks_of_result` of each of ``variants``, reading ``Result.pageblocks``
+    once."""
+    pb = result.pageblocks
+    counts_all = pb.select(KIND_NAMES).to_numpy().astype(np.int64)
+    mt_index = {n: i for i, n in enumerate(MIGRATETYPE_NAMES)}
+    mts_all = np.array([mt_index[m] for m in pb["migratetype"].to_list()], dtype=np.int64)
+    mixed_all = pb["mixed"].to_numpy().astype(bool)
+    zone_all = np.array(pb["zone"].to_list(), dtype=object)
+    block_all = pb["pageblock"].to_numpy()
+    variant_all = np.array(pb["variant"].to_list(), dtype=object)
+    out = []
+    for v in variants:
+        idx = np.flatnonzero(variant_all == v)
+        idx = idx[np.argsort(block_all[idx], kind="stable")]
+        out.append(Pageblocks(v, counts_all[idx], mts_all[idx], mixed_all[idx], zone_all[idx].tolist()))
+    return out
+
+
 def _fault_cells(result: Any, variants: list[str], bin_blocks: int) -> dict[str, dict[int, tuple[int, str]]]:
     """Faults per cell of each variant: variant -> cell -> (count, the most frequent
     fault with the rule that decided it)."""
@@ -130,21 +154,30 @@ def map_frame(pbs: Pageblocks, bin_blocks: int, faults: dict[int, tuple[int, str
     mixed = np.concatenate([pbs.mixed, np.zeros(pad, bool)]).reshape(ncell, bin_blocks)
     mixed_share = (mixed & block_live).sum(axis=1) / np.maximum(block_live.sum(axis=1), 1)
     sel = np.flatnonzero(live)
+    # "pages": the three largest owners of the cell with their page counts
     top = np.argsort(-csum[sel], axis=1, kind="stable")[:, :3]
-    words = [", ".join(f"{KIND_NAMES[k]} {csum[c, k]}" for k in ks if csum[c, k] > 0)
-             for c, ks in zip(sel.tolist(), top.tolist())]
-    faults = faults or {}
+    top_counts = np.take_along_axis(csum[sel], top, axis=1)
+    K = KIND_NAMES
+    pages = []
+    for (a, b, c), (x, y, z) in zip(top.tolist(), top_counts.tolist()):  # counts in falling order
+        pages.append(f"{K[a]} {x}, {K[b]} {y}, {K[c]} {z}" if z > 0 else f"{K[a]} {x}, {K[b]} {y}" if y > 0
+                     else f"{K[a]} {x}" if x > 0 else "")
+    nfaults = np.zeros(ncell, np.int64)
+    fault = np.full(ncell, "", dtype=object)
+    for c, (n, f) in (faults or {}).items():
+        if 0 <= c < ncell:
+            nfaults[c], fault[c] = n, f
     zone = np.array(pbs.zone + [""] * pad, dtype=object)
     return pl.DataFrame({
         "map": [pbs.label] * sel.size,
         "cell": sel,
-        "kind": np.array(KIND_NAMES, dtype=object)[dominant[sel]].tolist(),
-        "migratetype": np.array(MIGRATETYPE_NAMES, dtype=object)[mt[sel]].tolist(),
+        "kind": _KIND_ARRAY[dominant[sel]].tolist(),
+        "migratetype": _MIGRATETYPE_ARRAY[mt[sel]].tolist(),
         "mixed": mixed_share[sel].round(3),
         "zone": zone[sel * bin_blocks].tolist(),
-        "pages": words,
-        "faults": [faults[c][0] if c in faults else 0 for c in sel.tolist()],
-        "fault": [faults[c][1] if c in faults else "" for c in sel.tolist()],
+        "pages": pages,
+        "faults": nfaults[sel],
+        "fault": fault[sel].tolist(),
     }, schema={"map": pl.String, "cell": pl.Int64, "kind": pl.String, "migratetype": pl.String, "mixed": pl.Float64,
                "zone": pl.String, "pages": pl.String, "faults": pl.Int64, "fault": pl.String})
 
@@ -166,8 +199,8 @@ def memory_map(obj: Any, color: str = "kind", variant: Any = None, max_cells: in
     max_cells = check_int("max_cells", max_cells, 16, MAX_ROWS)
     maps: list[tuple[Pageblocks, Any]] = []
     if isinstance(obj, Result):
-        for v in check_variants(obj, variant):
-            maps.append((pageblocks_of_result(obj, v), v))
+        names = check_variants(obj, variant)
+        maps.extend(zip(pageblocks_of_variants(obj, names), names))
         i = obj.info
         what = f"final state of each variant; workload {i['workload']}, {i['memory']}, {i['ticks']} ticks, seed {i['seed']}"
     elif isinstance(obj, Memory):
@@ -204,57 +237,66 @@ def memory_map(obj: Any, color: str = "kind", variant: Any = None, max_cells: in
     }
     unit = "pageblock (2 MiB)" if bin_blocks == 1 else f"{cell_mib} MiB cell ({bin_blocks} pageblocks)"
     if color == "kind":
-        enc = alt.Color("kind:N", scale=kind_scale(df["kind"].unique().to_list()), title="dominant page owner")
+        enc = vl.field("kind", "N", scale=kind_scale_dict(df["kind"].unique().to_list()), title="dominant page owner")
         what_color = "dominant real owner"
     elif color == "migratetype":
-        enc = alt.Color("migratetype:N", scale=migratetype_scale(), title="pageblock migratetype")
+        enc = vl.field("migratetype", "N", scale=migratetype_scale_dict(), title="pageblock migratetype")
         what_color = "pageblock migratetype"
     elif bin_blocks == 1:
         geometry["mixedness"] = "datum.mixed > 0 ? 'mixed' : 'not mixed'"
-        enc = alt.Color("mixedness:N", title="pageblock",
-                        scale=alt.Scale(domain=["mixed", "not mixed"], range=["#D55E00", "#E5E5E5"]))
+        enc = vl.field("mixedness", "N", title="pageblock",
+                       scale={"domain": ["mixed", "not mixed"], "range": ["#D55E00", "#E5E5E5"]})
         what_color = "mixed pageblocks (pages of another migratetype inside)"
     else:
-        enc = alt.Color("mixed:Q", title="mixed pageblocks (share)",
-                        scale=alt.Scale(domain=[0, 1], scheme="viridis", reverse=True))
+        enc = vl.field("mixed", "Q", title="mixed pageblocks (share)",
+                       scale={"domain": [0, 1], "scheme": "viridis", "reverse": True})
         what_color = "share of mixed pageblocks (pages of another migratetype inside)"
     check_budget([df], "memory_map")
-    pick = alt.selection_point(name="cell", fields=["map", "cell"], on="click", clear="dblclick")
-    tip = [alt.Tooltip("map:N", title="memory"), alt.Tooltip("pageblock:Q", title="first pageblock"),
-           alt.Tooltip("last_pageblock:Q", title="last pageblock"), alt.Tooltip("start_pfn:N", title="start pfn"),
-           alt.Tooltip("zone:N"), alt.Tooltip("kind:N", title="dominant owner"),
-           alt.Tooltip("pages:N", title="pages by kind"), alt.Tooltip("migratetype:N"),
-           alt.Tooltip("mixed:Q", title="mixed share", format=".2f"),
-           alt.Tooltip("faults:Q"), alt.Tooltip("fault:N", title="most frequent fault (rule)")]
-    x = alt.X("x:Q", title="offset in row (MiB)", scale=alt.Scale(nice=False, zero=True, domain=[0, cols * cell_mib]))
-    y = alt.Y("y:Q", title="physical address (GiB)",
-              scale=alt.Scale(reverse=True, nice=False, zero=True, domain=[0, nrows * row_gib]))
-    # every layer computes the geometry itself: altair copies a whole layer chart to add
-    # a transform to it, which costs more than the browser's work of doing it twice
-    base = alt.Chart().transform_calculate(**geometry)
-    cells = base.mark_rect(strokeWidth=0).encode(
-        x=x, x2=alt.X2("x2"), y=y, y2=alt.Y2("y2"), color=enc, tooltip=tip,
-        opacity=alt.condition(pick, alt.value(1.0), alt.value(0.35)),
-    ).add_params(pick)
+    tip = [vl.tip("map", "N", title="memory"), vl.tip("pageblock", "Q", title="first pageblock"),
+           vl.tip("last_pageblock", "Q", title="last pageblock"), vl.tip("start_pfn", "N", title="start pfn"),
+           vl.tip("zone", "N"), vl.tip("kind", "N", title="dominant owner"),
+           vl.tip("pages", "N", title="pages by kind"), vl.tip("migratetype", "N"),
+           vl.tip("mixed", "Q", title="mixed share", format=".2f"),
+           vl.tip("faults", "Q"), vl.tip("fault", "N", title="most frequent fault (rule)")]
+    x = vl.field("x", "Q", title="offset in row (MiB)", scale={"nice": False, "zero": True, "domain": [0, cols * cell_mib]})
+    y = vl.field("y", "Q", title="physical address (GiB)",
+                 scale={"reverse": True, "nice": False, "zero": True, "domain": [0, nrows * row_gib]})
+    x2, y2 = {"field": "x2"}, {"field": "y2"}
+    # every layer computes the cell geometry itself, from the cell number
+    calc = [{"calculate": expr, "as": name} for name, expr in geometry.items()]
+    cells = vl.unit(mark={"type": "rect", "strokeWidth": 0}, name=CELLS_VIEW, transform=calc, encoding={
+        "x": x, "x2": x2, "y": y, "y2": y2, "color": enc, "tooltip": tip,
+        "opacity": {"condition": {"param": PICK, "value": 1.0}, "value": 0.35},
+    })
     layers = [cells]
     has_faults = bool(df["faults"].sum() > 0)
     if has_faults:
-        layers.append(base.transform_filter("datum.faults > 0").transform_calculate(
-            xm="(datum.x + datum.x2) / 2", ym="(datum.y + datum.y2) / 2").mark_point(
-            shape="cross", filled=True, color=FAULT_MARK_COLOR, stroke="white", strokeWidth=0.5).encode(
-            x=alt.X("xm:Q"), y=alt.Y("ym:Q"), tooltip=tip,
-            size=alt.Size("faults:Q", title="faults in cell", scale=alt.Scale(type="sqrt", range=[12, 160], domainMin=1)),
-        ))
+        layers.append(vl.unit(
+            mark={"type": "point", "shape": "cross", "filled": True, "color": FAULT_MARK_COLOR, "stroke": "white",
+                  "strokeWidth": 0.5},
+            transform=[*calc, {"filter": "datum.faults > 0"},
+                       {"calculate": "(datum.x + datum.x2) / 2", "as": "xm"},
+                       {"calculate": "(datum.y + datum.y2) / 2", "as": "ym"}],
+            encoding={"x": vl.field("xm", "Q"), "y": vl.field("ym", "Q"), "tooltip": tip,
+                      "size": vl.field("faults", "Q", title="faults in cell",
+                                       scale={"type": "sqrt", "range": [12, 160], "domainMin": 1})}))
     if highlight is not None:
-        layers.append(base.transform_filter(f"datum.cell == {highlight // bin_blocks}").mark_rect(
-            fill=None, stroke="#000000", strokeWidth=2.5).encode(x=x, x2=alt.X2("x2"), y=y, y2=alt.Y2("y2"), tooltip=tip))
+        layers.append(vl.unit(
+            mark={"type": "rect", "fill": None, "stroke": "#000000", "strokeWidth": 2.5},
+            transform=[*calc, {"filter": f"datum.cell == {highlight // bin_blocks}"}],
+            encoding={"x": x, "x2": x2, "y": y, "y2": y2, "tooltip": tip}))
     per_row = min(len(maps), 3)
     width = max(220, 760 // per_row)
     height = int(min(480, max(60, width * nrows / cols)))
     subtitle = [f"one cell per {unit}, coloured by {what_color}", what]
     if has_faults:
         subtitle.append("black crosses: cells where faults happened (size: count); click a cell to pick it")
-    chart = alt.layer(*layers, width=width, height=height)
     labels = [p.label for p, _ in maps]
-    return chart.facet(facet=alt.Facet("map:N", sort=labels, title=None, header=alt.Header(labelFontWeight="bold")),
-                       columns=per_row, data=df, title=alt.Title("Physical memory map", subtitle=subtitle))
+    # the cells' click selection, held by the facet and naming the cells' view, as
+    # altair lifts a layer's selection
+    pick = vl.selection(PICK, {"type": "point", "fields": ["map", "cell"], "on": "click", "clear": "dblclick"},
+                        views=[CELLS_VIEW])
+    return vl.FacetChart(
+        data=df, spec=vl.LayerChart(layer=layers, width=width, height=height), params=[pick],
+        facet=vl.field("map", "N", sort=labels, title=None, header={"labelFontWeight": "bold"}),
+        columns=per_row, title=vl.title("Physical memory map", subtitle))

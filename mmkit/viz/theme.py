@@ -68,8 +68,9 @@ def variant_color(name: str) -> str:
     return SPARE_VARIANT_COLORS[zlib.crc32(name.encode()) % len(SPARE_VARIANT_COLORS)]
 
 
-def variant_scale(names: Iterable[str]) -> alt.Scale:
-    """A colour scale giving each variant its colour, in the order given."""
+def variant_scale_dict(names: Iterable[str]) -> dict:
+    """A colour scale giving each variant its colour, in the order given, as the
+    Vega-Lite dict ``{"domain": names, "range": colours}``."""
     names = list(names)
     colors, used = [], set()
     for n in names:
@@ -78,17 +79,32 @@ def variant_scale(names: Iterable[str]) -> alt.Scale:
             c = next((s for s in SPARE_VARIANT_COLORS if s not in used), c)
         used.add(c)
         colors.append(c)
-    return alt.Scale(domain=names, range=colors)
+    return {"domain": names, "range": colors}
+
+
+def variant_scale(names: Iterable[str]) -> alt.Scale:
+    """A colour scale giving each variant its colour, in the order given."""
+    return alt.Scale(**variant_scale_dict(names))
+
+
+def kind_scale_dict(kinds: Iterable[str] | None = None) -> dict:
+    """A colour scale for page kinds (all of them, or those given, in kind order), as a
+    Vega-Lite dict."""
+    names = list(KIND_COLORS) if kinds is None else [k for k in KIND_COLORS if k in set(kinds)]
+    return {"domain": names, "range": [KIND_COLORS[k] for k in names]}
 
 
 def kind_scale(kinds: Iterable[str] | None = None) -> alt.Scale:
     """A colour scale for page kinds (all of them, or those given, in kind order)."""
-    names = list(KIND_COLORS) if kinds is None else [k for k in KIND_COLORS if k in set(kinds)]
-    return alt.Scale(domain=names, range=[KIND_COLORS[k] for k in names])
+    return alt.Scale(**kind_scale_dict(kinds))
+
+
+def migratetype_scale_dict() -> dict:
+    return {"domain": list(MIGRATETYPE_COLORS), "range": list(MIGRATETYPE_COLORS.values())}
 
 
 def migratetype_scale() -> alt.Scale:
-    return alt.Scale(domain=list(MIGRATETYPE_COLORS), range=list(MIGRATETYPE_COLORS.values()))
+    return alt.Scale(**migratetype_scale_dict())
 
 
 def theme() -> alt.theme.ThemeConfig:

@@ -12,6 +12,7 @@ import polars as pl
 from mmkit.errors import ParameterError
 from mmkit.metrics import fragmentation_index, unusable_free_index
 from mmkit.model.kinds import MAX_ORDER, PAGE_SIZE
+from mmkit.viz import vl
 from mmkit.viz.inputs import (
     MAX_ROWS,
     check_budget,
@@ -20,7 +21,7 @@ from mmkit.viz.inputs import (
     check_result,
     thin_ticks,
 )
-from mmkit.viz.theme import KIND_COLORS, kind_scale, variant_scale
+from mmkit.viz.theme import KIND_COLORS, kind_scale_dict, variant_scale_dict
 
 # sysctl vm.extfrag_threshold (mm/compaction.c): compaction_suitable() returns
 # COMPACT_NOT_SUITABLE_ZONE when 0 <= fragmentation_index(zone, order) <= it, i.e. when
@@ -108,37 +109,37 @@ def fragmentation(result: Any, order: int = 9, index: str = "unusable", *, zone:
     thr = pl.DataFrame({"threshold": [EXTFRAG_THRESHOLD / 1000],
                         "label": [f"extfrag_threshold = {EXTFRAG_THRESHOLD}: compaction only above"]})
     check_budget([df, thr], "fragmentation")
-    color = alt.Color("variant:N", scale=variant_scale(names), sort=names, title="variant")
-    x = alt.X("tick:Q", title="tick (workload step)", scale=alt.Scale(nice=False))
-    tip = [alt.Tooltip("variant:N"), alt.Tooltip("tick:Q"),
-           alt.Tooltip("unusable:Q", title=f"unusable_index order {order}", format=".3f"),
-           alt.Tooltip("fragindex:Q", title=f"extfrag_index order {order}", format=".3f")]
+    color = vl.field("variant", "N", scale=variant_scale_dict(names), sort=names, title="variant")
+    x = vl.field("tick", "Q", title="tick (workload step)", scale={"nice": False})
+    tip = [vl.tip("variant", "N"), vl.tip("tick", "Q"),
+           vl.tip("unusable", "Q", title=f"unusable_index order {order}", format=".3f"),
+           vl.tip("fragindex", "Q", title=f"extfrag_index order {order}", format=".3f")]
     words = f"order {order} ({_order_words(order)})"
 
-    def frag_panel(height: int) -> alt.LayerChart:
-        line = alt.Chart(df).mark_line(point=False).encode(
-            x=x, color=color, tooltip=tip,
-            y=alt.Y("fragindex:Q", title=f"fragmentation index, {words}", scale=alt.Scale(domain=[-1, 1])),
-        )
-        rule = alt.Chart(thr).mark_rule(strokeDash=[6, 4], color="#444444").encode(y=alt.Y("threshold:Q"))
-        text = alt.Chart(thr).mark_text(align="left", dx=4, dy=-7, color="#444444", fontSize=11).encode(
-            y=alt.Y("threshold:Q"), text=alt.Text("label:N"), x=alt.value(0))
-        return alt.layer(line, rule, text).properties(height=height)
+    def frag_panel(height: int, **props: Any) -> alt.LayerChart:
+        line = vl.unit(df, mark={"type": "line", "point": False}, encoding={
+            "x": x, "color": color, "tooltip": tip,
+            "y": vl.field("fragindex", "Q", title=f"fragmentation index, {words}", scale={"domain": [-1, 1]}),
+        })
+        rule = vl.unit(thr, mark={"type": "rule", "strokeDash": [6, 4], "color": "#444444"},
+                       encoding={"y": vl.field("threshold", "Q")})
+        text = vl.unit(thr, mark={"type": "text", "align": "left", "dx": 4, "dy": -7, "color": "#444444", "fontSize": 11},
+                       encoding={"y": vl.field("threshold", "Q"), "text": vl.field("label", "N"), "x": {"value": 0}})
+        return vl.LayerChart(layer=[line, rule, text], height=height, **props)
 
     subtitle = [f"zone {zone}; {_describe(result)}"]
     if index == "fragmentation":
         subtitle.append("-1: a free block of this order exists; 0..0.5: failure for lack of memory "
                         "(reclaim); above 0.5: failure for fragmentation (compaction)")
-        return frag_panel(260).properties(
-            title=alt.Title(f"Fragmentation index (extfrag_index) at {words}", subtitle=subtitle))
-    top = alt.Chart(df).mark_line().encode(
-        x=x, color=color, tooltip=tip,
-        y=alt.Y("unusable:Q", title=f"unusable free space index, {words}", scale=alt.Scale(domain=[0, 1])),
-    ).properties(height=240)
+        return frag_panel(260, title=vl.title(f"Fragmentation index (extfrag_index) at {words}", subtitle))
+    top = vl.unit(df, mark={"type": "line"}, height=240, encoding={
+        "x": x, "color": color, "tooltip": tip,
+        "y": vl.field("unusable", "Q", title=f"unusable free space index, {words}", scale={"domain": [0, 1]}),
+    })
     subtitle.append("unusable index: share of free memory in blocks smaller than the order (0 best, 1 worst); "
                     "below: the fragmentation index with extfrag_threshold")
-    return alt.vconcat(top, frag_panel(150)).properties(
-        title=alt.Title(f"Fragmentation at {words}: unusable free space index", subtitle=subtitle))
+    return vl.VConcatChart(vconcat=[top, frag_panel(150)],
+                            title=vl.title(f"Fragmentation at {words}: unusable free space index", subtitle))
 
 
 # ------------------------------------------------------------------ faults
@@ -181,10 +182,14 @@ def faults_frame(result: Any, faults: Iterable[str] | None = None, keep_rows: in
     rules = result.info.get("rules", {})
     # per variant: sample ticks and each picked fault's timeline counter
     series = {}
-    for (v,), part in tl.select("variant", "tick", *[f for f in picked if f in tl.columns]).group_by(
-            "variant", maintain_order=True):
-        part = part.sort("tick")
-        series[v] = {"tick": part["tick"].to_numpy(), **{f: part[f].to_numpy() for f in picked if f in part.columns}}
+    have = [f for f in picked if f in tl.columns]
+    variant_of = np.array(tl["variant"].to_list(), dtype=object)
+    tick_of = tl["tick"].to_numpy()
+    counter_of = {f: tl[f].to_numpy() for f in have}
+    for v in dict.fromkeys(variant_of.tolist()):
+        idx = np.flatnonzero(variant_of == v)
+        idx = idx[np.argsort(tick_of[idx], kind="stable")]
+        series[v] = {"tick": tick_of[idx], **{f: counter_of[f][idx] for f in have}}
     # per (variant, fault, kind, rule): the sorted ticks of its logged events
     logged: dict[tuple[str, str, str, str], np.ndarray] = {}
     ev = result.events.filter(pl.col("event").is_in(picked))
@@ -251,34 +256,43 @@ def misrouted(result: Any, faults: Iterable[str] | str | None = None) -> alt.VCo
     names = list(result.variants)
     df = faults_frame(result, faults)
     check_budget([df], "misrouted")
-    picked = df["fault"].unique(maintain_order=True).to_list()
+    # faults_frame writes each fault's rows together: one slice of the frame per fault
+    fault_of = df["fault"].to_list()
+    starts = [i for i in range(len(fault_of)) if i == 0 or fault_of[i] != fault_of[i - 1]]
+    picked = [fault_of[i] for i in starts]
+    parts = [df.slice(a, b - a) for a, b in zip(starts, [*starts[1:], len(fault_of)])]
+    assert len(set(picked)) == len(picked), "faults_frame: a fault's rows are not together"
     kinds = df["kind"].unique().to_list()
-    scale = kind_scale([k for k in kinds if k in KIND_COLORS])
+    scale = kind_scale_dict([k for k in kinds if k in KIND_COLORS])
     for extra, color in ((UNATTRIBUTED, UNATTRIBUTED_COLOR), (NO_FAULT, NO_FAULT_COLOR)):
         if extra in kinds:
-            scale = alt.Scale(domain=[*scale.domain, extra], range=[*scale.range, color])
+            scale = {"domain": [*scale["domain"], extra], "range": [*scale["range"], color]}
     width = max(110, 760 // len(names))
+    tooltip = [vl.tip("variant", "N"), vl.tip("fault", "N"), vl.tip("kind", "N", title="page kind"),
+               vl.tip("rule_value", "N", title="decided by rule"), vl.tip("tick", "Q"),
+               vl.tip("count", "Q", aggregate="sum", title="pages")]
+    column = vl.field("variant", "N", sort=names, title=None, header={"labelFontSize": 12, "labelFontWeight": "bold"})
     rows = []
-    for f in picked:
-        sub = df.filter(pl.col("fault") == f)
+    for f, sub in zip(picked, parts):
         y_title = "pages now" if f in STATE_FAULTS else "pages (cumulative)"
-        panel = alt.Chart(sub).mark_area(opacity=0.9, line={"strokeWidth": 1}).encode(
-            x=alt.X("tick:Q", title="tick", scale=alt.Scale(nice=False)),
-            y=alt.Y("sum(count):Q", title=y_title, stack="zero"),
-            color=alt.Color("kind:N", scale=scale, title="page kind (real owner)"),
-            detail=alt.Detail("rule:N"),
-            order=alt.Order("kind:N"),
-            tooltip=[alt.Tooltip("variant:N"), alt.Tooltip("fault:N"), alt.Tooltip("kind:N", title="page kind"),
-                     alt.Tooltip("rule_value:N", title="decided by rule"), alt.Tooltip("tick:Q"),
-                     alt.Tooltip("sum(count):Q", title="pages")],
-        ).properties(width=width, height=110).facet(
-            column=alt.Column("variant:N", sort=names, title=None,
-                              header=alt.Header(labelFontSize=12, labelFontWeight="bold")),
-        ).properties(title=alt.Title(f"{f}: {FAULT_TITLES[f]}" if f in FAULT_TITLES else f, fontSize=13, anchor="start"))
-        rows.append(panel)
+        panel = vl.unit(mark={"type": "area", "opacity": 0.9, "line": {"strokeWidth": 1}}, width=width, height=110,
+                        encoding={
+                            "x": vl.field("tick", "Q", title="tick", scale={"nice": False}),
+                            "y": vl.field("count", "Q", aggregate="sum", title=y_title, stack="zero"),
+                            "color": vl.field("kind", "N", scale=scale, title="page kind (real owner)"),
+                            "detail": vl.field("rule", "N"),
+                            "order": vl.field("kind", "N"),
+                            "tooltip": tooltip,
+                        })
+        rows.append(vl.FacetChart(data=sub, spec=panel, facet={"column": column},
+                                   title=vl.title(f"{f}: {FAULT_TITLES[f]}" if f in FAULT_TITLES else f,
+                                                  fontSize=13, anchor="start")))
     subtitle = [f"{_describe(result)}; colour: what the page really is; hover: the rule that decided",
                 "misrouted putback: migrate_pages sent a non-LRU (driver-owned) page to putback_lru_page"]
     if df["count"].sum() == 0:
         subtitle.append("none of these faults happened in any variant")
-    title = alt.Title("Faults by page kind and variant", subtitle=subtitle)
-    return alt.vconcat(*rows).properties(title=title).resolve_scale(color="shared")
+    data = alt.Undefined
+    if len(rows) == 1:  # one fault: its data is the chart's, as altair lifts it
+        data, rows[0].data = rows[0].data, alt.Undefined
+    return vl.VConcatChart(data=data, vconcat=rows, title=vl.title("Faults by page kind and variant", subtitle),
+                            resolve={"scale": {"color": "shared"}})

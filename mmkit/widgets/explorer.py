@@ -284,7 +284,8 @@ class Explorer:
             if name == "table":
                 body = chart.to_html()
             else:
-                # specs are validated by the tests; a live view skips jsonschema's cost
+                # specs are validated by the tests; a live view skips jsonschema's cost and
+                # has polars write the data (viz.html.spec_json)
                 body = vhtml.embed_html(chart, validate=False)
             self.outputs[name].outputs = (_display_data(body, f"<{name} chart>"),)
         if "pageblock" in names:

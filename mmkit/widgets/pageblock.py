@@ -27,6 +27,7 @@ _MAPCOUNT_NAMES = {
 }
 for _name in ("buddy", "offline", "table", "guard", "hugetlb", "slab", "zsmalloc", "unaccepted", "large_kmalloc"):
     _MAPCOUNT_NAMES[E.pgty_store(getattr(E, f"PGTY_{_name}"))] = f"PGTY_{_name}"
+_KIND_NAMES = [k.name.lower() for k in PageKind]
 _MAPPING_OBJECTS = {E.MAPPING_ID_BALLOON: "balloon", E.MAPPING_ID_ZSMALLOC: "zsmalloc inode"}
 
 
@@ -78,16 +79,20 @@ def pageblock_pages(obj: Any, pageblock: int, variant: str | None = None) -> pl.
         for pfn, tick, event, rule in ev.select("pfn", "tick", "event", "rule").rows():
             by_pfn.setdefault(pfn, []).append(f"tick {tick}: {event}" + (f" ({rule})" if rule else ""))
     head = mem.lru_next[start:end]
+    # the 512 pages of a block share few distinct values: spell each one once
+    flags = {f: " ".join(flag_names(f)) for f in set(mem.flags[start:end].tolist())}
+    mapcount = {v: _mapcount(v) for v in set(mem.mapcount[start:end].tolist())}
+    mapping = {v: _mapping(v) for v in set(mem.mapping[start:end].tolist())}
     return pl.DataFrame({
         "pfn": pfns,
-        "kind": [PageKind(int(k)).name.lower() for k in mem.kind[start:end]],
-        "flags": [" ".join(flag_names(int(f))) for f in mem.flags[start:end]],
-        "mapcount": [_mapcount(int(v)) for v in mem.mapcount[start:end]],
+        "kind": [_KIND_NAMES[k] for k in mem.kind[start:end].tolist()],
+        "flags": [flags[f] for f in mem.flags[start:end].tolist()],
+        "mapcount": [mapcount[v] for v in mem.mapcount[start:end].tolist()],
         "refcount": mem.refcount[start:end].astype(np.int64),
-        "mapping": [_mapping(int(v)) for v in mem.mapping[start:end]],
+        "mapping": [mapping[v] for v in mem.mapping[start:end].tolist()],
         "private": mem.private[start:end].astype(np.int64),
-        "compound_head": [int(-2 - h) if h <= -2 else None for h in head.tolist()],
-        "events": ["; ".join(by_pfn.get(int(p), [])) for p in pfns],
+        "compound_head": [-2 - h if h <= -2 else None for h in head.tolist()],
+        "events": ["; ".join(by_pfn[p]) if p in by_pfn else "" for p in pfns.tolist()],
     }, schema={"pfn": pl.Int64, "kind": pl.String, "flags": pl.String, "mapcount": pl.String,
                "refcount": pl.Int64, "mapping": pl.String, "private": pl.Int64, "compound_head": pl.Int64,
                "events": pl.String})
@@ -98,25 +103,27 @@ def pageblock_html(obj: Any, pageblock: int, variant: str | None = None) -> str:
     from mmkit.result import Result
 
     df = pageblock_pages(obj, pageblock, variant)
+    cols = ["pfn", "kind", "flags", "mapcount", "refcount", "mapping", "private", "compound_head", "events"]
     mem = obj.memories[variant or obj.variants[0]] if isinstance(obj, Result) else obj
     mt = MIGRATETYPE_NAMES[int(mem.pb_flags[pageblock]) & 7]
-    counts = df.group_by("kind").len().sort("len", descending=True)
+    counts = df.group_by("kind").len().sort(["len", "kind"], descending=[True, False])  # ties: by name
     mix = ", ".join(f"{k} {n}" for k, n in counts.rows())
     nfault = int((df["events"] != "").sum())
     who = f"variant {html.escape(variant or obj.variants[0])}, " if isinstance(obj, Result) else ""
     head = (f"<div><b>pageblock {pageblock}</b> ({who}pfn {df['pfn'][0]:#x}..{df['pfn'][-1]:#x}, "
             f"migratetype {mt}): {html.escape(mix)}; {nfault} pages with faults</div>")
-    cols = ["pfn", "kind", "flags", "mapcount", "refcount", "mapping", "private", "compound_head", "events"]
     rows = []
-    for r in df.iter_rows(named=True):
-        color = KIND_COLORS.get(r["kind"], "#FFFFFF")
-        swatch = (f'<span style="display:inline-block;width:9px;height:9px;background:{color};'
-                  'border:1px solid #999;margin-right:4px"></span>')
-        cells = [f"<td>{r['pfn']:#x}</td>", f"<td>{swatch}{r['kind']}</td>"]
-        for c in cols[2:]:
-            v = r[c]
-            cells.append(f"<td style=\"padding:0 6px\">{'' if v is None else html.escape(str(v))}</td>")
-        style = ' style="background:#FBE0D2"' if r["events"] else ""
+    swatch = {k: f'<td><span style="display:inline-block;width:9px;height:9px;background:{c};'
+                 f'border:1px solid #999;margin-right:4px"></span>{k}</td>' for k, c in KIND_COLORS.items()}
+    escaped: dict[Any, str] = {None: ""}
+    for r in df.select(cols).iter_rows():
+        cells = [f"<td>{r[0]:#x}</td>", swatch.get(r[1]) or f"<td>{html.escape(r[1])}</td>"]
+        for v in r[2:]:
+            e = escaped.get(v)
+            if e is None:
+                e = escaped[v] = html.escape(str(v))
+            cells.append(f'<td style="padding:0 6px">{e}</td>')
+        style = ' style="background:#FBE0D2"' if r[-1] else ""
         rows.append(f"<tr{style}>" + "".join(cells) + "</tr>")
     th = "".join(f'<th style="position:sticky;top:0;background:#F4F4F4;padding:0 6px">{c}</th>' for c in cols)
     return (head + '<div style="max-height:360px;overflow:auto;font-size:12px">'
