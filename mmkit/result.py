@@ -44,6 +44,7 @@ class RunData:
     sample_free: np.ndarray
     sample_vm: np.ndarray
     sample_faults: np.ndarray
+    parts: Any = None  # its frames, made by run_parts (compare makes them in the run's thread)
 
 
 def _main_zone(mem: Memory) -> int:
@@ -134,16 +135,13 @@ def _pageblocks(run: RunData) -> pl.DataFrame:
     mem = run.sim.mem
     nb = mem.nr_pageblocks
     nk = len(PageKind)
-    blocks = np.arange(mem.nr_pages) >> PAGEBLOCK_ORDER
-    counts = np.bincount(blocks * nk + mem.kind.astype(np.int64), minlength=nb * nk).reshape(nb, nk)
     kind_mt = natural_migratetype(bool(mem.variant.zsmalloc_movable))
     mts = (mem.pb_flags & 7).astype(np.int64)
     # a block is mixed when it holds a page whose natural migratetype is not the block's
     # (movable pages in a CMA block are not): one row per pageblock
-    pmt = _per_block(kind_mt[mem.kind], nb, -1)
-    bmt = mts[:, None]
-    odd = (pmt >= 0) & (pmt != bmt) & ~((bmt == MigrateType.CMA) & (pmt == MigrateType.MOVABLE))
-    mixed = odd.any(axis=1)
+    counts = np.empty((nb, nk), dtype=np.int64)
+    mixed = np.empty(nb, dtype=np.bool_)
+    W.pageblock_kinds(mem.arrays(), kind_mt, counts, mixed)
     zone = np.full(nb, "", dtype=object)
     for z, name in enumerate(mem.zone_names):
         b0, b1 = int(mem.zone_start[z]) >> PAGEBLOCK_ORDER, (int(mem.zone_end[z]) - 1) >> PAGEBLOCK_ORDER
@@ -171,6 +169,21 @@ def _events(run: RunData) -> pl.DataFrame:
                "kind": pl.String, "rule": pl.String, "extra": pl.Int64})
 
 
+def run_parts(r: RunData) -> tuple:
+    """One run's share of every frame: timeline, zone timeline, pageblocks, events, fault
+    rows and vmstat rows."""
+    a, b = _timeline(r)
+    fc = r.sim.fault_counts()
+    # KPF_BALLOON misreports in the final memory, by true kind (from stable_page_flags)
+    kp = r.sim.kpageflags()
+    mis = ((kp >> np.uint64(23)) & np.uint64(1)).astype(bool) != (r.sim.mem.kind == PageKind.BALLOON)
+    fc[_st.EV_KPF_BALLOON_MISREPORT] = np.bincount(r.sim.mem.kind[mis], minlength=fc.shape[1])[: fc.shape[1]]
+    faults = [(r.variant.name, _st.EVENT_NAMES[e], k.name.lower(), int(fc[e, int(k)]))
+              for e in _st.FAULT_EVENTS for k in PageKind]
+    vm = [(r.variant.name, n, v) for n, v in r.sim.vmstat.items()]
+    return a, b, _pageblocks(r), _events(r), faults, vm
+
+
 class Result:
     """Frames: ``timeline``, ``zone_timeline``, ``faults``, ``events``, ``vmstat``,
     ``pageblocks``; ``memories`` maps a variant name to its final Memory."""
@@ -190,21 +203,13 @@ class Result:
               memory_desc: str) -> "Result":
         tl, ztl, pb, ev, faults, vm = [], [], [], [], [], []
         for r in runs:
-            a, b = _timeline(r)
+            a, b, c, d, f, v = r.parts if r.parts is not None else run_parts(r)
             tl.append(a)
             ztl.append(b)
-            pb.append(_pageblocks(r))
-            ev.append(_events(r))
-            fc = r.sim.fault_counts()
-            # KPF_BALLOON misreports in the final memory, by true kind (from stable_page_flags)
-            kp = r.sim.kpageflags()
-            mis = ((kp >> np.uint64(23)) & np.uint64(1)).astype(bool) != (r.sim.mem.kind == PageKind.BALLOON)
-            fc[_st.EV_KPF_BALLOON_MISREPORT] = np.bincount(r.sim.mem.kind[mis], minlength=fc.shape[1])[: fc.shape[1]]
-            for e in _st.FAULT_EVENTS:
-                for k in PageKind:
-                    faults.append((r.variant.name, _st.EVENT_NAMES[e], k.name.lower(), int(fc[e, int(k)])))
-            for n, v in r.sim.vmstat.items():
-                vm.append((r.variant.name, n, v))
+            pb.append(c)
+            ev.append(d)
+            faults += f
+            vm += v
         frames = {
             "timeline": pl.concat(tl, how="vertical"),
             "zone_timeline": pl.concat(ztl, how="vertical"),

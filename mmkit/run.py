@@ -19,7 +19,7 @@ from mmkit.engine.sim import Sim
 from mmkit.errors import ParameterError
 from mmkit.model.kinds import PAGEBLOCK_NR_PAGES, PageKind
 from mmkit.model.memory import Memory
-from mmkit.result import Result, RunData
+from mmkit.result import Result, RunData, run_parts
 from mmkit.semantics import Variant, VariantLike, resolve
 from mmkit.workloads import Workload, workload as get_workload
 from mmkit.workloads.presets import PRESETS
@@ -129,8 +129,10 @@ def _one_run(mem: Memory, variant: Variant, P: np.ndarray, params: dict, ticks: 
         if progress_cb is not None:
             progress_cb(int(b - a))
     ns = int(sim.S.st[_st.ST_NS])
-    return RunData(variant=variant, sim=sim, samples=samples[:ns], sample_free=sfree[:ns],
-                   sample_vm=svm[:ns], sample_faults=sfaults[:ns])
+    run = RunData(variant=variant, sim=sim, samples=samples[:ns], sample_free=sfree[:ns],
+                  sample_vm=svm[:ns], sample_faults=sfaults[:ns])
+    run.parts = run_parts(run)  # here, in the run's thread, beside the other variants' runs
+    return run
 
 
 class _Progress:

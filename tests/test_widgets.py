@@ -8,6 +8,7 @@ import subprocess
 import ipywidgets as W
 import polars as pl
 import pytest
+from test_viz import resolved
 
 import mmkit
 from mmkit.errors import ParameterError, VariantError
@@ -206,21 +207,6 @@ def test_explorer_displays_in_jupyter(explorer):
     assert isinstance(explorer.widget, W.DOMWidget)
     bundle = explorer.widget._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
-
-
-def resolved(spec: dict) -> dict:
-    """``spec`` with each named dataset in place of its name (names are hashes)."""
-    datasets = spec.get("datasets", {})
-
-    def put(node):
-        if isinstance(node, dict):
-            return {k: ({"values": datasets[v["name"]]} if k == "data" and isinstance(v, dict) and "name" in v
-                        else put(v)) for k, v in node.items() if k != "datasets"}
-        if isinstance(node, list):
-            return [put(v) for v in node]
-        return node
-
-    return put(spec)
 
 
 def data_values(node) -> list:

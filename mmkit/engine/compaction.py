@@ -277,7 +277,7 @@ def skip_isolation_on_order(order, target_order):
     return order >= PAGEBLOCK_ORDER
 
 
-@kernel
+@kernel(inline="always")
 def isolate_lru_folio(A, vc, pfn):
     """The LRU branch of ``isolate_migratepages_block`` for a page or folio head: not a
     pinned anonymous page (``page_count > page_mapcount`` and no ``page_mapping``), then
@@ -644,10 +644,9 @@ def compaction_free(A, cc, p):
 
 
 @kernel
-def release_freepages(A, vc, head_id):
-    """``release_freepages``: every page left on a private free list back to the buddy;
+def release_list(A, vc, head, order):
+    """Every block on a private free list back to the buddy as a block of ``order``;
     returns the highest pfn released (-1 if none)."""
-    head = misc_head(A, head_id)
     high = -1
     while True:
         p = list_first(A, head)
@@ -655,10 +654,18 @@ def release_freepages(A, vc, head_id):
             break
         list_del(A, p)
         A.refcount[p] = 0
-        free_pages(A, vc, p, 0)
+        A.private[p] = 0
+        free_pages(A, vc, p, order)
         if p > high:
             high = p
     return high
+
+
+@kernel
+def release_freepages(A, vc, head_id):
+    """``release_freepages``: every page left on a private free list (order-0 pages)
+    back to the buddy; returns the highest pfn released (-1 if none)."""
+    return release_list(A, vc, misc_head(A, head_id), 0)
 
 
 @kernel
@@ -667,17 +674,7 @@ def release_free_list(A, vc):
     buddy whole (order 0 goes through ``release_freepages``); the highest pfn or -1."""
     high = -1
     for order in range(1, MAX_ORDER):
-        head = freepages_head(A, order)
-        while True:
-            p = list_first(A, head)
-            if p < 0:
-                break
-            list_del(A, p)
-            A.refcount[p] = 0
-            A.private[p] = 0
-            free_pages(A, vc, p, order)
-            if p > high:
-                high = p
+        high = max(high, release_list(A, vc, freepages_head(A, order), order))
     return high
 
 

@@ -72,12 +72,9 @@ def anon_fault(A, vc, S, zone_hi, pinned, gfp=GFP_DEFAULT):
     return pfn
 
 
-@kernel
-def file_page(A, vc, S, zone_hi, habits, gfp=GFP_DEFAULT):
-    """A page-cache page (read or written), with the filesystem's flag habits."""
-    pfn = alloc_pages_slowpath(A, vc, S, 0, MOVABLE, K_FILE, new_owner(S), False, zone_hi, gfp)
-    if pfn < 0:
-        return -1
+@kernel(inline="always")
+def set_file_habits(A, pfn, habits):
+    """The page flags a filesystem's habits (``FILE_*`` bits) leave on a page or folio."""
     if habits & FILE_DIRTY:
         set_bit(A, pfn, PG_dirty)
     if habits & FILE_CHECKED:
@@ -86,8 +83,21 @@ def file_page(A, vc, S, zone_hi, habits, gfp=GFP_DEFAULT):
         set_bit(A, pfn, PG_private_2)
     if habits & FILE_UNEVICTABLE:
         set_bit(A, pfn, PG_unevictable)
+    if habits & FILE_BUFFERS:
+        set_bit(A, pfn, PG_private)
+    if habits & FILE_WRITEBACK:
+        set_bit(A, pfn, PG_writeback)
     if habits & FILE_MAPPED:
         A.mapcount[pfn] = 0
+
+
+@kernel
+def file_page(A, vc, S, zone_hi, habits, gfp=GFP_DEFAULT):
+    """A page-cache page (read or written), with the filesystem's flag habits."""
+    pfn = alloc_pages_slowpath(A, vc, S, 0, MOVABLE, K_FILE, new_owner(S), False, zone_hi, gfp)
+    if pfn < 0:
+        return -1
+    set_file_habits(A, pfn, habits)
     add_page_to_lru_list(A, pfn)
     return pfn
 
@@ -101,12 +111,7 @@ def folio_alloc(A, vc, S, zone_hi, order, habits, file, gfp=GFP_DEFAULT):
     pfn = alloc_pages_slowpath(A, vc, S, order, MOVABLE, kind, new_owner(S), True, zone_hi, gfp)
     if pfn < 0:
         return -1
-    if habits & FILE_DIRTY:
-        set_bit(A, pfn, PG_dirty)
-    if habits & FILE_BUFFERS:
-        set_bit(A, pfn, PG_private)
-    if habits & FILE_WRITEBACK:
-        set_bit(A, pfn, PG_writeback)
+    set_file_habits(A, pfn, habits)
     add_page_to_lru_list(A, pfn)
     return pfn
 

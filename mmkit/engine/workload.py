@@ -66,6 +66,7 @@ K_ISOLATED_FREE = int(PageKind.ISOLATED_FREE)
 K_HOLE = int(PageKind.HOLE)
 K_UNINIT = int(PageKind.UNINIT)
 K_RESERVED = int(PageKind.RESERVED)
+NR_KIND_SLOTS = 32  # the per-kind tables' size (kinds are < 32)
 
 # parameter slots
 P_OPS = 0  # operations per tick
@@ -162,6 +163,11 @@ def sample(A, vc, S, out):
             t_used[k] = 1
             if kind_mt[k] >= 0 and kind_mt[k] != MOVABLE:
                 t_unmov[k] = 1
+    t_balloonish = np.zeros(32, dtype=np.int64)
+    for k in (K_BALLOON, K_ZSMALLOC, K_KERNEL, K_RESERVED):
+        t_balloonish[k] = 1
+    h = np.zeros(NR_KIND_SLOTS, dtype=np.int64)  # pages per kind in one pageblock
+    h4 = np.zeros(4 * NR_KIND_SLOTS, dtype=np.int32)
     # t_mix[bmt, k]: a page in use of kind k in a pageblock of migratetype bmt mixes it
     t_mix = np.zeros((8, 32), dtype=np.int64)
     for bm in range(8):
@@ -182,29 +188,54 @@ def sample(A, vc, S, out):
             if bmt == MOVABLE:
                 movable += 1
             continue
+        # one pass: how many pages of each kind; every count below is a sum over kinds
+        # (four interleaved histograms, so that runs of one kind do not wait on each
+        # other; kinds are < NR_KIND_SLOTS, Memory.check's rule)
+        for k in range(4 * NR_KIND_SLOTS):
+            h4[k] = 0
+        p = start
+        while p + 4 <= end:
+            h4[((A.kind[p] & 31) << 2)] += 1
+            h4[((A.kind[p + 1] & 31) << 2) | 1] += 1
+            h4[((A.kind[p + 2] & 31) << 2) | 2] += 1
+            h4[((A.kind[p + 3] & 31) << 2) | 3] += 1
+            p += 4
+        while p < end:
+            h4[(A.kind[p] & 31) << 2] += 1
+            p += 1
+        for k in range(NR_KIND_SLOTS):
+            h[k] = h4[k << 2] + h4[(k << 2) | 1] + h4[(k << 2) | 2] + h4[(k << 2) | 3]
         n_mixed = 0
         n_unmov = 0
         nfree = 0
         nframes = 0
-        for p in range(start, end):
-            k = A.kind[p]
-            nframes += t_frame[k]
-            nfree += t_free[k]
-            used += t_used[k]
-            n_unmov += t_unmov[k]
-            n_mixed += t_mix[bmt, k]
-            zsp += k == K_ZSMALLOC
-            bal += k == K_BALLOON
-            # only a sentinel _mapcount or the balloon's mapping can make PageBalloon true
-            if A.mapcount[p] < -1 or (A.mapping[p] >> 2) == MAPPING_ID_BALLOON:
-                if t_frame[k]:
+        for k in range(NR_KIND_SLOTS):
+            c = h[k]
+            if c != 0:
+                nframes += c * t_frame[k]
+                nfree += c * t_free[k]
+                used += c * t_used[k]
+                n_unmov += c * t_unmov[k]
+                n_mixed += c * t_mix[bmt, k]
+        zsp += h[K_ZSMALLOC]
+        bal += h[K_BALLOON]
+        # KPF_BALLOON against the truth: only a page the balloon or zsmalloc marks, or a
+        # kernel page (PageOffline users, ex-balloon pages), can read as a balloon page;
+        # the others (free, user, slab, table pages) never carry those marks
+        if h[K_BALLOON] + h[K_ZSMALLOC] + h[K_KERNEL] + h[K_RESERVED] != 0:
+            for p in range(start, end):
+                k = A.kind[p]
+                if t_balloonish[k] == 0:
+                    continue
+                # only a sentinel _mapcount or the balloon's mapping can make PageBalloon true
+                if A.mapcount[p] < -1 or (A.mapping[p] >> 2) == MAPPING_ID_BALLOON:
                     is_bal = PageBalloon(A, vc, p)
                     if k == K_BALLOON:
                         fn += not is_bal
                     else:
                         fp += is_bal
-            elif k == K_BALLOON:
-                fn += 1
+                elif k == K_BALLOON:
+                    fn += 1
         unmov += n_unmov
         if nframes == 0:
             continue
@@ -455,3 +486,26 @@ def run_ticks(A, vc, S, P, t0, t1, last, samples, sample_free, sample_vm, sample
     S.st[ST_CMA_HELD] = cma_held
     S.st[ST_NS] = ns
     return ns
+
+
+@kernel
+def pageblock_kinds(A, kind_mt, counts, mixed):
+    """Per pageblock: pages of each kind (``counts[b, kind]``) and whether it is mixed, a
+    page in it allocated with a migratetype (``kind_mt[kind]``, -1: none) other than the
+    block's (movable pages in a CMA block are not). One pass over the page frames."""
+    n = A.kind.shape[0]
+    nk = counts.shape[1]
+    for b in range(counts.shape[0]):
+        for k in range(nk):
+            counts[b, k] = 0
+        bmt = A.pb_flags[b] & 7
+        start = b << PAGEBLOCK_ORDER
+        end = min(start + PAGEBLOCK_NR_PAGES, n)
+        for p in range(start, end):
+            counts[b, A.kind[p]] += 1
+        odd = False
+        for k in range(nk):
+            mt = kind_mt[k]
+            if counts[b, k] != 0 and mt >= 0 and mt != bmt and not (bmt == CMA and mt == MOVABLE):
+                odd = True
+        mixed[b] = odd
