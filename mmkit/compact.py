@@ -82,7 +82,7 @@ def compact_memory(memory: Memory, variant: Any = None, *, seed: int = 0) -> tup
     (``Memory.from_snapshot(path, variant=...)``, ``Memory.synthetic(..., variant=...)``).
     """
     from mmkit.engine import compaction as _cp
-    from mmkit.engine.sim import COMPACT_RESULT_NAMES, Sim
+    from mmkit.engine.sim import Sim
     from mmkit.engine.state import ST_BALLOON_PAGES
     from mmkit.semantics import variant as get_variant
 
@@ -114,9 +114,9 @@ def compact_memory(memory: Memory, variant: Any = None, *, seed: int = 0) -> tup
     for z, name in enumerate(out.zone_names):
         if out.zone_present[z] == 0:
             continue
-        cc = _cp.new_cc(z, -1, True, True)
-        results[name] = COMPACT_RESULT_NAMES[int(_cp.compact_zone(sim.A, sim.vc, sim.S, cc))]
+        results[name] = sim.compact_zone(z, order=-1, sync=True, ignore_skip=True)
         # where compact_zone left its scanners (mm_compaction_end's migrate_pfn, free_pfn)
+        cc = sim.last_cc
         scanners[name] = {"migrate_pfn": int(cc[_cp.CC_MIGRATE_PFN]), "free_pfn": int(cc[_cp.CC_FREE_PFN])}
     vm = sim.vmstat
     out.meta["compact_memory"] = {"variant": out.variant.name, "results": results, "scanners": scanners,

@@ -36,7 +36,6 @@ from mmkit.engine.migrate import (
     putback_movable_pages,
     split_folio_to_list,
     unmap_and_move,
-    unmap_and_move_folio,
 )
 from mmkit.engine.owners import balloon_isolate, del_page_from_lru_list
 from mmkit.engine.pageflags import PageBuddy, page_order, rmv_page_order
@@ -679,6 +678,15 @@ def release_free_list(A, vc):
 
 
 # ------------------------------------------------------------------ migration driver
+@kernel(inline="always")
+def count_migration(S, cc, succeeded, failed):
+    """pgmigrate_success / pgmigrate_fail, and the compaction's own tally."""
+    S.vm[VM_PGMIGRATE_SUCCESS] += succeeded
+    S.vm[VM_PGMIGRATE_FAIL] += failed
+    cc[CC_MIGRATED] += succeeded
+    cc[CC_FAILED] += failed
+
+
 @kernel
 def migrate_pages(A, vc, S, cc, head_id, contig_alloc):
     """``migrate_pages``: up to ten passes over the list; -EAGAIN pages are retried,
@@ -724,10 +732,7 @@ def migrate_pages(A, vc, S, cc, head_id, contig_alloc):
         while node != head:
             failed += 1
             node = A.lru_next[node]
-    S.vm[VM_PGMIGRATE_SUCCESS] += succeeded
-    S.vm[VM_PGMIGRATE_FAIL] += failed
-    cc[CC_MIGRATED] += succeeded
-    cc[CC_FAILED] += failed
+    count_migration(S, cc, succeeded, failed)
     return nomem
 
 
@@ -735,10 +740,7 @@ def migrate_pages(A, vc, S, cc, head_id, contig_alloc):
 def migrate_one_folio(A, vc, S, cc, node, newpage, order, last_pass):
     """One folio into its target; on failure the target goes back to cc->freepages.
     Returns the pages migrated (0 on -EAGAIN)."""
-    if order == 0:
-        rc = unmap_and_move(A, vc, S, node, newpage)
-    else:
-        rc = unmap_and_move_folio(A, vc, S, node, newpage, order)
+    rc = unmap_and_move(A, vc, S, node, newpage)
     if rc == MIGRATEPAGE_SUCCESS:
         return 1 << order
     compaction_free_order(A, cc, newpage, order)
@@ -813,10 +815,7 @@ def migrate_folios(A, vc, S, cc, head_id):
             break
         list_del(A, node)
         list_add_tail(A, node, head)
-    S.vm[VM_PGMIGRATE_SUCCESS] += succeeded
-    S.vm[VM_PGMIGRATE_FAIL] += failed
-    cc[CC_MIGRATED] += succeeded
-    cc[CC_FAILED] += failed
+    count_migration(S, cc, succeeded, failed)
     return nomem
 
 

@@ -261,9 +261,10 @@ def release_newpage(A, vc, S, newpage, src_was_lru):
 
 # ------------------------------------------------------------------ moving one page
 @kernel
-def move_to_new_page(A, vc, S, page, newpage):
-    """``move_to_new_page``: LRU pages through ``migrate_page`` (identity and flags
-    copied), balloon and zsmalloc pages through their driver's ``migratepage``."""
+def move_to_new_page(A, vc, S, page, newpage, order):
+    """``move_to_new_page``: LRU pages and folios through ``migrate_page`` (identity and
+    flags copied; a large folio's tails point at the new head), balloon and zsmalloc
+    pages through their driver's ``migratepage``."""
     d = driver_of(A, vc, page)
     if d == DRIVER_BALLOON:
         # virtballoon_migratepage: inflate newpage, deflate page
@@ -282,11 +283,19 @@ def move_to_new_page(A, vc, S, page, newpage):
         A.refcount[page] -= 1
     else:
         # migrate_page_move_mapping + migrate_page_copy + remove_migration_ptes
+        for i in range(1, 1 << order):
+            A.kind[newpage + i] = A.kind[page + i]
+            A.flags[newpage + i] = A.flags[page + i]
+            A.mapping[newpage + i] = A.mapping[page + i]
+            A.mapcount[newpage + i] = A.mapcount[page + i]
+            A.private[newpage + i] = A.private[page + i]
+            A.refcount[newpage + i] = 0
+            A.lru_next[newpage + i] = -2 - newpage
         A.kind[newpage] = A.kind[page]
         A.mapping[newpage] = A.mapping[page]
         A.private[newpage] = A.private[page]
         A.mapcount[newpage] = A.mapcount[page]
-        A.flags[newpage] = A.flags[page] & _COPY_MASK
+        A.flags[newpage] = (A.flags[page] & _COPY_MASK) | ((1 << PG_head) if order > 0 else 0)
         A.refcount[newpage] += 1  # the mapping's / page tables' reference moves over
         A.refcount[page] -= 1
         A.mapping[page] = 0
@@ -296,17 +305,19 @@ def move_to_new_page(A, vc, S, page, newpage):
 
 @kernel
 def unmap_and_move(A, vc, S, page, newpage):
-    """``__unmap_and_move`` for one page into ``newpage``; -EAGAIN when the page has a
-    reference migration cannot account for, or by the workload's transient failure rate."""
+    """``__unmap_and_move`` for one page or folio into ``newpage`` (a free block of its
+    order); -EAGAIN when it has a reference migration cannot account for, or by the
+    workload's transient failure rate."""
     if A.refcount[page] > 2 or chance_ppm(S, S.st[ST_FAIL_PPM]):
         return EAGAIN
+    order = folio_order(A, page)
     src_was_lru = not __PageMovable(A, vc, page)  # folio_test_movable(src), before migration
-    move_to_new_page(A, vc, S, page, newpage)
+    move_to_new_page(A, vc, S, page, newpage, order)
     record(S, A, newpage, EV_MIGRATED, RULE_NONE, page)
     # the old page: off the migration list, last reference dropped
     list_del(A, page)
     A.refcount[page] = 0
-    free_pages(A, vc, page, 0)
+    free_pages(A, vc, page, order)
     # unlock_page(newpage) ... then the newpage test, which a deflate can overtake
     if A.kind[newpage] == K_BALLOON and chance_ppm(S, S.st[ST_RACE_PPM]):
         deflate_newpage(A, vc, S, newpage)
@@ -356,35 +367,3 @@ def split_folio_to_list(A, pfn, order, head):
     A.flags[pfn] = flags
     A.private[pfn] = 0
     list_add_tail(A, pfn, head)
-
-
-@kernel
-def unmap_and_move_folio(A, vc, S, page, newpage, order):
-    """``migrate_folio`` of an LRU large folio into the free block ``newpage`` of the same
-    order: the new folio takes the head's identity and flags (PG_head set, tails
-    pointing at the new head), the old folio is freed whole, and the new one goes back
-    on the LRU by the variant's newpage route."""
-    if A.refcount[page] > 2 or chance_ppm(S, S.st[ST_FAIL_PPM]):
-        return EAGAIN
-    src_was_lru = not __PageMovable(A, vc, page)
-    n = 1 << order
-    for i in range(1, n):
-        A.kind[newpage + i] = A.kind[page + i]
-        A.flags[newpage + i] = A.flags[page + i]
-        A.mapping[newpage + i] = A.mapping[page + i]
-        A.mapcount[newpage + i] = A.mapcount[page + i]
-        A.private[newpage + i] = A.private[page + i]
-        A.refcount[newpage + i] = 0
-        A.lru_next[newpage + i] = -2 - newpage
-    A.kind[newpage] = A.kind[page]
-    A.mapping[newpage] = A.mapping[page]
-    A.private[newpage] = A.private[page]
-    A.mapcount[newpage] = A.mapcount[page]
-    A.flags[newpage] = (A.flags[page] & _COPY_MASK) | (1 << PG_head)
-    A.refcount[newpage] += 1
-    record(S, A, newpage, EV_MIGRATED, RULE_NONE, page)
-    list_del(A, page)
-    A.refcount[page] = 0
-    free_pages(A, vc, page, order)
-    release_newpage(A, vc, S, newpage, src_was_lru)
-    return MIGRATEPAGE_SUCCESS

@@ -19,7 +19,7 @@ from mmkit.engine import state as _st
 from mmkit.engine.kpageflags import stable_page_flags
 from mmkit.engine.lists import misc_head
 from mmkit.errors import InvariantError, ParameterError
-from mmkit.model.kinds import PAGEBLOCK_NR_PAGES, MigrateType, PageKind
+from mmkit.model.kinds import MAX_ORDER, PAGEBLOCK_NR_PAGES, MigrateType, PageKind
 from mmkit.model.memory import Memory
 
 COMPACT_RESULT_NAMES = {
@@ -60,6 +60,7 @@ class Sim:
         self.variant = mem.variant
         self.vc = mem.variant.compile()
         self.A = mem.arrays()
+        self.last_cc = None  # the compact_control of the last compact_zone
         cap = zspage_capacity if zspage_capacity is not None else max(1024, mem.nr_pages // 2)
         self.S = _st.new_sim(int(seed), _count("event_capacity", event_capacity, 1 << 26), cap, log_traffic)
         self.S.st[_st.ST_RACE_PPM] = _rate("deflate_race", deflate_race)
@@ -171,10 +172,11 @@ class Sim:
     def compact_zone(self, zone=None, *, order: int = -1, sync: bool = True, ignore_skip: bool = True,
                      migratetype: int = MigrateType.MOVABLE) -> str:
         """``compact_zone`` on one zone; returns the result name (``success`` is the
-        kernel's COMPACT_PARTIAL: a suitable page is free)."""
+        kernel's COMPACT_PARTIAL: a suitable page is free). ``self.last_cc`` keeps its
+        ``compact_control`` (where the scanners stopped)."""
         if not isinstance(order, (int, np.integer)) or not -1 <= order <= 10:
             raise ParameterError(f"order: {order!r} is out of range -1..10 (-1: compact everything)")
-        cc = _cp.new_cc(self._zone(zone), int(order), sync, ignore_skip, int(migratetype))
+        self.last_cc = cc = _cp.new_cc(self._zone(zone), int(order), sync, ignore_skip, int(migratetype))
         return COMPACT_RESULT_NAMES[int(_cp.compact_zone(self.A, self.vc, self.S, cc))]
 
     def compact_memory(self) -> dict[str, str]:
@@ -245,7 +247,7 @@ class Sim:
         self.mem.check()
         A, S = self.A, self.S
         for h in (_st.HEAD_MIGRATEPAGES, _st.HEAD_FREEPAGES, _st.HEAD_CONTIG, _st.HEAD_DEFLATE, _st.HEAD_SPLIT,
-                  *range(_st.HEAD_FREEPAGES_ORDER1, _st.HEAD_FREEPAGES_ORDER1 + 10)):
+                  *range(_st.HEAD_FREEPAGES_ORDER1, _st.HEAD_FREEPAGES_ORDER1 + MAX_ORDER - 1)):
             head = misc_head(A, h)
             if A.lru_next[head] != head:
                 raise InvariantError(f"a private list (head {h}) is not empty between operations", int(A.lru_next[head]))

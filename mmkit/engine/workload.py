@@ -126,6 +126,13 @@ def alloc_migratetype(vc, kind):
     return MOVABLE
 
 
+@kernel(inline="always")
+def mixes(block_mt, mt):
+    """A page allocated with migratetype ``mt`` (-1: not allocated) makes a pageblock of
+    ``block_mt`` mixed; movable pages in a CMA block do not."""
+    return mt >= 0 and mt != block_mt and not (block_mt == CMA and mt == MOVABLE)
+
+
 @njit(cache=True)
 def sample(A, vc, S, out):
     """Whole-memory counts for one timeline row (one pass over the page frames)."""
@@ -163,7 +170,7 @@ def sample(A, vc, S, out):
             t_used[k] = 1
             if kind_mt[k] >= 0 and kind_mt[k] != MOVABLE:
                 t_unmov[k] = 1
-    t_balloonish = np.zeros(32, dtype=np.int64)
+    t_balloonish = np.zeros(NR_KIND_SLOTS, dtype=np.int64)
     for k in (K_BALLOON, K_ZSMALLOC, K_KERNEL, K_RESERVED):
         t_balloonish[k] = 1
     h = np.zeros(NR_KIND_SLOTS, dtype=np.int64)  # pages per kind in one pageblock
@@ -173,7 +180,7 @@ def sample(A, vc, S, out):
     for bm in range(8):
         for k in range(32):
             mt = kind_mt[k]
-            if t_used[k] and mt >= 0 and mt != bm and not (bm == CMA and mt == MOVABLE):
+            if t_used[k] and mixes(bm, mt):
                 t_mix[bm, k] = 1
     for b in range(nb):
         start = b << PAGEBLOCK_ORDER
@@ -222,7 +229,10 @@ def sample(A, vc, S, out):
         # KPF_BALLOON against the truth: only a page the balloon or zsmalloc marks, or a
         # kernel page (PageOffline users, ex-balloon pages), can read as a balloon page;
         # the others (free, user, slab, table pages) never carry those marks
-        if h[K_BALLOON] + h[K_ZSMALLOC] + h[K_KERNEL] + h[K_RESERVED] != 0:
+        marked = 0
+        for k in range(NR_KIND_SLOTS):
+            marked += h[k] * t_balloonish[k]
+        if marked != 0:
             for p in range(start, end):
                 k = A.kind[p]
                 if t_balloonish[k] == 0:
@@ -506,6 +516,6 @@ def pageblock_kinds(A, kind_mt, counts, mixed):
         odd = False
         for k in range(nk):
             mt = kind_mt[k]
-            if counts[b, k] != 0 and mt >= 0 and mt != bmt and not (bmt == CMA and mt == MOVABLE):
+            if counts[b, k] != 0 and mixes(bmt, mt):
                 odd = True
         mixed[b] = odd
