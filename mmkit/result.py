@@ -17,6 +17,7 @@ import polars as pl
 
 from mmkit.engine import state as _st
 from mmkit.engine import workload as W
+from mmkit.engine.kpageflags import kpf_balloon_misreports
 from mmkit.errors import ParameterError, SnapshotError
 from mmkit.metrics import fragmentation_index, unusable_free_index
 from mmkit.model.kinds import (
@@ -174,10 +175,10 @@ def run_parts(r: RunData) -> tuple:
     rows and vmstat rows."""
     a, b = _timeline(r)
     fc = r.sim.fault_counts()
-    # KPF_BALLOON misreports in the final memory, by true kind (from stable_page_flags)
-    kp = r.sim.kpageflags()
-    mis = ((kp >> np.uint64(23)) & np.uint64(1)).astype(bool) != (r.sim.mem.kind == PageKind.BALLOON)
-    fc[_st.EV_KPF_BALLOON_MISREPORT] = np.bincount(r.sim.mem.kind[mis], minlength=fc.shape[1])[: fc.shape[1]]
+    # KPF_BALLOON misreports in the final memory, by true kind (stable_page_flags' rule)
+    by_kind = np.zeros(256, dtype=np.int64)
+    kpf_balloon_misreports(r.sim.A, r.sim.vc, by_kind)
+    fc[_st.EV_KPF_BALLOON_MISREPORT] = by_kind[: fc.shape[1]]
     faults = [(r.variant.name, _st.EVENT_NAMES[e], k.name.lower(), int(fc[e, int(k)]))
               for e in _st.FAULT_EVENTS for k in PageKind]
     vm = [(r.variant.name, n, v) for n, v in r.sim.vmstat.items()]

@@ -38,6 +38,7 @@ SLOTS = {
 }
 MAX_TICKS = 1_000_000
 CHUNKS = 10  # a run is cut into this many chunks for progress and interruption
+MAX_THREADS = 16
 
 
 def compile_params(params: dict[str, Any], mem: Memory) -> np.ndarray:
@@ -105,8 +106,9 @@ def _prefill(mem: Memory, P: np.ndarray, values: dict, seed: int) -> None:
         W.prefill(sim.A, sim.vc, sim.S, P, int(round(values["prefill"] * 1_000_000)))
 
 
-def _one_run(mem: Memory, variant: Variant, P: np.ndarray, params: dict, ticks: int, seed: int,
+def _one_run(start: Callable[[], Memory], variant: Variant, P: np.ndarray, params: dict, ticks: int, seed: int,
              progress_cb, log_traffic: bool) -> RunData:
+    mem = start()  # the variant's starting memory, made in the run's thread
     sim = Sim(mem, seed, deflate_race=params["deflate_race"], migrate_fail=params["migrate_fail"],
               concurrent_compaction=params["concurrent_compaction"], swap=params["swap"],
               log_traffic=log_traffic, event_capacity=1 << 18)
@@ -206,25 +208,33 @@ def compare(
         gib = wl.gib
     elif memory is not None and gib is not None:
         raise ParameterError("gib: give gib= only for a synthetic machine (memory=None)")
+    # each variant's starting memory is made in its run's thread
     if memory is None:
         # the prefill consults no variant rule: fill one machine, re-encode (copy) it per variant
         base, P = _prefilled_base(gib, vs[0], wl, values, seed)
-        mems = [reencode(base, v) for v in vs]
+        starts = [lambda v=v: reencode(base, v) for v in vs]
     else:
-        mems = [_start_memory(memory, v, None) for v in vs]
-        P = compile_params(values, mems[0])
-        for m in mems:
-            _prefill(m, P, values, seed)
+        first = _start_memory(memory, vs[0], None)
+        P = compile_params(values, first)
+
+        def start(v: Variant, mem: Memory | None = None) -> Memory:
+            mem = mem if mem is not None else _start_memory(memory, v, None)
+            _prefill(mem, P, values, seed)
+            return mem
+
+        starts = [lambda v=v, m=(first if i == 0 else None): start(v, m) for i, v in enumerate(vs)]
     bar = _Progress(ticks * len(vs), progress, f"{wl.name} x {len(vs)} variants")
     try:
-        with ThreadPoolExecutor(max_workers=min(len(vs), 2)) as ex:
-            futs = [ex.submit(_one_run, m, v, P, values, int(ticks), int(seed), bar, log_traffic)
-                    for m, v in zip(mems, vs)]
+        # one thread per variant (the kernels release the GIL): the runs differ in length,
+        # and on two cores three threads end sooner than two taking turns (bench_compare)
+        with ThreadPoolExecutor(max_workers=min(len(vs), MAX_THREADS)) as ex:
+            futs = [ex.submit(_one_run, st, v, P, values, int(ticks), int(seed), bar, log_traffic)
+                    for st, v in zip(starts, vs)]
             runs = [f.result() for f in futs]
     finally:
         bar.close()
     return Result.build(runs, workload=wl.name, params=values, ticks=int(ticks), seed=int(seed),
-                        memory_desc=_describe(memory, mems[0]))
+                        memory_desc=_describe(memory, runs[0].sim.mem))
 
 
 def simulate(memory=None, workload: str | Workload = "review-04", variant: VariantLike = "v4.8", **kw) -> Result:

@@ -14,7 +14,7 @@ from mmkit.engine.buddy import (
     page_zone,
     zone_watermark_ok,
 )
-from mmkit.engine.pageflags import slab_value, table_value
+from mmkit.engine.pageflags import set_page_kind, slab_value, table_value
 from mmkit.model.encodings import PAGE_MAPPING_ANON
 from mmkit.model.flags import PG_head, PG_slab, PG_swapbacked, PG_uptodate
 from mmkit.model.kinds import PageKind
@@ -67,7 +67,7 @@ def prep_new_page(A, vc, pfn, order, kind, owner, compound):
     at the head through ``compound_head``, the order in ``page[1].compound_order``."""
     n = 1 << order
     for p in range(pfn, pfn + n):
-        A.kind[p] = kind
+        set_page_kind(A, p, kind)
         A.flags[p] = 0
         A.mapping[p] = 0
         A.mapcount[p] = -1
@@ -106,7 +106,7 @@ def free_pages(A, vc, pfn, order):
     """``__free_pages``: ``free_pages_prepare`` clears the frames, then
     ``__free_one_page`` into the list of the pageblock's migratetype."""
     for p in range(pfn, pfn + (1 << order)):
-        A.kind[p] = K_FREE
+        set_page_kind(A, p, K_FREE)
         A.flags[p] = 0
         A.mapping[p] = 0
         A.mapcount[p] = -1

@@ -8,6 +8,7 @@ import math
 import numpy as np
 from mmkit.engine.jit import kernel
 
+from mmkit.engine.pageflags import set_page_kind
 from mmkit.engine.buddy import MOVABLE, __free_one_page, set_pageblock_migratetype
 from mmkit.model.kinds import MAX_ORDER, PAGEBLOCK_NR_PAGES, PageKind
 from mmkit.model.memory import Memory
@@ -28,7 +29,7 @@ def __free_pages_memory(A, vc, z, start, end):
         while start + (1 << order) > end:
             order -= 1
         for p in range(start, start + (1 << order)):
-            A.kind[p] = K_FREE
+            set_page_kind(A, p, K_FREE)
         __free_one_page(A, vc, start, z, order, MOVABLE)
         start += 1 << order
 

@@ -38,7 +38,7 @@ from mmkit.engine.migrate import (
     unmap_and_move,
 )
 from mmkit.engine.owners import balloon_isolate, del_page_from_lru_list
-from mmkit.engine.pageflags import PageBuddy, page_order, rmv_page_order
+from mmkit.engine.pageflags import PageBuddy, page_order, rmv_page_order, set_page_kind
 from mmkit.engine.predicates import (
     PageBalloon,
     PageIsolated,
@@ -511,12 +511,12 @@ def isolate_freepages_block(A, vc, S, cc, start, end, stride):
             continue
         if folios:
             for p in range(pfn, pfn + isolated):
-                A.kind[p] = K_ISOLATED_FREE
+                set_page_kind(A, p, K_ISOLATED_FREE)
             A.private[pfn] = order  # set_page_private(page, order)
             list_add_tail(A, pfn, freepages_head(A, order))
         else:
             for p in range(pfn, pfn + isolated):  # split_page, then list_add each
-                A.kind[p] = K_ISOLATED_FREE
+                set_page_kind(A, p, K_ISOLATED_FREE)
                 A.refcount[p] = 1
                 list_add(A, p, head)
         if count_skipped:

@@ -28,7 +28,7 @@ from mmkit.engine.compaction import (
 )
 from mmkit.engine.lists import list_del, list_empty, misc_head
 from mmkit.engine.migrate import putback_movable_pages
-from mmkit.engine.pageflags import PageBuddy, page_order
+from mmkit.engine.pageflags import PageBuddy, page_order, set_page_kind
 from mmkit.engine.predicates import PageBalloon, PageIsolated, PageLRU, __PageMovable, test_bit
 from mmkit.engine.reclaim import reclaim_zsmalloc_page
 from mmkit.engine.state import (
@@ -258,7 +258,7 @@ def alloc_contig_range(A, vc, S, start, end, res):
         A.mapcount[pfn] = -1
         A.private[pfn] = 0
         for p in range(pfn, pfn + (1 << order)):
-            A.kind[p] = K_KERNEL
+            set_page_kind(A, p, K_KERNEL)
             A.refcount[p] = 1
         pfn += 1 << order
     outer_end = pfn

@@ -16,7 +16,7 @@ K_SLAB_RECLAIMABLE = int(PageKind.SLAB_RECLAIMABLE)
 K_PAGETABLE = int(PageKind.PAGETABLE)
 
 
-@kernel
+@kernel(nogil=True)
 def _reencode(A, vc_from, vc_to):
     b_from = buddy_value(vc_from)
     b_to = buddy_value(vc_to)

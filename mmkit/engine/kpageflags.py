@@ -18,12 +18,37 @@ from mmkit.semantics.variant import F_KPF_BUDDY_ALL_PAGES, F_KPF_FOLIO_FLAGS, F_
 
 K_HOLE = int(PageKind.HOLE)
 K_UNINIT = int(PageKind.UNINIT)
+K_BALLOON = int(PageKind.BALLOON)
 TY_SLAB = PGTY_slab - PGTY_STORE_BIAS
 TY_TABLE = PGTY_table - PGTY_STORE_BIAS
 SC_OWN = int(SwapcacheBit.OWN)
 
 # (kpf bit, page flag bit) copied as they are (kpf_copy_bit)
 _COPY = np.array(kpf.KPF_COPIED_PG, dtype=np.int64)
+
+
+@kernel(inline="always")
+def kpf_balloon(A, vc, pfn, head, typed):
+    """KPF_BALLOON of frame ``pfn`` (``head``: its folio's head): ``PageBalloon()``, on
+    the folio where the page type lives in the folio (the one-byte page-type era)."""
+    return PageBalloon(A, vc, head if typed else pfn)
+
+
+@kernel(nogil=True)
+def kpf_balloon_misreports(A, vc, by_kind):
+    """``by_kind[kind]``: frames of each true kind whose KPF_BALLOON (as
+    ``stable_page_flags`` reports it) disagrees with the truth (a balloon page or not).
+    One pass, without building the words."""
+    typed = typed_era(vc)
+    for pfn in range(A.flags.shape[0]):
+        k = A.kind[pfn]
+        if k == K_HOLE:
+            continue
+        head = pfn
+        if A.lru_next[pfn] <= -2:
+            head = -2 - A.lru_next[pfn]
+        if kpf_balloon(A, vc, pfn, head, typed) != (k == K_BALLOON):
+            by_kind[k] += 1
 
 
 @kernel
@@ -65,7 +90,7 @@ def stable_page_flags(A, vc, out):
             buddy_left -= 1
             if buddy_all:
                 u |= np.uint64(1) << np.uint64(kpf.KPF_BUDDY)
-        if PageBalloon(A, vc, head if typed else pfn):
+        if kpf_balloon(A, vc, pfn, head, typed):
             u |= np.uint64(1) << np.uint64(kpf.KPF_BALLOON)
         if typed:
             if A.mapcount[head] == TY_SLAB:

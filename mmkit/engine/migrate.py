@@ -11,6 +11,7 @@ from __future__ import annotations
 from mmkit.engine.jit import kernel
 
 from mmkit.engine.alloc import free_pages
+from mmkit.engine.pageflags import set_page_kind
 from mmkit.engine.lists import list_add, list_add_tail, list_del, list_first, misc_head
 from mmkit.engine.owners import (
     BALLOON_ID,
@@ -229,7 +230,7 @@ def deflate_newpage(A, vc, S, newpage):
     balloon_page_delete(A, vc, newpage)
     S.st[ST_BALLOON_PAGES] -= 1
     S.vm[VM_BALLOON_DEFLATE] += 1
-    A.kind[newpage] = K_KERNEL  # released by the balloon, its reference about to drop
+    set_page_kind(A, newpage, K_KERNEL)  # released by the balloon, its reference about to drop
     list_add(A, newpage, misc_head(A, HEAD_DEFLATE))
     record(S, A, newpage, EV_DEFLATE_RACE, F_NEWPAGE_ROUTE, 0)
 
@@ -284,14 +285,14 @@ def move_to_new_page(A, vc, S, page, newpage, order):
     else:
         # migrate_page_move_mapping + migrate_page_copy + remove_migration_ptes
         for i in range(1, 1 << order):
-            A.kind[newpage + i] = A.kind[page + i]
+            set_page_kind(A, newpage + i, A.kind[page + i])
             A.flags[newpage + i] = A.flags[page + i]
             A.mapping[newpage + i] = A.mapping[page + i]
             A.mapcount[newpage + i] = A.mapcount[page + i]
             A.private[newpage + i] = A.private[page + i]
             A.refcount[newpage + i] = 0
             A.lru_next[newpage + i] = -2 - newpage
-        A.kind[newpage] = A.kind[page]
+        set_page_kind(A, newpage, A.kind[page])
         A.mapping[newpage] = A.mapping[page]
         A.private[newpage] = A.private[page]
         A.mapcount[newpage] = A.mapcount[page]
@@ -356,7 +357,7 @@ def split_folio_to_list(A, pfn, order, head):
     flags = A.flags[pfn] & _SPLIT_MASK
     list_del(A, pfn)
     for p in range(pfn + 1, pfn + n):
-        A.kind[p] = A.kind[pfn]
+        set_page_kind(A, p, A.kind[pfn])
         A.flags[p] = flags
         A.mapping[p] = A.mapping[pfn]
         A.mapcount[p] = A.mapcount[pfn]

@@ -17,6 +17,7 @@ from mmkit.engine.jit import kernel
 
 from mmkit.engine.alloc import alloc_pages, free_pages, prep_new_page
 from mmkit.engine.buddy import MOVABLE, UNMOVABLE, page_zone
+from mmkit.engine.pageflags import set_page_kind
 from mmkit.engine.lists import list_add, list_del, lru_head, misc_head
 from mmkit.engine.predicates import (
     PB_MAPPING,
@@ -116,7 +117,7 @@ def del_page_from_lru_list(A, pfn):
     clear_bit(A, pfn, PG_lru)
 
 
-@kernel
+@kernel(nogil=True)
 def recount_lru(A):
     """``lru_size`` from the lists themselves (a Memory built outside the engine)."""
     for z in range(A.zone_start.shape[0]):
@@ -154,7 +155,7 @@ def put_page(A, vc, pfn):
 @kernel
 def balloon_page_insert(A, vc, S, pfn):
     """``balloon_page_insert`` with the era's marks, then onto ``balloon->pages``."""
-    A.kind[pfn] = K_BALLOON
+    set_page_kind(A, pfn, K_BALLOON)
     A.mapcount[pfn] = TY_OFFLINE if typed_era(vc) else PAGE_BALLOON_MAPCOUNT_VALUE
     A.private[pfn] = BALLOON_ID
     if vc[F_BALLOON_PROTOCOL] == BP_GENERIC:
@@ -231,7 +232,7 @@ def balloon_deflate(A, vc, S, n):
             break
         S.st[ST_BALLOON_PAGES] -= 1
         S.vm[VM_BALLOON_DEFLATE] += 1
-        A.kind[pfn] = K_KERNEL  # the balloon's reference, about to be dropped
+        set_page_kind(A, pfn, K_KERNEL)  # the balloon's reference, about to be dropped
         put_page(A, vc, pfn)
         done += 1
     return done
@@ -259,7 +260,7 @@ def balloon_putback(A, vc, S, pfn):
 @kernel
 def zs_mark_page(A, vc, pfn, zspage, first, last, huge):
     """What ``alloc_zspage`` / ``zs_page_migrate`` set on one sub-page in this era."""
-    A.kind[pfn] = K_ZSMALLOC
+    set_page_kind(A, pfn, K_ZSMALLOC)
     A.private[pfn] = zspage
     if typed_era(vc):
         A.mapcount[pfn] = TY_ZSMALLOC

@@ -13,6 +13,7 @@ from mmkit.model.encodings import (
     PGTY_STORE_BIAS,
     PGTY_table,
 )
+from mmkit.model.kinds import PAGEBLOCK_ORDER
 from mmkit.semantics.rules import PageTypes
 from mmkit.semantics.variant import F_PAGE_TYPES
 
@@ -62,3 +63,26 @@ def slab_value(vc):
 def table_value(vc):
     """``page_type`` of a page-table page in typed eras (untyped before)."""
     return _PGTY_TABLE if vc[F_PAGE_TYPES] == _ONE_BYTE else PAGE_MAPCOUNT_NONE
+
+
+@kernel(inline="always")
+def set_page_kind(A, pfn, kind):
+    """A frame's kind, with its pageblock's count of frames by kind (``pb_nr_kind``,
+    what ``sample`` reads instead of the frames) kept in step: every write of ``A.kind``
+    goes through here."""
+    b = pfn >> PAGEBLOCK_ORDER
+    A.pb_nr_kind[b, A.kind[pfn]] -= 1
+    A.pb_nr_kind[b, kind] += 1
+    A.kind[pfn] = kind
+
+
+@kernel(nogil=True)
+def recount_pb_nr_kind(A):
+    """``pb_nr_kind`` from the frames (a Memory built or edited outside the engine).
+    Kinds must be below ``pb_nr_kind.shape[1]`` (``Sim`` checks before calling)."""
+    n = A.kind.shape[0]
+    for b in range(A.pb_nr_kind.shape[0]):
+        for k in range(A.pb_nr_kind.shape[1]):
+            A.pb_nr_kind[b, k] = 0
+    for p in range(n):
+        A.pb_nr_kind[p >> PAGEBLOCK_ORDER, A.kind[p]] += 1

@@ -19,7 +19,8 @@ from mmkit.engine import state as _st
 from mmkit.engine.kpageflags import stable_page_flags
 from mmkit.engine.lists import misc_head
 from mmkit.errors import InvariantError, ParameterError
-from mmkit.model.kinds import MAX_ORDER, PAGEBLOCK_NR_PAGES, MigrateType, PageKind
+from mmkit.engine.pageflags import recount_pb_nr_kind
+from mmkit.model.kinds import MAX_ORDER, NR_KINDS, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, MigrateType, PageKind
 from mmkit.model.memory import Memory
 
 COMPACT_RESULT_NAMES = {
@@ -68,6 +69,10 @@ class Sim:
         self.S.st[_st.ST_CONCURRENT_PPM] = _rate("concurrent_compaction", concurrent_compaction)
         self.S.st[_st.ST_SWAP_ENABLED] = int(bool(swap))
         _ow.recount_lru(self.A)
+        if mem.nr_pages and int(mem.kind.max()) >= NR_KINDS:
+            bad = int(np.flatnonzero(mem.kind >= NR_KINDS)[0])
+            raise InvariantError(f"frame {bad:#x} has kind {int(mem.kind[bad])}, outside PageKind", bad)
+        recount_pb_nr_kind(self.A)
         for z in range(mem.nr_zones):
             self.S.zc[z, _st.ZC_INACTIVE_RATIO] = _st.inactive_ratio(int(mem.zone_managed[z]))
 
@@ -246,6 +251,13 @@ class Sim:
         zsmalloc page of that zspage."""
         self.mem.check()
         A, S = self.A, self.S
+        nb, nk = A.pb_nr_kind.shape
+        cell = (np.arange(self.mem.nr_pages) >> PAGEBLOCK_ORDER) * nk + self.mem.kind
+        want = np.bincount(cell, minlength=nb * nk).reshape(nb, nk)
+        if not np.array_equal(want, A.pb_nr_kind):
+            b = int(np.flatnonzero((want != A.pb_nr_kind).any(axis=1))[0])
+            raise InvariantError(f"pageblock {b}: pb_nr_kind {A.pb_nr_kind[b].tolist()} but its frames count "
+                                 f"{want[b].tolist()}", b << PAGEBLOCK_ORDER)
         for h in (_st.HEAD_MIGRATEPAGES, _st.HEAD_FREEPAGES, _st.HEAD_CONTIG, _st.HEAD_DEFLATE, _st.HEAD_SPLIT,
                   *range(_st.HEAD_FREEPAGES_ORDER1, _st.HEAD_FREEPAGES_ORDER1 + MAX_ORDER - 1)):
             head = misc_head(A, h)

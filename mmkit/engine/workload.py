@@ -31,7 +31,8 @@ from mmkit.engine.populate import (
     FILE_UNEVICTABLE,
 )
 from mmkit.engine.pageflags import PageBuddy, page_order
-from mmkit.engine.predicates import PageBalloon
+from mmkit.engine.kpageflags import kpf_balloon
+from mmkit.engine.predicates import typed_era
 from mmkit.engine.reclaim import kswapd
 from mmkit.engine.state import (
     NR_EVENTS,
@@ -50,6 +51,7 @@ from mmkit.engine.state import (
     rand_below,
 )
 from mmkit.model.encodings import MAPPING_ID_BALLOON
+from mmkit.model.flags import PG_head
 from mmkit.model.kinds import MAX_ORDER, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, PageKind
 from mmkit.semantics.variant import F_ZSMALLOC_MOVABLE
 
@@ -135,9 +137,11 @@ def mixes(block_mt, mt):
 
 @njit(cache=True)
 def sample(A, vc, S, out):
-    """Whole-memory counts for one timeline row (one pass over the page frames)."""
+    """Whole-memory counts for one timeline row: from the pageblocks' counts of frames
+    by kind, reading frames only where a KPF_BALLOON misreport can be."""
     n = A.flags.shape[0]
     out[SM_TICK] = S.st[ST_TICK]
+    typed = typed_era(vc)
     kind_mt = np.empty(32, dtype=np.int64)  # page_owner's migratetype by kind; -1: none
     for k in range(32):
         kind_mt[k] = -1
@@ -155,8 +159,8 @@ def sample(A, vc, S, out):
     fn = 0
     zsp = 0
     bal = 0
-    # per kind: a page frame? free? in use? unmovable in use? (tables, so that the loop
-    # over a pageblock's pages has no branch that depends on the kind)
+    # per kind: a page frame? free? in use? unmovable in use? (tables: each count is a
+    # sum over kinds, with no branch on the kind)
     t_frame = np.ones(32, dtype=np.int64)
     t_free = np.zeros(32, dtype=np.int64)
     t_used = np.zeros(32, dtype=np.int64)
@@ -170,11 +174,10 @@ def sample(A, vc, S, out):
             t_used[k] = 1
             if kind_mt[k] >= 0 and kind_mt[k] != MOVABLE:
                 t_unmov[k] = 1
-    t_balloonish = np.zeros(NR_KIND_SLOTS, dtype=np.int64)
+    t_balloonish = np.zeros(NR_KIND_SLOTS, dtype=np.bool_)
     for k in (K_BALLOON, K_ZSMALLOC, K_KERNEL, K_RESERVED):
-        t_balloonish[k] = 1
-    h = np.zeros(NR_KIND_SLOTS, dtype=np.int64)  # pages per kind in one pageblock
-    h4 = np.zeros(4 * NR_KIND_SLOTS, dtype=np.int32)
+        t_balloonish[k] = True
+    nk = A.pb_nr_kind.shape[1]
     # t_mix[bmt, k]: a page in use of kind k in a pageblock of migratetype bmt mixes it
     t_mix = np.zeros((8, 32), dtype=np.int64)
     for bm in range(8):
@@ -189,34 +192,18 @@ def sample(A, vc, S, out):
         if end - start == PAGEBLOCK_NR_PAGES and A.kind[start] == K_FREE and PageBuddy(A, vc, start) \
                 and page_order(A, start) >= PAGEBLOCK_ORDER:
             # one free buddy block covers the pageblock: no page in it needs a look
-            if PageBalloon(A, vc, start):
-                fp += 1
             free_blocks += 1
             if bmt == MOVABLE:
                 movable += 1
             continue
-        # one pass: how many pages of each kind; every count below is a sum over kinds
-        # (four interleaved histograms, so that runs of one kind do not wait on each
-        # other; kinds are < NR_KIND_SLOTS, Memory.check's rule)
-        for k in range(4 * NR_KIND_SLOTS):
-            h4[k] = 0
-        p = start
-        while p + 4 <= end:
-            h4[((A.kind[p] & 31) << 2)] += 1
-            h4[((A.kind[p + 1] & 31) << 2) | 1] += 1
-            h4[((A.kind[p + 2] & 31) << 2) | 2] += 1
-            h4[((A.kind[p + 3] & 31) << 2) | 3] += 1
-            p += 4
-        while p < end:
-            h4[(A.kind[p] & 31) << 2] += 1
-            p += 1
-        for k in range(NR_KIND_SLOTS):
-            h[k] = h4[k << 2] + h4[(k << 2) | 1] + h4[(k << 2) | 2] + h4[(k << 2) | 3]
+        # every count below is a sum over kinds of the pageblock's frames by kind, which
+        # the engine keeps (set_page_kind): no frame is read for them
+        h = A.pb_nr_kind[b]
         n_mixed = 0
         n_unmov = 0
         nfree = 0
         nframes = 0
-        for k in range(NR_KIND_SLOTS):
+        for k in range(nk):
             c = h[k]
             if c != 0:
                 nframes += c * t_frame[k]
@@ -226,26 +213,36 @@ def sample(A, vc, S, out):
                 n_mixed += c * t_mix[bmt, k]
         zsp += h[K_ZSMALLOC]
         bal += h[K_BALLOON]
-        # KPF_BALLOON against the truth: only a page the balloon or zsmalloc marks, or a
-        # kernel page (PageOffline users, ex-balloon pages), can read as a balloon page;
-        # the others (free, user, slab, table pages) never carry those marks
+        # KPF_BALLOON against the truth. Only a page of a kind the balloon or zsmalloc
+        # marks, or a kernel page (PageOffline users, ex-balloon pages), can read as a
+        # balloon page, and only with a sentinel _mapcount or a movable or balloon
+        # ->mapping: count those first (no branch), look at them only if there are any
+        fn += h[K_BALLOON]
         marked = 0
-        for k in range(NR_KIND_SLOTS):
+        for k in range(nk):
             marked += h[k] * t_balloonish[k]
         if marked != 0:
+            cands = 0
             for p in range(start, end):
-                k = A.kind[p]
-                if t_balloonish[k] == 0:
-                    continue
-                # only a sentinel _mapcount or the balloon's mapping can make PageBalloon true
-                if A.mapcount[p] < -1 or (A.mapping[p] >> 2) == MAPPING_ID_BALLOON:
-                    is_bal = PageBalloon(A, vc, p)
-                    if k == K_BALLOON:
-                        fn += not is_bal
-                    else:
-                        fp += is_bal
-                elif k == K_BALLOON:
-                    fn += 1
+                cands += t_balloonish[A.kind[p]] & ((A.mapcount[p] < -1) | ((A.mapping[p] & 2) != 0)
+                                                    | ((A.mapping[p] >> 2) == MAPPING_ID_BALLOON))
+            if cands != 0:
+                for p in range(start, end):
+                    k = A.kind[p]
+                    if t_balloonish[k] == 0 or not (A.mapcount[p] < -1 or (A.mapping[p] & 2) != 0
+                                                    or (A.mapping[p] >> 2) == MAPPING_ID_BALLOON):
+                        continue
+                    if typed and A.lru_next[p] <= -2:
+                        continue  # a tail reads as its folio's head: counted with the head
+                    if kpf_balloon(A, vc, p, p, typed):
+                        nr = 1
+                        if typed and (A.flags[p] >> PG_head) & 1:
+                            nr = 1 << A.private[p + 1]  # the folio's tails read as it does
+                        for q in range(p, p + nr):
+                            if A.kind[q] == K_BALLOON:
+                                fn -= 1
+                            elif t_balloonish[A.kind[q]]:
+                                fp += 1
         unmov += n_unmov
         if nframes == 0:
             continue
@@ -498,7 +495,7 @@ def run_ticks(A, vc, S, P, t0, t1, last, samples, sample_free, sample_vm, sample
     return ns
 
 
-@kernel
+@kernel(nogil=True)
 def pageblock_kinds(A, kind_mt, counts, mixed):
     """Per pageblock: pages of each kind (``counts[b, kind]``) and whether it is mixed, a
     page in it allocated with a migratetype (``kind_mt[kind]``, -1: none) other than the

@@ -39,6 +39,7 @@ from mmkit.errors import ParameterError
 from mmkit.model.kinds import (
     MAX_ORDER,
     MIGRATE_TYPES,
+    NR_KINDS,
     NR_LRU_LISTS,
     PAGE_SIZE,
     PAGEBLOCK_NR_PAGES,
@@ -71,6 +72,7 @@ PageArrays = namedtuple(
         "nr_free",
         "wmark",
         "lru_size",
+        "pb_nr_kind",
     ],
 )
 
@@ -104,12 +106,17 @@ class Memory:
     # int64 [Z, NR_LRU_LISTS]: zone->lru_size, kept by add/del_page_from_lru_list; a Sim
     # recounts it from the lists when it starts on a Memory
     lru_size: np.ndarray | None = None
+    # int32 [pageblocks, NR_KINDS]: frames of each kind per pageblock, kept by the
+    # engine's set_page_kind; a Sim recounts it when it starts on a Memory
+    pb_nr_kind: np.ndarray | None = None
     variant: Any = None  # the Variant whose encodings the arrays use (set by the engine)
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.lru_size is None:
             self.lru_size = np.zeros((len(self.zone_names), NR_LRU_LISTS), dtype=np.int64)
+        if self.pb_nr_kind is None:
+            self.pb_nr_kind = np.zeros((self.pb_flags.shape[0], NR_KINDS), dtype=np.int32)
 
     # ----------------------------------------------------------------- layout
     @property
@@ -143,7 +150,7 @@ class Memory:
         return PageArrays(
             self.flags, self.mapcount, self.refcount, self.kind, self.mapping, self.private,
             self.lru_next, self.lru_prev, self.pb_flags, self.zone_start, self.zone_end,
-            self.nr_free, self.wmark, self.lru_size,
+            self.nr_free, self.wmark, self.lru_size, self.pb_nr_kind,
         )
 
     def copy(self) -> "Memory":
