@@ -37,7 +37,7 @@ OP_ALLOC = 0
 OP_FREE = 1
 
 
-@kernel
+@kernel(inline="always")
 def prep_kind(A, vc, pfn, kind, owner):
     """What the kernel's allocator caller sets on a fresh page of ``kind``.
 
@@ -61,7 +61,7 @@ def prep_kind(A, vc, pfn, kind, owner):
         A.mapping[pfn] = owner << 2
 
 
-@kernel
+@kernel(inline="always")
 def prep_new_page(A, vc, pfn, order, kind, owner, compound):
     """``prep_new_page`` (+ ``prep_compound_page``): refcount 1 on the head, tails point
     at the head through ``compound_head``, the order in ``page[1].compound_order``."""
@@ -85,7 +85,7 @@ def prep_new_page(A, vc, pfn, order, kind, owner, compound):
 ALLOC_NO_WATERMARKS = -1  # a ``wmark`` for allocations from reclaim (PF_MEMALLOC)
 
 
-@kernel
+@kernel(inline="always")
 def alloc_pages(A, vc, order, mt, kind, owner, compound, zone_hi, wmark):
     """``__alloc_pages`` fast path over the zonelist ``zone_hi`` .. 0 (no reclaim or
     compaction here): the first zone above watermark ``wmark`` that has a block.
@@ -101,7 +101,7 @@ def alloc_pages(A, vc, order, mt, kind, owner, compound, zone_hi, wmark):
     return -1
 
 
-@kernel
+@kernel(inline="always")
 def free_pages(A, vc, pfn, order):
     """``__free_pages``: ``free_pages_prepare`` clears the frames, then
     ``__free_one_page`` into the list of the pageblock's migratetype."""

@@ -60,7 +60,7 @@ def set_pageblock_migratetype(A, pfn, mt):
     A.pb_flags[i] = (A.pb_flags[i] & (0xFF ^ PB_MIGRATETYPE_MASK)) | mt
 
 
-@kernel
+@kernel(inline="always")
 def page_zone(A, pfn):
     """Index of the zone whose span holds ``pfn``, or -1."""
     for z in range(A.zone_start.shape[0]):
@@ -74,7 +74,7 @@ def zone_spans_pfn(A, z, pfn):
     return A.zone_start[z] <= pfn < A.zone_end[z]
 
 
-@kernel
+@kernel(inline="always")
 def zone_free_pages(A, z):
     """``zone_page_state(zone, NR_FREE_PAGES)``: sum of nr_free << order."""
     s = 0
@@ -92,7 +92,7 @@ def page_is_buddy(A, vc, z, buddy, order):
     return PageBuddy(A, vc, buddy) and page_order(A, buddy) == order
 
 
-@kernel
+@kernel(inline="always")
 def __free_one_page(A, vc, pfn, z, order, mt):
     """Merge the block at ``pfn`` with free buddies and put it on a free list.
 
@@ -127,7 +127,7 @@ def __free_one_page(A, vc, pfn, z, order, mt):
 
 
 # ------------------------------------------------------------------ allocating
-@kernel
+@kernel(inline="always")
 def expand(A, vc, z, pfn, low, high, mt):
     """``expand``: split a block of order ``high`` down to ``low``, freeing the upper halves."""
     size = 1 << high
@@ -140,7 +140,7 @@ def expand(A, vc, z, pfn, low, high, mt):
         set_page_order(A, vc, half, high)
 
 
-@kernel
+@kernel(inline="always")
 def __rmqueue_smallest(A, vc, z, order, mt):
     for current_order in range(order, MAX_ORDER):
         pfn = list_first(A, free_head(A, z, current_order, mt))
@@ -245,7 +245,7 @@ def __rmqueue_fallback(A, vc, z, order, start_mt):
     return -1
 
 
-@kernel
+@kernel(inline="always")
 def __rmqueue(A, vc, z, order, mt):
     """``__rmqueue``: smallest block of ``mt``, then CMA for movable, then fallbacks."""
     pfn = __rmqueue_smallest(A, vc, z, order, mt)
@@ -257,7 +257,7 @@ def __rmqueue(A, vc, z, order, mt):
     return pfn
 
 
-@kernel
+@kernel(inline="always")
 def zone_watermark_ok(A, z, order, mark, alloc_cma):
     """``__zone_watermark_ok`` (v4.5) without lowmem_reserve, highatomic reserves and the
     NR_FREE_CMA_PAGES deduction (free CMA pages count for every request)."""

@@ -34,6 +34,7 @@ RULES = {
     14: "kind outside PageKind",
     15: "page on an LRU list (PG_lru) with refcount 0",
     16: "frame outside every zone is not a hole",
+    17: "tail frame's kind differs from its folio head's",
 }
 
 
@@ -102,6 +103,10 @@ def _check(A, vc):
                 return 16, p, k
         if A.flags[p] & (1 << PG_lru) and A.refcount[p] == 0:
             return 15, p, k
+        if A.lru_next[p] <= -2:  # compound_head: find_page and sample rely on this
+            head = -2 - A.lru_next[p]
+            if head < 0 or head >= n or A.kind[head] != k:
+                return 17, p, head
     return 0, -1, 0
 
 

@@ -184,7 +184,7 @@ def pageblock_skip(A, pfn):
     return A.pb_flags[pfn >> PAGEBLOCK_ORDER] & PB_MIGRATE_SKIP != 0
 
 
-@kernel
+@kernel(inline="always")
 def set_pageblock_skip(A, pfn):
     A.pb_flags[pfn >> PAGEBLOCK_ORDER] |= PB_MIGRATE_SKIP
 
@@ -209,7 +209,7 @@ def is_frame(A, pfn):
     return k != K_HOLE and k != K_UNINIT
 
 
-@kernel
+@kernel(inline="always")
 def compound_order(A, pfn):
     """The order of the compound page whose head is ``pfn`` (``page[1].compound_order``)."""
     if test_bit(A, pfn, PG_head) and pfn + 1 < A.flags.shape[0]:
@@ -428,7 +428,7 @@ def isolate_migratepages(A, vc, S, cc):
 
 
 # ------------------------------------------------------------------ free scanner
-@kernel
+@kernel(inline="always")
 def suitable_migration_target(A, vc, pfn):
     """``suitable_migration_target``: not a free block of pageblock order or more, and a
     MOVABLE or CMA pageblock."""
@@ -437,7 +437,7 @@ def suitable_migration_target(A, vc, pfn):
     return migrate_async_suitable(get_pageblock_migratetype(A, pfn))
 
 
-@kernel
+@kernel(inline="always")
 def __isolate_free_page(A, vc, z, pfn, order):
     """Take a free block out of the buddy if the zone stays above its low watermark (min
     from v4.9); a block of pageblock_order - 1 or more makes its pageblocks MOVABLE."""
@@ -580,7 +580,7 @@ def isolate_freepages(A, vc, S, cc):
     cc[CC_FREE_PFN] = block_start
 
 
-@kernel
+@kernel(inline="always")
 def compaction_alloc(A, vc, S, cc):
     """``compaction_alloc``: the next page of cc->freepages, isolating more if empty."""
     head = misc_head(A, HEAD_FREEPAGES)
@@ -594,7 +594,7 @@ def compaction_alloc(A, vc, S, cc):
     return p
 
 
-@kernel
+@kernel(inline="always")
 def compaction_alloc_order(A, vc, S, cc, order):
     """v6.9 ``compaction_alloc`` for a folio of ``order``: the first block on the
     smallest non-empty ``cc->freepages[o]``, o >= order, split down (the upper halves

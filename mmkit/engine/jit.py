@@ -7,7 +7,14 @@ reference count of each array in them, with atomic instructions: measured, that 
 of a full compaction's time. The arrays outlive every kernel call (the Python caller
 holds them), so a kernel borrows them and needs no counts. A kernel may not allocate an
 array (NRT owns allocations): the few functions that do (``run_ticks``, ``sample``,
-``alloc_contig_range``, ``_check``) keep plain ``@njit(cache=True)``, and call kernels.
+``alloc_contig_range``, ``_check``) keep plain ``@njit(cache=True)``, stay thin and call
+kernels for their loops (code inlined into them counts references on every array it
+touches: ``tick_ops`` and ``_sample_pageblocks`` exist for that).
+
+A call that is not inlined still passes the namedtuples by value, a hundred-odd machine
+words each time. The allocator's, the free path's and the workload's hot functions are
+``inline="always"``: measured on a 4 GiB prefill, 2.5 times faster (a longer first
+compile is the price).
 """
 
 from __future__ import annotations

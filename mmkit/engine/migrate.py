@@ -131,7 +131,7 @@ def driver_of(A, vc, pfn):
 
 
 # ------------------------------------------------------------------ releasing pages
-@kernel
+@kernel(inline="always")
 def route_putback_lru(A, vc, S, pfn, rule):
     """``putback_lru_page`` with the truth checked: a driver's page here is a misroute."""
     kind = A.kind[pfn]
@@ -329,7 +329,7 @@ def unmap_and_move(A, vc, S, page, newpage):
 
 
 # ------------------------------------------------------------------ large folios (v6.9)
-@kernel
+@kernel(inline="always")
 def folio_order(A, pfn):
     """``folio_order``: the compound order of a head page, 0 for any other page."""
     if test_bit(A, pfn, PG_head):

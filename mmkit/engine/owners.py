@@ -85,7 +85,7 @@ ZS_CLASS_OBJS = np.array([3, 5, 4, 7, 1], dtype=np.int64)
 
 
 # ------------------------------------------------------------------------ LRU
-@kernel
+@kernel(inline="always")
 def page_lru(A, pfn):
     """``page_lru``: unevictable, else file/anon by PG_swapbacked, active by PG_active."""
     if test_bit(A, pfn, PG_unevictable):
@@ -96,7 +96,7 @@ def page_lru(A, pfn):
     return lru
 
 
-@kernel
+@kernel(inline="always")
 def add_page_to_lru_list(A, pfn):
     """``SetPageLRU`` + ``add_page_to_lru_list`` at the list head (``lru_cache_add``),
     counted in the zone's ``lru_size``."""
@@ -107,7 +107,7 @@ def add_page_to_lru_list(A, pfn):
     A.lru_size[z, lru] += 1
 
 
-@kernel
+@kernel(inline="always")
 def del_page_from_lru_list(A, pfn):
     """Off its LRU list; ``lru_size`` of the list ``page_lru`` names now goes down (a
     page that left a list some other way, as a misrouted driver page does, leaves the

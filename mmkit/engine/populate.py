@@ -33,7 +33,7 @@ from mmkit.model.flags import (
     PG_unevictable,
     PG_writeback,
 )
-from mmkit.model.kinds import PageKind
+from mmkit.model.kinds import PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, PageKind
 
 K_ANON = int(PageKind.ANON)
 K_FILE = int(PageKind.FILE)
@@ -52,14 +52,14 @@ FILE_BUFFERS = 32  # PG_private: buffer heads attached
 FILE_WRITEBACK = 64  # PG_writeback: under writeback
 
 
-@kernel
+@kernel(inline="always")
 def new_owner(S):
     o = S.st[ST_OWNER_NEXT]
     S.st[ST_OWNER_NEXT] = 16 + (o - 15) % (1 << 28)
     return o
 
 
-@kernel
+@kernel(inline="always")
 def anon_fault(A, vc, S, zone_hi, pinned, gfp=GFP_DEFAULT):
     """A page fault on anonymous memory: a new page on the active anon list."""
     pfn = alloc_pages_slowpath(A, vc, S, 0, MOVABLE, K_ANON, new_owner(S), False, zone_hi, gfp)
@@ -91,7 +91,7 @@ def set_file_habits(A, pfn, habits):
         A.mapcount[pfn] = 0
 
 
-@kernel
+@kernel(inline="always")
 def file_page(A, vc, S, zone_hi, habits, gfp=GFP_DEFAULT):
     """A page-cache page (read or written), with the filesystem's flag habits."""
     pfn = alloc_pages_slowpath(A, vc, S, 0, MOVABLE, K_FILE, new_owner(S), False, zone_hi, gfp)
@@ -116,7 +116,7 @@ def folio_alloc(A, vc, S, zone_hi, order, habits, file, gfp=GFP_DEFAULT):
     return pfn
 
 
-@kernel
+@kernel(inline="always")
 def thp_fault(A, vc, S, zone_hi, gfp=GFP_TRANSHUGE):
     """An order-9 anonymous THP (async compaction only); -1 is a fallback."""
     pfn = alloc_pages_slowpath(A, vc, S, 9, MOVABLE, K_ANON, new_owner(S), True, zone_hi, gfp)
@@ -129,7 +129,7 @@ def thp_fault(A, vc, S, zone_hi, gfp=GFP_TRANSHUGE):
     return pfn
 
 
-@kernel
+@kernel(inline="always")
 def kernel_alloc(A, vc, S, zone_hi, order, kind, gfp=GFP_DEFAULT):
     """An unmovable (kernel, slab, page table) or reclaimable (slab) allocation;
     order-2/3 ones are counted (fork's kernel stacks, slab caches)."""
@@ -155,6 +155,13 @@ def find_page(A, vc, S, z, kind, budget):
     p = start + rand_below(S, span)
     steps = 0
     while steps < min(budget, span):
+        if A.pb_nr_kind[p >> PAGEBLOCK_ORDER, kind] == 0:
+            # no frame of this pageblock has the kind (a folio's tails have its head's):
+            # the walk would step over the rest of the block a page at a time
+            nxt = min((p | (PAGEBLOCK_NR_PAGES - 1)) + 1, A.zone_end[z])
+            steps += nxt - p
+            p = nxt if nxt < A.zone_end[z] else start
+            continue
         head = p
         if A.lru_next[p] <= -2:
             head = -2 - A.lru_next[p]
@@ -172,7 +179,7 @@ def find_page(A, vc, S, z, kind, budget):
     return -1
 
 
-@kernel
+@kernel(inline="always")
 def free_user_page(A, vc, pfn):
     """Unmap and free an anonymous or file page (exit, munmap, truncate)."""
     if test_bit(A, pfn, PG_lru):
@@ -184,7 +191,7 @@ def free_user_page(A, vc, pfn):
     free_pages(A, vc, pfn, order)
 
 
-@kernel
+@kernel(inline="always")
 def free_kernel_page(A, vc, pfn):
     """Free a kernel, slab or page-table allocation (its order from the compound head,
     or 0)."""

@@ -78,7 +78,7 @@ def mapping_id(A, pfn):
     return A.mapping[pfn] >> 2
 
 
-@kernel
+@kernel(inline="always")
 def marker_movable(A, vc, pfn):
     """The generic marker's lockless test (``__PageMovable`` / v3's PageMovable)."""
     m = vc[F_MOVABLE_MARKER]
@@ -94,7 +94,7 @@ def marker_movable(A, vc, pfn):
     return False
 
 
-@kernel
+@kernel(inline="always")
 def PageBalloon(A, vc, pfn):
     """``PageBalloon()`` as the variant builds it; feeds KPF_BALLOON (bit 23)."""
     t = vc[F_PAGE_BALLOON]
@@ -107,7 +107,7 @@ def PageBalloon(A, vc, pfn):
     return A.mapcount[pfn] == TY_OFFLINE
 
 
-@kernel
+@kernel(inline="always")
 def __PageMovable(A, vc, pfn):
     """The lockless non-LRU movable test of ``isolate_migratepages_block`` (§3 row 1).
 
@@ -119,7 +119,7 @@ def __PageMovable(A, vc, pfn):
     return False
 
 
-@kernel
+@kernel(inline="always")
 def page_has_movable_ops(A, vc, pfn):
     """``PageMovable`` under the page lock: the marker plus a mapping (or type) whose
     operations can be called. False where ``isolate_movable_page`` would oops."""
@@ -131,7 +131,7 @@ def page_has_movable_ops(A, vc, pfn):
     return mapping_id(A, pfn) != 0
 
 
-@kernel
+@kernel(inline="always")
 def PageIsolated(A, vc, pfn):
     b = vc[F_PG_ISOLATED]
     if b == IB_OPR1:
@@ -143,7 +143,7 @@ def PageIsolated(A, vc, pfn):
     return False
 
 
-@kernel
+@kernel(inline="always")
 def isolated_bit(vc):
     b = vc[F_PG_ISOLATED]
     if b == IB_OPR1:
@@ -153,13 +153,13 @@ def isolated_bit(vc):
     return PG_isolated_own
 
 
-@kernel
+@kernel(inline="always")
 def SetPageIsolated(A, vc, pfn):
     if vc[F_PG_ISOLATED] != IB_NONE:
         set_bit(A, pfn, isolated_bit(vc))
 
 
-@kernel
+@kernel(inline="always")
 def ClearPageIsolated(A, vc, pfn):
     if vc[F_PG_ISOLATED] != IB_NONE:
         clear_bit(A, pfn, isolated_bit(vc))

@@ -139,26 +139,12 @@ def mixes(block_mt, mt):
 def sample(A, vc, S, out):
     """Whole-memory counts for one timeline row: from the pageblocks' counts of frames
     by kind, reading frames only where a KPF_BALLOON misreport can be."""
-    n = A.flags.shape[0]
     out[SM_TICK] = S.st[ST_TICK]
-    typed = typed_era(vc)
     kind_mt = np.empty(32, dtype=np.int64)  # page_owner's migratetype by kind; -1: none
     for k in range(32):
         kind_mt[k] = -1
     for k in (K_ANON, K_FILE, K_BALLOON, K_SLAB, K_KERNEL, K_PAGETABLE, K_SLAB_RECLAIMABLE, K_ZSMALLOC):
         kind_mt[k] = alloc_migratetype(vc, k)
-    nb = A.pb_flags.shape[0]
-    mixed = 0
-    movable = 0
-    mixed_movable = 0
-    touched = 0
-    free_blocks = 0
-    unmov = 0
-    used = 0
-    fp = 0
-    fn = 0
-    zsp = 0
-    bal = 0
     # per kind: a page frame? free? in use? unmovable in use? (tables: each count is a
     # sum over kinds, with no branch on the kind)
     t_frame = np.ones(32, dtype=np.int64)
@@ -177,7 +163,6 @@ def sample(A, vc, S, out):
     t_balloonish = np.zeros(NR_KIND_SLOTS, dtype=np.bool_)
     for k in (K_BALLOON, K_ZSMALLOC, K_KERNEL, K_RESERVED):
         t_balloonish[k] = True
-    nk = A.pb_nr_kind.shape[1]
     # t_mix[bmt, k]: a page in use of kind k in a pageblock of migratetype bmt mixes it
     t_mix = np.zeros((8, 32), dtype=np.int64)
     for bm in range(8):
@@ -185,6 +170,28 @@ def sample(A, vc, S, out):
             mt = kind_mt[k]
             if t_used[k] and mixes(bm, mt):
                 t_mix[bm, k] = 1
+    _sample_pageblocks(A, vc, S, out, t_frame, t_free, t_used, t_unmov, t_balloonish, t_mix)
+
+
+@kernel
+def _sample_pageblocks(A, vc, S, out, t_frame, t_free, t_used, t_unmov, t_balloonish, t_mix):
+    """``sample``'s pass over the pageblocks, with its per-kind tables (a kernel: no
+    reference counting in the loops)."""
+    n = A.flags.shape[0]
+    typed = typed_era(vc)
+    nk = A.pb_nr_kind.shape[1]
+    nb = A.pb_flags.shape[0]
+    mixed = 0
+    movable = 0
+    mixed_movable = 0
+    touched = 0
+    free_blocks = 0
+    unmov = 0
+    used = 0
+    fp = 0
+    fn = 0
+    zsp = 0
+    bal = 0
     for b in range(nb):
         start = b << PAGEBLOCK_ORDER
         end = min(start + PAGEBLOCK_NR_PAGES, n)
@@ -289,7 +296,7 @@ def setup_cma_area(A, vc, P):
     return start
 
 
-@kernel
+@kernel(inline="always")
 def pick_kind(S, P):
     total = 0
     for i in range(P_MIX_ANON, P_MIX_PAGETABLE + 1):
@@ -306,7 +313,7 @@ def pick_kind(S, P):
     return K_ANON
 
 
-@kernel
+@kernel(inline="always")
 def file_habits(S, P):
     h = 0
     if chance_ppm(S, P[P_FILE_DIRTY_PPM]):
@@ -322,7 +329,7 @@ def file_habits(S, P):
     return h
 
 
-@kernel
+@kernel(inline="always")
 def do_alloc(A, vc, S, P, kind, zone_hi, nowait):
     """One allocation of ``kind``; returns the order of a failed request (9 for a THP
     fallback; kcompactd is woken for orders > 0), 0 on success, -1 when an order-0
@@ -375,7 +382,7 @@ def prefill(A, vc, S, P, share_ppm):
     return used
 
 
-@kernel
+@kernel(inline="always")
 def pick_zone(A, S):
     """A zone, weighted by its span."""
     nz = A.zone_start.shape[0]
@@ -390,7 +397,7 @@ def pick_zone(A, S):
     return nz - 1
 
 
-@kernel
+@kernel(inline="always")
 def do_free(A, vc, S, P, kind):
     """Free one random page of ``kind`` (exit, munmap, truncate, kfree)."""
     z = pick_zone(A, S)
@@ -412,6 +419,35 @@ def managed_pages(A):
         if k != K_HOLE and k != K_UNINIT and k != K_RESERVED:
             s += 1
     return s
+
+
+@kernel(nogil=True)
+def tick_ops(A, vc, S, P, zone_hi, managed, target):
+    """One tick's batch of operations, then kcompactd for the highest order that failed.
+    (A kernel of its own: ``run_ticks`` allocates, so it counts references, and the
+    allocator and free paths inlined here would pay for that on every array access.)"""
+    failed_order = 0
+    for _ in range(P[P_OPS]):
+        free_now = 0
+        for z in range(zone_hi + 1):
+            free_now += zone_free_pages(A, z)
+        # the workload's footprint: its pages in memory plus those swapped out to zram
+        used = managed - free_now + S.st[ST_ZS_OBJECTS]
+        kind = pick_kind(S, P)
+        if used >= target or chance_ppm(S, P[P_CHURN_PPM]):
+            do_free(A, vc, S, P, kind)
+        else:
+            fo = do_alloc(A, vc, S, P, kind, zone_hi, False)
+            if fo > failed_order:
+                failed_order = fo
+        if chance_ppm(S, P[P_ZRAM_SWAPIN_PPM]):
+            if zs_free(A, vc, S) >= 0:
+                S.vm[VM_PSWPIN] += 1
+                anon_fault(A, vc, S, zone_hi, False)
+    # kcompactd: background compaction for the order that failed
+    if P[P_KCOMPACTD] != 0 and failed_order > 0:
+        S.vm[VM_COMPACT_DAEMON_WAKE] += 1
+        compact_zones_for(A, vc, S, failed_order, MOVABLE, zone_hi, True)
 
 
 @njit(cache=True, nogil=True)
@@ -450,28 +486,7 @@ def run_ticks(A, vc, S, P, t0, t1, last, samples, sample_free, sample_vm, sample
                     res[:] = 0
                     if alloc_contig_range(A, vc, S, start, end, res):
                         cma_held = start
-        failed_order = 0
-        for _ in range(P[P_OPS]):
-            free_now = 0
-            for z in range(zone_hi + 1):
-                free_now += zone_free_pages(A, z)
-            # the workload's footprint: its pages in memory plus those swapped out to zram
-            used = managed - free_now + S.st[ST_ZS_OBJECTS]
-            kind = pick_kind(S, P)
-            if used >= target or chance_ppm(S, P[P_CHURN_PPM]):
-                do_free(A, vc, S, P, kind)
-            else:
-                fo = do_alloc(A, vc, S, P, kind, zone_hi, False)
-                if fo > failed_order:
-                    failed_order = fo
-            if chance_ppm(S, P[P_ZRAM_SWAPIN_PPM]):
-                if zs_free(A, vc, S) >= 0:
-                    S.vm[VM_PSWPIN] += 1
-                    anon_fault(A, vc, S, zone_hi, False)
-        # kcompactd: background compaction for the order that failed
-        if P[P_KCOMPACTD] != 0 and failed_order > 0:
-            S.vm[VM_COMPACT_DAEMON_WAKE] += 1
-            compact_zones_for(A, vc, S, failed_order, MOVABLE, zone_hi, True)
+        tick_ops(A, vc, S, P, zone_hi, managed, target)
         # samples
         if (t % every == every - 1 or t == last - 1) and ns < samples.shape[0]:
             sample(A, vc, S, samples[ns])
