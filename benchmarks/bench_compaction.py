@@ -71,7 +71,7 @@ def scanners_alone(gib: float, seed: int) -> None:
     from mmkit.engine.state import HEAD_MIGRATEPAGES, VM_COMPACT_FREE_SCANNED, VM_COMPACT_MIGRATE_SCANNED
     from mmkit.model.kinds import PAGEBLOCK_NR_PAGES
 
-    @njit
+    @njit(_nrt=False)  # as the engine's kernels: no reference counting in the loops
     def migrate_scan(A, vc, S, cc, start, end):
         for b in range(start, end, PAGEBLOCK_NR_PAGES):
             pfn = b
@@ -80,7 +80,7 @@ def scanners_alone(gib: float, seed: int) -> None:
                 pfn = C.isolate_migratepages_block(A, vc, S, cc, pfn, b + PAGEBLOCK_NR_PAGES, HEAD_MIGRATEPAGES)
                 putback_movable_pages(A, vc, S, HEAD_MIGRATEPAGES)
 
-    @njit
+    @njit(_nrt=False)  # as the engine's kernels: no reference counting in the loops
     def free_scan(A, vc, S, cc, start, end):
         cc[C.CC_NR_MIGRATE] = 1 << 40  # never enough: take every free page
         cc[C.CC_NR_FREE] = 0

@@ -465,7 +465,7 @@ def freepages_head(A, order):
     return misc_head(A, HEAD_FREEPAGES_ORDER1 + order - 1)
 
 
-@kernel
+@kernel(inline="always")
 def isolate_freepages_block(A, vc, S, cc, start, end, stride):
     """Take every free block in [start, end) onto cc->freepages until there are as many
     free pages as pages to migrate. Returns where it stopped.
@@ -635,7 +635,7 @@ def compaction_free_order(A, cc, p, order):
     cc[CC_NR_MIGRATE] += 1 << order
 
 
-@kernel
+@kernel(inline="always")
 def compaction_free(A, cc, p):
     """``compaction_free``: an unused target goes back to cc->freepages."""
     list_add(A, p, misc_head(A, HEAD_FREEPAGES))

@@ -109,7 +109,7 @@ def is_lru_kind(kind):
     return kind == K_ANON or kind == K_FILE
 
 
-@kernel
+@kernel(inline="always")
 def driver_of(A, vc, pfn):
     """Which driver's ``address_space_operations`` the kernel would call for this page:
     by ``page->mapping`` (v3, v4.8) or by the page type (movable_ops era)."""
@@ -235,7 +235,7 @@ def deflate_newpage(A, vc, S, newpage):
     record(S, A, newpage, EV_DEFLATE_RACE, F_NEWPAGE_ROUTE, 0)
 
 
-@kernel
+@kernel(inline="always")
 def release_newpage(A, vc, S, newpage, src_was_lru):
     """``__unmap_and_move``'s last step: ``put_page`` or ``putback_lru_page`` by the
     variant's newpage test (§4.2), with the truth checked both ways."""
@@ -261,7 +261,7 @@ def release_newpage(A, vc, S, newpage, src_was_lru):
 
 
 # ------------------------------------------------------------------ moving one page
-@kernel
+@kernel(inline="always")
 def move_to_new_page(A, vc, S, page, newpage, order):
     """``move_to_new_page``: LRU pages and folios through ``migrate_page`` (identity and
     flags copied; a large folio's tails point at the new head), balloon and zsmalloc
@@ -304,7 +304,7 @@ def move_to_new_page(A, vc, S, page, newpage, order):
     ClearPageIsolated(A, vc, page)
 
 
-@kernel
+@kernel(inline="always")
 def unmap_and_move(A, vc, S, page, newpage):
     """``__unmap_and_move`` for one page or folio into ``newpage`` (a free block of its
     order); -EAGAIN when it has a reference migration cannot account for, or by the

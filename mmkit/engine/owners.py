@@ -131,7 +131,7 @@ def recount_lru(A):
             A.lru_size[z, lru] = n
 
 
-@kernel
+@kernel(inline="always")
 def putback_lru_page(A, pfn):
     """``putback_lru_page``: back onto the LRU, then drop the isolation reference.
 
