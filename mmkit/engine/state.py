@@ -267,7 +267,7 @@ def chance_ppm(S, ppm):
 
 
 # ----------------------------------------------------------------- events
-@kernel(inline="always")
+@kernel
 def record(S, A, pfn, code, rule, extra):
     """Count an event under (code, the page's true kind); log it if it is a fault or if
     traffic logging is on."""

@@ -329,7 +329,7 @@ def file_habits(S, P):
     return h
 
 
-@kernel(inline="always")
+@kernel
 def do_alloc(A, vc, S, P, kind, zone_hi, nowait):
     """One allocation of ``kind``; returns the order of a failed request (9 for a THP
     fallback; kcompactd is woken for orders > 0), 0 on success, -1 when an order-0
@@ -397,7 +397,7 @@ def pick_zone(A, S):
     return nz - 1
 
 
-@kernel(inline="always")
+@kernel
 def do_free(A, vc, S, P, kind):
     """Free one random page of ``kind`` (exit, munmap, truncate, kfree)."""
     z = pick_zone(A, S)
