@@ -222,7 +222,7 @@ def compare(
             _prefill(mem, P, values, seed)
             return mem
 
-        starts = [lambda v=v, m=(first if i == 0 else None): start(v, m) for i, v in enumerate(vs)]
+        starts = [lambda: start(vs[0], first)] + [lambda v=v: start(v) for v in vs[1:]]
     bar = _Progress(ticks * len(vs), progress, f"{wl.name} x {len(vs)} variants")
     try:
         # one thread per variant (the kernels release the GIL): the runs differ in length,
