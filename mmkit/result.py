@@ -3,6 +3,7 @@ final Memory per variant; saved as parquet + JSON and loaded back without pickle
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -132,17 +133,25 @@ def natural_migratetype(zsmalloc_movable: bool) -> np.ndarray:
     return mt
 
 
+@functools.lru_cache(maxsize=4)
+def _mixing(kind_mt: tuple[int, ...]) -> np.ndarray:
+    """[block migratetype, kind]: whether a page of that kind makes such a block mixed
+    (the engine's ``mixes`` rule, for each of the 8 pb_flags migratetype values)."""
+    mixes = getattr(W.mixes, "py_func", W.mixes)
+    return np.array([[bool(mixes(bmt, mt)) for mt in kind_mt] for bmt in range(8)], dtype=np.bool_)
+
+
 def _pageblocks(run: RunData) -> pl.DataFrame:
     mem = run.sim.mem
     nb = mem.nr_pageblocks
     nk = len(PageKind)
     kind_mt = natural_migratetype(bool(mem.variant.zsmalloc_movable))
     mts = (mem.pb_flags & 7).astype(np.int64)
+    # each pageblock's frames by kind, as the engine keeps them (Sim.check recounts them)
+    counts = mem.pb_nr_kind[:nb, :nk].astype(np.int64)
     # a block is mixed when it holds a page whose natural migratetype is not the block's
     # (movable pages in a CMA block are not): one row per pageblock
-    counts = np.empty((nb, nk), dtype=np.int64)
-    mixed = np.empty(nb, dtype=np.bool_)
-    W.pageblock_kinds(mem.arrays(), kind_mt, counts, mixed)
+    mixed = ((counts > 0) & _mixing(tuple(kind_mt.tolist()))[mts]).any(axis=1)
     zone = np.full(nb, "", dtype=object)
     for z, name in enumerate(mem.zone_names):
         b0, b1 = int(mem.zone_start[z]) >> PAGEBLOCK_ORDER, (int(mem.zone_end[z]) - 1) >> PAGEBLOCK_ORDER

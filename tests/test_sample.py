@@ -86,6 +86,25 @@ def test_sample_counts_equal_a_recount_of_the_frames(workload):
         # and the faults frame's KPF_BALLOON misreports (stable_page_flags' rule, by kind) add up to the same
         mis = r.faults.filter((r.faults["variant"] == name) & (r.faults["fault"] == "kpf_balloon_misreport"))
         assert int(mis["count"].sum()) == want["fp"] + want["fn"], name
+        # the pageblocks frame (from the engine's counts) against the frames
+        pb = r.pageblocks.filter(r.pageblocks["variant"] == name)
+        counts, mixed = pageblock_oracle(mem)
+        assert np.array_equal(np.stack([pb[k.name.lower()].to_numpy() for k in K], axis=1), counts), name
+        assert np.array_equal(pb["mixed"].to_numpy(), mixed), name
+        if workload in ("review-04", "zram-pressure"):
+            assert mixed.any(), name  # the comparison above is not of two empty columns
+
+
+def pageblock_oracle(mem: Memory) -> tuple[np.ndarray, np.ndarray]:
+    """Each pageblock's frames by kind and whether it is mixed, from every frame."""
+    kind = mem.kind.astype(np.int64)
+    nb = mem.nr_pageblocks
+    block = np.arange(mem.nr_pages) >> PAGEBLOCK_ORDER
+    counts = np.bincount(block * len(K) + kind, minlength=nb * len(K)).reshape(nb, len(K))
+    mt = natural_migratetype(bool(mem.variant.zsmalloc_movable))[kind]
+    bmt = (mem.pb_flags & 7).astype(np.int64)[block]
+    mixing = (mt >= 0) & (mt != bmt) & ~((bmt == MigrateType.CMA) & (mt == MigrateType.MOVABLE))
+    return counts, np.bincount(block, weights=mixing, minlength=nb) > 0
 
 
 @pytest.mark.parametrize("variant", list(NAMED))

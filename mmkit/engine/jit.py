@@ -17,7 +17,9 @@ the steps of one migration are ``inline="always"``: measured, a 4 GiB prefill 2.
 faster and a full compaction twice as fast. Every inlined copy costs compile time, so
 the functions that call the allocator from many places (``anon_fault``, ``file_page``,
 ``free_user_page``, ``do_alloc``, ``record``, ...) stay calls: each kernel holds one
-copy of the allocator, not one per call site.
+copy of the allocator, not one per call site. The one exception is ``prefill``, a loop
+of nothing but allocations: ``inline_into("prefill")`` inlines its whole allocation path
+there (one more copy of the allocator per kind of page it makes) and nowhere else.
 """
 
 from __future__ import annotations
@@ -25,7 +27,19 @@ from __future__ import annotations
 from numba import njit
 
 
-def kernel(fn=None, *, inline: str = "never", nogil: bool = False):
+def kernel(fn=None, *, inline="never", nogil: bool = False):
     """``@kernel`` or ``@kernel(inline="always")`` for the one-line helpers of hot loops."""
     deco = njit(cache=True, _nrt=False, inline=inline, nogil=nogil)
     return deco if fn is None else deco(fn)
+
+
+def inline_into(*callers: str):
+    """An ``inline=`` cost model for numba: inline this function where it is called from
+    the kernels named ``callers`` (and from what is inlined into them), call it anywhere
+    else."""
+    names = frozenset(callers)
+
+    def cost_model(expr, caller_ir, callee_ir) -> bool:
+        return caller_ir.func_id.func_name in names
+
+    return cost_model

@@ -38,6 +38,7 @@ from mmkit.engine.state import (
     NR_ZS_CLASSES,
     ST_BALLOON_ISOLATED,
     ST_BALLOON_PAGES,
+    ST_ZS_IDS_USED,
     ST_ZS_LIVE,
     ST_ZS_OBJECTS,
     VM_BALLOON_DEFLATE,
@@ -45,6 +46,7 @@ from mmkit.engine.state import (
     VM_ZSPAGE_ALLOC,
     VM_ZSPAGE_FREE,
     ZS_HUGE_CLASS,
+    ZS_MAX_PAGES,
     rand_below,
 )
 from mmkit.model.encodings import MAPPING_ID_BALLOON, MAPPING_ID_ZSMALLOC, PAGE_BALLOON_MAPCOUNT_VALUE
@@ -278,9 +280,19 @@ def zs_mark_page(A, vc, pfn, zspage, first, last, huge):
 def alloc_zspage(A, vc, S, cls, zone_hi, wmark):
     """``alloc_zspage``: sub-pages from the buddy, movable only where zsmalloc is, above
     watermark ``wmark`` (``ALLOC_NO_WATERMARKS`` when zram writes from reclaim)."""
-    if S.zs_free_ids.shape[0] == 0 or S.st[ST_ZS_LIVE] >= S.zs_free_ids.shape[0]:
+    cap = S.zs_free_ids.shape[0]
+    live = S.st[ST_ZS_LIVE]
+    if cap == 0 or live >= cap:
         return -1
-    zspage = S.zs_free_ids[S.zs_free_ids.shape[0] - 1 - S.st[ST_ZS_LIVE]]
+    if live >= S.st[ST_ZS_IDS_USED]:
+        # a stack slot never popped: it holds id ``live`` (the stack starts as cap-1 .. 0;
+        # ids 0..live-1 are all below it), an id never used, whose row starts clean
+        S.zs_free_ids[cap - 1 - live] = live
+        for i in range(ZS_MAX_PAGES):
+            S.zs_pages[live, i] = -1
+        S.zs_class[live] = -1
+        S.st[ST_ZS_IDS_USED] = live + 1
+    zspage = S.zs_free_ids[cap - 1 - live]
     npages = ZS_CLASS_PAGES[cls]
     mt = MOVABLE if vc[F_ZSMALLOC_MOVABLE] != 0 else UNMOVABLE
     for i in range(npages):

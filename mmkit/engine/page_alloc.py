@@ -4,7 +4,7 @@ order > 0, and direct reclaim; counted under the kernel's vmstat names."""
 
 from __future__ import annotations
 
-from mmkit.engine.jit import kernel
+from mmkit.engine.jit import inline_into, kernel
 
 from mmkit.engine.alloc import alloc_pages
 from mmkit.engine.buddy import MOVABLE, WMARK_HIGH, WMARK_LOW, WMARK_MIN
@@ -36,15 +36,22 @@ def try_to_compact_pages(A, vc, S, order, mt, zone_hi, sync):
     return compact_zones_for(A, vc, S, order, mt, zone_hi, sync)
 
 
-@kernel
-def alloc_pages_slowpath(A, vc, S, order, mt, kind, owner, compound, zone_hi, gfp):
-    """Allocate or return -1. v4.5 ``__alloc_pages_slowpath`` in outline: wake kswapd
-    (it reclaims for this order), retry at the min watermark, async direct compaction,
-    direct reclaim, then sync compaction (for __GFP_NORETRY, THP, once: the
-    ``noretry:`` compaction), and for other requests one more reclaim and compaction."""
+@kernel(inline=inline_into("prefill"))
+def __alloc_pages_nodemask(A, vc, S, order, mt, kind, owner, compound, zone_hi, gfp):
+    """``__alloc_pages_nodemask``: the fast path (``get_page_from_freelist`` at the low
+    watermark), then the slow path unless the request may not wait (``GFP_NOWAIT``)."""
     pfn = alloc_pages(A, vc, order, mt, kind, owner, compound, zone_hi, WMARK_LOW)
     if pfn >= 0 or gfp & GFP_NOWAIT:
         return pfn
+    return alloc_pages_slowpath(A, vc, S, order, mt, kind, owner, compound, zone_hi, gfp)
+
+
+@kernel
+def alloc_pages_slowpath(A, vc, S, order, mt, kind, owner, compound, zone_hi, gfp):
+    """Allocate or return -1, after the fast path failed. v4.5 ``__alloc_pages_slowpath`` in outline: wake kswapd
+    (it reclaims for this order), retry at the min watermark, async direct compaction,
+    direct reclaim, then sync compaction (for __GFP_NORETRY, THP, once: the
+    ``noretry:`` compaction), and for other requests one more reclaim and compaction."""
     kswapd(A, vc, S, order)
     pfn = alloc_pages(A, vc, order, mt, kind, owner, compound, zone_hi, WMARK_MIN)
     if pfn >= 0:

@@ -1,16 +1,16 @@
 """Making and ending the page populations the workloads need: anonymous and file LRU
 pages with filesystem flag habits, THP, slab, kernel and page-table pages. Each goes
-through ``alloc_pages_slowpath`` (so it may reclaim and compact) and is marked as the
+through ``__alloc_pages_nodemask`` (so it may reclaim and compact) and is marked as the
 kernel marks such a page."""
 
 from __future__ import annotations
 
-from mmkit.engine.jit import kernel
+from mmkit.engine.jit import inline_into, kernel
 
 from mmkit.engine.alloc import free_pages
 from mmkit.engine.buddy import MOVABLE, RECLAIMABLE, UNMOVABLE
 from mmkit.engine.owners import add_page_to_lru_list, del_page_from_lru_list
-from mmkit.engine.page_alloc import GFP_DEFAULT, GFP_TRANSHUGE, alloc_pages_slowpath
+from mmkit.engine.page_alloc import GFP_DEFAULT, GFP_TRANSHUGE, __alloc_pages_nodemask
 from mmkit.engine.predicates import PageIsolated, set_bit, test_bit
 from mmkit.engine.state import (
     ST_OWNER_NEXT,
@@ -59,10 +59,10 @@ def new_owner(S):
     return o
 
 
-@kernel
+@kernel(inline=inline_into("prefill"))
 def anon_fault(A, vc, S, zone_hi, pinned, gfp=GFP_DEFAULT):
     """A page fault on anonymous memory: a new page on the active anon list."""
-    pfn = alloc_pages_slowpath(A, vc, S, 0, MOVABLE, K_ANON, new_owner(S), False, zone_hi, gfp)
+    pfn = __alloc_pages_nodemask(A, vc, S, 0, MOVABLE, K_ANON, new_owner(S), False, zone_hi, gfp)
     if pfn < 0:
         return -1
     set_bit(A, pfn, PG_active)
@@ -91,10 +91,10 @@ def set_file_habits(A, pfn, habits):
         A.mapcount[pfn] = 0
 
 
-@kernel
+@kernel(inline=inline_into("prefill"))
 def file_page(A, vc, S, zone_hi, habits, gfp=GFP_DEFAULT):
     """A page-cache page (read or written), with the filesystem's flag habits."""
-    pfn = alloc_pages_slowpath(A, vc, S, 0, MOVABLE, K_FILE, new_owner(S), False, zone_hi, gfp)
+    pfn = __alloc_pages_nodemask(A, vc, S, 0, MOVABLE, K_FILE, new_owner(S), False, zone_hi, gfp)
     if pfn < 0:
         return -1
     set_file_habits(A, pfn, habits)
@@ -108,7 +108,7 @@ def folio_alloc(A, vc, S, zone_hi, order, habits, file, gfp=GFP_DEFAULT):
     habits (``FILE_BUFFERS``: buffer heads, PG_private) or an anonymous mTHP, on the
     inactive list."""
     kind = K_FILE if file else K_ANON
-    pfn = alloc_pages_slowpath(A, vc, S, order, MOVABLE, kind, new_owner(S), True, zone_hi, gfp)
+    pfn = __alloc_pages_nodemask(A, vc, S, order, MOVABLE, kind, new_owner(S), True, zone_hi, gfp)
     if pfn < 0:
         return -1
     set_file_habits(A, pfn, habits)
@@ -116,10 +116,10 @@ def folio_alloc(A, vc, S, zone_hi, order, habits, file, gfp=GFP_DEFAULT):
     return pfn
 
 
-@kernel
+@kernel(inline=inline_into("prefill"))
 def thp_fault(A, vc, S, zone_hi, gfp=GFP_TRANSHUGE):
     """An order-9 anonymous THP (async compaction only); -1 is a fallback."""
-    pfn = alloc_pages_slowpath(A, vc, S, 9, MOVABLE, K_ANON, new_owner(S), True, zone_hi, gfp)
+    pfn = __alloc_pages_nodemask(A, vc, S, 9, MOVABLE, K_ANON, new_owner(S), True, zone_hi, gfp)
     if pfn < 0:
         S.vm[VM_THP_FAULT_FALLBACK] += 1
         return -1
@@ -129,12 +129,12 @@ def thp_fault(A, vc, S, zone_hi, gfp=GFP_TRANSHUGE):
     return pfn
 
 
-@kernel
+@kernel(inline=inline_into("prefill"))
 def kernel_alloc(A, vc, S, zone_hi, order, kind, gfp=GFP_DEFAULT):
     """An unmovable (kernel, slab, page table) or reclaimable (slab) allocation;
     order-2/3 ones are counted (fork's kernel stacks, slab caches)."""
     mt = RECLAIMABLE if kind == K_SLAB_RECLAIMABLE else UNMOVABLE
-    pfn = alloc_pages_slowpath(A, vc, S, order, mt, kind, 0, order > 0, zone_hi, gfp)
+    pfn = __alloc_pages_nodemask(A, vc, S, order, mt, kind, 0, order > 0, zone_hi, gfp)
     if order == 2:
         S.vm[VM_ORDER2_ALLOC if pfn >= 0 else VM_ORDER2_FAIL] += 1
     elif order == 3:

@@ -164,6 +164,7 @@ ST_SWAP_ENABLED = 15  # 1: reclaim may swap anon pages into zram
 ST_CMA_HELD = 16  # first pfn of the contiguous range the workload holds, or -1
 ST_CMA_START = 17  # first pfn of the CMA area, or -1
 ST_NS = 18  # timeline samples written
+ST_ZS_IDS_USED = 19  # zspage ids handed out at least once (0..this-1)
 NR_ST = 24
 
 ZS_MAX_PAGES = 4
@@ -197,12 +198,16 @@ def new_sim(seed: int, event_capacity: int = 1 << 16, zs_capacity: int = 1 << 16
         vm=np.zeros(NR_VMSTAT, dtype=np.int64),
         faults=np.zeros((NR_EVENTS, NR_KINDS), dtype=np.int64),
         events=np.zeros((event_capacity, len(EVENT_FIELDS)), dtype=np.int64),
-        zs_pages=np.full((zs_capacity, ZS_MAX_PAGES), -1, dtype=np.int64),
+        # the zspage tables are left unwritten (no memory touched up front): an id's row
+        # is set when alloc_zspage first hands the id out (ST_ZS_IDS_USED)
+        zs_pages=np.empty((zs_capacity, ZS_MAX_PAGES), dtype=np.int64),
         zs_npages=np.zeros(zs_capacity, dtype=np.int64),
         zs_objs=np.zeros(zs_capacity, dtype=np.int64),
         zs_max=np.zeros(zs_capacity, dtype=np.int64),
-        zs_class=np.full(zs_capacity, -1, dtype=np.int64),
-        zs_free_ids=np.arange(zs_capacity - 1, -1, -1, dtype=np.int64),  # a stack: pop from the end
+        zs_class=np.empty(zs_capacity, dtype=np.int64),
+        # a stack of free ids, popped from the end, live ids below the end; it starts as
+        # cap-1 .. 0, and a slot not yet popped is written when it first is
+        zs_free_ids=np.empty(zs_capacity, dtype=np.int64),
         zs_current=np.full(NR_ZS_CLASSES, -1, dtype=np.int64),
         zc=_new_zc(),
         cc=np.zeros((2, CC_COLUMNS), dtype=np.int64),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from mmkit.engine.jit import kernel
+from mmkit.engine.jit import inline_into, kernel
 
 from mmkit.engine.buddy import CMA, MOVABLE, WMARK_LOW, move_freepages_block, page_zone, set_pageblock_migratetype, zone_free_pages
 from mmkit.engine.compaction import compact_zones_for
@@ -329,7 +329,7 @@ def file_habits(S, P):
     return h
 
 
-@kernel
+@kernel(inline=inline_into("prefill"))
 def do_alloc(A, vc, S, P, kind, zone_hi, nowait):
     """One allocation of ``kind``; returns the order of a failed request (9 for a THP
     fallback; kcompactd is woken for orders > 0), 0 on success, -1 when an order-0
@@ -508,26 +508,3 @@ def run_ticks(A, vc, S, P, t0, t1, last, samples, sample_free, sample_vm, sample
     S.st[ST_CMA_HELD] = cma_held
     S.st[ST_NS] = ns
     return ns
-
-
-@kernel(nogil=True)
-def pageblock_kinds(A, kind_mt, counts, mixed):
-    """Per pageblock: pages of each kind (``counts[b, kind]``) and whether it is mixed, a
-    page in it allocated with a migratetype (``kind_mt[kind]``, -1: none) other than the
-    block's (movable pages in a CMA block are not). One pass over the page frames."""
-    n = A.kind.shape[0]
-    nk = counts.shape[1]
-    for b in range(counts.shape[0]):
-        for k in range(nk):
-            counts[b, k] = 0
-        bmt = A.pb_flags[b] & 7
-        start = b << PAGEBLOCK_ORDER
-        end = min(start + PAGEBLOCK_NR_PAGES, n)
-        for p in range(start, end):
-            counts[b, A.kind[p]] += 1
-        odd = False
-        for k in range(nk):
-            mt = kind_mt[k]
-            if counts[b, k] != 0 and mixes(bmt, mt):
-                odd = True
-        mixed[b] = odd

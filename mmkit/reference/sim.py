@@ -273,7 +273,12 @@ def engine_sim_state(sim) -> dict:
     ids = [int(z) for z in S.zs_free_ids[cap - live:]]
     out["zspages"] = [(z, [int(p) for p in S.zs_pages[z, : int(S.zs_npages[z])]], int(S.zs_objs[z]),
                        int(S.zs_max[z]), int(S.zs_class[z])) for z in ids]
-    out["zs_free_ids"] = [int(z) for z in S.zs_free_ids[: cap - live]]
+    # the engine writes a stack slot when it first pops it; the ones below never popped
+    # still hold their starting value (the stack starts as cap-1 .. 0)
+    used = int(S.st[st.ST_ZS_IDS_USED])
+    free = S.zs_free_ids[: cap - live].copy()
+    free[: cap - used] = np.arange(cap - 1, used - 1, -1)
+    out["zs_free_ids"] = [int(z) for z in free]
     out["zs_current"] = [int(c) for c in S.zs_current]
     out["zone_compaction"] = [[int(x) for x in row] for row in S.zc[: mem.nr_zones, : st.ZC_INACTIVE_RATIO]]
     out["lru_size"] = mem.lru_size.tolist()
