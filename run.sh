@@ -25,14 +25,22 @@ setup() {
     fi
 }
 
+# numba compiles the engine on first use; on a fresh machine do it in two processes at
+# once (mmkit/warmup.py). Once compiled, this takes a second.
+warmup() {
+    "$VENV/bin/python" -m mmkit.warmup
+}
+
 cmd=${1:-main}
 setup
 case "$cmd" in
     main)
+        warmup
         exec "$VENV/bin/python" -m mmkit.report "${@:2}"
         ;;
     test)
         shift || true
+        warmup
         exec "$VENV/bin/python" -m pytest -q "$@"
         ;;
     coverage)
@@ -40,6 +48,7 @@ case "$cmd" in
         exec "$VENV/bin/python" -m coverage report --skip-covered
         ;;
     bench)
+        warmup
         for b in benchmarks/bench_*.py; do echo "== $b"; "$VENV/bin/python" "$b"; done
         ;;
     *)

@@ -119,6 +119,20 @@ def free_pages(A, vc, pfn, order):
 
 
 @kernel
+def get_page_from_freelist(A, vc, order, mt, kind, owner, compound, zone_hi, wmark):
+    """``alloc_pages`` as a call, for the cold paths (the slow path's retries, balloon
+    and zsmalloc pages): one compiled copy of the allocator serves them all."""
+    return alloc_pages(A, vc, order, mt, kind, owner, compound, zone_hi, wmark)
+
+
+@kernel
+def free_the_page(A, vc, pfn, order):
+    """``free_pages`` as a call, for the cold paths (reclaim, zsmalloc, contiguous
+    ranges, failed migrations to outside targets)."""
+    free_pages(A, vc, pfn, order)
+
+
+@kernel
 def run_ops(A, vc, ops, out):
     """Run a batch of allocator operations (rows of ``ops``), results into ``out``.
 

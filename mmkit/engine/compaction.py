@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from mmkit.engine.jit import kernel
 
-from mmkit.engine.alloc import alloc_pages, free_pages
+from mmkit.engine.alloc import alloc_pages, free_pages, free_the_page
 from mmkit.engine.buddy import (
     CMA,
     MOVABLE,
@@ -718,7 +718,7 @@ def migrate_pages(A, vc, S, cc, head_id, contig_alloc):
                 retry += 1
                 if contig_alloc:
                     A.refcount[newpage] = 0
-                    free_pages(A, vc, newpage, 0)
+                    free_the_page(A, vc, newpage, 0)
                 else:
                     compaction_free(A, cc, newpage)
                 if _pass == MIGRATE_PASSES - 1:

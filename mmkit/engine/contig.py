@@ -10,7 +10,7 @@ from numba import njit
 
 from mmkit.engine.jit import kernel
 
-from mmkit.engine.alloc import free_pages
+from mmkit.engine.alloc import free_the_page
 from mmkit.engine.buddy import (
     CMA,
     ISOLATE,
@@ -105,7 +105,7 @@ def reclaim_clean_pages_from_list(A, vc, S, head_id, res):
                 if not test_bit(A, node, PG_unevictable):  # shrink_page_list culls those
                     list_del(A, node)
                     A.refcount[node] = 0
-                    free_pages(A, vc, node, 0)
+                    free_the_page(A, vc, node, 0)
                     res[CR_RECLAIMED] += 1
                     S.vm[VM_CMA_RECLAIMED] += 1
             elif kind == K_ZSMALLOC:
@@ -276,4 +276,4 @@ def free_contig_range(A, vc, start, end):
     """``free_contig_range``: every frame back to the buddy, one page at a time."""
     for p in range(start, end):
         A.refcount[p] = 0
-        free_pages(A, vc, p, 0)
+        free_the_page(A, vc, p, 0)

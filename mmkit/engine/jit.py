@@ -17,9 +17,14 @@ the steps of one migration are ``inline="always"``: measured, a 4 GiB prefill 2.
 faster and a full compaction twice as fast. Every inlined copy costs compile time, so
 the functions that call the allocator from many places (``anon_fault``, ``file_page``,
 ``free_user_page``, ``do_alloc``, ``record``, ...) stay calls: each kernel holds one
-copy of the allocator, not one per call site. The one exception is ``prefill``, a loop
-of nothing but allocations: ``inline_into("prefill")`` inlines its whole allocation path
-there (one more copy of the allocator per kind of page it makes) and nowhere else.
+copy of the allocator, not one per call site. The cold paths (the slow path's retries,
+reclaim, zsmalloc and balloon pages, contiguous ranges) call ``get_page_from_freelist``
+and ``free_the_page``, one compiled copy each: measured, one inlined copy of the
+allocator costs about 30 s of compile (numba's own passes, not LLVM's: ``NUMBA_OPT=1``
+saves little). ``prefill`` goes the other way: it is a loop of nothing but allocations,
+so ``inline_into("prefill")`` inlines its whole allocation path there (one more copy of
+the allocator per kind of page it makes) and nowhere else: a 4 GiB prefill took 225 ms
+before and 60 ms after.
 """
 
 from __future__ import annotations

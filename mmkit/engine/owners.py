@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from mmkit.engine.jit import kernel
 
-from mmkit.engine.alloc import alloc_pages, free_pages, prep_new_page
+from mmkit.engine.alloc import free_pages, free_the_page, get_page_from_freelist, prep_new_page
 from mmkit.engine.buddy import MOVABLE, UNMOVABLE, page_zone
 from mmkit.engine.pageflags import set_page_kind
 from mmkit.engine.lists import list_add, list_del, lru_head, misc_head
@@ -199,7 +199,7 @@ def balloon_inflate(A, vc, S, n, zone_hi):
     them. Returns the pages inflated (fewer when memory runs out)."""
     done = 0
     for _ in range(n):
-        pfn = alloc_pages(A, vc, 0, MOVABLE, K_BALLOON, 0, False, zone_hi, 0)
+        pfn = get_page_from_freelist(A, vc, 0, MOVABLE, K_BALLOON, 0, False, zone_hi, 0)
         if pfn < 0:
             break
         balloon_page_insert(A, vc, S, pfn)
@@ -296,10 +296,10 @@ def alloc_zspage(A, vc, S, cls, zone_hi, wmark):
     npages = ZS_CLASS_PAGES[cls]
     mt = MOVABLE if vc[F_ZSMALLOC_MOVABLE] != 0 else UNMOVABLE
     for i in range(npages):
-        pfn = alloc_pages(A, vc, 0, mt, K_ZSMALLOC, 0, False, zone_hi, wmark)
+        pfn = get_page_from_freelist(A, vc, 0, mt, K_ZSMALLOC, 0, False, zone_hi, wmark)
         if pfn < 0:
             for j in range(i):
-                free_pages(A, vc, S.zs_pages[zspage, j], 0)
+                free_the_page(A, vc, S.zs_pages[zspage, j], 0)
                 S.zs_pages[zspage, j] = -1
             return -1
         S.zs_pages[zspage, i] = pfn
@@ -338,7 +338,7 @@ def free_zspage(A, vc, S, zspage):
         if pfn >= 0:
             if test_bit(A, pfn, PG_lru):  # a misrouted page still on an LRU list
                 del_page_from_lru_list(A, pfn)
-            free_pages(A, vc, pfn, 0)
+            free_the_page(A, vc, pfn, 0)
         S.zs_pages[zspage, i] = -1
     cls = S.zs_class[zspage]
     if S.zs_current[cls] == zspage:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from mmkit.engine.jit import inline_into, kernel
 
-from mmkit.engine.alloc import alloc_pages
+from mmkit.engine.alloc import alloc_pages, get_page_from_freelist
 from mmkit.engine.buddy import MOVABLE, WMARK_HIGH, WMARK_LOW, WMARK_MIN
 from mmkit.engine.buddy import page_zone
 from mmkit.engine.compaction import compact_zones_for, compaction_defer_reset
@@ -53,7 +53,7 @@ def alloc_pages_slowpath(A, vc, S, order, mt, kind, owner, compound, zone_hi, gf
     direct reclaim, then sync compaction (for __GFP_NORETRY, THP, once: the
     ``noretry:`` compaction), and for other requests one more reclaim and compaction."""
     kswapd(A, vc, S, order)
-    pfn = alloc_pages(A, vc, order, mt, kind, owner, compound, zone_hi, WMARK_MIN)
+    pfn = get_page_from_freelist(A, vc, order, mt, kind, owner, compound, zone_hi, WMARK_MIN)
     if pfn >= 0:
         return pfn
     rounds = 1 if gfp & GFP_NORETRY else 2
@@ -61,7 +61,7 @@ def alloc_pages_slowpath(A, vc, S, order, mt, kind, owner, compound, zone_hi, gf
     for r in range(rounds + 1):
         if order > 0 and gfp & GFP_COMPACT:
             try_to_compact_pages(A, vc, S, order, mt, zone_hi, sync)
-            pfn = alloc_pages(A, vc, order, mt, kind, owner, compound, zone_hi, WMARK_MIN)
+            pfn = get_page_from_freelist(A, vc, order, mt, kind, owner, compound, zone_hi, WMARK_MIN)
             if pfn >= 0:
                 S.vm[VM_COMPACT_SUCCESS] += 1
                 compaction_defer_reset(S, page_zone(A, pfn), order, True)
@@ -71,7 +71,7 @@ def alloc_pages_slowpath(A, vc, S, order, mt, kind, owner, compound, zone_hi, gf
             break
         for z in range(zone_hi, -1, -1):
             shrink_zone(A, vc, S, z, A.wmark[z, WMARK_HIGH] + (2 << order), 4096)
-        pfn = alloc_pages(A, vc, order, mt, kind, owner, compound, zone_hi, WMARK_MIN)
+        pfn = get_page_from_freelist(A, vc, order, mt, kind, owner, compound, zone_hi, WMARK_MIN)
         if pfn >= 0:
             return pfn
         sync = (gfp & (GFP_COMPACT_SYNC | GFP_NORETRY)) != 0

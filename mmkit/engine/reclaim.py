@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from mmkit.engine.jit import kernel
 
-from mmkit.engine.alloc import ALLOC_NO_WATERMARKS, free_pages
+from mmkit.engine.alloc import ALLOC_NO_WATERMARKS, free_the_page
 from mmkit.engine.buddy import WMARK_HIGH, WMARK_LOW, zone_free_pages
 from mmkit.engine.lists import list_add, lru_head
 from mmkit.engine.owners import (
@@ -97,7 +97,7 @@ def reclaim_zsmalloc_page(A, vc, S, pfn, rule):
     if cls >= 0 and S.zs_current[cls] == zspage:
         S.zs_current[cls] = -1
     A.refcount[pfn] = 0
-    free_pages(A, vc, pfn, 0)
+    free_the_page(A, vc, pfn, 0)
 
 
 @kernel
@@ -111,7 +111,7 @@ def shrink_page(A, vc, S, pfn, zone_hi):
             return False
         order = A.private[pfn + 1] if test_bit(A, pfn, PG_head) else 0  # a large folio goes whole
         A.refcount[pfn] = 0  # __remove_mapping: the page cache's reference
-        free_pages(A, vc, pfn, order)
+        free_the_page(A, vc, pfn, order)
         return True
     if kind == K_ANON:
         if test_bit(A, pfn, PG_head):
@@ -127,7 +127,7 @@ def shrink_page(A, vc, S, pfn, zone_hi):
             return False
         S.vm[VM_PSWPOUT] += 1
         A.refcount[pfn] = 0
-        free_pages(A, vc, pfn, 0)
+        free_the_page(A, vc, pfn, 0)
         return True
     if kind == K_ZSMALLOC:
         # not swap-backed, not dirty: reclaim takes it for a clean file page

@@ -1,0 +1,110 @@
+"""Compile the engine on a fresh machine in two processes at once.
+
+numba compiles a kernel on its first call, with every kernel it calls, one after another
+in one process, and keeps each on disk (``mmkit.engine.CACHE_DIR``). The compaction
+kernels (``try_to_compact_pages`` and everything under it: ``compact_zone``, both
+scanners, ``migrate_pages``) call nothing of the allocator's slow path, and the rest of
+the engine needs them only from ``alloc_pages_slowpath`` on. So a second process
+compiles them while this one compiles boot, reclaim, the zsmalloc and balloon owners and
+the samplers; then this one compiles the workload's kernels and finds the compaction
+kernels in the cache. On a machine with one core, or a warm cache, it is one process.
+
+Run: ``python -m mmkit.warmup`` (``run.sh`` does, before the main job and the tests).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import time
+from pathlib import Path
+
+_MARK = "mmkit-warm"  # written into the cache folder once everything is compiled
+
+
+def _machine():
+    from mmkit.engine.sim import Sim
+    from mmkit.model.memory import Memory
+
+    mem = Memory.synthetic(gib=0.25, variant="v4.8")
+    return Sim(mem, 0)
+
+
+def _compaction_side() -> None:
+    """The compaction kernels, in the second process."""
+    from mmkit.engine import page_alloc as _pa
+    from mmkit.engine.buddy import MOVABLE
+    from mmkit.model.kinds import PAGEBLOCK_NR_PAGES
+
+    sim = _machine()
+    _pa.try_to_compact_pages(sim.A, sim.vc, sim.S, 9, MOVABLE, sim.zone_hi, False)
+    sim.compact_memory()
+    end = int(sim.mem.zone_end[sim.zone_hi]) // PAGEBLOCK_NR_PAGES * PAGEBLOCK_NR_PAGES
+    sim.alloc_contig_range(end - 4 * PAGEBLOCK_NR_PAGES, end)
+
+
+def _other_side() -> None:
+    """What needs no compaction kernel: reclaim, zsmalloc and the balloon, the free
+    paths, the samplers and kpageflags."""
+    from mmkit.engine import reclaim as _rc
+    from mmkit.engine import workload as W
+
+    sim = _machine()
+    _rc.kswapd(sim.A, sim.vc, sim.S, 0)
+    sim.zram_store(8)
+    sim.zram_free(8)
+    sim.balloon_inflate(8)
+    sim.balloon_deflate(8)
+    sim.kpageflags()
+    import numpy as np
+
+    W.sample(sim.A, sim.vc, sim.S, np.zeros(W.NR_SM, dtype=np.int64))
+
+
+def _everything() -> None:
+    """The workload's kernels under every variant, and the bundled snapshot rebuilt and
+    compacted."""
+    import mmkit
+
+    mmkit.compare(workload="review-04", variants=list(mmkit.NAMED), gib=0.25, ticks=40, seed=1)
+    mmkit.compare(workload="zram-pressure", variants=["v4.5", "v4.8"], gib=0.25, ticks=20, seed=1)
+    sample = Path(__file__).resolve().parent.parent / "data" / "fragmented"  # a source checkout's sample
+    if sample.is_dir():
+        mmkit.compact_memory(mmkit.Memory.from_snapshot(str(sample)))
+
+
+def warm(jobs: int | None = None, quiet: bool = False) -> float:
+    """Compile (or load) every kernel the notebooks and the tests reach; returns seconds."""
+    from mmkit.engine import CACHE_DIR
+
+    mark = Path(CACHE_DIR) / _MARK
+    t0 = time.perf_counter()
+    if mark.exists():
+        return 0.0
+    jobs = jobs if jobs is not None else min(2, os.cpu_count() or 1)
+    say = (lambda s: None) if quiet else (lambda s: print(f"mmkit: {s}", file=sys.stderr, flush=True))
+    say(f"compiling the engine into {CACHE_DIR} (once per engine version; minutes on a fresh machine)")
+    child = None
+    if jobs > 1:
+        child = multiprocessing.get_context("spawn").Process(target=_compaction_side, name="mmkit-warmup")
+        child.start()
+    else:
+        _compaction_side()
+    _other_side()
+    say(f"  reclaim, zsmalloc, balloon, samplers: {time.perf_counter() - t0:.0f} s")
+    if child is not None:
+        child.join()
+        if child.exitcode != 0:
+            raise RuntimeError(f"the compaction side of the warm-up failed (exit code {child.exitcode})")
+    say(f"  compaction and migration: {time.perf_counter() - t0:.0f} s")
+    _everything()
+    Path(CACHE_DIR).mkdir(parents=True, exist_ok=True)
+    mark.write_text(f"{time.time():.0f}\n")
+    secs = time.perf_counter() - t0
+    say(f"engine compiled in {secs:.0f} s")
+    return secs
+
+
+if __name__ == "__main__":
+    warm()
