@@ -18,6 +18,6 @@ def test_warm_writes_its_mark_and_then_returns_at_once(tmp_path, monkeypatch, ca
     assert warmup.warm(jobs=jobs) > 0
     assert (tmp_path / "cache" / warmup._MARK).is_file()
     err = capsys.readouterr().err
-    assert "compaction and migration" in err and "engine compiled in" in err
+    assert "compaction and migration: done" in err and "engine compiled in" in err
     assert warmup.warm(jobs=jobs) == 0.0
     assert capsys.readouterr().err == ""
