@@ -51,9 +51,12 @@ def _compaction_side() -> None:
 
 def _other_side() -> None:
     """What needs no compaction kernel: reclaim, zsmalloc and the balloon, the free
-    paths, the samplers and kpageflags."""
+    paths, the samplers, kpageflags and the snapshot rebuild."""
+    import numpy as np
+
     from mmkit.engine import reclaim as _rc
     from mmkit.engine import workload as W
+    from mmkit.model.memory import Memory
 
     sim = _machine()
     _rc.kswapd(sim.A, sim.vc, sim.S, 0)
@@ -62,13 +65,9 @@ def _other_side() -> None:
     sim.balloon_inflate(8)
     sim.balloon_deflate(8)
     sim.kpageflags()
-    import numpy as np
-
     W.sample(sim.A, sim.vc, sim.S, np.zeros(W.NR_SM, dtype=np.int64))
     if _SAMPLE.is_dir():
-        import mmkit
-
-        mmkit.Memory.from_snapshot(str(_SAMPLE))
+        Memory.from_snapshot(str(_SAMPLE))
 
 
 def _everything() -> None:
@@ -96,7 +95,7 @@ def warm(jobs: int | None = None, quiet: bool = False) -> float:
     # the compaction kernels in a second process, the rest of round one here
     child = None
     if jobs > 1:
-        child = multiprocessing.get_context("spawn").Process(target=_compaction_side, name="mmkit-warmup")
+        child = multiprocessing.get_context("spawn").Process(target=_compaction_side, name="mmkit-warmup", daemon=True)
         child.start()
     else:
         _compaction_side()

@@ -48,10 +48,11 @@ def __alloc_pages_nodemask(A, vc, S, order, mt, kind, owner, compound, zone_hi, 
 
 @kernel
 def alloc_pages_slowpath(A, vc, S, order, mt, kind, owner, compound, zone_hi, gfp):
-    """Allocate or return -1, after the fast path failed. v4.5 ``__alloc_pages_slowpath`` in outline: wake kswapd
-    (it reclaims for this order), retry at the min watermark, async direct compaction,
-    direct reclaim, then sync compaction (for __GFP_NORETRY, THP, once: the
-    ``noretry:`` compaction), and for other requests one more reclaim and compaction."""
+    """Allocate or return -1, once the fast path has failed. v4.5 ``__alloc_pages_slowpath``
+    in outline: wake kswapd (it reclaims for this order), retry at the min watermark,
+    async direct compaction, direct reclaim, then sync compaction (for __GFP_NORETRY,
+    THP, once: the ``noretry:`` compaction), and for other requests one more reclaim and
+    compaction."""
     kswapd(A, vc, S, order)
     pfn = get_page_from_freelist(A, vc, order, mt, kind, owner, compound, zone_hi, WMARK_MIN)
     if pfn >= 0:
