@@ -8,7 +8,7 @@ the engine needs them only from ``alloc_pages_slowpath`` on. So a second process
 compiles them while this one compiles boot, reclaim, the zsmalloc and balloon owners,
 the samplers and the snapshot rebuild; then this one runs the workloads, compiling the
 allocation path and the tick, and finds the compaction kernels in the cache. Measured
-on 2 cores: 338-361 s against 474 s in one process. (Compiling ``prefill`` in a second
+on 2 cores: 319-366 s against 474 s in one process. (Compiling ``prefill`` in a second
 process beside ``do_alloc`` as well saved nothing measurable.) On a machine with one
 core it is one process; with a warm cache (a mark file in the cache folder) it returns
 at once.
@@ -49,9 +49,10 @@ def _compaction_side() -> None:
     sim.alloc_contig_range(end - 4 * PAGEBLOCK_NR_PAGES, end)
 
 
-def _other_side() -> None:
+def _other_side():
     """What needs no compaction kernel: reclaim, zsmalloc and the balloon, the free
-    paths, the samplers, kpageflags and the snapshot rebuild."""
+    paths, the samplers, kpageflags and the snapshot rebuild; returns the rebuilt
+    snapshot (None outside a source checkout)."""
     import numpy as np
 
     from mmkit.engine import reclaim as _rc
@@ -66,19 +67,17 @@ def _other_side() -> None:
     sim.balloon_deflate(8)
     sim.kpageflags()
     W.sample(sim.A, sim.vc, sim.S, np.zeros(W.NR_SM, dtype=np.int64))
-    if _SAMPLE.is_dir():
-        Memory.from_snapshot(str(_SAMPLE))
+    return Memory.from_snapshot(str(_SAMPLE)) if _SAMPLE.is_dir() else None
 
 
-def _everything() -> None:
-    """The workload's kernels under every variant, and the bundled snapshot rebuilt and
-    compacted."""
+def _everything(snapshot) -> None:
+    """The workload's kernels under every variant, and the rebuilt snapshot compacted."""
     import mmkit
 
     mmkit.compare(workload="review-04", variants=list(mmkit.NAMED), gib=0.25, ticks=40, seed=1)
     mmkit.compare(workload="zram-pressure", variants=["v4.5", "v4.8"], gib=0.25, ticks=20, seed=1)
-    if _SAMPLE.is_dir():
-        mmkit.compact_memory(mmkit.Memory.from_snapshot(str(_SAMPLE)))
+    if snapshot is not None:
+        mmkit.compact_memory(snapshot)
 
 
 def warm(jobs: int | None = None, quiet: bool = False) -> float:
@@ -99,7 +98,7 @@ def warm(jobs: int | None = None, quiet: bool = False) -> float:
         child.start()
     else:
         _compaction_side()
-    _other_side()
+    snapshot = _other_side()
     say(f"  reclaim, zsmalloc, balloon, samplers, snapshot rebuild: done at {time.perf_counter() - t0:.0f} s")
     if child is not None:
         child.join()
@@ -107,7 +106,7 @@ def warm(jobs: int | None = None, quiet: bool = False) -> float:
             raise RuntimeError(f"mmkit.warmup: compiling the compaction kernels failed in the second process "
                                f"(exit code {child.exitcode})")
     say(f"  compaction and migration: done at {time.perf_counter() - t0:.0f} s")
-    _everything()
+    _everything(snapshot)
     Path(CACHE_DIR).mkdir(parents=True, exist_ok=True)
     mark.write_text(f"{time.time():.0f}\n")
     secs = time.perf_counter() - t0
