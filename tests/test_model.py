@@ -51,7 +51,7 @@ def test_small_machine_has_no_normal_zone():
         (dict(gib=-1), "gib=-1"),
         (dict(gib=0), "at least 32 MiB"),
         (dict(mib=33), "multiple of 2 MiB"),
-        (dict(gib="four"), "expected a number"),
+        (dict(gib="four"), "gib: 'four' is not a number of GiB"),
         (dict(gib=float("nan")), "memory size"),
         (dict(gib=4096), "more than"),
         (dict(gib=1, mib=2), "exactly one"),

@@ -51,11 +51,11 @@ def test_user_built_variant_with_dataclasses_replace():
     what_if = dataclasses.replace(NAMED["v3-04"], name="v3-04+huge", zsmalloc_huge_owner_priv_1=True)
     assert what_if.zsmalloc_huge_owner_priv_1 and what_if.compile()[RULE_FIELDS.index("zsmalloc_huge_owner_priv_1")] == 1
     v = NAMED["v4.8"].replace(newpage_route=NewpageRoute.SOURCE_IS_LRU)
-    assert v.name == "v4.8+custom"
+    assert v.name == "v4.8+newpage_route=SOURCE_IS_LRU"
     # plain ints are coerced to the enums
     v2 = dataclasses.replace(NAMED["v4.8"], name="x", newpage_route=4)
     assert v2.newpage_route is NewpageRoute.SOURCE_IS_LRU
-    assert v == dataclasses.replace(v2, name="v4.8+custom")
+    assert v == dataclasses.replace(v2, name="v4.8+newpage_route=SOURCE_IS_LRU")
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from mmkit.engine import state as _st
 from mmkit.engine.kpageflags import stable_page_flags
 from mmkit.engine.lists import misc_head
 from mmkit.errors import InvariantError, ParameterError
+from mmkit.inputs import check_flag, check_int, check_number, check_seed
 from mmkit.engine.pageflags import recount_pb_nr_kind
 from mmkit.model.kinds import MAX_ORDER, NR_KINDS, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, MigrateType, PageKind
 from mmkit.model.memory import Memory
@@ -35,15 +36,13 @@ COMPACT_RESULT_NAMES = {
 
 
 def _rate(name: str, p: float) -> int:
-    if not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+    if not 0.0 <= check_number(name, p) <= 1.0:
         raise ParameterError(f"{name}: {p!r} is out of range; a probability is 0.0..1.0")
     return int(round(p * 1_000_000))
 
 
 def _count(name: str, n, hi: int = 1 << 40) -> int:
-    if not isinstance(n, (int, np.integer)) or not 0 <= n <= hi:
-        raise ParameterError(f"{name}: {n!r} is out of range 0..{hi}")
-    return int(n)
+    return check_int(name, n, 0, hi)
 
 
 class Sim:
@@ -55,15 +54,15 @@ class Sim:
                  zspage_capacity: int | None = None) -> None:
         if not isinstance(mem, Memory):
             raise ParameterError(f"mem: expected a mmkit.Memory, got {type(mem).__name__}")
-        if not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
-            raise ParameterError(f"seed: {seed!r} is out of range 0..2**63-1")
+        seed = check_seed(seed)
         self.mem = mem
         self.variant = mem.variant
         self.vc = mem.variant.compile()
         self.A = mem.arrays()
         self.last_cc = None  # the compact_control of the last compact_zone
         cap = zspage_capacity if zspage_capacity is not None else max(1024, mem.nr_pages // 2)
-        self.S = _st.new_sim(int(seed), _count("event_capacity", event_capacity, 1 << 26), cap, log_traffic)
+        self.S = _st.new_sim(int(seed), _count("event_capacity", event_capacity, 1 << 26), cap,
+                             check_flag("log_traffic", log_traffic))
         self.S.st[_st.ST_RACE_PPM] = _rate("deflate_race", deflate_race)
         self.S.st[_st.ST_FAIL_PPM] = _rate("migrate_fail", migrate_fail)
         self.S.st[_st.ST_CONCURRENT_PPM] = _rate("concurrent_compaction", concurrent_compaction)
@@ -237,9 +236,16 @@ class Sim:
         return self.S.faults.copy()
 
     def count(self, event: str, kind: PageKind | None = None) -> int:
-        i = _st.EVENT_NAMES.index(event)
-        row = self.S.faults[i]
-        return int(row.sum() if kind is None else row[int(kind)])
+        """How many times ``event`` happened (logged or not), to pages of ``kind`` if given."""
+        if not isinstance(event, str) or event not in _st.EVENT_NAMES:
+            raise ParameterError(f"event: {event!r} is not an event; events are {', '.join(_st.EVENT_NAMES)}")
+        row = self.S.faults[_st.EVENT_NAMES.index(event)]
+        if kind is None:
+            return int(row.sum())
+        if isinstance(kind, bool) or not isinstance(kind, (int, np.integer)) or not 0 <= int(kind) < NR_KINDS:
+            raise ParameterError(f"kind: {kind!r} is not a page kind; give a mmkit.PageKind "
+                                 f"({', '.join(k.name for k in PageKind)}) or None for every kind")
+        return int(row[int(kind)])
 
     @property
     def oopsed(self) -> bool:

@@ -36,6 +36,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from mmkit.errors import ParameterError
+from mmkit.inputs import check_number
 from mmkit.model.kinds import (
     MAX_ORDER,
     MIGRATE_TYPES,
@@ -284,32 +285,32 @@ def synthetic_layout(
         raise ParameterError("memory size: give exactly one of gib=, mib= or zones=")
     mib_per_block = PAGEBLOCK_NR_PAGES * PAGE_SIZE >> 20
     if zones is not None:
+        if isinstance(zones, (str, bytes)) or not isinstance(zones, (list, tuple)):
+            raise ParameterError(f"zones: {zones!r} is not a list of (name, size_mib) pairs, e.g. "
+                                 f"[('DMA32', 1024), ('Normal', 1024)]")
         out, start = [], 0
         for item in zones:
             try:
                 name, size = item
-                size_ok = float(size).is_integer()
             except (TypeError, ValueError):
                 raise ParameterError(f"zones: each zone is (name, size_mib); got {item!r}") from None
-            if not size_ok or size <= 0 or int(size) % mib_per_block:
+            mib_f = check_number(f"zones: zone {name!r} size", size, "MiB")
+            if not np.isfinite(mib_f) or not mib_f.is_integer() or mib_f <= 0 or int(mib_f) % mib_per_block:
                 raise ParameterError(
                     f"zones: zone {name!r} is {size} MiB; sizes must be positive multiples of {mib_per_block} MiB"
                 )
-            pages = int(size) << 20 >> 12
+            pages = int(mib_f) << 20 >> 12
             out.append((str(name), start, pages))
             start += pages
+        if start > MAX_PAGES:
+            raise ParameterError(f"zones: {start * PAGE_SIZE >> 30} GiB in all is more than the "
+                                 f"{MAX_PAGES * PAGE_SIZE // 2**30} GiB mmkit simulates")
         return out
     if gib is not None:
-        try:
-            total_mib = float(gib) * 1024
-        except (TypeError, ValueError):
-            raise ParameterError(f"gib: expected a number of GiB, got {gib!r}") from None
+        total_mib = check_number("gib", gib, "GiB") * 1024
         label = f"gib={gib}"
     else:
-        try:
-            total_mib = float(mib)
-        except (TypeError, ValueError):
-            raise ParameterError(f"mib: expected a number of MiB, got {mib!r}") from None
+        total_mib = check_number("mib", mib, "MiB")
         label = f"mib={mib}"
     if not np.isfinite(total_mib) or total_mib < 32 or not total_mib.is_integer() or int(total_mib) % mib_per_block:
         raise ParameterError(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Union
+from collections.abc import Iterable, Mapping
+from typing import Union
 
 from mmkit.errors import VariantError
 from mmkit.semantics.named import NAMED
@@ -36,12 +37,22 @@ def resolve(vs: Iterable[VariantLike] | VariantLike) -> list[Variant]:
     """A list of Variants from names, Variants, or a comma-separated string."""
     if isinstance(vs, (str, Variant)):
         vs = [s.strip() for s in vs.split(",")] if isinstance(vs, str) else [vs]
+    elif isinstance(vs, (bytes, Mapping)) or not isinstance(vs, Iterable):
+        raise VariantError(f"variants: {vs!r} is not a variant or a list of variants; give names such as "
+                           f"['v4.5', 'v4.8'] (or 'v4.5,v4.8'), Variants, or a mix; known variants are "
+                           f"{', '.join(NAMED)}")
     out = [variant(v) for v in vs]
     if not out:
         raise VariantError("variants: give at least one variant")
-    names = [v.name for v in out]
-    if len(set(names)) != len(names):
-        raise VariantError(f"variants: each variant may appear once; got {names}")
+    seen: dict[str, Variant] = {}
+    for v in out:
+        if v.name not in seen:
+            seen[v.name] = v
+        elif v == seen[v.name]:
+            raise VariantError(f"variants: {v.name!r} appears twice; each variant may appear once")
+        else:
+            raise VariantError(f"variants: two different variants are both named {v.name!r}; give each its own "
+                               f"name, e.g. mmkit.variant('v3-04').replace(..., name='mine')")
     return out
 
 

@@ -135,16 +135,8 @@ class Variant:
 
     def __post_init__(self) -> None:
         # Coerce plain ints/bools so a user-built variant compares and hashes consistently.
-        for f in fields(self):
-            if f.name in RULE_FIELDS:
-                cur = getattr(self, f.name)
-                typ = f.type if isinstance(f.type, type) else _FIELD_TYPES[f.name]
-                try:
-                    val = typ(cur) if typ is not bool else _as_bool(f.name, cur)
-                except (ValueError, TypeError):
-                    allowed = ", ".join(m.name for m in typ) if typ is not bool else "True, False"
-                    raise VariantError(f"variant field {f.name}: {cur!r} is not one of {allowed}") from None
-                object.__setattr__(self, f.name, val)
+        for name in RULE_FIELDS:
+            object.__setattr__(self, name, _coerce(name, getattr(self, name)))
         if not isinstance(self.name, str) or not self.name:
             raise VariantError("variant field name: a variant needs a non-empty name")
         self.validate()
@@ -220,19 +212,36 @@ class Variant:
 
     def replace(self, **changes) -> "Variant":
         """``dataclasses.replace`` with a check that the names are fields; the result is
-        validated. A changed rule without a new ``name`` gets ``name + "+custom"``."""
+        validated. Without a new ``name`` it is named after what changed: this name, then
+        ``+field=VALUE`` for each rule that differs (``v3-04+pg_isolated=PG_RECLAIM``), so
+        variants built from one base with different rules have different names
+        (``+custom`` when no rule differs)."""
         unknown = set(changes) - {f.name for f in fields(self)}
         if unknown:
             raise VariantError(f"variant fields {sorted(unknown)} do not exist; fields are {list(RULE_FIELDS)}")
         if "name" not in changes:
-            changes["name"] = self.name + "+custom"
+            new = {n: _coerce(n, changes[n]) for n in RULE_FIELDS if n in changes}
+            diff = [f"+{n}={_show(v)}" for n, v in new.items() if v != getattr(self, n)]
+            changes["name"] = self.name + ("".join(diff) or "+custom")
         return dataclasses.replace(self, **changes)
 
 
-def _as_bool(name: str, v) -> bool:
-    if isinstance(v, (bool, np.bool_)) or v in (0, 1):
-        return bool(v)
-    raise ValueError(name)
+def _coerce(name: str, value):
+    """A rule field's value as its enum or bool (plain ints and numpy bools accepted)."""
+    typ = _FIELD_TYPES[name]
+    try:
+        if typ is not bool:
+            return typ(value)
+        if isinstance(value, (bool, np.bool_)) or value in (0, 1):
+            return bool(value)
+    except (ValueError, TypeError):
+        pass
+    allowed = ", ".join(m.name for m in typ) if typ is not bool else "True, False"
+    raise VariantError(f"variant field {name}: {value!r} is not one of {allowed}")
+
+
+def _show(value) -> str:
+    return str(value) if isinstance(value, bool) else value.name
 
 
 _FIELD_TYPES = {
