@@ -33,17 +33,29 @@ class Command:
     children: tuple["Command", ...] = field(default_factory=tuple)
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (argparse names the flag in its error)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n} is not >= 1")
+    return n
+
+
 # ------------------------------------------------------------------ snapshot capture
 def _add_snapshot_capture(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", metavar="DIR", help="new folder to write the snapshot into")
-    p.add_argument("--attempts", type=int, default=5,
+    p.add_argument("--attempts", type=_positive_int, default=5,
                    help="captures to try until buddyinfo is unchanged across the read (default 5)")
     p.add_argument("--overwrite", action="store_true", help="replace DIR if it exists")
 
 
 def _run_snapshot_capture(args: argparse.Namespace) -> int:
-    from mmkit.snapshot.live import capture
+    from mmkit.snapshot.live import capture, check_destination
 
+    check_destination(args.dir, args.overwrite, "--overwrite")
     snap = capture(args.dir, attempts=args.attempts, overwrite=args.overwrite)
     m = snap.meta
     state = "consistent" if m.get("consistent") else "NOT consistent (buddyinfo kept changing)"
@@ -123,10 +135,12 @@ def _parse_sets(items: list[str]) -> dict:
         if not eq or name not in PARAMS:
             raise ParameterError(f"--set: {item!r} is not NAME=VALUE with NAME one of {sorted(PARAMS)}")
         t = PARAMS[name].type
+        words = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
         try:
-            out[name] = (value.lower() in ("1", "true", "yes", "on")) if t is bool else t(value)
-        except ValueError:
-            raise ParameterError(f"--set: {name}={value!r} is not a {t.__name__}") from None
+            out[name] = words[value.lower()] if t is bool else t(value)
+        except (KeyError, ValueError):
+            kind = "bool (true or false)" if t is bool else t.__name__
+            raise ParameterError(f"--set: {name}={value!r} is not a {kind}") from None
     return out
 
 
@@ -134,7 +148,10 @@ def _run_run(args: argparse.Namespace) -> int:
     import json
 
     import mmkit
+    from mmkit.inputs import check_out_folder
 
+    if args.out is not None:  # before the run, not after it
+        check_out_folder(args.out, "--out")
     res = mmkit.compare(args.snapshot, args.workload, args.variants, ticks=args.ticks, seed=args.seed,
                         gib=args.gib, progress=args.progress, **_parse_sets(args.set))
     table = res.table()

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from mmkit.errors import ParameterError
+from mmkit.inputs import check_seed
 from mmkit.model.flags import PG_lru
 from mmkit.model.kinds import PageKind
 from mmkit.model.memory import Memory
@@ -88,6 +89,7 @@ def compact_memory(memory: Memory, variant: Any = None, *, seed: int = 0) -> tup
 
     if not isinstance(memory, Memory):
         raise ParameterError(f"memory: expected a mmkit.Memory, got {type(memory).__name__}")
+    seed = check_seed(seed)
     if memory.variant is None:
         raise ParameterError("memory: this Memory has no variant; build it with Memory.synthetic or "
                              "Memory.from_snapshot, which set one")

@@ -18,8 +18,9 @@ class MmkitError(Exception):
 class ParameterError(MmkitError, ValueError):
     """A parameter of a public function is out of its allowed range or of the wrong type:
     a machine size, a tick count, a seed, a workload parameter, a zone, an order, a pfn, a
-    page-types ``-b`` spec, an output folder that already exists. Raised before any work
-    starts.
+    page-types ``-b`` spec, an output folder that already exists or cannot be written. A
+    bool or a str is never taken for a number (``gib=True``, ``seed='1'``). Raised before
+    any work starts.
 
     Fix: the message names the parameter and its allowed range (or the kinds of value it
     takes); pass a value inside it. A ``ValueError`` too.
@@ -27,12 +28,15 @@ class ParameterError(MmkitError, ValueError):
 
 
 class VariantError(MmkitError, ValueError):
-    """A variant name is unknown or given twice, a field given to ``Variant.replace`` does
-    not exist or has a value outside its rule's choices, or a user-built variant combines
-    rules no kernel can have (``Variant.validate`` says which and why).
+    """A variant name is unknown or given twice, ``variants`` is not a variant or a list of
+    them, two different variants carry one name, a field given to ``Variant.replace``
+    does not exist or has a value outside its rule's choices, or a user-built variant
+    combines rules no kernel can have (``Variant.validate`` says which and why).
 
-    Fix: use a name from ``mmkit.variants()``; for a built variant change the field the
-    message names (the choices of each rule are the enums of ``mmkit.semantics``).
+    Fix: use a name from ``mmkit.variants()``; give each built variant its own name
+    (``replace(..., name='mine')``; without one it is named after the rules it changed);
+    for a built variant change the field the message names (the choices of each rule are
+    the enums of ``mmkit.semantics``).
     """
 
 

@@ -20,6 +20,7 @@ from mmkit.engine import state as _st
 from mmkit.engine import workload as W
 from mmkit.engine.kpageflags import kpf_balloon_misreports
 from mmkit.errors import ParameterError, SnapshotError
+from mmkit.inputs import check_out_folder, check_path
 from mmkit.metrics import fragmentation_index, unusable_free_index
 from mmkit.model.kinds import (
     MIGRATETYPE_NAMES,
@@ -285,9 +286,7 @@ class Result:
     def save(self, path: str | os.PathLike) -> Path:
         """Write the frames (parquet), the info (JSON) and the final memories (npz, no
         pickles) to folder ``path``, atomically: a temporary folder renamed at the end."""
-        path = Path(path)
-        if path.exists():
-            raise ParameterError(f"out: {path} exists; choose a new folder (results are never overwritten)")
+        path = check_out_folder(path, "out")
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
         try:
@@ -324,7 +323,7 @@ def load_result(path: str | os.PathLike) -> Result:
     from mmkit.model.memory import PAGE_ARRAY_FIELDS
     from mmkit.semantics import NAMED
 
-    path = Path(path)
+    path = check_path("path", path)
     meta = path / "result.json"
     if not meta.is_file():
         raise SnapshotError(f"{path}: not a saved mmkit result (no result.json)")

@@ -17,6 +17,7 @@ from mmkit.engine import workload as W
 from mmkit.engine.encode import reencode
 from mmkit.engine.sim import Sim
 from mmkit.errors import ParameterError
+from mmkit.inputs import check_flag, check_gib, check_seed, check_ticks
 from mmkit.model.kinds import PAGEBLOCK_NR_PAGES, PageKind
 from mmkit.model.memory import Memory
 from mmkit.result import Result, RunData, run_parts
@@ -36,7 +37,6 @@ SLOTS = {
     "balloon_period": W.P_BALLOON_PERIOD, "balloon_pages": W.P_BALLOON_PAGES, "cma_period": W.P_CMA_PERIOD,
     "cma_blocks": W.P_CMA_BLOCKS, "kcompactd": W.P_KCOMPACTD, "sample_every": W.P_SAMPLE_EVERY,
 }
-MAX_TICKS = 1_000_000
 CHUNKS = 10  # a run is cut into this many chunks for progress and interruption
 MAX_THREADS = 16
 
@@ -171,6 +171,33 @@ class _Progress:
             print(f" done in {time.perf_counter() - self.t0:.1f} s", file=sys.stderr)
 
 
+def _checked(memory, workload, variants, ticks, seed, gib, progress, log_traffic, params: dict) -> tuple:
+    """``compare``'s arguments checked before any work: the workload, the variants, the
+    workload parameters, ticks, seed and gib (the workload's defaults filled in)."""
+    from mmkit.snapshot import Snapshot
+
+    if isinstance(memory, str) and memory in PRESETS and not os.path.exists(memory):
+        raise ParameterError(f"memory: {memory!r} is a workload, not a memory; the first argument of compare "
+                             f"is the starting memory (None, a Memory or a snapshot folder): "
+                             f"compare(workload={memory!r}, variants=...)")
+    if memory is not None and not isinstance(memory, (Memory, Snapshot, str, os.PathLike)):
+        raise ParameterError(f"memory: expected None (a synthetic machine), a mmkit.Memory, a Snapshot or a "
+                             f"snapshot folder, got {type(memory).__name__}")
+    wl = get_workload(workload)
+    vs = resolve(variants)
+    values = wl.params(**params)
+    ticks = check_ticks(wl.ticks if ticks is None else ticks)
+    seed = check_seed(seed)
+    if memory is None:
+        gib = check_gib(wl.gib if gib is None else gib)
+    elif gib is not None:
+        raise ParameterError("gib: give gib= only for a synthetic machine (memory=None)")
+    if not (callable(progress) or isinstance(progress, bool)):
+        raise ParameterError(f"progress: {progress!r}; give True (a bar), False or a callable f(done, total)")
+    check_flag("log_traffic", log_traffic)
+    return wl, vs, values, ticks, seed, gib
+
+
 def compare(
     memory: Memory | str | Any | None = None,
     workload: str | Workload = "review-04",
@@ -191,23 +218,8 @@ def compare(
     a bar (tqdm) or a line on stderr, or a callable ``f(done, total)`` (ticks over all
     variants) called after each chunk of ticks. Returns a ``Result``.
     """
-    if isinstance(memory, str) and memory in PRESETS and not os.path.exists(memory):
-        raise ParameterError(f"memory: {memory!r} is a workload, not a memory; the first argument of compare "
-                             f"is the starting memory (None, a Memory or a snapshot folder): "
-                             f"compare(workload={memory!r}, variants=...)")
-    wl = get_workload(workload)
-    vs = resolve(variants)
-    values = wl.params(**params)
-    if ticks is None:
-        ticks = wl.ticks
-    if not isinstance(ticks, (int, np.integer)) or not 1 <= ticks <= MAX_TICKS:
-        raise ParameterError(f"ticks: {ticks!r} is out of range; allowed integer 1..{MAX_TICKS}")
-    if not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
-        raise ParameterError(f"seed: {seed!r} is out of range; allowed integer 0..2**63-1")
-    if memory is None and gib is None:
-        gib = wl.gib
-    elif memory is not None and gib is not None:
-        raise ParameterError("gib: give gib= only for a synthetic machine (memory=None)")
+    wl, vs, values, ticks, seed, gib = _checked(memory, workload, variants, ticks, seed, gib, progress, log_traffic,
+                                                params)
     # each variant's starting memory is made in its run's thread
     if memory is None:
         # the prefill consults no variant rule: fill one machine, re-encode (copy) it per variant
@@ -239,8 +251,9 @@ def compare(
 
 def simulate(memory=None, workload: str | Workload = "review-04", variant: VariantLike = "v4.8", **kw) -> Result:
     """``compare`` with one variant."""
-    if "variants" in kw:
-        raise ParameterError("simulate takes variant=; use compare for several variants")
+    if "variants" in kw or isinstance(variant, (list, tuple)):
+        raise ParameterError("variant: simulate takes one variant (variant='v4.8'); use compare(variants=[...]) "
+                             "for several")
     return compare(memory, workload, [variant], **kw)
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mmkit.inputs import check_out_folder
 from mmkit.report.execute import ReportError, execute
 from mmkit.report.html import render
 from mmkit.report.notebooks import resolve
@@ -41,7 +42,7 @@ def build(notebooks: list[str] | tuple[str, ...] | None = None, out: str | os.Pa
     ``log`` (stderr by default). Names are checked before anything runs."""
     log = log or _stderr
     paths = resolve(notebooks, folder)
-    out = Path(out)
+    out = check_out_folder(out, "out", new=False)
     out.mkdir(parents=True, exist_ok=True)
     done = []
     for k, path in enumerate(paths, 1):

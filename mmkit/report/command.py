@@ -19,12 +19,14 @@ def add_arguments(p: argparse.ArgumentParser, *, default_help: str = "every numb
 
 def run(args: argparse.Namespace, default: list[str] | None = None) -> int:
     """Build the reports ``args`` ask for; print each report's path on stdout."""
+    from mmkit.inputs import check_out_folder
     from mmkit.report import available, build
 
     if args.list:
         for p in available():
             print(p.stem)
         return 0
+    check_out_folder(args.out, "--out", new=False)
     reports = build(args.notebooks or default, args.out, timeout=args.timeout)
     for r in reports:
         print(r.html)

@@ -40,6 +40,7 @@ from pathlib import Path
 import polars as pl
 
 from mmkit.errors import ParameterError, SnapshotError
+from mmkit.inputs import check_path
 from mmkit.snapshot import parse
 from mmkit.snapshot.snapshot import META_NAME, Snapshot
 
@@ -225,6 +226,20 @@ def _write(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
+def check_destination(dir: str | os.PathLike, overwrite: bool, overwrite_hint: str = "overwrite=True") -> Path:
+    """``dir`` as the folder a capture may write: new or empty, or any folder with
+    ``overwrite``; its parent must exist. The error names ``overwrite_hint`` (the command
+    line passes ``--overwrite``)."""
+    dest = check_path("dir", dir)
+    if dest.exists() and not dest.is_dir():
+        raise SnapshotError(f"{dest} exists and is not a folder")
+    if dest.exists() and not overwrite and any(dest.iterdir()):
+        raise SnapshotError(f"{dest} already exists; choose a new folder or pass {overwrite_hint}")
+    if not dest.parent.is_dir():
+        raise SnapshotError(f"{dest.parent} does not exist; create it first")
+    return dest
+
+
 def capture(
     dir: str | os.PathLike,
     *,
@@ -248,15 +263,9 @@ def capture(
         raise ParameterError(f"attempts: {attempts!r}; give an int >= 1")
     if not isinstance(compresslevel, int) or not 0 <= compresslevel <= 9:
         raise ParameterError(f"compresslevel: {compresslevel!r}; give an int in 0..9")
-    dest = Path(dir)
+    dest = check_destination(dir, overwrite)
     proc_root = Path(PROC_ROOT if proc_root is None else proc_root)
     debugfs_root = Path(DEBUGFS_ROOT if debugfs_root is None else debugfs_root)
-    if dest.exists() and not dest.is_dir():
-        raise SnapshotError(f"{dest} exists and is not a folder")
-    if dest.exists() and not overwrite and any(dest.iterdir()):
-        raise SnapshotError(f"{dest} already exists; choose a new folder or pass overwrite=True")
-    if not dest.parent.is_dir():
-        raise SnapshotError(f"{dest.parent} does not exist; create it first")
 
     t0 = time.monotonic()
     debugfs_missing = _mount_debugfs(debugfs_root)

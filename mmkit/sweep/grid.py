@@ -22,6 +22,7 @@ import numpy as np
 import polars as pl
 
 from mmkit.errors import ParameterError, VariantError
+from mmkit.inputs import check_gib, check_seed, check_ticks
 from mmkit.semantics import Variant, resolve
 from mmkit.workloads import PARAMS, Workload
 from mmkit.workloads import workload as get_workload
@@ -134,29 +135,15 @@ def _err(key: str, msg: str) -> ParameterError:
 
 
 def _seed(v: Any, key: str = "seed") -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= int(v) < 2**63:
-        raise _err(key, f"{v!r} is out of range; allowed integer 0..2**63-1")
-    return int(v)
+    return check_seed(v, f"grid: {key}")
 
 
 def _ticks(v: Any, key: str = "ticks") -> int:
-    from mmkit.run import MAX_TICKS
-
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= int(v) <= MAX_TICKS:
-        raise _err(key, f"{v!r} is out of range; allowed integer 1..{MAX_TICKS}")
-    return int(v)
+    return check_ticks(v, f"grid: {key}")
 
 
 def _gib(v: Any, key: str = "gib") -> float:
-    from mmkit.model.memory import synthetic_layout
-
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-        raise _err(key, f"{v!r} is not a number of GiB")
-    try:
-        synthetic_layout(gib=float(v))
-    except ParameterError as e:
-        raise _err(key, str(e)) from None
-    return float(v)
+    return check_gib(v, f"grid: {key}")
 
 
 def _nr_pages(gib: float) -> int:
@@ -374,6 +361,11 @@ def _dict_rows(grid: Mapping[str, Any]) -> tuple[list[str], list[dict]]:
             raise ParameterError("grid: give variant or variants, not both")
         items = _as_list(k, values)
         checked = [_check_value(k, v) for v in items]
+        if name == "variant":
+            try:  # two different variants of one name are refused with how to name them
+                resolve(checked)
+            except VariantError as e:
+                raise VariantError(f"grid: {e}") from None
         _no_repeats(k, [_column_value(k, v) for v in checked])
         columns.append(name)
         lists.append(checked)

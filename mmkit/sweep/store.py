@@ -23,6 +23,7 @@ from pathlib import Path
 import polars as pl
 
 from mmkit.errors import ParameterError
+from mmkit.inputs import check_out_folder
 from mmkit.sweep.grid import Cell, Plan
 
 TMP_PREFIX = ".tmp-"
@@ -42,9 +43,7 @@ class Store:
     """The folder ``out`` of a sweep."""
 
     def __init__(self, out: str | os.PathLike, plan: Plan) -> None:
-        self.root = Path(out)
-        if self.root.exists() and not self.root.is_dir():
-            raise ParameterError(f"out: {self.root} is a file; give a folder (new, or one a sweep wrote)")
+        self.root = check_out_folder(out, "out", new=False)  # a new folder, or one a sweep wrote
         self.cells = self.root / "cells"
         self.cells.mkdir(parents=True, exist_ok=True)
         for stale in self.cells.glob(f"{TMP_PREFIX}*"):  # left by a process killed mid-write

@@ -20,9 +20,9 @@ import ipywidgets as W
 
 from mmkit import viz
 from mmkit.errors import MmkitError, ParameterError
+from mmkit.inputs import MAX_TICKS, check_gib, check_int, check_number
 from mmkit.model.kinds import MAX_ORDER
-from mmkit.semantics import NAMED, Variant
-from mmkit.semantics import variant as get_variant
+from mmkit.semantics import NAMED, Variant, resolve
 from mmkit.viz import html as vhtml
 from mmkit.widgets import controls as C
 from mmkit.widgets.pageblock import pageblock_html
@@ -51,17 +51,12 @@ class Explorer:
 
     def __init__(self, workload: str = "review-04", gib: float | None = None,
                  variants: Iterable[str | Variant] | None = None, seed: int = 1, ticks: int | None = None) -> None:
-        from mmkit.run import MAX_TICKS
-
         wl = get_workload(workload)
         self._variants: dict[str, Variant] = dict(NAMED)
         picked = []
-        for v in (variants if variants is not None else DEFAULT_VARIANTS):
-            vv = get_variant(v)
+        for vv in resolve(variants if variants is not None else DEFAULT_VARIANTS):
             self._variants[vv.name] = vv
             picked.append(vv.name)
-        if not picked:
-            raise ParameterError(f"variants: give at least one of {', '.join(self._variants)}")
         gib = wl.gib if gib is None else gib
         ticks = wl.ticks if ticks is None else ticks
         run = C.run_controls(wl.name, wl.gib, list(self._variants), picked, 1, wl.ticks, MAX_TICKS)
@@ -151,7 +146,8 @@ class Explorer:
             w = self.controls[name]
             if isinstance(w, (W.Dropdown, W.SelectMultiple)):
                 options = list(w.options)
-                wanted = [value] if isinstance(w, W.Dropdown) else [getattr(v, "name", v) for v in value]
+                one = isinstance(w, W.Dropdown) or isinstance(value, (str, Variant)) or not isinstance(value, Iterable)
+                wanted = [getattr(v, "name", v) for v in ([value] if one else value)]
                 bad = [v for v in wanted if v not in options]
                 if bad:
                     raise ParameterError(f"{name}: {bad[0]!r} is not allowed; allowed values are {', '.join(map(str, options))}")
@@ -160,9 +156,12 @@ class Explorer:
                 if not isinstance(value, bool) and value not in (0, 1):
                     raise ParameterError(f"{name}: {value!r} is not a bool")
                 value = bool(value)
-            elif hasattr(w, "min") and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                        or not w.min <= value <= w.max):
-                raise ParameterError(f"{name}: {value!r} is out of range; allowed {w.min:g}..{w.max:g}")
+            elif isinstance(w, W.BoundedIntText):
+                value = check_int(name, value, int(w.min), int(w.max))
+            elif isinstance(w, W.BoundedFloatText):
+                value = check_gib(value) if name == "gib" else check_number(name, value)
+                if not w.min <= value <= w.max:
+                    raise ParameterError(f"{name}: {value!r} is out of range; allowed {w.min:g}..{w.max:g}")
             w.value = value
 
     def _on_workload(self, change: dict) -> None:

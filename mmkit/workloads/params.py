@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mmkit.errors import ParameterError
+from mmkit.inputs import check_number
 
 
 @dataclass(frozen=True)
@@ -32,9 +33,9 @@ class Param:
                 return bool(value)
             raise ParameterError(f"{self.name}: {value!r} is not a bool ({self.doc})")
         try:
-            v = self.type(value)
+            v = self.type(check_number(self.name, value))  # not a bool, not a str
             ok = float(v) == float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ParameterError(f"{self.name}: {value!r} is not a number; allowed {self._range()} ({self.doc})") from None
         if not ok or not self.lo <= v <= self.hi:
             raise ParameterError(f"{self.name}: {value!r} is out of range; allowed {self._range()} ({self.doc})")
