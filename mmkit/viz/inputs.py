@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from mmkit.errors import ParameterError
+from mmkit.inputs import check_int
 from mmkit.model.kinds import MAX_ORDER
 
 MAX_ROWS = 5000  # rows of data a chart may embed, over all its datasets
@@ -39,15 +40,7 @@ def check_choice(name: str, value: Any, allowed: Iterable[str]) -> str:
 
 
 def check_order(order: Any, n_orders: int = MAX_ORDER) -> int:
-    if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or not 0 <= int(order) < n_orders:
-        raise ParameterError(f"order: {order!r} is out of range; allowed integer 0..{n_orders - 1}")
-    return int(order)
-
-
-def check_int(name: str, value: Any, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= int(value) <= hi:
-        raise ParameterError(f"{name}: {value!r} is out of range; allowed integer {lo}..{hi}")
-    return int(value)
+    return check_int("order", order, 0, n_orders - 1)
 
 
 def check_variants(result: Any, variants: Any, name: str = "variant") -> list[str]:
