@@ -63,7 +63,7 @@ def check_gib(value: Any, name: str = "gib") -> float:
 
     gib = check_number(name, value, "GiB")
     try:
-        synthetic_layout(gib=gib)
+        synthetic_layout(gib=value)  # its message shows the value as given
     except ParameterError as e:
         raise ParameterError(f"{name}: {e}") from None
     return gib

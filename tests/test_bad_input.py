@@ -135,6 +135,7 @@ def test_two_different_variants_of_one_name_say_how_to_name_them(monkeypatch):
     ({"seed": [1]}, {"gib": "1"}, ParameterError, "gib: '1' is not a number of GiB"),
     ({"seed": [1]}, {"variants": 5}, VariantError, "variants: 5 is not a variant or a list of variants"),
     ({"seed": [1]}, {"out": 5}, ParameterError, "out: 5 is not a folder path"),
+    ({"seed": [1]}, {"thin": "x"}, ParameterError, "thin: 'x' is not an integer"),
     ({"seed": [1]}, {"out": "/proc/mmkit-no-such/x"}, ParameterError, "out: cannot write /proc/mmkit-no-such/x"),
 ])
 def test_sweep_checks_with_the_same_functions(grid, kw, error, words, monkeypatch):

@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 
 from mmkit.errors import ParameterError, VariantError
-from mmkit.inputs import check_gib, check_seed, check_ticks
+from mmkit.inputs import check_gib, check_int, check_seed, check_ticks
 from mmkit.semantics import Variant, resolve
 from mmkit.workloads import PARAMS, Workload
 from mmkit.workloads import workload as get_workload
@@ -418,10 +418,11 @@ def _metrics(metrics: Iterable[str] | str | None) -> tuple[str, ...]:
 
 
 def _thin(thin: Any) -> int:
-    if isinstance(thin, bool) or not isinstance(thin, (int, np.integer)) or not (thin == 0 or 2 <= thin <= 10_000):
-        raise ParameterError(f"thin: {thin!r} is out of range; allowed 0 (no timeline) or an integer 2..10000 "
-                             f"(sample ticks kept per cell and variant)")
-    return int(thin)
+    n = check_int("thin", thin, 0, 10_000)
+    if n == 1:
+        raise ParameterError("thin: 1 is out of range; allowed 0 (no timeline) or an integer 2..10000 "
+                             "(sample ticks kept per cell and variant, the first and the last among them)")
+    return n
 
 
 __all__ = ["DEFAULT_METRICS", "DEFAULT_THIN", "DEFAULT_VARIANTS", "DEFAULT_WORKLOAD", "METRICS", "Cell", "Plan", "plan"]
