@@ -76,7 +76,7 @@ def test_enabled_when_altair_is_imported_before_or_after(order):
     assert out == [str(order == "altair first"), "mmkit"]
 
 
-def test_in_a_kernel_import_mmkit_enables_it():
+def test_in_a_kernel_import_mmkit_enables_it(monkeypatch):
     """In a real ipykernel: a user's own altair chart comes out as the v5 spec; a chart
     made with another renderer the user enabled stays as that renderer draws it."""
     from nbclient import NotebookClient
@@ -87,15 +87,8 @@ def test_in_a_kernel_import_mmkit_enables_it():
         "c = alt.Chart(alt.Data(values=[{'a': 1}])).mark_point().encode(x='a:Q')\nc",
         "alt.renderers.enable('json')\nc",
     )]
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), old]))
-    try:
-        NotebookClient(nb, timeout=120, kernel_name="python3").execute()
-    finally:
-        if old is None:
-            os.environ.pop("PYTHONPATH")
-        else:
-            os.environ["PYTHONPATH"] = old
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
     first, second = (c.outputs[-1] for c in nb.cells)
     assert set(first.data) == {"application/vnd.vegalite.v5+json", "text/plain"}
     assert first.data["application/vnd.vegalite.v5+json"]["mark"] == {"type": "point"}

@@ -13,8 +13,6 @@ nbconvert --execute`` does) and reopened, untrusted and without running, draw th
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import secrets
 import shutil
@@ -79,6 +77,11 @@ PROMPTS_JS = """
 """
 
 
+def pythonpath() -> str:
+    """This checkout first, so kernels import the mmkit under test."""
+    return os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -95,8 +98,7 @@ class Lab:
         self.port, self.token = free_port(), secrets.token_hex(16)
         self.url = f"http://127.0.0.1:{self.port}"
         home = self.root / ".jupyter"
-        env = {**os.environ,
-               "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        env = {**os.environ, "PYTHONPATH": pythonpath(),
                "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_DATA_DIR": str(home / "data"),
                "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
                "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
@@ -315,29 +317,14 @@ def execute(path: Path) -> None:
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    env = {"PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    with _environ(env):
-        NotebookClient(nb, timeout=CELL_SECONDS, kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(nb, timeout=CELL_SECONDS, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
     nbformat.write(nb, path)
 
 
-@contextlib.contextmanager
-def _environ(values: dict[str, str]):
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 @pytest.mark.parametrize("name", ["03-why-the-series", "04-your-machine"])
-def test_an_executed_notebook_reopened_draws_its_charts(lab, browser, name):
+def test_an_executed_notebook_reopened_draws_its_charts(lab, browser, name, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", pythonpath())
     path = lab.root / "notebooks" / f"executed-{name}.ipynb"
     shutil.copy(ROOT / "notebooks" / f"{name}.ipynb", path)
     execute(path)
