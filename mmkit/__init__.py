@@ -20,7 +20,7 @@ from mmkit.semantics import NAMED, RULE_FIELDS, Variant, variant
 __version__ = "0.1.0"
 
 _SUBPACKAGES = ("snapshot", "metrics", "workloads", "viz", "widgets", "report", "semantics", "model", "engine",
-                "reference", "result", "run", "compact", "cli", "sweep")
+                "reference", "result", "run", "compact", "cli", "sweep", "jupyter")
 
 
 def __getattr__(name: str):
@@ -60,6 +60,12 @@ def variants():
         rows.append(row)
     return pl.DataFrame(rows)
 
+
+# in a Jupyter kernel, altair's charts are output for JupyterLab's own Vega-Lite renderer,
+# which needs no network (mmkit.jupyter)
+from mmkit.jupyter import enable_in_kernel as _enable_in_kernel  # noqa: E402
+
+_enable_in_kernel()
 
 __all__ = [
     "InvariantError", "Memory", "MigrateType", "MmkitError", "OutOfMemoryError", "PageKind",

@@ -3,10 +3,10 @@ chart specs it draws with them.
 
 The JavaScript comes from ``vl_convert.javascript_bundle`` (vl-convert-python ships it
 inside its wheel, so nothing is fetched), for the Vega-Lite version the charts were
-written for. Altair's outputs reach a report in one of two forms: the Vega-Lite
-mimetype (``application/vnd.vegalite.v6.json``, what JupyterLab reads) or Altair's
-``html`` renderer, whose HTML loads the libraries from a CDN; the spec is taken out of
-either.
+written for. Altair's outputs reach a report in one of two forms: a Vega-Lite
+mimetype (``application/vnd.vegalite.v6+json`` from the report's own renderer,
+``...v5+json`` from mmkit's notebook renderer, ``mmkit.jupyter``) or Altair's ``html``
+renderer, whose HTML loads the libraries from a CDN; the spec is taken out of either.
 """
 
 from __future__ import annotations
