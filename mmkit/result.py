@@ -246,7 +246,10 @@ class Table:
     def __str__(self) -> str:
         head, *rows = self.cells()
         widths = [max(len(r[i]) for r in (head, *rows)) for i in range(len(head))]
-        line = lambda r: "  ".join(x.ljust(w) if i == 0 else x.rjust(w) for i, (x, w) in enumerate(zip(r, widths)))  # noqa: E731
+
+        def line(r: list[str]) -> str:
+            return "  ".join(x.ljust(w) if i == 0 else x.rjust(w) for i, (x, w) in enumerate(zip(r, widths)))
+
         return "\n".join([line(head), "  ".join("-" * w for w in widths), *map(line, rows)])
 
     def __repr__(self) -> str:

@@ -585,11 +585,11 @@ it over several seeds):
 viz.fragmentation(res, order=9)
 """),
         md("""
-v3-04-reviewed's lines are v4.8's, tick for tick (drawn dashed): with the review's fixes, v3
-places and moves pages as v4.8 does in this run; the two differ in what a deflate race
-does to the page it catches. The strip under the indices marks the ticks at which a free
-2 MiB block existed, where the kernel's fragmentation index is -1 (a THP fault would get
-one) rather than a value between 0 and 1. The series' benefit shows in fewer mixed movable
+v4.8's lines are v3-04-reviewed's, tick for tick (v4.8 is drawn dashed over them): with the
+review's fixes, v3 places and moves pages as v4.8 does in this run; the two differ in what
+a deflate race does to the page it catches. The strip under the indices marks the ticks at
+which a free 2 MiB block existed, where the kernel's fragmentation index is -1 (an
+allocation of that order would succeed) rather than a value between 0 and 1. The series' benefit shows in fewer mixed movable
 pageblocks and in order-3 success; THP success in one run does not show it (see the note
 under the first table):
 """),

@@ -290,7 +290,7 @@ def faults_frame(result: Any, faults: Iterable[str] | None = None, keep_rows: in
                                  for c in STATE_SPLIT[f])
                 owner = state_owner[f].get(v, UNATTRIBUTED)
                 for kind, rule in groups[f]:
-                    counts.append(missed if kind == "balloon" else wrong if kind == owner else 0 * missed)
+                    counts.append(missed if kind == "balloon" else wrong if kind == owner else np.zeros_like(missed))
                     for key, val in zip(cols, (v, f, kind, rule, f"{rule} = {rules.get(v, {}).get(rule, '?')}")):
                         cols[key].append(val)
                 continue
