@@ -202,13 +202,16 @@ INDICES = tuple(f"{i}_{o}" for i in ("unusable", "fragindex") for o in INDEX_ORD
 
 
 def format_value(counter: str, v: Any) -> str:
-    """A counter's value as a table prints it: shares as percents, indices with three
-    decimals, counts as integers with thousands separators, anything else unchanged."""
+    """A counter's value as a table prints it: shares (``RATIOS``, names ending in
+    "share") as percents, indices with three decimals, % changes (names ending in " %")
+    signed, counts as integers with thousands separators, text unchanged."""
     if isinstance(v, str):
         return v
+    if isinstance(v, bool):
+        return "yes" if v else "no"
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "n/a"
-    if counter in RATIOS:
+    if counter in RATIOS or counter.endswith("share"):
         return f"{v:.1%}"
     if counter in INDICES:
         return f"{v:.3f}"
@@ -218,9 +221,11 @@ def format_value(counter: str, v: Any) -> str:
 
 
 class Table:
-    """``Result.table``'s before/after table: the numbers in ``frame`` (polars; its
-    methods and columns are the table's, e.g. ``to_dicts``), printed and shown in
-    notebooks with each value formatted by its counter (``format_value``)."""
+    """A polars frame printed and shown in notebooks with each value formatted by its
+    counter (``format_value``): ``Result.table``'s before/after table (one row per
+    counter, named in its ``counter`` column), or any frame with one column per counter.
+    The numbers stay in ``frame`` (its methods and columns are the table's, e.g.
+    ``to_dicts``)."""
 
     def __init__(self, frame: pl.DataFrame) -> None:
         self.frame = frame
@@ -239,8 +244,9 @@ class Table:
     def cells(self) -> list[list[str]]:
         """The header and the rows, as printed."""
         cols = self.frame.columns
-        rows = [[format_value(r["counter"] if c != "counter" and not c.endswith(" %") else c, r[c]) for c in cols]
-                for r in self.frame.iter_rows(named=True)]
+        by_row = "counter" in cols
+        rows = [[format_value(r["counter"] if by_row and c != "counter" and not c.endswith(" %") else c, r[c])
+                 for c in cols] for r in self.frame.iter_rows(named=True)]
         return [cols, *rows]
 
     def __str__(self) -> str:
@@ -259,7 +265,8 @@ class Table:
         head, *rows = self.cells()
         esc = html.escape
         th = "".join(f'<th style="text-align:{"left" if i == 0 else "right"}">{esc(c)}</th>' for i, c in enumerate(head))
-        body = "".join("<tr>" + "".join(f'<td style="text-align:left"><code>{esc(x)}</code></td>' if i == 0
+        first = "<code>{}</code>" if head[0] == "counter" else "{}"
+        body = "".join("<tr>" + "".join(f'<td style="text-align:left">{first.format(esc(x))}</td>' if i == 0
                                         else f'<td style="text-align:right">{esc(x)}</td>' for i, x in enumerate(r))
                        + "</tr>" for r in rows)
         return f'<table class="mmkit-result-table"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'

@@ -256,6 +256,7 @@ from mmkit import PageKind
 from mmkit.engine.sim import Sim
 from mmkit.engine.state import EVENT_NAMES
 from mmkit.model.kpf import KPF_BALLOON, KPF_OWNER_PRIVATE, KPF_PRIVATE_2, KPF_RECLAIM
+from mmkit.result import Table
 
 pl.Config(tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True, tbl_rows=40)
 VARIANTS = list(mmkit.NAMED)  # v4.5, v3-02, v3-04, v3-04-reviewed, v4.8, v6.18
@@ -378,7 +379,7 @@ for v in VARIANTS:
                  "KPF_BALLOON set": int(says_balloon.sum()),
                  "... on zsmalloc pages": int((says_balloon & (kind == PageKind.ZSMALLOC)).sum()),
                  "zsmalloc pages": int((kind == PageKind.ZSMALLOC).sum())})
-pl.DataFrame(rows)
+Table(pl.DataFrame(rows))
 """),
         md("""
 Only v3-04 reports more balloon pages than the balloon has: every page it adds is a
@@ -426,10 +427,10 @@ def pages(variant, event):
     return ev.filter((pl.col("variant") == variant) & (pl.col("event") == event)).height
 
 
-pl.DataFrame([{"variant": v,
-               "zsmalloc pages migrated": pages(v, "migrated"),
-               "then sent to putback_lru_page": pages(v, "misrouted_putback"),
-               "on an LRU list, owned by zsmalloc": pages(v, "lru_corruption")} for v in VARIANTS])
+Table(pl.DataFrame([{"variant": v,
+                     "zsmalloc pages migrated": pages(v, "migrated"),
+                     "then sent to putback_lru_page": pages(v, "misrouted_putback"),
+                     "on an LRU list, owned by zsmalloc": pages(v, "lru_corruption")} for v in VARIANTS]))
 """),
         md("""
 v4.5 migrates no zsmalloc page at all: before the series zsmalloc pages cannot move. Over
@@ -456,7 +457,7 @@ for v in ["v3-02", "v3-04", "v4.8"]:
     rows.append({"variant": v, "zsmalloc pages misrouted": misrouted,
                  "freed by reclaim while zsmalloc used them": len(lost),
                  "compressed pages lost": int(lost[:, 5].sum())})
-pl.DataFrame(rows)
+Table(pl.DataFrame(rows))
 """),
         md("""
 Where the misrouted pages are, in v3-02's memory against v3-04's at the end of the long
@@ -474,7 +475,8 @@ a zsmalloc page in a CMA range is clean and not swap-backed, so it is handed to 
 """),
         code("""
 lost = res.events.filter(pl.col("event").is_in(["nonlru_to_reclaim", "objects_lost"]))
-lost.group_by("variant", "event", "rule").agg(pages=pl.len(), objects=pl.col("extra").sum()).sort("variant", "event")
+Table(lost.group_by("variant", "event", "rule").agg(pages=pl.len(), objects=pl.col("extra").sum())
+      .sort("variant", "event"))
 """),
         md(f"""
 ## Point 3: `PG_isolated` is `PG_checked`
@@ -515,7 +517,7 @@ def contiguous_range_over_checked_pages(variant):
             "migrated": out["migrated"], "allocation succeeded": bool(out["ok"])}
 
 
-pl.DataFrame([contiguous_range_over_checked_pages(v) for v in VARIANTS])
+Table(pl.DataFrame([contiguous_range_over_checked_pages(v) for v in VARIANTS]))
 """),
         md("""
 v3-04 skips exactly the clean `PG_checked` pages in the range, and no other variant skips
@@ -563,7 +565,7 @@ fooled; {D_2019} fixed the v4.5-era version of it in 2019):
         code("""
 totals = (res.faults.group_by("variant", "fault", maintain_order=True).agg(pl.col("count").sum())
           .pivot(on="variant", index="fault", values="count"))
-totals.filter(pl.sum_horizontal(pl.exclude("fault")) > 0)
+Table(totals.filter(pl.sum_horizontal(pl.exclude("fault")) > 0))
 """),
         md(f"""
 v4.8 and v6.18 have no fault in this run. The one row they share with the others is
@@ -612,7 +614,8 @@ kp = snap.kpageflags
 bits = {"KPF_BALLOON / KPF_OFFLINE (23)": KPF_BALLOON, "KPF_RECLAIM (9)": KPF_RECLAIM,
         "KPF_PRIVATE_2 (36)": KPF_PRIVATE_2, "KPF_OWNER_PRIVATE (37)": KPF_OWNER_PRIVATE}
 print(f"Linux {snap.kernel_release}, {snap.nr_pfns:,} page frames")
-pl.DataFrame({"flag": list(bits), "pages": [int(((kp >> np.uint64(b)) & np.uint64(1)).sum()) for b in bits.values()]})
+Table(pl.DataFrame({"flag": list(bits),
+                    "pages": [int(((kp >> np.uint64(b)) & np.uint64(1)).sum()) for b in bits.values()]}))
 """),
         md(f"""
 This machine has no balloon, no zram and ext4 in its default `data=ordered` mode: none of
@@ -672,6 +675,8 @@ import polars as pl
 import mmkit
 import mmkit.viz as viz
 
+from mmkit.result import Table
+
 pl.Config(tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True)
 SEEDS = [1, 2, 3, 4, 5, 6, 7, 8]
 VARIANTS = ["v4.5", "v4.8"]
@@ -692,7 +697,7 @@ summary = final.select(
     "mixed_movable_blocks", "movable_blocks", "zsmalloc_pages",
     "unusable_3", "unusable_9", "order2_success", "order3_success", "thp_success", "pgmigrate_success",
 )
-summary
+Table(summary)  # shown with shares as percents, indices with three decimals
 """),
         md("""
 ## Mixed pageblocks

@@ -15,6 +15,7 @@ import fcntl
 import json
 import os
 import queue
+import re
 import shutil
 import subprocess
 import tempfile
@@ -244,15 +245,16 @@ JSON.stringify({
 """
 
 
-@pytest.mark.parametrize("width", [1100, 1400, 1920])
-def test_the_review_fits_its_column(browser, reports, width):
-    """In a 1100, 1400 and 1920 px window no chart of the flagship report is wider than
-    the report's column or scrolls sideways, the page has no horizontal scrollbar, no
-    chart text is shortened, and no table cell prints a raw float."""
+@pytest.mark.parametrize(("name", "width"), [(n, 1100) for n in NOTEBOOKS] + [("02-the-review", 1400),
+                                                                              ("02-the-review", 1920)])
+def test_report_fits_its_column(browser, reports, name, width):
+    """In a 1100 px window (and the flagship report in 1400 and 1920 px ones) no chart is
+    wider than the report's column or scrolls sideways, the page has no horizontal
+    scrollbar, no chart text is shortened, and no table cell prints a raw float."""
     browser.call("Emulation.setDeviceMetricsOverride", session=True, width=width, height=900, deviceScaleFactor=1,
                  mobile=False)
     try:
-        page = open_report(browser, reports["02-the-review"].html)
+        page = open_report(browser, reports[name].html)
         assert all(c["rendered"] == "ok" for c in page["charts"])
         layout = json.loads(browser.evaluate(LAYOUT_JS))
     finally:
@@ -262,7 +264,5 @@ def test_the_review_fits_its_column(browser, reports, width):
     wide = [c for c in layout["charts"] if c["right"] > c["column_right"] + 0.5 or c["scrolls"]]
     assert not wide, f"charts wider than the column at {width} px: {wide}"
     assert not [c for c in layout["charts"] if c["cut"]], layout["charts"]
-    import re
-
     raw = [c for c in layout["cells"] if re.fullmatch(r"-?[\d,]*\.\d{4,}|-?\d+\.0", c)]
-    assert not raw, f"table cells print raw floats: {raw[:10]}"
+    assert not raw, f"{name}: table cells print raw floats: {raw[:10]}"
