@@ -4,7 +4,9 @@ final Memory per variant; saved as parquet + JSON and loaded back without pickle
 from __future__ import annotations
 
 import functools
+import html
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -195,6 +197,82 @@ def run_parts(r: RunData) -> tuple:
     return a, b, _pageblocks(r), _events(r), faults, vm
 
 
+# counters that are shares (printed as percents) and kernel indices (0..1, -1: would succeed)
+RATIOS = ("thp_success", "order2_success", "order3_success")
+INDICES = tuple(f"{i}_{o}" for i in ("unusable", "fragindex") for o in INDEX_ORDERS)
+
+
+def format_value(counter: str, v: Any) -> str:
+    """A counter's value as a table prints it: shares (``RATIOS``, names ending in
+    "share") as percents, indices with three decimals, % changes (names ending in " %")
+    signed, counts as integers with thousands separators, text unchanged."""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    if counter in RATIOS or counter.endswith("share"):
+        return f"{v:.1%}"
+    if counter in INDICES:
+        return f"{v:.3f}"
+    if counter.endswith(" %"):
+        return f"{v:+.1f}%"
+    return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.3f}"
+
+
+class Table:
+    """A polars frame printed and shown in notebooks with each value formatted by its
+    counter (``format_value``): ``Result.table``'s before/after table (one row per
+    counter, named in its ``counter`` column), or any frame with one column per counter.
+    The numbers stay in ``frame`` (its methods and columns are the table's, e.g.
+    ``to_dicts``)."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self.frame = frame
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "frame":  # not set yet (copy, unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.frame, name)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.frame[key]
+
+    def __len__(self) -> int:
+        return self.frame.height
+
+    def cells(self) -> list[list[str]]:
+        """The header and the rows, as printed."""
+        cols = self.frame.columns
+        by_row = "counter" in cols
+        rows = [[format_value(r["counter"] if by_row and c != "counter" and not c.endswith(" %") else c, r[c])
+                 for c in cols] for r in self.frame.iter_rows(named=True)]
+        return [cols, *rows]
+
+    def __str__(self) -> str:
+        head, *rows = self.cells()
+        widths = [max(len(r[i]) for r in (head, *rows)) for i in range(len(head))]
+
+        def line(r: list[str]) -> str:
+            return "  ".join(x.ljust(w) if i == 0 else x.rjust(w) for i, (x, w) in enumerate(zip(r, widths)))
+
+        return "\n".join([line(head), "  ".join("-" * w for w in widths), *map(line, rows)])
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        head, *rows = self.cells()
+        esc = html.escape
+        th = "".join(f'<th style="text-align:{"left" if i == 0 else "right"}">{esc(c)}</th>' for i, c in enumerate(head))
+        first = "<code>{}</code>" if head[0] == "counter" else "{}"
+        body = "".join("<tr>" + "".join(f'<td style="text-align:left">{first.format(esc(x))}</td>' if i == 0
+                                        else f'<td style="text-align:right">{esc(x)}</td>' for i, x in enumerate(r))
+                       + "</tr>" for r in rows)
+        return f'<table class="mmkit-result-table"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
+
+
 class Result:
     """Frames: ``timeline``, ``zone_timeline``, ``faults``, ``events``, ``vmstat``,
     ``pageblocks``; ``memories`` maps a variant name to its final Memory."""
@@ -246,9 +324,11 @@ class Result:
                 "compact_isolated", "pgmigrate_success", "pgmigrate_fail", "balloon_migrate",
                 "cma_alloc_success", "cma_alloc_fail", "cma_reclaimed", "pgsteal", "pswpout") + FAULTS
 
-    def table(self, counters: tuple[str, ...] | None = None) -> pl.DataFrame:
+    def table(self, counters: tuple[str, ...] | None = None, *, changes: bool = True) -> "Table":
         """The mmtests-style before/after table: counter, each variant's final value and,
-        for every variant after the first (the baseline), its % change."""
+        with ``changes``, for every variant after the first (the baseline), its % change.
+        The numbers are ``Table.frame`` (polars); the table prints shares as percents and
+        counts as integers."""
         fin = self.final()
         names = list(counters or self.HEADLINE)
         base = self.variants[0]
@@ -260,11 +340,11 @@ class Result:
             row = {"counter": c}
             for v in self.variants:
                 row[v] = float(vals[v]) if vals[v] is not None else float("nan")
-            for v in self.variants[1:]:
+            for v in self.variants[1:] if changes else ():
                 b = row[base]
                 row[f"{v} %"] = (row[v] - b) / abs(b) * 100 if b not in (0, 0.0) and b == b else float("nan")
             rows.append(row)
-        return pl.DataFrame(rows)
+        return Table(pl.DataFrame(rows))
 
     def _repr_html_(self) -> str:
         fin = self.final()
@@ -273,7 +353,7 @@ class Result:
         head = "".join(f"<th>{c}</th>" for c in cols)
         body = ""
         for row in fin.select(cols).iter_rows():
-            body += "<tr>" + "".join(f"<td>{x:.3f}</td>" if isinstance(x, float) else f"<td>{x}</td>" for x in row) + "</tr>"
+            body += "<tr>" + "".join(f"<td>{format_value(c, x)}</td>" for c, x in zip(cols, row)) + "</tr>"
         i = self.info
         return (f"<div><b>mmkit result</b>: workload <code>{i['workload']}</code>, {i['memory']}, "
                 f"{i['ticks']} ticks, seed {i['seed']}<table><tr>{head}</tr>{body}</table></div>")

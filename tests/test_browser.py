@@ -15,6 +15,7 @@ import fcntl
 import json
 import os
 import queue
+import re
 import shutil
 import subprocess
 import tempfile
@@ -222,3 +223,46 @@ def test_a_broken_chart_is_seen(browser, tmp_path):
     page = open_report(browser, path, timeout=20)
     assert [c["rendered"] for c in page["charts"]] == ["error"]
     assert any("no-such-mark" in e or "vega-chart-1" in e for e in page["errors"]), page["errors"]
+
+
+# Each chart against the column it is in, at a given window width: the chart's box and
+# its SVG's, the column's, any text Vega shortened (an ellipsis), and raw numbers in tables.
+LAYOUT_JS = """
+JSON.stringify({
+  page: [document.documentElement.scrollWidth, document.documentElement.clientWidth],
+  charts: Array.from(document.querySelectorAll(".vega-chart")).map(function (el) {
+    var col = el.closest("main") || document.body, svg = el.querySelector("svg");
+    var right = Math.max(el.getBoundingClientRect().right, svg ? svg.getBoundingClientRect().right : 0);
+    var box = col.getBoundingClientRect(), pad = parseFloat(getComputedStyle(col).paddingRight);
+    var scroller = el.closest(".chart") || el.parentElement;
+    return {id: el.id, right: right, column_right: box.right - pad, width: el.scrollWidth,
+            scrolls: scroller.scrollWidth > scroller.clientWidth,
+            cut: svg ? Array.from(svg.querySelectorAll("text")).map(function (t) { return t.textContent; })
+                          .filter(function (t) { return t.indexOf("\\u2026") >= 0; }) : []};
+  }),
+  cells: Array.from(document.querySelectorAll("td")).map(function (td) { return td.textContent.trim(); })
+})
+"""
+
+
+@pytest.mark.parametrize(("name", "width"), [(n, 1100) for n in NOTEBOOKS] + [("02-the-review", 1400),
+                                                                              ("02-the-review", 1920)])
+def test_report_fits_its_column(browser, reports, name, width):
+    """In a 1100 px window (and the flagship report in 1400 and 1920 px ones) no chart is
+    wider than the report's column or scrolls sideways, the page has no horizontal
+    scrollbar, no chart text is shortened, and no table cell prints a raw float."""
+    browser.call("Emulation.setDeviceMetricsOverride", session=True, width=width, height=900, deviceScaleFactor=1,
+                 mobile=False)
+    try:
+        page = open_report(browser, reports[name].html)
+        assert all(c["rendered"] == "ok" for c in page["charts"])
+        layout = json.loads(browser.evaluate(LAYOUT_JS))
+    finally:
+        browser.call("Emulation.clearDeviceMetricsOverride", session=True)
+    scroll_width, client_width = layout["page"]
+    assert scroll_width <= client_width, f"horizontal scrollbar at {width} px: {scroll_width} > {client_width}"
+    wide = [c for c in layout["charts"] if c["right"] > c["column_right"] + 0.5 or c["scrolls"]]
+    assert not wide, f"charts wider than the column at {width} px: {wide}"
+    assert not [c for c in layout["charts"] if c["cut"]], layout["charts"]
+    raw = [c for c in layout["cells"] if re.fullmatch(r"-?[\d,]*\.\d{4,}|-?\d+\.0", c)]
+    assert not raw, f"{name}: table cells print raw floats: {raw[:10]}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -171,6 +172,24 @@ def test_build_executes_and_writes(tmp_path):
     assert '<pre class="stream stdout">nb\n</pre>' in text  # the kernel runs in the notebook's folder
     assert "<title>Tiny</title>" in text and "cdn.jsdelivr" not in text
     assert lines[0].startswith("[1/1] 01-tiny: executing") and "wrote" in lines[1]
+
+
+def test_a_result_table_reaches_the_report_formatted(tmp_path):
+    """``Result.table``'s numbers, executed in a kernel and written to the report: shares
+    as percents, counts as integers, indices with three decimals; never the raw floats."""
+    folder = tmp_path / "nb"
+    write_nb(folder, "01-table", "md:# Table",
+             "import polars as pl\nfrom mmkit.result import Table\n"
+             "Table(pl.DataFrame({'counter': ['thp_success', 'pgmigrate_success', 'unusable_9'],\n"
+             "                    'v4.5': [7 / 17, 12344.0, 1.0], 'v4.8': [4 / 23, 17576.0, 0.7011],\n"
+             "                    'v4.8 %': [-57.76397, 42.38496, -29.89]}))")
+    [r] = build(None, tmp_path / "out", folder=folder, timeout=120)
+    text = r.html.read_text()
+    cells = [re.sub(r"<[^>]*>", "", c.split("<td", 1)[-1].split(">", 1)[-1]) for c in text.split("</td>")[:-1]]
+    assert cells == ["thp_success", "41.2%", "17.4%", "-57.8%", "pgmigrate_success", "12,344", "17,576", "+42.4%",
+                     "unusable_9", "1.000", "0.701", "-29.9%"]
+    table = text[text.index("<table"):text.index("</table>")]
+    assert "0.411765" not in table and "12344.0" not in table
 
 
 def test_build_reports_the_failing_cell_and_writes_nothing(tmp_path):

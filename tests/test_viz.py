@@ -3,6 +3,7 @@ synthetic and real-snapshot inputs; specs validate, embed at most 5,000 rows, ca
 titles; rendered images are not blank; the frames behind the charts agree with the
 Result they come from; bad input is refused by name."""
 
+import re
 import struct
 import xml.etree.ElementTree as ET
 import zlib
@@ -107,7 +108,8 @@ def test_every_variant_is_drawn_in_its_own_colour(result):
         key = "map" if name.startswith("memory_map") else "variant"
         assert {r[key] for r in rows if key in r} == set(ALL), name
     spec = viz.fragmentation(result).to_dict()
-    scales = [n["scale"] for n in walk(spec) if n.get("field") == "variant" and "scale" in n]
+    scales = [n["color"]["scale"] for n in walk(spec)
+              if isinstance(n.get("color"), dict) and n["color"].get("field") == "variant"]
     assert scales
     for s in scales:
         colors = dict(zip(s["domain"], s["range"]))
@@ -383,7 +385,7 @@ def test_spec_json_keeps_altairs_row_limit(result):
 def test_charts_are_altair_charts_that_compose(result):
     maps = viz.memory_map(result, variant=["v4.5", "v3-02"], highlight=3)
     assert isinstance(maps, alt.FacetChart) and isinstance(viz.fragmentation(result), alt.VConcatChart)
-    assert isinstance(viz.fragmentation(result, index="fragmentation"), alt.LayerChart)
+    assert isinstance(viz.fragmentation(result, index="fragmentation"), alt.VConcatChart)
     # the map's click selection survives composition: altair renames the view it listens to
     spec = alt.vconcat(viz.buddyinfo(result), maps).to_dict(validate=True)
     (param,) = spec["params"]
@@ -401,3 +403,96 @@ def test_pageblocks_of_several_variants_are_each_variants(result):
         b = pageblocks_of_result(result, v)
         assert a.label == b.label == v and a.zone == b.zone
         assert (a.counts == b.counts).all() and (a.migratetype == b.migratetype).all() and (a.mixed == b.mixed).all()
+
+
+# ------------------------------------------------------------------ layout and wording
+def svg_texts(chart) -> tuple[float, list[str]]:
+    """The rendered chart's width and every text it draws."""
+    root = ET.fromstring(vlc.vegalite_to_svg(chart.to_dict()))
+    return float(root.get("width")), ["".join(e.itertext()) for e in root.iter() if e.tag.endswith("text")]
+
+
+@pytest.mark.parametrize("name", ["fragmentation", "fragmentation-index-4", "misrouted", "buddyinfo",
+                                  "memory_map-kind", "memory_map-migratetype"])
+def test_every_chart_fits_a_report_column_with_its_words_whole(result, name):
+    """Seven variants: no chart is wider than CHART_WIDTH (a report's column in a 1100 px
+    window, less vega-embed's button), and Vega shortened no title, label or legend
+    (it ends a shortened text with an ellipsis)."""
+    width, texts = svg_texts(builders(result)[name]())
+    assert 300 < width <= viz.theme.CHART_WIDTH, (name, width)
+    assert not [t for t in texts if "\u2026" in t], name
+    if name == "misrouted":
+        assert "page kind (real owner)" in texts
+
+
+def test_a_legend_cut_short_is_seen(result):
+    """The check above can fail: with Vega's default legend limits the faults' legend
+    title is shortened."""
+    spec = viz.misrouted(result, faults="misrouted_putback").to_dict()
+    spec["config"]["legend"].update(titleLimit=60, labelLimit=40)
+    texts = ["".join(e.itertext()) for e in ET.fromstring(vlc.vegalite_to_svg(spec)).iter() if e.tag.endswith("text")]
+    assert any("\u2026" in t for t in texts)
+
+
+def test_each_fault_chart_says_what_it_shows(result):
+    for fault in ("kpf_balloon_misreport", "cma_skip_false_positive", "lru_corruption"):
+        title = viz.misrouted(result, faults=fault).to_dict()["title"]
+        assert title["text"] == f"{fault}: {viz.timeline.FAULT_TITLES[fault]}"
+        assert not any("putback" in line for line in title["subtitle"]), (fault, title)
+    spec = viz.misrouted(result, faults=["misrouted_putback", "lru_corruption"]).to_dict()
+    assert spec["title"]["text"] == "Faults by page kind and variant, one heading per fault"
+    heads = [row["title"]["text"] for row in spec["vconcat"]]
+    assert [h.split(":")[0] for h in heads] == ["misrouted_putback", "lru_corruption"]
+
+
+def test_kpageflags_misreports_are_coloured_by_their_real_owner(result):
+    df = viz.faults_frame(result, ["kpf_balloon_misreport"])
+    shown = df.filter(pl.col("count") > 0)
+    assert shown.height and viz.timeline.UNATTRIBUTED not in set(shown["kind"])
+    assert set(shown["variant"]) == {"v3-04"} and set(shown["kind"]) == {"zsmalloc"}
+    # at the last sample, the owners are those the final memory counts
+    last = df.filter(pl.col("tick") == df["tick"].max()).group_by("variant", "kind").agg(pl.col("count").sum())
+    final = result.faults.filter((pl.col("fault") == "kpf_balloon_misreport") & (pl.col("count") > 0))
+    assert sorted(last.filter(pl.col("count") > 0).rows()) == sorted(final.select("variant", "kind", "count").rows())
+    legend = viz.misrouted(result, faults="kpf_balloon_misreport").to_dict()
+    kinds = [n["color"]["scale"]["domain"] for n in walk(legend) if isinstance(n.get("color"), dict)]
+    assert kinds and all(viz.timeline.UNATTRIBUTED not in k and "zsmalloc" in k for k in kinds)
+
+
+def test_fragmentation_names_identical_lines_and_draws_the_index_where_defined():
+    twin = NAMED["v4.8"].replace(name="v4.8, again")
+    res = mmkit.compare(workload="review-04", variants=[NAMED["v4.5"], NAMED["v4.8"], twin], gib=0.25, ticks=40, seed=2)
+    spec = viz.fragmentation(res).to_dict()
+    assert "v4.8, again: the same lines as v4.8, tick for tick (dashed)" in spec["title"]["subtitle"]
+    dashes = [n["strokeDash"]["scale"] for n in walk(spec) if isinstance(n.get("strokeDash"), dict)]
+    assert dashes and all(dict(zip(d["domain"], map(tuple, d["range"]))) == {"v4.5": (1, 0), "v4.8": (1, 0),
+                                                                            "v4.8, again": (6, 3)} for d in dashes)
+    # the index is drawn where the kernel defines it; -1 (a free block exists) is a mark in the strip
+    frame = viz.fragmentation_frame(res, 9)
+    rows = data_values(spec)
+    drawn = [r["defined"] for r in rows if "defined" in r]
+    assert drawn and all(v is None or 0 <= v <= 1 for v in drawn)
+    strip = {(r["variant"], r["tick"]) for r in rows if set(r) == {"variant", "tick"}}
+    assert strip == {(v, t) for v, t, f in frame.select("variant", "tick", "fragindex").rows() if f < 0}
+    # no identical lines, no such words
+    assert not any("same lines" in s for s in viz.fragmentation(res.__class__(
+        {n: getattr(res, n).filter(pl.col("variant") != "v4.8, again") if "variant" in getattr(res, n).columns
+         else getattr(res, n) for n in res.FRAMES}, res.memories, {**res.info, "variants": ["v4.5", "v4.8"]})
+    ).to_dict()["title"]["subtitle"])
+
+
+def test_tables_print_shares_as_percents_and_counts_as_integers(result):
+    t = result.table(["thp_success", "pgmigrate_success", "unusable_9", "misrouted_putback"])
+    assert t["v4.5"].dtype == pl.Float64 and t.columns[:1 + len(ALL)] == ["counter", *ALL]  # the numbers stay
+    head, *rows = t.cells()
+    cells = {r[0]: r[1:] for r in rows}
+    n = len(ALL)
+    assert all(c.endswith("%") and c[:-1].replace(".", "").isdigit() for c in cells["thp_success"][:n])
+    assert all(c.replace(",", "").isdigit() for c in cells["pgmigrate_success"][:n] + cells["misrouted_putback"][:n])
+    assert all(len(c.split(".")[1]) == 3 for c in cells["unusable_9"][:n])
+    assert all(c == "n/a" or c.endswith("%") and c[0] in "+-" for r in rows for c in r[1 + n:])
+    for out in (str(t), t._repr_html_(), viz.compare_table(result, counters=t["counter"].to_list()).to_html(),
+                result._repr_html_()):
+        # no float with four decimals or more, no count printed as "12.0"
+        assert not re.search(r"\d\.\d{4,}", out) and not re.search(r"\b\d+\.0\b(?![%\d])", out), out
+    assert result.table(["free_o9"], changes=False).columns == ["counter", *ALL]

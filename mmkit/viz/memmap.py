@@ -29,7 +29,7 @@ from mmkit.viz.inputs import (
     check_int,
     check_variants,
 )
-from mmkit.viz.theme import FAULT_MARK_COLOR, kind_scale_dict, migratetype_scale_dict
+from mmkit.viz.theme import CHART_WIDTH, FAULT_MARK_COLOR, kind_scale_dict, migratetype_scale_dict
 
 COLORS = ("kind", "mixed", "migratetype")
 KIND_NAMES = [k.name.lower() for k in PageKind]
@@ -286,7 +286,8 @@ def memory_map(obj: Any, color: str = "kind", variant: Any = None, max_cells: in
             transform=[*calc, {"filter": f"datum.cell == {highlight // bin_blocks}"}],
             encoding={"x": x, "x2": x2, "y": y, "y2": y2, "tooltip": tip}))
     per_row = min(len(maps), 3)
-    width = max(220, 760 // per_row)
+    # the legends (owner, faults) take about 300 px of CHART_WIDTH
+    width = max(200, (CHART_WIDTH - 300) // per_row - 20)
     height = int(min(480, max(60, width * nrows / cols)))
     subtitle = [f"one cell per {unit}, coloured by {what_color}", what]
     if has_faults:

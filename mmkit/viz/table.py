@@ -12,6 +12,7 @@ from typing import Any
 import polars as pl
 
 from mmkit.errors import ParameterError
+from mmkit.result import format_value
 from mmkit.viz.inputs import check_result
 from mmkit.viz.theme import variant_color
 
@@ -24,9 +25,6 @@ BETTER: dict[str, int] = {
     "compact_stall": -1, "compact_fail": -1, "pgmigrate_fail": -1, "cma_alloc_fail": -1,
     "alloc_fail": -1, "oom": -1, "thp_fault_fallback": -1, "order2_fail": -1, "order3_fail": -1,
 }
-RATIOS = ("thp_success", "order2_success", "order3_success")
-INDICES = ("unusable_2", "unusable_3", "unusable_9", "fragindex_2", "fragindex_3", "fragindex_9")
-
 DOCS = {
     "free_o9": "free blocks of order 9 (a pageblock, a THP) in buddyinfo",
     "free_o10": "free blocks of order 10 (MAX_ORDER - 1)",
@@ -51,16 +49,6 @@ DOCS = {
     "nonlru_to_reclaim": "driver-owned pages handed to shrink_page_list",
     "bad_page_freed": "balloon pages freed by reclaim while the balloon owned them",
 }
-
-
-def _fmt(counter: str, v: float) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "n/a"
-    if counter in RATIOS:
-        return f"{v:.1%}"
-    if counter in INDICES:
-        return f"{v:.3f}"
-    return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.3f}"
 
 
 class CompareTable:
@@ -105,7 +93,7 @@ class CompareTable:
             doc = html.escape(DOCS.get(c, c))
             cells = [f'<td style="text-align:left" title="{doc}"><code>{html.escape(c)}</code></td>']
             for v in self.variants:
-                cells.append(f"<td>{_fmt(c, r[v])}</td>")
+                cells.append(f"<td>{format_value(c, r[v])}</td>")
             for v in self.variants[1:]:
                 text, bg = self._cell_style(c, r[v0], r[v])
                 style = f' style="background:{bg}"' if bg else ""
@@ -142,4 +130,4 @@ def compare_table(result: Any, counters: Iterable[str] | None = None) -> Compare
         if bad or not names:
             raise ParameterError(f"counters: {bad or names!r} not timeline counters; allowed: {', '.join(cols)}")
         counters = tuple(names)
-    return CompareTable(result.table(counters), list(result.variants), result.info)
+    return CompareTable(result.table(counters).frame, list(result.variants), result.info)

@@ -17,6 +17,10 @@ from mmkit.model.kinds import MIGRATETYPE_NAMES, PageKind
 
 THEME = "mmkit"
 FONT = "DejaVu Sans, Helvetica, Arial, sans-serif"
+# The widest a chart draws, legends included: a report's column in a 1100 px window is
+# 1052 px, of which vega-embed keeps 38 px for its action button.
+CHART_WIDTH = 960
+LEGEND_LIMIT = 300
 
 # Okabe & Ito (2008), in the order of the review: before, the series, merged, today.
 VARIANT_COLORS: dict[str, str] = {
@@ -118,8 +122,10 @@ def theme() -> alt.theme.ThemeConfig:
             "axis": {"labelFontSize": 12, "titleFontSize": 13, "titleFontWeight": "normal",
                      "gridColor": "#EBEBEB", "domainColor": "#888888", "tickColor": "#888888"},
             "header": {"labelFontSize": 13, "titleFontSize": 13, "titleFontWeight": "normal"},
+            # limits wide enough for every legend title and label mmkit writes (Vega's
+            # defaults, 180 and 160 px, cut "page kind (real owner)" short)
             "legend": {"labelFontSize": 12, "titleFontSize": 12, "titleFontWeight": "normal",
-                       "symbolStrokeWidth": 2.5},
+                       "symbolStrokeWidth": 2.5, "titleLimit": LEGEND_LIMIT, "labelLimit": LEGEND_LIMIT},
             "line": {"strokeWidth": 2},
             "range": {"category": list(VARIANT_COLORS.values()) + list(SPARE_VARIANT_COLORS)},
         }
