@@ -53,7 +53,7 @@ PRESETS: dict[str, Workload] = {
             "steady",
             "mixed anon, file and slab churn on a machine near its low watermark",
             gib=4, ticks=300,
-            overrides=dict(ops_per_tick=400, target_used=1.05, churn=0.35, thp_rate=0.2, prefill=1.0),
+            overrides=dict(ops_per_tick=400, target_used=0.99, churn=0.35, thp_rate=0.2, prefill=1.0),
             own=("target_used", "churn", "mix_anon", "mix_file", "mix_slab", "thp_rate"),
         ),
         Workload(
@@ -71,7 +71,7 @@ PRESETS: dict[str, Workload] = {
             "a guest whose virtio balloon inflates and deflates in cycles while THP requests run and its "
             "page cache fills what the balloon leaves, so compaction migrates balloon pages",
             gib=4, ticks=300,
-            overrides=dict(ops_per_tick=300, target_used=1.0, churn=0.35, mix_anon=30, mix_file=50, thp_rate=0.5,
+            overrides=dict(ops_per_tick=300, target_used=1.0, churn=0.4, mix_anon=30, mix_file=50, thp_rate=0.5,
                            balloon_period=60, balloon_pages=300, deflate_race=0.01, prefill=1.0),
             own=("balloon_period", "balloon_pages", "deflate_race", "thp_rate", "target_used"),
         ),
