@@ -67,11 +67,13 @@ def compile_params(params: dict[str, Any], mem: Memory) -> np.ndarray:
 
 def pressure_scale(params: dict[str, Any], mem: Memory) -> float:
     """The factor ``ops_per_tick`` and ``balloon_pages`` are multiplied by on ``mem``: its
-    managed memory over ``scale_from_gib`` when larger, else 1 (and 1 when that is 0)."""
+    managed memory over ``scale_from_gib`` when larger, else 1 (and 1 when that is 0).
+    (A sweep checks a cell's parameters against a stand-in that has only ``nr_pages``.)"""
     ref = params["scale_from_gib"]
     if ref <= 0:
         return 1.0
-    return max(1.0, float(mem.zone_managed.sum()) * PAGE_SIZE / 2**30 / ref)
+    managed = mem.zone_managed.sum() if hasattr(mem, "zone_managed") else mem.nr_pages
+    return max(1.0, float(managed) * PAGE_SIZE / 2**30 / ref)
 
 
 def _start_memory(memory, variant: Variant, gib: float | None) -> Memory:
