@@ -188,7 +188,7 @@ def _run_variants(args: argparse.Namespace) -> int:
 def _run_workloads(args: argparse.Namespace) -> int:
     import json
 
-    from mmkit.workloads import PRESETS
+    from mmkit.workloads import PARAMS, PRESETS
 
     if args.json:
         print(json.dumps([{"name": w.name, "description": w.description, "gib": w.gib, "ticks": w.ticks,
@@ -196,6 +196,9 @@ def _run_workloads(args: argparse.Namespace) -> int:
     else:
         for w in PRESETS.values():
             print(f"{w.name:<15} {w.description} ({w.gib:g} GiB, {w.ticks} ticks)")
+        ref = PARAMS["scale_from_gib"].default
+        print(f"\nOn a machine larger than {ref:g} GiB, ops_per_tick and balloon_pages grow in proportion "
+              f"(scale_from_gib={ref:g}; 0 turns it off), so every preset's pressure scales with the machine.")
     return 0
 
 

@@ -18,7 +18,7 @@ from mmkit.engine.encode import reencode
 from mmkit.engine.sim import Sim
 from mmkit.errors import ParameterError
 from mmkit.inputs import check_flag, check_gib, check_seed, check_ticks
-from mmkit.model.kinds import PAGEBLOCK_NR_PAGES, PageKind
+from mmkit.model.kinds import PAGE_SIZE, PAGEBLOCK_NR_PAGES, PageKind
 from mmkit.model.memory import Memory
 from mmkit.result import Result, RunData, run_parts
 from mmkit.semantics import Variant, VariantLike, resolve
@@ -48,6 +48,10 @@ def compile_params(params: dict[str, Any], mem: Memory) -> np.ndarray:
     P = np.zeros(W.NR_P, dtype=np.int64)
     for name, slot in SLOTS.items():
         P[slot] = PARAMS[name].engine_value(params[name])
+    # the per-tick counts are for a machine of scale_from_gib; a larger one gets more
+    scale = pressure_scale(params, mem)
+    P[W.P_OPS] = max(1, round(params["ops_per_tick"] * scale))
+    P[W.P_BALLOON_PAGES] = round(params["balloon_pages"] * scale)
     # thp_rate is a share of anonymous memory: as a chance per fault, r / (512 - 511 r)
     r = params["thp_rate"]
     P[W.P_THP_PPM] = int(round(1_000_000 * r / (512 - 511 * r))) if r < 1 else 1_000_000
@@ -59,6 +63,17 @@ def compile_params(params: dict[str, Any], mem: Memory) -> np.ndarray:
             f"(cma_area={params['cma_area']} of this machine); raise cma_area or lower cma_blocks"
         )
     return P
+
+
+def pressure_scale(params: dict[str, Any], mem: Memory) -> float:
+    """The factor ``ops_per_tick`` and ``balloon_pages`` are multiplied by on ``mem``: its
+    managed memory over ``scale_from_gib`` when larger, else 1 (and 1 when that is 0).
+    (A sweep checks a cell's parameters against a stand-in that has only ``nr_pages``.)"""
+    ref = params["scale_from_gib"]
+    if ref <= 0:
+        return 1.0
+    managed = mem.zone_managed.sum() if hasattr(mem, "zone_managed") else mem.nr_pages
+    return max(1.0, float(managed) * PAGE_SIZE / 2**30 / ref)
 
 
 def _start_memory(memory, variant: Variant, gib: float | None) -> Memory:

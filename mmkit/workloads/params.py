@@ -59,7 +59,7 @@ def _p(name, default, lo, hi, doc, type=float, rate=False) -> Param:
 PARAMS: dict[str, Param] = {
     p.name: p
     for p in (
-        _p("ops_per_tick", 300, 1, 100_000, "allocations and frees per tick", int),
+        _p("ops_per_tick", 300, 1, 100_000, "allocations and frees per tick (more on a machine above scale_from_gib)", int),
         _p("target_used", 0.9, 0.05, 2.0, "the workload's footprint (pages in memory plus pages swapped to zram), as a share of managed pages (>1: pressure)",
            float, True),
         _p("churn", 0.2, 0.0, 1.0, "share of operations that free a page even below the target", float, True),
@@ -81,7 +81,7 @@ PARAMS: dict[str, Param] = {
         _p("zram_swapin", 0.0, 0.0, 1.0, "per operation: chance of a swap-in from zram", float, True),
         _p("swap", False, 0, 1, "reclaim swaps anonymous pages into zram", bool),
         _p("balloon_period", 0, 0, 100_000, "ticks per balloon inflate/deflate cycle (0: no balloon)", int),
-        _p("balloon_pages", 0, 0, 1 << 20, "pages the balloon takes or gives back per tick", int),
+        _p("balloon_pages", 0, 0, 1 << 20, "pages the balloon takes or gives back per tick (more on a machine above scale_from_gib)", int),
         _p("cma_area", 0.0, 0.0, 0.5, "share of memory reserved as a CMA area at the top", float),
         _p("cma_period", 0, 0, 100_000, "ticks between contiguous allocations on the CMA area (0: none)", int),
         _p("cma_blocks", 8, 1, 4096, "pageblocks per contiguous allocation", int),
@@ -89,6 +89,8 @@ PARAMS: dict[str, Param] = {
         _p("deflate_race", 0.0, 0.0, 1.0, "chance a balloon deflate lands between unlock and the newpage test (D-2019)", float),
         _p("migrate_fail", 0.0, 0.0, 1.0, "chance a migration attempt fails transiently (-EAGAIN)", float),
         _p("concurrent_compaction", 0.0, 0.0, 1.0, "chance another compactor holds a balloon page the scanner meets", float),
+        _p("scale_from_gib", 4.0, 0.0, 4096.0, "ops_per_tick and balloon_pages are for a machine of this size (GiB) or smaller; "
+           "a larger one gets proportionally more, so that a tick moves the same share of its memory (0: never scaled)", float),
         _p("prefill", 0.9, 0.0, 1.0, "share of memory filled with the workload's mix before tick 0 (fast path only)", float, True),
         _p("sample_every", 10, 1, 1_000_000, "ticks between timeline samples", int),
     )

@@ -1,5 +1,10 @@
 """The workload presets: each a name, a description, default machine and ticks, the
-values it changes from ``PARAMS``' defaults, and the knobs it shows as its own."""
+values it changes from ``PARAMS``' defaults, and the knobs it shows as its own.
+
+Counts per tick (``ops_per_tick``, ``balloon_pages``) are for the presets' 4 GiB machine
+and grow in proportion on a larger one (``scale_from_gib``), so each preset's signature
+shows at every size: pages swapped (zram-pressure), pages migrated (all), balloon pages
+migrated (balloon-vm, review-04), contiguous allocations (cma, review-04)."""
 
 from __future__ import annotations
 
@@ -48,7 +53,7 @@ PRESETS: dict[str, Workload] = {
             "steady",
             "mixed anon, file and slab churn on a machine near its low watermark",
             gib=4, ticks=300,
-            overrides=dict(ops_per_tick=400, target_used=1.05, churn=0.35, thp_rate=0.2),
+            overrides=dict(ops_per_tick=400, target_used=0.99, churn=0.35, thp_rate=0.2, prefill=1.0),
             own=("target_used", "churn", "mix_anon", "mix_file", "mix_slab", "thp_rate"),
         ),
         Workload(
@@ -63,10 +68,11 @@ PRESETS: dict[str, Workload] = {
         ),
         Workload(
             "balloon-vm",
-            "a guest whose virtio balloon inflates and deflates in cycles while THP requests run",
+            "a guest whose virtio balloon inflates and deflates in cycles while THP requests run and its "
+            "page cache fills what the balloon leaves, so compaction migrates balloon pages",
             gib=4, ticks=300,
-            overrides=dict(ops_per_tick=300, target_used=0.8, thp_rate=0.5, balloon_period=60,
-                           balloon_pages=300, deflate_race=0.01),
+            overrides=dict(ops_per_tick=300, target_used=1.0, churn=0.4, mix_anon=30, mix_file=50, thp_rate=0.5,
+                           balloon_period=60, balloon_pages=300, deflate_race=0.01, prefill=1.0),
             own=("balloon_period", "balloon_pages", "deflate_race", "thp_rate", "target_used"),
         ),
         Workload(
