@@ -24,7 +24,7 @@ def fragmented(gib: float, seed: int) -> Sim:
     sim = Sim(mem, seed)
     P = np.zeros(W.NR_P, dtype=np.int64)
     P[W.P_MIX_ANON] = 1
-    W.prefill(sim.A, sim.vc, sim.S, P, 900_000)
+    W.prefill(sim.A, sim.vc, sim.S, P, 900_000, -1)
     anon = np.flatnonzero(mem.kind == PageKind.ANON)
     rng = np.random.default_rng(seed)
     victims = rng.choice(anon, size=len(anon) // 2, replace=False)

@@ -6,7 +6,9 @@ command with ``children`` is a group (``mmkit snapshot capture``). Heavy modules
 imported inside the run functions so ``mmkit --help`` stays fast.
 
 Errors mmkit raises on purpose (:class:`~mmkit.errors.MmkitError`) print one line
-``mmkit: error: ...`` to stderr and exit with status 2, without a traceback.
+``mmkit: error: ...`` to stderr and exit with status 2, without a traceback. An
+interrupt (Ctrl-C, ``timeout -s INT``) prints one line ``mmkit: interrupted: ...`` saying
+how far the command got and exits with status 130.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from mmkit.errors import MmkitError
+from mmkit.errors import Interrupted, MmkitError
 
 __all__ = ["COMMANDS", "Command", "build_parser", "main"]
 
@@ -152,8 +154,11 @@ def _run_run(args: argparse.Namespace) -> int:
 
     if args.out is not None:  # before the run, not after it
         check_out_folder(args.out, "--out")
-    res = mmkit.compare(args.snapshot, args.workload, args.variants, ticks=args.ticks, seed=args.seed,
-                        gib=args.gib, progress=args.progress, **_parse_sets(args.set))
+    try:
+        res = mmkit.compare(args.snapshot, args.workload, args.variants, ticks=args.ticks, seed=args.seed,
+                            gib=args.gib, progress=args.progress, **_parse_sets(args.set))
+    except Interrupted as e:
+        raise Interrupted(e.progress + (f"; nothing written to {args.out}" if args.out else "")) from None
     table = res.table()
     if args.json:
         print(json.dumps({"info": res.info, "table": table.to_dicts()}, default=str, indent=1))
@@ -276,11 +281,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+INTERRUPTED = 130  # the shell's status for a command ended by SIGINT (128 + 2)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``mmkit`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    """Run ``mmkit`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status.
+
+    Called without ``argv`` (as the ``mmkit`` command is), an interrupt ends the process
+    once its one line is printed and the exit handlers have run: every file is whole or
+    removed by then, and the interpreter's own teardown (unloading the compiled engine)
+    would take most of a second more."""
     args = build_parser().parse_args(argv)
     try:
-        return int(args._run(args) or 0)
+        status = int(args._run(args) or 0)
     except MmkitError as e:
         print(f"mmkit: error: {' '.join(str(e).split(chr(10)))}", file=sys.stderr)
         return 2
@@ -288,9 +301,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush cannot fail
         return 0
-    except KeyboardInterrupt:
-        print("mmkit: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:  # Ctrl-C: one line saying how far it got (mmkit.errors.Interrupted)
+        how = getattr(e, "progress", "")
+        print(f"mmkit: interrupted{': ' + how if how else ''}", file=sys.stderr)
+        status = INTERRUPTED
+    if status == INTERRUPTED and argv is None:
+        import atexit
+
+        atexit._run_exitfuncs()  # what exit runs before the teardown (multiprocessing's cleanup among them)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    return status
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,13 +13,16 @@ from typing import Any
 
 import numpy as np
 
-from mmkit.errors import ParameterError
+from mmkit.errors import Interrupted, ParameterError
 from mmkit.inputs import check_seed
 from mmkit.model.flags import PG_lru
 from mmkit.model.kinds import PageKind
 from mmkit.model.memory import Memory
+from mmkit.pieces import Pacer
 
 __all__ = ["KERNEL_VMSTAT_NAMES", "compact_memory", "lru_add_drain_all"]
+
+FIRST_BATCHES = 64  # isolate-and-migrate batches in a compaction's first piece
 
 # The engine's counters that are /proc/vmstat items of the same name (mm/vmstat.c
 # vmstat_text[]); the others (order2_alloc, pgscan, ...) are mmkit's own.
@@ -81,9 +84,13 @@ def compact_memory(memory: Memory, variant: Any = None, *, seed: int = 0) -> tup
     Rewriting a live Memory for another kernel would have to guess that bookkeeping, so
     this refuses; build the Memory under the other variant instead
     (``Memory.from_snapshot(path, variant=...)``, ``Memory.synthetic(..., variant=...)``).
+
+    An interrupt (Ctrl-C) stops it within a second, between pieces of the compaction,
+    with ``mmkit.errors.Interrupted`` saying which zone it was in and how far; ``memory``
+    is unchanged and nothing is returned.
     """
     from mmkit.engine import compaction as _cp
-    from mmkit.engine.sim import Sim
+    from mmkit.engine.sim import COMPACT_RESULT_NAMES, Sim
     from mmkit.engine.state import ST_BALLOON_PAGES
     from mmkit.semantics import variant as get_variant
 
@@ -113,14 +120,40 @@ def compact_memory(memory: Memory, variant: Any = None, *, seed: int = 0) -> tup
     sim.S.st[ST_BALLOON_PAGES] = int(np.count_nonzero(out.kind == PageKind.BALLOON))
     # compact_node: populated zones only, lowest first
     results, scanners = {}, {}
-    for z, name in enumerate(out.zone_names):
-        if out.zone_present[z] == 0:
-            continue
-        results[name] = sim.compact_zone(z, order=-1, sync=True, ignore_skip=True)
+    zones = [z for z in range(out.nr_zones) if out.zone_present[z] != 0]
+    for z in zones:
+        name = out.zone_names[z]
+        cc = _cp.new_cc(z, -1, True, True)
+        try:
+            results[name] = COMPACT_RESULT_NAMES[_compact_zone_in_pieces(sim, cc)]
+        except KeyboardInterrupt:
+            span = int(out.zone_end[z] - out.zone_start[z])
+            done = (int(cc[_cp.CC_MIGRATE_PFN]) - int(out.zone_start[z])) / span if span else 0.0
+            raise Interrupted(f"compact_memory stopped in zone {name} ({zones.index(z) + 1} of {len(zones)} zones), "
+                              f"its migrate scanner {max(done, 0.0):.0%} through the zone; the Memory given "
+                              f"is unchanged (it works on a copy)") from None
         # where compact_zone left its scanners (mm_compaction_end's migrate_pfn, free_pfn)
-        cc = sim.last_cc
         scanners[name] = {"migrate_pfn": int(cc[_cp.CC_MIGRATE_PFN]), "free_pfn": int(cc[_cp.CC_FREE_PFN])}
     vm = sim.vmstat
     out.meta["compact_memory"] = {"variant": out.variant.name, "results": results, "scanners": scanners,
                                   "lru_add_drained": drained}
     return out, {name: int(vm[name]) for name in KERNEL_VMSTAT_NAMES if name in vm}
+
+
+def _compact_zone_in_pieces(sim, cc: np.ndarray) -> int:
+    """``compact_zone`` with ``cc`` (the engine's), its loop run in pieces of about
+    0.1 s so that an interrupt is seen between them (a whole-zone compaction of a large
+    machine takes seconds in one call); the same result as one call. Returns the
+    compact_result."""
+    from mmkit.engine import compaction as _cp
+
+    ret = int(_cp.compact_zone_begin(sim.A, sim.vc, sim.S, cc))
+    if ret >= 0:
+        return ret
+    pace = Pacer(FIRST_BATCHES)
+    while True:
+        n = pace.next()
+        if _cp.compact_zone_steps(sim.A, sim.vc, sim.S, cc, n):
+            break
+        pace.done(n)
+    return int(_cp.compact_zone_end(sim.A, sim.vc, sim.S, cc))

@@ -85,3 +85,26 @@ class OutOfMemoryError(MmkitError, MemoryError):
 
     Fix: make the machine larger (``gib=``) or the workload smaller.
     """
+
+
+class Interrupted(KeyboardInterrupt):
+    """A long call was stopped by an interrupt: Ctrl-C (SIGINT), ``timeout -s INT``,
+    JupyterLab's stop button, or ``stop.set()`` on the Event given to ``compare``. Every
+    long call stops within a second: ``compare``/``simulate`` between chunks of ticks,
+    ``sweep`` between cells (the local workers are stopped, a Dask cluster's cells
+    cancelled), ``Memory.from_snapshot`` and ``compact_memory`` between pieces of their
+    work. Nothing is left half-written: results and a sweep's cells are written to a
+    temporary name and renamed. The message says how far the call got; ``partial`` holds
+    what ``compare`` finished: a ``Result`` with each variant's run up to its last
+    completed chunk (``info["stopped_at"]`` gives each one's tick), or None when it
+    stopped before tick 1. A ``KeyboardInterrupt`` (not an ``MmkitError``), so
+    ``except Exception`` does not swallow it and code written for Ctrl-C keeps working.
+
+    Fix: nothing to fix; run the call again to finish it (a sweep with the same ``out=``
+    runs only the cells not yet finished), or use ``partial``.
+    """
+
+    def __init__(self, message: str, partial: object = None, progress: str | None = None) -> None:
+        super().__init__(message)
+        self.partial = partial
+        self.progress = progress or message  # how far it got, in one line (what the CLI prints)

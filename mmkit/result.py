@@ -50,6 +50,7 @@ class RunData:
     sample_vm: np.ndarray
     sample_faults: np.ndarray
     parts: Any = None  # its frames, made by run_parts (compare makes them in the run's thread)
+    ticks_done: int | None = None  # the ticks run (fewer than asked when the run was stopped)
 
 
 def _main_zone(mem: Memory) -> int:

@@ -7,7 +7,7 @@ import os
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -16,10 +16,11 @@ from mmkit.engine import state as _st
 from mmkit.engine import workload as W
 from mmkit.engine.encode import reencode
 from mmkit.engine.sim import Sim
-from mmkit.errors import ParameterError
+from mmkit.errors import Interrupted, ParameterError
 from mmkit.inputs import check_flag, check_gib, check_seed, check_ticks
 from mmkit.model.kinds import PAGE_SIZE, PAGEBLOCK_NR_PAGES, PageKind
 from mmkit.model.memory import Memory
+from mmkit.pieces import Pacer
 from mmkit.result import Result, RunData, run_parts
 from mmkit.semantics import Variant, VariantLike, resolve
 from mmkit.workloads import Workload, workload as get_workload
@@ -37,8 +38,17 @@ SLOTS = {
     "balloon_period": W.P_BALLOON_PERIOD, "balloon_pages": W.P_BALLOON_PAGES, "cma_period": W.P_CMA_PERIOD,
     "cma_blocks": W.P_CMA_BLOCKS, "kcompactd": W.P_KCOMPACTD, "sample_every": W.P_SAMPLE_EVERY,
 }
-CHUNKS = 10  # a run is cut into this many chunks for progress and interruption
 MAX_THREADS = 16
+# A run is cut into chunks of ticks of about ``pieces.PIECE_SECONDS`` each (sized from
+# the last chunk's speed): progress is reported and a stop is seen between chunks. The
+# engine's state lives in its arrays, so the result is the same however the run is cut.
+FIRST_CHUNK = 1  # ticks
+PREFILL_FIRST = 1 << 14  # allocations in the prefill's first piece
+WAIT_SECONDS = 0.1  # how often the waiting main thread looks up (signals are handled then)
+
+
+class _Stopped(Exception):
+    """``stop`` was set while a starting memory was being made (before tick 1)."""
 
 
 def compile_params(params: dict[str, Any], mem: Memory) -> np.ndarray:
@@ -76,16 +86,23 @@ def pressure_scale(params: dict[str, Any], mem: Memory) -> float:
     return max(1.0, float(managed) * PAGE_SIZE / 2**30 / ref)
 
 
-def _start_memory(memory, variant: Variant, gib: float | None) -> Memory:
-    """The starting Memory for ``variant``: synthetic, from a snapshot, or re-encoded."""
+def _start_memory(memory, variant: Variant, gib: float | None, stop: threading.Event | None = None) -> Memory:
+    """The starting Memory for ``variant``: synthetic, from a snapshot, or re-encoded;
+    ``_Stopped`` if ``stop`` is set meanwhile (looked at between steps)."""
+    stop = stop if stop is not None else threading.Event()
     if memory is None:
         return Memory.synthetic(gib=gib, variant=variant)
     if isinstance(memory, Memory):
-        return reencode(memory, variant)
+        return _reencoded(memory, variant, stop)
     from mmkit import snapshot as _snap
+    from mmkit.snapshot.from_snapshot import _build_memory
+
+    def step(_name: str) -> None:
+        if stop.is_set():
+            raise _Stopped
 
     snap = memory if isinstance(memory, _snap.Snapshot) else _snap.load(memory)
-    return Memory.from_snapshot(snap, variant=variant)
+    return _build_memory(snap, variant, 0, step)
 
 
 # The last synthetic machine ``compare`` prefilled, with its compiled parameters: the
@@ -97,7 +114,8 @@ _PREFILLED_LOCK = threading.Lock()
 _PREFILL_MEMO_MAX_PAGES = 1 << 22  # 16 GiB: ~100 MB held
 
 
-def _prefilled_base(gib: float, v0: Variant, wl: Workload, values: dict, seed: int) -> tuple[Memory, np.ndarray]:
+def _prefilled_base(gib: float, v0: Variant, wl: Workload, values: dict, seed: int,
+                    stop: threading.Event | None = None) -> tuple[Memory, np.ndarray]:
     """A synthetic ``gib`` GiB machine under ``v0`` after the workload's prefill, and the
     compiled parameters; the caller must copy the Memory before running on it."""
     key = (float(gib), tuple(v0.compile().tolist()), wl.name, repr(sorted(values.items())), int(seed))
@@ -107,7 +125,7 @@ def _prefilled_base(gib: float, v0: Variant, wl: Workload, values: dict, seed: i
         return hit
     base = Memory.synthetic(gib=gib, variant=v0)
     P = compile_params(values, base)
-    _prefill(base, P, values, seed)
+    _prefill(base, P, values, seed, stop)
     if base.nr_pages <= _PREFILL_MEMO_MAX_PAGES:
         with _PREFILLED_LOCK:
             _PREFILLED.clear()
@@ -115,15 +133,48 @@ def _prefilled_base(gib: float, v0: Variant, wl: Workload, values: dict, seed: i
     return base, P
 
 
-def _prefill(mem: Memory, P: np.ndarray, values: dict, seed: int) -> None:
-    if values["prefill"] > 0:
-        sim = Sim(mem, seed)
-        W.prefill(sim.A, sim.vc, sim.S, P, int(round(values["prefill"] * 1_000_000)))
+def _prefill(mem: Memory, P: np.ndarray, values: dict, seed: int, stop: threading.Event | None = None) -> None:
+    """The workload's prefill of ``mem``, in pieces of about 0.1 s: in the main thread an
+    interrupt is seen between them, in a run's thread ``stop`` (raising ``_Stopped``)."""
+    if values["prefill"] <= 0:
+        return
+    sim = Sim(mem, seed)
+    share = int(round(values["prefill"] * 1_000_000))
+    pace = Pacer(PREFILL_FIRST)
+    while True:
+        if stop is not None and stop.is_set():
+            raise _Stopped
+        n = pace.next()
+        if W.prefill(sim.A, sim.vc, sim.S, P, share, n) >= 0:
+            return
+        pace.done(n)
+
+
+def _reencoded(base: Memory, v: Variant, stop: threading.Event) -> Memory:
+    """``reencode(base, v)`` with ``stop`` looked at between the arrays' copies (a 64 GiB
+    machine's take about a second in all); ``_Stopped`` if it is set."""
+    kw = {}
+    for n in base.__dataclass_fields__:
+        a = getattr(base, n)
+        if isinstance(a, np.ndarray):
+            if stop.is_set():
+                raise _Stopped
+            kw[n] = a.copy()
+    copy = Memory(zone_names=base.zone_names, variant=base.variant, meta=dict(base.meta), **kw)
+    return reencode(copy, v, copy=False)
 
 
 def _one_run(start: Callable[[], Memory], variant: Variant, P: np.ndarray, params: dict, ticks: int, seed: int,
-             progress_cb, log_traffic: bool) -> RunData:
-    mem = start()  # the variant's starting memory, made in the run's thread
+             progress_cb, log_traffic: bool, stop: threading.Event) -> RunData | None:
+    """One variant's run in chunks of ticks; when ``stop`` is set it ends after the
+    chunk it is in (``RunData.ticks_done`` < ``ticks``), or returns None if it had not
+    started its ticks."""
+    try:
+        mem = start()  # the variant's starting memory, made in the run's thread
+    except _Stopped:
+        return None
+    if stop.is_set():
+        return None
     sim = Sim(mem, seed, deflate_race=params["deflate_race"], migrate_fail=params["migrate_fail"],
               concurrent_compaction=params["concurrent_compaction"], swap=params["swap"],
               log_traffic=log_traffic, event_capacity=1 << 18)
@@ -140,16 +191,32 @@ def _one_run(start: Callable[[], Memory], variant: Variant, P: np.ndarray, param
     samples[0, W.SM_TICK] = 0
     sfree[0] = mem.nr_free
     sim.S.st[_st.ST_NS] = 1
-    bounds = np.linspace(0, ticks, min(CHUNKS, ticks) + 1).astype(np.int64)
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        W.run_ticks(sim.A, sim.vc, sim.S, P, int(a), int(b), ticks, samples, sfree, svm, sfaults)
+    t = 0
+    pace = Pacer(FIRST_CHUNK)
+    while t < ticks and not stop.is_set():
+        n = min(pace.next(), ticks - t)
+        W.run_ticks(sim.A, sim.vc, sim.S, P, t, t + n, ticks, samples, sfree, svm, sfaults)
+        pace.done(n)
+        t += n
         if progress_cb is not None:
-            progress_cb(int(b - a))
+            progress_cb(n)
     ns = int(sim.S.st[_st.ST_NS])
+    if t < ticks and samples[ns - 1, W.SM_TICK] != t:
+        _sample_now(sim, t, samples[ns], sfree[ns], svm[ns], sfaults[ns])  # the state the run stopped in
+        ns += 1
     run = RunData(variant=variant, sim=sim, samples=samples[:ns], sample_free=sfree[:ns],
-                  sample_vm=svm[:ns], sample_faults=sfaults[:ns])
+                  sample_vm=svm[:ns], sample_faults=sfaults[:ns], ticks_done=t)
     run.parts = run_parts(run)  # here, in the run's thread, beside the other variants' runs
     return run
+
+
+def _sample_now(sim: Sim, tick: int, sample, free, vm, faults) -> None:
+    """A timeline row after tick ``tick - 1``, as ``run_ticks`` writes one."""
+    W.sample(sim.A, sim.vc, sim.S, sample)
+    sample[W.SM_TICK] = tick
+    free[:] = sim.mem.nr_free
+    vm[:] = sim.S.vm
+    faults[:] = sim.S.faults.sum(axis=1)
 
 
 class _Progress:
@@ -223,6 +290,7 @@ def compare(
     gib: float | None = None,
     progress: bool | Callable[[int, int], None] = False,
     log_traffic: bool = False,
+    stop: threading.Event | None = None,
     **params,
 ) -> Result:
     """Run one workload under each variant from the same memory and seed.
@@ -232,36 +300,92 @@ def compare(
     ``params``: workload parameters (``mmkit.workloads.PARAMS``). ``progress``: True for
     a bar (tqdm) or a line on stderr, or a callable ``f(done, total)`` (ticks over all
     variants) called after each chunk of ticks. Returns a ``Result``.
+
+    Interrupting it (Ctrl-C, JupyterLab's stop button, SIGINT; or ``stop.set()`` from
+    another thread, ``stop`` a ``threading.Event``) stops every run within a second:
+    runs go in chunks of about 0.1 s and each ends after the chunk it is in. It then
+    raises ``mmkit.errors.Interrupted`` (a ``KeyboardInterrupt``), whose message says the
+    tick each run reached and whose ``.partial`` is the ``Result`` up to there (each
+    variant's timeline ends with a row at the tick it stopped at, ``info["stopped_at"]``
+    gives the ticks), or None if no run had started its ticks. The results are the same
+    bit for bit however a run is cut into chunks.
     """
     wl, vs, values, ticks, seed, gib = _checked(memory, workload, variants, ticks, seed, gib, progress, log_traffic,
                                                 params)
-    # each variant's starting memory is made in its run's thread
-    if memory is None:
-        # the prefill consults no variant rule: fill one machine, re-encode (copy) it per variant
-        base, P = _prefilled_base(gib, vs[0], wl, values, seed)
-        starts = [lambda v=v: reencode(base, v) for v in vs]
-    else:
-        first = _start_memory(memory, vs[0], None)
-        P = compile_params(values, first)
-
-        def start(v: Variant, mem: Memory | None = None) -> Memory:
-            mem = mem if mem is not None else _start_memory(memory, v, None)
-            _prefill(mem, P, values, seed)
-            return mem
-
-        starts = [lambda: start(vs[0], first)] + [lambda v=v: start(v) for v in vs[1:]]
+    stop = threading.Event() if stop is None else stop
+    try:
+        starts, P = _starts(memory, gib, vs, wl, values, seed, stop)
+    except (KeyboardInterrupt, _Stopped):
+        raise Interrupted(f"compare stopped before tick 1 of {ticks}, while making the starting memory") from None
     bar = _Progress(ticks * len(vs), progress, f"{wl.name} x {len(vs)} variants")
     try:
         # one thread per variant (the kernels release the GIL): the runs differ in length,
         # and on two cores three threads end sooner than two taking turns (bench_compare)
         with ThreadPoolExecutor(max_workers=min(len(vs), MAX_THREADS)) as ex:
-            futs = [ex.submit(_one_run, st, v, P, values, int(ticks), int(seed), bar, log_traffic)
+            futs = [ex.submit(_one_run, st, v, P, values, int(ticks), int(seed), bar, log_traffic, stop)
                     for st, v in zip(starts, vs)]
-            runs = [f.result() for f in futs]
+            runs = _wait_runs(futs, stop)
     finally:
         bar.close()
-    return Result.build(runs, workload=wl.name, params=values, ticks=int(ticks), seed=int(seed),
-                        memory_desc=_describe(memory, runs[0].sim.mem))
+    done = [r for r in runs if r is not None]
+    res = None
+    if done:
+        res = Result.build(done, workload=wl.name, params=values, ticks=int(ticks), seed=int(seed),
+                           memory_desc=_describe(memory, done[0].sim.mem))
+    if stop.is_set():
+        at = {v.name: (r.ticks_done if r is not None else 0) for v, r in zip(vs, runs)}
+        if res is not None:
+            res.info["stopped_at"] = {r.variant.name: r.ticks_done for r in done}
+        raise _interrupted(at, int(ticks), res)
+    return res
+
+
+def _starts(memory, gib, vs: list[Variant], wl: Workload, values: dict, seed: int,
+            stop: threading.Event) -> tuple[list[Callable[[], Memory]], np.ndarray]:
+    """Each variant's starting memory as a function its run's thread calls, and the
+    compiled parameters."""
+    if memory is None:
+        # the prefill consults no variant rule: fill one machine, re-encode (copy) it per variant
+        base, P = _prefilled_base(gib, vs[0], wl, values, seed, stop)
+        return [lambda v=v: _reencoded(base, v, stop) for v in vs], P
+    first = _start_memory(memory, vs[0], None)
+    P = compile_params(values, first)
+
+    def start(v: Variant, mem: Memory | None = None) -> Memory:
+        mem = mem if mem is not None else _start_memory(memory, v, None, stop)
+        _prefill(mem, P, values, seed, stop)
+        return mem
+
+    return [lambda: start(vs[0], first)] + [lambda v=v: start(v) for v in vs[1:]], P
+
+
+def _wait_runs(futs: list, stop: threading.Event) -> list[RunData | None]:
+    """The runs' results, waited for in short sleeps so that this (main) thread handles
+    Ctrl-C: then ``stop`` is set, and each run ends after the chunk it is in. A run that
+    fails stops the others too."""
+    try:
+        while True:
+            done, pending = wait(futs, timeout=WAIT_SECONDS, return_when=FIRST_EXCEPTION)
+            if not pending:
+                break
+            if any(f.exception() is not None for f in done):
+                stop.set()
+                wait(futs)
+                break
+    except KeyboardInterrupt:
+        stop.set()
+        wait(futs)
+    return [f.result() for f in futs]
+
+
+def _interrupted(at: dict[str, int], ticks: int, res: Result | None) -> Interrupted:
+    """How far each variant's run got, as ``Interrupted``'s message."""
+    lo = min(at.values())
+    where = f"at tick {lo} of {ticks}"
+    if len(set(at.values())) > 1:
+        where += " (" + ", ".join(f"{n} at {t}" for n, t in at.items()) + ")"
+    hint = "; the Result up to there is the exception's .partial" if res is not None else ""
+    return Interrupted(f"compare stopped {where}{hint}", partial=res, progress=f"compare stopped {where}")
 
 
 def simulate(memory=None, workload: str | Workload = "review-04", variant: VariantLike = "v4.8", **kw) -> Result:

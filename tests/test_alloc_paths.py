@@ -44,7 +44,7 @@ def test_inlined_prefill_equals_the_called_path(preset):
         mem = Memory.synthetic(gib=0.25, variant="v4.5")
         P = compile_params(values, mem)
         sim = Sim(mem, 7)
-        used = int(W.prefill(sim.A, sim.vc, sim.S, P, share)) if inlined else _called_prefill(sim, P, share)
+        used = int(W.prefill(sim.A, sim.vc, sim.S, P, share, -1)) if inlined else _called_prefill(sim, P, share)
         sim.check()
         out.append((used, mem, sim.S))
     (u1, m1, s1), (u2, m2, s2) = out

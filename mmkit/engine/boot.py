@@ -14,6 +14,8 @@ from mmkit.model.kinds import MAX_ORDER, PAGEBLOCK_NR_PAGES, PageKind
 from mmkit.model.memory import Memory
 
 K_FREE = int(PageKind.FREE)
+BOOT_PIECE = 1 << 20  # pages (4 GiB) freed by one call: about 0.1 s
+assert BOOT_PIECE % (1 << (MAX_ORDER - 1)) == 0
 
 
 @kernel
@@ -66,7 +68,11 @@ def boot_memory(mem: Memory, variant="v4.5") -> Memory:
     A = mem.arrays()
     for z in range(mem.nr_zones):
         memmap_init_zone(A, z)
-        __free_pages_memory(A, vc, z, int(mem.zone_start[z]), int(mem.zone_end[z]))
+        # in pieces of BOOT_PIECE pages (a multiple of the largest block, so no block
+        # crosses a cut and the lists come out as from one call): a caller can stop between
+        start, end = int(mem.zone_start[z]), int(mem.zone_end[z])
+        for lo in range(start, end, BOOT_PIECE):
+            __free_pages_memory(A, vc, z, lo, min(end, (lo // BOOT_PIECE + 1) * BOOT_PIECE))
         span = int(mem.zone_end[z] - mem.zone_start[z])
         mem.zone_present[z] = span
         mem.zone_managed[z] = span

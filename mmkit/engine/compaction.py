@@ -136,7 +136,9 @@ CC_CONTENDED = 9
 CC_MIGRATED = 10
 CC_FAILED = 11
 CC_FINISH_PAGEBLOCK = 12
-NR_CC = 13
+CC_RESULT = 13  # compact_zone cut into pieces: the result so far
+CC_LAST_MIGRATED = 14  # and its last_migrated (compact_finish_pageblock)
+NR_CC = 15
 assert NR_CC <= CC_COLUMNS
 
 
@@ -887,7 +889,21 @@ def compact_zone(A, vc, S, cc):
     """``compact_zone``: isolate a batch, migrate it, until ``compact_finished`` says
     stop. Scanners restart where the last run left them (``compact_cached_*_pfn``),
     except for whole-zone runs (skip hints ignored: compact_memory, contig ranges).
-    Returns the compact_result."""
+    Returns the compact_result. The same as ``compact_zone_begin``, then
+    ``compact_zone_steps`` until it is done, then ``compact_zone_end`` (how a caller
+    that must be able to stop between batches runs it)."""
+    early = compact_zone_begin(A, vc, S, cc)
+    if early >= 0:
+        return early
+    compact_zone_steps(A, vc, S, cc, -1)
+    return compact_zone_end(A, vc, S, cc)
+
+
+@kernel
+def compact_zone_begin(A, vc, S, cc):
+    """``compact_zone`` up to its loop: a result (>= 0) when it ends before the loop
+    (an earlier oops, ``compaction_suitable``), else -1 with the scanners placed and the
+    loop's state in ``cc`` (CC_RESULT, CC_LAST_MIGRATED)."""
     z = cc[CC_ZONE]
     if S.st[ST_OOPSED] != 0:
         return COMPACT_CONTENDED  # an oops killed compaction earlier in this run
@@ -915,10 +931,22 @@ def compact_zone(A, vc, S, cc):
             S.zc[z, ZC_MIGRATE_SYNC] = mig
         cc[CC_MIGRATE_PFN] = mig
         cc[CC_FREE_PFN] = free
-    ret = compact_finished(A, vc, cc)
+    cc[CC_RESULT] = compact_finished(A, vc, cc)
+    cc[CC_LAST_MIGRATED] = 0  # as the kernel starts it (so a zone in pageblock 0 begins with a whole block)
+    return -1
+
+
+@kernel
+def compact_zone_steps(A, vc, S, cc, max_steps):
+    """``compact_zone``'s loop, at most ``max_steps`` batches (-1: to the end). Returns
+    True when the loop is over (``cc[CC_RESULT]`` is no longer COMPACT_CONTINUE)."""
+    z = cc[CC_ZONE]
+    ret = cc[CC_RESULT]
     finish = vc[F_COMPACT_FINISH_PAGEBLOCK] != 0
-    last_migrated = 0  # as the kernel starts it (so a zone in pageblock 0 begins with a whole block)
-    while ret == COMPACT_CONTINUE:
+    last_migrated = cc[CC_LAST_MIGRATED]
+    steps = 0
+    while ret == COMPACT_CONTINUE and steps != max_steps:
+        steps += 1
         if finish:
             # resuming in the pageblock isolated from last: take the rest of it at once
             same = (last_migrated >> PAGEBLOCK_ORDER) == (cc[CC_MIGRATE_PFN] >> PAGEBLOCK_ORDER)
@@ -940,6 +968,17 @@ def compact_zone(A, vc, S, cc):
                     ret = COMPACT_CONTENDED
                     break
         ret = compact_finished(A, vc, cc)
+    cc[CC_RESULT] = ret
+    cc[CC_LAST_MIGRATED] = last_migrated
+    return ret != COMPACT_CONTINUE
+
+
+@kernel
+def compact_zone_end(A, vc, S, cc):
+    """``compact_zone`` after its loop: cached scanner positions, the isolated free
+    pages back to the buddy. Returns the compact_result."""
+    z = cc[CC_ZONE]
+    ret = cc[CC_RESULT]
     if ret == COMPACT_COMPLETE:
         reset_cached_positions(A, S, z)  # let the next compaction start anew
         S.st[ST_BLOCKSKIP_FLUSH] |= 1 << z

@@ -36,12 +36,13 @@ def _reencode(A, vc_from, vc_to):
             A.mapcount[p] = table_value(vc_to)
 
 
-def reencode(mem, variant):
-    """A copy of ``mem`` with ``variant``'s encodings (``mem`` itself is not changed)."""
+def reencode(mem, variant, *, copy: bool = True):
+    """A copy of ``mem`` with ``variant``'s encodings (``mem`` itself is not changed);
+    with ``copy=False``, ``mem`` itself re-encoded (for a caller that made the copy)."""
     from mmkit.semantics import variant as get_variant
 
     v = get_variant(variant)
-    out = mem.copy()
+    out = mem.copy() if copy else mem
     if mem.variant is not None and mem.variant.compile().tolist() == v.compile().tolist():
         out.variant = v
         return out

@@ -165,6 +165,8 @@ ST_CMA_HELD = 16  # first pfn of the contiguous range the workload holds, or -1
 ST_CMA_START = 17  # first pfn of the CMA area, or -1
 ST_NS = 18  # timeline samples written
 ST_ZS_IDS_USED = 19  # zspage ids handed out at least once (0..this-1)
+ST_PREFILL_MISSES = 20  # a prefill cut into pieces: fast-path failures in a row so far
+ST_MANAGED = 21  # the run's managed pages, counted by its first run_ticks (0: not yet)
 NR_ST = 24
 
 ZS_MAX_PAGES = 4

@@ -40,6 +40,8 @@ from mmkit.engine.state import (
     ST_CMA_HELD,
     ST_CMA_START,
     ST_NS,
+    ST_MANAGED,
+    ST_PREFILL_MISSES,
     ST_TICK,
     ST_ZS_OBJECTS,
     VM_COMPACT_DAEMON_WAKE,
@@ -358,16 +360,22 @@ def do_alloc(A, vc, S, P, kind, zone_hi, nowait):
 
 
 @kernel(nogil=True)
-def prefill(A, vc, S, P, share_ppm):
+def prefill(A, vc, S, P, share_ppm, max_ops):
     """Before tick 0: allocate with the workload's mix, fast path only, until
     ``share_ppm`` of the managed pages are in use or the fast path fails 64 times in a
     row (the low watermark). No variant rule is consulted on this path, so one prefill
-    serves every variant. Returns the pages in use."""
+    serves every variant. Returns the pages in use.
+
+    ``max_ops`` -1 runs it to the end; ``max_ops`` >= 0 cuts it into pieces, so that a
+    caller can stop between them: after that many allocations it returns -1, keeping its
+    count of failures in a row in ``S.st[ST_PREFILL_MISSES]``, and the next call goes on
+    from there; the pieces end as one call does."""
     zone_hi = A.zone_start.shape[0] - 1
     managed = managed_pages(A)
     target = managed * share_ppm // 1000000
-    misses = 0
+    misses = S.st[ST_PREFILL_MISSES]
     used = 0
+    ops = 0
     while misses < 64:
         free_now = 0
         for z in range(zone_hi + 1):
@@ -375,10 +383,15 @@ def prefill(A, vc, S, P, share_ppm):
         used = managed - free_now
         if used >= target:
             break
+        if ops == max_ops:
+            S.st[ST_PREFILL_MISSES] = misses
+            return -1
+        ops += 1
         if do_alloc(A, vc, S, P, pick_kind(S, P), zone_hi, True) != 0:
             misses += 1
         else:
             misses = 0
+    S.st[ST_PREFILL_MISSES] = 0
     return used
 
 
@@ -454,9 +467,13 @@ def tick_ops(A, vc, S, P, zone_hi, managed, target):
 def run_ticks(A, vc, S, P, t0, t1, last, samples, sample_free, sample_vm, sample_faults):
     """Run ticks [t0, t1) of a run whose last tick is ``last - 1``; write a sample every
     P_SAMPLE_EVERY ticks and after the last one (slot ``S.st[ST_NS]`` onwards). All state
-    lives in the arrays, so a run cut into chunks equals the run in one go."""
+    lives in the arrays, so a run cut into chunks equals the run in one go, however it
+    is cut."""
     zone_hi = A.zone_start.shape[0] - 1
-    managed = managed_pages(A)
+    managed = S.st[ST_MANAGED]
+    if managed == 0:  # the first chunk counts them (a pass over every frame), the others reuse it
+        managed = managed_pages(A)
+        S.st[ST_MANAGED] = managed
     target = managed * P[P_TARGET_USED_PPM] // 1000000
     cma_start = S.st[ST_CMA_START]
     cma_held = S.st[ST_CMA_HELD]

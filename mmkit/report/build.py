@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mmkit.errors import Interrupted
 from mmkit.inputs import check_out_folder
 from mmkit.report.execute import ReportError, execute
 from mmkit.report.html import render
@@ -51,6 +52,8 @@ def build(notebooks: list[str] | tuple[str, ...] | None = None, out: str | os.Pa
         progress = _CellProgress(head) if sys.stderr.isatty() and log is _stderr else None
         try:
             ex = execute(path, timeout=timeout, on_cell=progress)
+        except Interrupted as e:
+            raise Interrupted(f"{e.progress}; {len(done)} of {len(paths)} reports written") from None
         finally:
             if progress is not None:
                 progress.clear()

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmkit.errors import MmkitError
+from mmkit.errors import Interrupted, MmkitError
 
 # Run by the kernel before the first cell. Altair 6's own "mimetype" renderer writes its
 # spec under "application/vnd.vegalite.v6.json", which nbformat refuses (a JSON output's
@@ -92,16 +92,19 @@ def execute(path: str | Path, *, timeout: float = 600,
     t0 = time.perf_counter()
     # the kernel process's own stderr (not the cells': those arrive as outputs) is kept
     # aside and shown only when the kernel dies
+    def where() -> str:
+        return f"{path.name}, cell {state['cell'] + 1} of {len(nb.cells)}"
+
     with _interrupt_seen() as interrupted, tempfile.TemporaryFile() as kernel_log:
         try:
-            _run(client, lambda: f"{path.name}, cell {state['cell'] + 1} of {len(nb.cells)}", timeout, kernel_log)
+            _run(client, where, timeout, kernel_log)
         except BaseException:
             # On SIGINT (or SIGTERM) while a cell runs, nbclient's own handler shuts the kernel
             # down, and what surfaces is the dead kernel or its cleanup failing: it was Ctrl-C.
             # nbclient keeps that cleanup in _async_cleanup_kernel_future; before its handler is
             # installed (kernel start), ours sees the signal.
             if interrupted or getattr(client, "_async_cleanup_kernel_future", None) is not None:
-                raise KeyboardInterrupt from None
+                raise Interrupted(f"report stopped in {where()}") from None
             raise
     return Executed(nb, time.perf_counter() - t0, cell_seconds)
 

@@ -47,6 +47,7 @@ import itertools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -57,7 +58,7 @@ from mmkit.engine.lists import free_head, list_add_tail
 from mmkit.engine.owners import add_page_to_lru_list, balloon_page_insert
 from mmkit.engine.pageflags import set_page_order
 from mmkit.engine.state import new_sim
-from mmkit.errors import ParameterError, SnapshotError
+from mmkit.errors import Interrupted, ParameterError, SnapshotError
 from mmkit.model import flags as pg
 from mmkit.model import kpf
 from mmkit.model.encodings import (
@@ -416,6 +417,12 @@ def _assign_types(counts: np.ndarray, hist: np.ndarray, sizes: np.ndarray, targe
 
 
 # --------------------------------------------------------------------------- build
+# what build_memory does, in order (an interrupt's message names the one it was in)
+BUILD_STEPS = ("reading kpageflags and kpagecount", "classifying page frames", "finding compound pages",
+               "finding free blocks", "inferring pageblock types", "writing page words",
+               "filling the free and LRU lists")
+
+
 def _as_snapshot(snapshot):
     from mmkit.snapshot.snapshot import Snapshot, load
 
@@ -439,10 +446,27 @@ def build_memory(snapshot, variant: Any = "v6.18", *, node: int = 0) -> Memory:
     (``meta["balloon_pages"]``) and the pages a per-CPU ``lru_add`` batch held
     (``meta["lru_add_pending"]``); :func:`from_snapshot_report` compares the result with
     the snapshot.
+
+    An interrupt (Ctrl-C) stops it within a second, between its steps, with
+    ``mmkit.errors.Interrupted`` naming the step; nothing is returned.
     """
+    steps: list[str] = []
+    t0 = time.perf_counter()
+    try:
+        return _build_memory(snapshot, variant, node, steps.append)
+    except KeyboardInterrupt:
+        raise Interrupted(f"Memory.from_snapshot stopped after {time.perf_counter() - t0:.1f} s, while "
+                          f"{steps[-1] if steps else BUILD_STEPS[0]} (step {max(len(steps), 1)} of "
+                          f"{len(BUILD_STEPS)}); nothing was built") from None
+
+
+def _build_memory(snapshot, variant: Any, node: int, step: Callable[[str], None]) -> Memory:
+    """``build_memory``, calling ``step(name)`` as it starts each of ``BUILD_STEPS`` (a
+    caller may raise there to stop it)."""
     from mmkit.semantics import variant as get_variant
 
     t0 = time.perf_counter()
+    step(BUILD_STEPS[0])
     snap = _as_snapshot(snapshot)
     v = get_variant(variant)
     if not isinstance(node, (int, np.integer)) or node < 0:
@@ -470,6 +494,7 @@ def build_memory(snapshot, variant: Any = "v6.18", *, node: int = 0) -> Memory:
         mem.wmark[i] = z.wmark
 
     # ---------------------------------------------------------------- kinds
+    step(BUILD_STEPS[1])
     zone_id = np.full(n, -1, dtype=np.int8)
     for i, z in enumerate(zones):
         zone_id[z.start:z.end] = i
@@ -537,6 +562,7 @@ def build_memory(snapshot, variant: Any = "v6.18", *, node: int = 0) -> Memory:
     k[offline_unmovable] = _K["KERNEL"]
 
     # ---------------------------------------------------------------- compound pages
+    step(BUILD_STEPS[2])
     eligible = framed & ~buddy
     cheads, corders, head_of, bad_groups = _compound_groups(
         _bit(f, kpf.KPF_COMPOUND_HEAD), _bit(f, kpf.KPF_COMPOUND_TAIL), eligible)
@@ -550,16 +576,19 @@ def build_memory(snapshot, variant: Any = "v6.18", *, node: int = 0) -> Memory:
         k[tail_pfns[k[tail_head] == _K["KERNEL"]]] = _K["KERNEL"]
 
     # ---------------------------------------------------------------- free blocks
+    step(BUILD_STEPS[3])
     zs = np.array([z.start for z in zones], dtype=np.int64)
     ze = np.array([z.end for z in zones], dtype=np.int64)
     fheads, forders, fzones = _buddy_blocks(k == _K["FREE"], zs, ze)
 
     # ---------------------------------------------------------------- pageblock types
+    step(BUILD_STEPS[4])
     pb_counts, pb_rows = _infer_pageblocks(snap, zones, k, fheads, forders, mem)
     slab_recl = (k == _K["SLAB"]) & (mem.pb_flags[np.arange(n) >> PAGEBLOCK_ORDER] & 0x7 == MigrateType.RECLAIMABLE)
     k[slab_recl] = _K["SLAB_RECLAIMABLE"]
 
     # ---------------------------------------------------------------- page words
+    step(BUILD_STEPS[5])
     allocated = (k != _K["HOLE"]) & (k != _K["UNINIT"]) & (k != _K["FREE"])
     carried = _carry_flags(f, _CARRY_TABLE)
     if v.swapcache_bit == SwapcacheBit.OWN:  # PG_swapcache has its own bit before v6.10
@@ -603,6 +632,7 @@ def build_memory(snapshot, variant: Any = "v6.18", *, node: int = 0) -> Memory:
     balloon_pfns = np.flatnonzero((k == _K["BALLOON"]) & ~tails)
     if not typed:  # PG_uptodate is PG_movable_ops on typed pages only
         mem.flags[balloon_pfns] &= ~np.uint32(1 << pg.PG_uptodate)
+    step(BUILD_STEPS[6])
     S = new_sim(0, 1, 1)
     _fill_lists(mem.arrays(), vc, S, fheads, forders, fzones, lru_pfns, balloon_pfns)
     pending = np.flatnonzero((k == _K["ANON"]) & heads_or_single & ~lru)

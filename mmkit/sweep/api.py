@@ -56,6 +56,12 @@ def sweep(
     are read back, not run again. ``progress``: True for a bar (tqdm, or Dask's own with
     a client), or ``f(done, total)`` called with the count of finished cells.
 
+    An interrupt (Ctrl-C, JupyterLab's stop button) stops the sweep within a second: the
+    local workers are stopped, a cluster's unfinished cells cancelled (a cell running
+    on a Dask worker stops between its chunks of ticks). It raises
+    ``mmkit.errors.Interrupted``, saying how many cells finished; with ``out``, those are
+    in the folder (each whole) and the same call later runs only the rest.
+
     Every cell is checked before anything runs: unknown keys, empty lists, values out of
     range, unknown variants or workloads raise ``ParameterError``/``VariantError`` naming
     the key.
@@ -96,6 +102,12 @@ def sweep(
             from mmkit.sweep.local import run_local
 
             run_local(todo, p.metrics, p.thin, on_done, workers=workers)
+    except KeyboardInterrupt:
+        from mmkit.errors import Interrupted
+
+        done = f"sweep stopped with {len(frames)} of {len(p.cells)} cells finished"
+        kept = f"; they are kept in {out}: run the same sweep with out= that folder to finish it" if out else ""
+        raise Interrupted(f"{done}{kept}", progress=done) from None
     finally:
         bar.close()
     frame = assemble(p, frames)

@@ -101,8 +101,9 @@ def run(args: argparse.Namespace) -> int:
         kw.pop("workers", None)
     try:
         frame = sweep(kw.pop("grid"), client=client, out=args.out, progress=not args.no_progress, **kw)
-    except KeyboardInterrupt:
-        print(f"mmkit sweep: interrupted; finished cells are kept in {args.out}; run the same command to resume",
+    except KeyboardInterrupt as e:
+        done = getattr(e, "progress", "interrupted").removeprefix("sweep ")
+        print(f"mmkit sweep: {done}; finished cells are kept in {args.out}; run the same command to resume",
               file=sys.stderr)
         return 130
     finally:

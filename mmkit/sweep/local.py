@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
@@ -35,7 +36,7 @@ def run_local(cells: list[Cell], metrics: tuple[str, ...], thin: int,
     if not cells:
         return
     n = min(workers or default_workers(), len(cells))
-    ex = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"), initializer=warm)
+    ex = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker)
     clean = False
     try:
         pending = {ex.submit(run_cell, c, metrics, thin): c for c in cells}
@@ -55,6 +56,14 @@ def run_local(cells: list[Cell], metrics: tuple[str, ...], thin: int,
             ex.shutdown(wait=True)
         else:
             _stop(ex)
+
+
+def _start_worker() -> None:
+    """A worker ignores SIGINT: Ctrl-C in a terminal reaches every process of its group,
+    and this process, not each worker, answers it (by stopping the workers: ``_stop``),
+    so no worker prints a traceback of its own."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    warm()
 
 
 def _note(e: BaseException, cell: Cell) -> None:
