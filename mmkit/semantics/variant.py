@@ -199,6 +199,17 @@ class Variant:
             problems.append("cma_clean_rule=MOVABLE_OPS_THEN_EVICTABLE needs movable_marker=PG_MOVABLE_OPS")
         if self.cma_clean_rule == CmaCleanRule.NOT_MOVABLE and self.movable_marker == M.NONE:
             problems.append("cma_clean_rule=NOT_MOVABLE reads __PageMovable, which movable_marker=NONE does not have")
+        if (self.movable_marker == M.PG_RECLAIM_MAPCOUNT_256 and self.balloon_protocol == BalloonProtocol.PAGE_PRIVATE
+                and self.page_balloon in (PageBalloonTest.MAPCOUNT, PageBalloonTest.MAPCOUNT_AND_PRIVATE_2)):
+            problems.append(
+                "movable_marker=PG_RECLAIM_MAPCOUNT_256 with balloon_protocol=PAGE_PRIVATE: -256 is "
+                "PAGE_BALLOON_MAPCOUNT_VALUE, so every generic movable page (every zsmalloc page) reads as "
+                "PageBalloon, and the v3.19 balloon code (balloon_page_movable, balloon_page_isolate, "
+                "balloon_page_putback) would take zsmalloc pages for balloon pages and list_del a page->lru "
+                "the balloon never linked; v3 04 made -256 the movable value in the same patch that moved the "
+                "balloon onto the generic feature and removed that code (use balloon_protocol=GENERIC, "
+                "movable_marker=PG_RECLAIM_MAPCOUNT_255, or page_balloon=BALLOON_MAPPING)"
+            )
         if self.balloon_branch_first and self.balloon_protocol != BalloonProtocol.PAGE_PRIVATE:
             problems.append(
                 "balloon_branch_first=True is v4.5's isolate_balloon_page branch, which exists only with "
