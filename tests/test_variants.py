@@ -9,6 +9,7 @@ from mmkit.semantics import (
     NAMED,
     RULE_FIELDS,
     BalloonProtocol,
+    FailureRoute,
     IsolatedBit,
     MovableMarker,
     NewpageRoute,
@@ -74,6 +75,9 @@ def test_user_built_variant_with_dataclasses_replace():
         # soak run 62 (seed 987654): zsmalloc pages read as v3.19 balloon pages
         ("v3-02", dict(movable_marker=MovableMarker.PG_RECLAIM_MAPCOUNT_256), "PAGE_BALLOON_MAPCOUNT_VALUE"),
         ("v3-04", dict(balloon_protocol=BalloonProtocol.PAGE_PRIVATE), "PAGE_BALLOON_MAPCOUNT_VALUE"),
+        # soak run 270 (seed 271828): v3-04's PageBalloon sent zsmalloc pages to the balloon list
+        ("v3-04", dict(failure_route=FailureRoute.V3_02), "isolated_balloon_page"),
+        ("v3-04", dict(failure_route=FailureRoute.V4_5), "isolated_balloon_page"),
     ],
 )
 def test_impossible_combinations_say_why(base, change, why):
