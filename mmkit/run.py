@@ -134,11 +134,14 @@ def _prefilled_base(gib: float, v0: Variant, wl: Workload, values: dict, seed: i
 
 
 def _prefill(mem: Memory, P: np.ndarray, values: dict, seed: int, stop: threading.Event | None = None) -> None:
-    """The workload's prefill of ``mem``, in pieces of about 0.1 s: in the main thread an
-    interrupt is seen between them, in a run's thread ``stop`` (raising ``_Stopped``)."""
+    """The CMA area is reserved first, as at boot (``cma_init_reserved_areas`` runs before
+    anything else allocates): its pageblocks then only ever take movable pages. The
+    workload's prefill follows, in pieces of about 0.1 s: in the main thread an interrupt
+    is seen between them, in a run's thread ``stop`` (raising ``_Stopped``)."""
+    sim = Sim(mem, seed)
+    W.setup_cma_area(sim.A, sim.vc, P)
     if values["prefill"] <= 0:
         return
-    sim = Sim(mem, seed)
     share = int(round(values["prefill"] * 1_000_000))
     pace = Pacer(PREFILL_FIRST)
     while True:
@@ -178,7 +181,7 @@ def _one_run(start: Callable[[], Memory], variant: Variant, P: np.ndarray, param
     sim = Sim(mem, seed, deflate_race=params["deflate_race"], migrate_fail=params["migrate_fail"],
               concurrent_compaction=params["concurrent_compaction"], swap=params["swap"],
               log_traffic=log_traffic, event_capacity=1 << 18)
-    cma_start = W.setup_cma_area(sim.A, sim.vc, P)
+    cma_start = W.setup_cma_area(sim.A, sim.vc, P)  # reserved before the prefill: here it finds it so
     sim.S.st[_st.ST_CMA_START] = cma_start
     every = max(int(P[W.P_SAMPLE_EVERY]), 1)
     nsamples = ticks // every + 2

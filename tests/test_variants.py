@@ -8,6 +8,8 @@ import mmkit
 from mmkit.semantics import (
     NAMED,
     RULE_FIELDS,
+    BalloonProtocol,
+    FailureRoute,
     IsolatedBit,
     MovableMarker,
     NewpageRoute,
@@ -70,6 +72,12 @@ def test_user_built_variant_with_dataclasses_replace():
         ("v4.8", dict(page_balloon=PageBalloonTest.PAGE_OFFLINE), "ONE_BYTE"),
         ("v4.8", dict(page_balloon=PageBalloonTest.MAPCOUNT_AND_PRIVATE_2), "PG_RECLAIM_MAPCOUNT_256"),
         ("v3-04", dict(balloon_branch_first=True), "isolate_balloon_page"),
+        # soak run 62 (seed 987654): zsmalloc pages read as v3.19 balloon pages
+        ("v3-02", dict(movable_marker=MovableMarker.PG_RECLAIM_MAPCOUNT_256), "PAGE_BALLOON_MAPCOUNT_VALUE"),
+        ("v3-04", dict(balloon_protocol=BalloonProtocol.PAGE_PRIVATE), "PAGE_BALLOON_MAPCOUNT_VALUE"),
+        # soak run 270 (seed 271828): v3-04's PageBalloon sent zsmalloc pages to the balloon list
+        ("v3-04", dict(failure_route=FailureRoute.V3_02), "isolated_balloon_page"),
+        ("v3-04", dict(failure_route=FailureRoute.V4_5), "isolated_balloon_page"),
     ],
 )
 def test_impossible_combinations_say_why(base, change, why):

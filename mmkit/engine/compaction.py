@@ -17,6 +17,7 @@ from mmkit.engine.alloc import alloc_pages, free_pages, free_the_page
 from mmkit.engine.buddy import (
     CMA,
     MOVABLE,
+    WMARK_HIGH,
     WMARK_LOW,
     WMARK_MIN,
     find_suitable_fallback,
@@ -39,6 +40,7 @@ from mmkit.engine.migrate import (
 )
 from mmkit.engine.owners import balloon_isolate, del_page_from_lru_list
 from mmkit.engine.pageflags import PageBuddy, page_order, rmv_page_order, set_page_kind
+from mmkit.engine.reclaim import shrink_zone
 from mmkit.engine.predicates import (
     PageBalloon,
     PageIsolated,
@@ -707,7 +709,7 @@ def migrate_pages(A, vc, S, cc, head_id, contig_alloc):
         while node != head:
             nxt = A.lru_next[node]
             if contig_alloc:
-                newpage = alloc_target_outside(A, vc, node)
+                newpage = alloc_target_outside(A, vc, S, node)
             else:
                 newpage = compaction_alloc(A, vc, S, cc)
             if newpage < 0:
@@ -822,12 +824,19 @@ def migrate_folios(A, vc, S, cc, head_id):
 
 
 @kernel
-def alloc_target_outside(A, vc, page):
-    """``alloc_migrate_target`` for ``alloc_contig_range``: an order-0 MOVABLE page from
-    the page allocator; the range itself is MIGRATE_ISOLATE, so the buddy never hands
-    out pages from it."""
+def alloc_target_outside(A, vc, S, page):
+    """``alloc_migrate_target`` for ``alloc_contig_range``: an order-0 page from the page
+    allocator with ``GFP_USER | __GFP_MOVABLE`` (v4.5 ``alloc_page``; 6.x adds
+    ``__GFP_RETRY_MAYFAIL``), which may reclaim directly: when no zone has a page above
+    its min watermark, each zone is reclaimed to its high watermark (as the slow path's
+    direct reclaim) and the allocation tried once more. The range itself is
+    MIGRATE_ISOLATE, so the buddy never hands out pages from it."""
     zone_hi = A.zone_start.shape[0] - 1
-    p = alloc_pages(A, vc, 0, MOVABLE, K_ISOLATED_FREE, 0, False, zone_hi, 0)
+    p = alloc_pages(A, vc, 0, MOVABLE, K_ISOLATED_FREE, 0, False, zone_hi, WMARK_MIN)
+    if p < 0:
+        for z in range(zone_hi, -1, -1):
+            shrink_zone(A, vc, S, z, A.wmark[z, WMARK_HIGH] + 2, 4096)
+        p = alloc_pages(A, vc, 0, MOVABLE, K_ISOLATED_FREE, 0, False, zone_hi, WMARK_MIN)
     return p
 
 

@@ -188,6 +188,11 @@ def putback_movable_pages(A, vc, S, head_id):
                 if page_has_movable_ops(A, vc, pfn):
                     driver_putback(A, vc, S, pfn, F_FAILURE_ROUTE)
                 else:
+                    if A.kind[pfn] == K_BALLOON or A.kind[pfn] == K_ZSMALLOC:
+                        # the driver still owns it, but no putback_page is called: a
+                        # v3.19-protocol balloon page under a route without the balloon
+                        # branch stays off its list (a user-built mix)
+                        record(S, A, pfn, EV_MISROUTED_PUTBACK, F_FAILURE_ROUTE, 0)
                     ClearPageIsolated(A, vc, pfn)
                     put_page(A, vc, pfn)
             else:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from mmkit.engine.jit import inline_into, kernel
 
 from mmkit.engine.alloc import free_pages
-from mmkit.engine.buddy import MOVABLE, RECLAIMABLE, UNMOVABLE
+from mmkit.engine.buddy import CMA, MOVABLE, RECLAIMABLE, UNMOVABLE, get_pageblock_migratetype
 from mmkit.engine.owners import add_page_to_lru_list, del_page_from_lru_list
 from mmkit.engine.page_alloc import GFP_DEFAULT, GFP_TRANSHUGE, __alloc_pages_nodemask
 from mmkit.engine.predicates import PageIsolated, set_bit, test_bit
@@ -147,7 +147,9 @@ def find_page(A, vc, S, z, kind, budget):
     """A random allocated head page of ``kind`` in zone ``z``, or -1: a bounded walk
     from a random pfn. A compound page of order k is taken with probability 2**-k, so
     every allocation is equally likely, whatever its size. Isolated pages are passed
-    over."""
+    over, and so are kernel pages in a MIGRATE_CMA pageblock: unmovable requests never
+    get CMA pages, so those are a range ``cma_alloc`` gave out, which its owner frees
+    whole (``cma_release``), not page by page."""
     start = A.zone_start[z]
     span = A.zone_end[z] - start
     if span <= 0:
@@ -165,7 +167,8 @@ def find_page(A, vc, S, z, kind, budget):
         head = p
         if A.lru_next[p] <= -2:
             head = -2 - A.lru_next[p]
-        if A.kind[head] == kind and A.refcount[head] > 0 and not PageIsolated(A, vc, head):
+        if A.kind[head] == kind and A.refcount[head] > 0 and not PageIsolated(A, vc, head) \
+                and not (kind == K_KERNEL and get_pageblock_migratetype(A, head) == CMA):
             order = A.private[head + 1] if test_bit(A, head, PG_head) else 0
             if order == 0 or rand_below(S, 1 << order) == 0:
                 return head

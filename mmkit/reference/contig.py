@@ -24,6 +24,7 @@ from mmkit.reference.events import record, rule
 from mmkit.reference.lists import list_del, list_empty
 from mmkit.reference.migrate import migrate_pages, putback_movable_pages
 from mmkit.reference.owners import reclaim_zsmalloc_page
+from mmkit.reference.reclaim import shrink_zone
 from mmkit.reference.predicates import (
     PageBalloon,
     PageIsolated,
@@ -35,6 +36,7 @@ from mmkit.semantics import CmaCleanRule
 
 MAX_ORDER_NR_PAGES = 1 << (MAX_ORDER - 1)
 WMARK_MIN = 0
+WMARK_HIGH = 2
 
 
 def clean_page_droppable(v, page) -> bool:
@@ -154,8 +156,15 @@ def isolate_migratepages_range(s, cc, pfn: int, end: int) -> int:
 
 
 def alloc_migrate_target(s, page):
-    """An order-0 movable page from the allocator; the isolated blocks cannot give one."""
-    pfn = s.mem.alloc_pages(0, 1, int(PageKind.ISOLATED_FREE), 0, len(s.mem.zones) - 1, False, WMARK_MIN)
+    """An order-0 movable page from the allocator (``GFP_USER | __GFP_MOVABLE``: it may
+    reclaim directly, each zone up to its high watermark, and try once more); the
+    isolated blocks cannot give one."""
+    zone_hi = len(s.mem.zones) - 1
+    pfn = s.mem.alloc_pages(0, 1, int(PageKind.ISOLATED_FREE), 0, zone_hi, False, WMARK_MIN)
+    if pfn < 0:
+        for z in range(zone_hi, -1, -1):
+            shrink_zone(s, z, s.mem.zones[z].wmark[WMARK_HIGH] + 2, 4096)
+        pfn = s.mem.alloc_pages(0, 1, int(PageKind.ISOLATED_FREE), 0, zone_hi, False, WMARK_MIN)
     return s.mem.pages[pfn] if pfn >= 0 else None
 
 

@@ -142,6 +142,9 @@ def putback_movable_pages(s, head) -> None:
                 if PageMovable(v, page):
                     putback_movable_page(s, page, r)
                 else:
+                    if page.kind in DRIVER_KINDS:
+                        # its driver still owns it, and no putback_page is called
+                        record(s, page, "misrouted_putback", r)
                     ClearPageIsolated(v, page)
                     put_page(s, page)
             else:

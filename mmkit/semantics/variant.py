@@ -191,6 +191,28 @@ class Variant:
             problems.append("cma_clean_rule=MOVABLE_OPS_THEN_EVICTABLE needs movable_marker=PG_MOVABLE_OPS")
         if self.cma_clean_rule == CmaCleanRule.NOT_MOVABLE and self.movable_marker == M.NONE:
             problems.append("cma_clean_rule=NOT_MOVABLE reads __PageMovable, which movable_marker=NONE does not have")
+        if self.movable_marker == M.PG_RECLAIM_MAPCOUNT_256 and self.page_balloon in (
+                PageBalloonTest.MAPCOUNT, PageBalloonTest.MAPCOUNT_AND_PRIVATE_2):
+            # -256 is PAGE_BALLOON_MAPCOUNT_VALUE: every generic movable page (zsmalloc's too)
+            # passes a _mapcount PageBalloon, so no code may still treat PageBalloon as
+            # "a balloon page"; v3 04 removed that code in the patch that made -256 the value
+            old_balloon_code = []
+            if self.balloon_protocol == BalloonProtocol.PAGE_PRIVATE:
+                old_balloon_code.append("balloon_protocol=PAGE_PRIVATE (balloon_page_movable/isolate)")
+            if self.failure_route in (FailureRoute.V4_5, FailureRoute.V3_02):
+                old_balloon_code.append(f"failure_route={self.failure_route.name} (isolated_balloon_page -> "
+                                        "balloon_page_putback)")
+            if old_balloon_code:
+                problems.append(
+                    "movable_marker=PG_RECLAIM_MAPCOUNT_256 with page_balloon=" + self.page_balloon.name + " and "
+                    + " and ".join(old_balloon_code) + ": -256 is PAGE_BALLOON_MAPCOUNT_VALUE, so every generic "
+                    "movable page (every zsmalloc page) reads as PageBalloon and the v3.19 balloon code would take "
+                    "zsmalloc pages for balloon pages (list_del of a page->lru the balloon never linked, a "
+                    "zsmalloc page put on the balloon list); v3 04 made -256 the movable value in the same patch "
+                    "that moved the balloon onto the generic feature and removed that code (use "
+                    "balloon_protocol=GENERIC with failure_route V3_04 or later, movable_marker="
+                    "PG_RECLAIM_MAPCOUNT_255, or page_balloon=BALLOON_MAPPING)"
+                )
         if self.balloon_branch_first and self.balloon_protocol != BalloonProtocol.PAGE_PRIVATE:
             problems.append(
                 "balloon_branch_first=True is v4.5's isolate_balloon_page branch, which exists only with "

@@ -1,0 +1,106 @@
+"""Regressions of the contiguous-range and balloon paths: soak run 62 of seed 987654
+(issue 21) and the CMA allocations of issue 16 that never succeeded."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_engine_differential import RATES, assert_same, make_pair, run_differential
+
+import mmkit
+from mmkit.engine.sim import Sim
+from mmkit.model.kinds import MigrateType, PageKind
+from mmkit.semantics import NAMED, FailureRoute, MovableMarker
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "verification"))
+import soak
+
+pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+
+SMALL = [("DMA32", 4), ("Normal", 8)]
+# run 62 of `soak.py --seed 987654` before the fix: v3-02 with these two rules
+RUN62 = dict(seed=600170890430, n_ops=43, scale=1.4)
+
+
+def test_run62_mix_is_refused_with_its_reason():
+    """-256 as the movable sentinel beside the v3.19 balloon protocol made zsmalloc pages
+    read as balloon pages: the balloon branch list_del'ed a page->lru nobody linked."""
+    with pytest.raises(mmkit.VariantError, match="PAGE_BALLOON_MAPCOUNT_VALUE"):
+        NAMED["v3-02"].replace(movable_marker=MovableMarker.PG_RECLAIM_MAPCOUNT_256,
+                               failure_route=FailureRoute.V6_18)
+
+
+def test_run62_operations_agree_with_the_twin_and_soak_clean():
+    """Run 62's operations under the half of its mix that can exist (v3-02 with the
+    v6.18 failure route): engine and twin agree op by op, no violation, no finding."""
+    v = NAMED["v3-02"].replace(failure_route=FailureRoute.V6_18)
+    e = run_differential(v, RUN62["seed"], RUN62["n_ops"], RATES[0], zones=SMALL, full_every=4,
+                         scale=RUN62["scale"])
+    assert e.count("misrouted_putback", PageKind.BALLOON) > 0  # the route's fault is shown
+    out = soak.run(soak.Case(variant=v, layout=0, rates=0, **RUN62))
+    assert out.violations == [] and out.findings == []
+
+
+def balloon_contig_ops(s):
+    """The minimal operation list: a balloon, every migration failing, a contiguous
+    range over the balloon's pages (their isolation, then the failure route)."""
+    s.balloon_inflate(40)
+    kind = s.mem.kind if isinstance(s, Sim) else np.array([p.kind for p in s.mem.pages])
+    pfns = np.flatnonzero(kind == PageKind.BALLOON)
+    start = int(pfns[0]) & ~511
+    return pfns, s.alloc_contig_range(start, start + 512)
+
+
+@pytest.mark.parametrize("route", [FailureRoute.V4_8, FailureRoute.V6_18])
+def test_balloon_page_the_route_cannot_put_back_is_a_recorded_fault(route):
+    """A v3.19-protocol balloon page under a failure route without the balloon branch is
+    released from isolation but never put back on the balloon list: the event names it
+    (before the fix it left silently, an owner finding)."""
+    v = NAMED["v3-02"].replace(failure_route=route)
+    e, t = make_pair(v, 5, zones=SMALL, migrate_fail=1.0)
+    pfns, res = balloon_contig_ops(e)
+    _, res_t = balloon_contig_ops(t)
+    assert res == res_t and res["ok"] == 0 and res["failed"] > 0
+    assert_same(e, t, f"{v.name} after alloc_contig_range")
+    ev = e.events()
+    misrouted = set(ev[ev[:, 2] == 6][:, 1].tolist())
+    off_list = {p for p in pfns.tolist() if e.mem.lru_next[p] == -1}
+    assert off_list and misrouted == off_list
+    e.check()
+    assert soak.owner_findings(e) == []
+    assert soak.owner_findings(e, excuse=False)  # the event is what excuses them
+
+
+# ---------------------------------------------------------------- CMA (issue 16)
+UNMOVABLE_KINDS = (PageKind.SLAB, PageKind.SLAB_RECLAIMABLE, PageKind.PAGETABLE)
+
+
+@pytest.fixture(scope="module")
+def cma_run():
+    """The cma preset at 1 GiB without pinned pages or THPs: what is left in a range then
+    is what alloc_contig_range can move or drop."""
+    return mmkit.compare(workload="cma", gib=1, seed=1, variants=["v3-04", "v3-04-reviewed", "v4.8"],
+                         pinned_rate=0.0, thp_rate=0.0)
+
+
+def test_cma_area_takes_only_movable_pages(cma_run):
+    """Reserved at boot (before the prefill), the area never holds slab or page tables
+    (before, it was reserved after the prefill and held them: every allocation failed)."""
+    for v, mem in cma_run.memories.items():
+        cma_blocks = np.flatnonzero((mem.pb_flags & 7) == MigrateType.CMA)
+        assert cma_blocks.size > 0
+        frames = (cma_blocks[:, None] * 512 + np.arange(512)).ravel()
+        assert not np.isin(mem.kind[frames], UNMOVABLE_KINDS).any(), v
+
+
+def test_cma_allocations_succeed_and_show_review_point3(cma_run):
+    fin = {row["variant"]: row for row in cma_run.final().iter_rows(named=True)}
+    for v in cma_run.variants:
+        assert fin[v]["cma_alloc_success"] > fin[v]["cma_alloc_fail"] > 0, v  # before: 0 successes
+    # v3-04's PageIsolated is PG_owner_priv_1: clean PG_checked pages are migrated, not dropped
+    a, b = fin["v3-04"], fin["v3-04-reviewed"]
+    assert a["cma_skip_false_positive"] > 0 == b["cma_skip_false_positive"]
+    assert a["cma_reclaimed"] < b["cma_reclaimed"] and a["cma_migrated"] > b["cma_migrated"]
