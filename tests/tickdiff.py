@@ -4,6 +4,9 @@ every tick (tests and ``verification/campaign.py``)."""
 
 from __future__ import annotations
 
+import traceback
+from pathlib import Path
+
 import numpy as np
 
 import mmkit
@@ -43,6 +46,11 @@ def differences(e: Sim, t: RefSim) -> list[str]:
     return out + compare_states(engine_sim_state(e), t.state())
 
 
+def _where(err: BaseException) -> str:
+    tb = traceback.extract_tb(err.__traceback__)
+    return f"{Path(tb[-1].filename).name}:{tb[-1].lineno} {tb[-1].name}" if tb else "?"
+
+
 def tick_differential(preset: str, variant, seed: int, ticks: int, zones=ZONES, changes: dict | None = None
                       ) -> tuple[int, list[str]]:
     """Run ``ticks`` ticks of ``preset`` on both, comparing them and running the engine's
@@ -69,8 +77,12 @@ def tick_differential(preset: str, variant, seed: int, ticks: int, zones=ZONES, 
         return 0, ["before tick 0:", *diff]
     for t in range(ticks):
         W.run_ticks(e.A, e.vc, e.S, P, t, t + 1, ticks, samples, sfree, svm, sfaults)
-        twin.tick(t, ticks)
-        diff = differences(e, twin.s)
+        try:
+            twin.tick(t, ticks)
+        except Exception as err:  # noqa: BLE001 - the twin's own failure, reported with the engine's state
+            diff = [f"the twin raised {type(err).__name__} in tick {t}: {err} (at {_where(err)})"]
+        else:
+            diff = differences(e, twin.s)
         try:
             e.check()
         except InvariantError as err:
