@@ -13,15 +13,20 @@ per input) and never memory beyond a bound (``RLIMIT_AS`` in the worker).
 
 How to run (from the repository root)::
 
-    .venv/bin/python verification/fuzz.py                 # >= 100,000 inputs in all
-    .venv/bin/python verification/fuzz.py --scale 0.05    # a quick look
+    .venv/bin/python verification/fuzz.py                 # >= 100,000 inputs, a fresh seed
+    .venv/bin/python verification/fuzz.py --scale 0.05 --seed 7   # a quick look, seed 7
     .venv/bin/python verification/fuzz.py --repro snapshot 1 4711   # one input again
+    .venv/bin/python verification/fuzz.py --repro snapshot 1 4711 --keep 0,2  # its ops 0 and 2
+
+The seed comes first in the output, with the command that repeats the run (a fresh one,
+from the operating system, unless ``--seed`` gives it).
 
 Each target runs in a worker process that the parent watches: an input that takes longer
 than the target's bound is reported as a hang (the worker is killed and restarted after
 it); a worker that dies is reported as a crash. It prints, per target, the inputs tried,
 how they ended (valid, typed error by class, failure) and the time, then each failure
-with the command that replays it.
+with the command that replays it and, for an untyped exception, the minimal recipe
+(operations deleted while the same exception persists) with its own replay command.
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "verification"))
+from seeds import announce  # noqa: E402
 DATA = ROOT / "data"
 TESTS_DATA = ROOT / "tests" / "data"
 ERAS = TESTS_DATA / "eras"
@@ -833,7 +840,7 @@ def signature(detail: str) -> str:
     return (where[-1] if where else "") + " | " + last
 
 
-def report(tallies: list[Tally], seed: int, seconds: float) -> int:
+def report(tallies: list[Tally], seed: int, seconds: float, workdir: Path | None = None) -> int:
     print(f"\n{'target':<16}{'inputs':>9}{'valid':>9}{'typed':>9}{'failures':>9}{'time s':>9}  "
           f"slowest input (s)   typed errors")
     tot = Counter()
@@ -856,26 +863,65 @@ def report(tallies: list[Tally], seed: int, seconds: float) -> int:
         print(f"\n{kind} x{len(cases)} ({', '.join(f'{k} {v}' for k, v in targets.items())}); first: "
               f".venv/bin/python verification/fuzz.py --repro {name} {seed} {i}")
         print("  " + detail.strip().replace("\n", "\n  ")[-2500:])
+        if kind == "FAIL" and workdir is not None:
+            print(shrink_report(name, seed, i, workdir), flush=True)
     return 1 if tot["failures"] else 0
 
 
-def repro(name: str, seed: int, index: int, workdir: Path) -> None:
+def repro(name: str, seed: int, index: int, workdir: Path, keep: Sequence[int] | None = None) -> int:
     target = all_targets()[name]
     target.setup(workdir)
     recipe, source = case(target, seed, index)
+    if keep is not None:
+        recipe = tuple(recipe[k] for k in keep)
     print(f"recipe {recipe}, source {source}")
     status, detail = outcome(target, recipe, source)
     print(status, detail)
+    return 1 if status == "FAIL" else 0
+
+
+def shrink(target: Target, recipe: Sequence[Op], source: int) -> list[int]:
+    """The indices of a minimal sublist of ``recipe`` that still fails with the same
+    signature (in this process: for untyped exceptions, not hangs or crashes); each
+    operation is deleted in turn while the failure persists."""
+    status, detail = outcome(target, recipe, source)
+    if status != "FAIL":
+        raise ValueError(f"recipe {recipe} (source {source}) does not fail: {status}")
+    want = signature(detail)
+    keep = list(range(len(recipe)))
+    i = 0
+    while i < len(keep):
+        trial = keep[:i] + keep[i + 1:]
+        st, d = outcome(target, [recipe[k] for k in trial], source)
+        if trial and st == "FAIL" and signature(d) == want:
+            keep = trial
+        else:
+            i += 1
+    return keep
+
+
+def shrink_report(name: str, seed: int, index: int, workdir: Path) -> str:
+    target = all_targets()[name]
+    target.setup(workdir)
+    recipe, source = case(target, seed, index)
+    try:
+        keep = shrink(target, recipe, source)
+    except ValueError as e:  # does not fail in this process (a worker's limits, a hang)
+        return f"  not shrunk: {e}"
+    return (f"  minimal recipe ({len(keep)} of {len(recipe)} ops, source {source}): "
+            f"{tuple(recipe[k] for k in keep)}\n  replay it: .venv/bin/python verification/fuzz.py --repro "
+            f"{name} {seed} {index} --keep {','.join(map(str, keep))}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=None, help="default: a fresh one, printed first")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every target's number of inputs")
     ap.add_argument("--targets", default=",".join(SHARE), help="comma-separated targets")
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "mmkit-fuzz")
     ap.add_argument("--memory-bound", type=int, default=MEMORY_BOUND, help="bytes of address space per worker")
     ap.add_argument("--repro", nargs=3, metavar=("TARGET", "SEED", "INDEX"))
+    ap.add_argument("--keep", metavar="I,J,...", help="with --repro: only these operations of the recipe")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--start", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
@@ -885,22 +931,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     workdir = workdir_for(args.workdir)
     if args.repro:
-        repro(args.repro[0], int(args.repro[1]), int(args.repro[2]), workdir)
-        return 0
-    targets = all_targets()
+        keep = None if args.keep is None else [int(k) for k in args.keep.split(",") if k]
+        return repro(args.repro[0], int(args.repro[1]), int(args.repro[2]), workdir, keep)
     names = [n.strip() for n in args.targets.split(",") if n.strip()]
-    unknown = [n for n in names if n not in targets]
+    unknown = [n for n in names if n not in all_targets()]
     if unknown:
-        ap.error(f"unknown targets {unknown}; known: {', '.join(targets)}")
+        ap.error(f"unknown targets {unknown}; known: {', '.join(all_targets())}")
+    args.seed = announce("verification/fuzz.py", args.seed, sys.argv[1:] if argv is None else argv)
     t0 = time.monotonic()
+    return report(fuzz(names, args.seed, args.scale, workdir, args.memory_bound), args.seed,
+                  time.monotonic() - t0, workdir)
+
+
+def fuzz(names: Sequence[str], seed: int, scale: float, workdir: Path, memory_bound: int = MEMORY_BOUND,
+         progress: bool = True) -> list[Tally]:
+    """Each target of ``names`` on ``SHARE[name] * scale`` inputs of ``seed``."""
+    targets = all_targets()
     tallies = []
     for n in names:
-        count = max(1, int(SHARE[n] * args.scale))
-        print(f"{n}: {count} inputs ...", flush=True)
-        tallies.append(run_target(n, args.seed, count, workdir, args.memory_bound, targets[n].bound_seconds))
+        count = max(1, int(SHARE[n] * scale))
+        if progress:
+            print(f"{n}: {count} inputs ...", flush=True)
+        tallies.append(run_target(n, seed, count, workdir, memory_bound, targets[n].bound_seconds))
         t = tallies[-1]
-        print(f"  {t.tried} tried, {len(t.failures)} failures, {t.seconds:.1f} s", flush=True)
-    return report(tallies, args.seed, time.monotonic() - t0)
+        if progress:
+            print(f"  {t.tried} tried, {len(t.failures)} failures, {t.seconds:.1f} s", flush=True)
+    return tallies
 
 
 if __name__ == "__main__":

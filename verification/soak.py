@@ -18,12 +18,16 @@ After each operation two checks run:
 
 How to run (from the repository root)::
 
-    .venv/bin/python verification/soak.py            # 1,000 runs
-    .venv/bin/python verification/soak.py --runs 50  # a quick look
-    .venv/bin/python verification/soak.py --repro 17 # run number 17 again, op by op
+    .venv/bin/python verification/soak.py                      # 1,000 runs on a fresh seed
+    .venv/bin/python verification/soak.py --runs 50 --seed 7   # 50 runs on seed 7
+    .venv/bin/python verification/soak.py --repro 17 --seed 7  # run 17 of seed 7 again, op by op
+    .venv/bin/python verification/soak.py --repro 17 --seed 7 --keep 0,4,9  # only those ops
 
-Prints the violations and findings (each with the run that replays it), the total time
-and the slowest run.
+The seed comes first in the output, with the command that repeats the run (a fresh one,
+from the operating system, unless ``--seed`` gives it). Prints the violations and
+findings, each with the command that replays its run and the minimal operation list
+(operations deleted while the same kind of failure persists) with its own replay command,
+the total time and the slowest run.
 """
 
 from __future__ import annotations
@@ -42,8 +46,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "verification"))
 
 from opgen import apply_sim_op, free_candidates, random_sim_ops
+from seeds import announce
 
 import mmkit
 from mmkit.engine import state as _st
@@ -51,6 +57,7 @@ from mmkit.engine.sim import Sim
 from mmkit.errors import InvariantError, VariantError
 from mmkit.model.flags import PG_head, PG_lru
 from mmkit.model.kinds import MAX_ORDER, MIGRATE_TYPES, NR_LRU_LISTS, PageKind
+from mmkit.model.memory import synthetic_layout
 from mmkit.semantics import NAMED, RULE_FIELDS, Variant
 
 # machines: two small zones; one zone; the mib= layout (DMA from pfn 1); a larger one
@@ -276,6 +283,11 @@ class Outcome:
     ops: int = 0
     seconds: float = 0.0
     faults: Counter = field(default_factory=Counter)
+    first_op: int | None = None  # the operation after which the first violation or finding showed (-1: boot)
+
+    def failure(self) -> str | None:
+        """The first violation, else the first finding, else None."""
+        return (self.violations or self.findings or [None])[0]
 
 
 def make_sim(case: Case) -> Sim:
@@ -288,26 +300,29 @@ def _candidates(sim: Sim, held) -> np.ndarray:
     return free_candidates(m.kind.astype(np.int64), m.refcount, m.lru_next[: m.nr_pages] <= -2, held)
 
 
-def ops_of(case: Case, sim: Sim) -> Iterable[tuple[str, dict]]:
-    spans = [(int(a), int(b)) for a, b in zip(sim.mem.zone_start, sim.mem.zone_end)]
-    return random_sim_ops(case.seed, case.n_ops, spans, case.scale)
+def ops_of(case: Case) -> list[tuple[str, dict]]:
+    """The run's operations (a function of its seed, machine and scale)."""
+    spans = [(s, s + n) for _, s, n in synthetic_layout(**LAYOUTS[case.layout])]
+    return list(random_sim_ops(case.seed, case.n_ops, spans, case.scale))
 
 
 def run(case: Case, ops: Iterable[tuple[str, dict]] | None = None, *, findings: bool = True,
-        verbose: bool = False) -> Outcome:
+        verbose: bool = False, numbers: Sequence[int] | None = None) -> Outcome:
     """Run ``case`` (or the given operations on its machine), checking after each one;
-    stops at the first violation."""
+    stops at the first violation. ``numbers``: how the reports number the given
+    operations (default 0, 1, ...)."""
     t0 = time.perf_counter()
     out = Outcome(case)
     sim = make_sim(case)
     held: list[tuple[int, int]] = []
     seen: set[str] = set()
 
-    def check(where: str) -> bool:
+    def check(where: str, i: int) -> bool:
         try:
             sim.check()
         except InvariantError as e:
             out.violations.append(f"{where}: {e}")
+            out.first_op = i if out.first_op is None else out.first_op
             return False
         if findings:
             spread: list[str] = []
@@ -317,24 +332,76 @@ def run(case: Case, ops: Iterable[tuple[str, dict]] | None = None, *, findings: 
                 if finding_kind(f) not in seen:  # one report per kind of finding
                     seen.add(finding_kind(f))
                     out.findings.append(f"{where}: {f}")
+                    out.first_op = i if out.first_op is None else out.first_op
         return True
 
-    if check("after boot"):
-        for i, (name, args) in enumerate(ops_of(case, sim) if ops is None else ops):
+    if check("after boot", -1):
+        for i, (name, args) in enumerate(ops_of(case) if ops is None else ops):
             result = apply_sim_op(sim, name, args, _candidates(sim, held), held)
             if name == "alloc_contig_range" and result["ok"]:
                 held.append((args["start"], args["end"]))
             elif name == "free_contig_range" and result is not None:
                 held.remove(result)
             out.ops += 1
+            label = i if numbers is None else numbers[i]
             if verbose:
-                print(f"  op {i} {name} {args} -> {result}")
-            if not check(f"op {i} {name} {args}"):
+                print(f"  op {label} {name} {args} -> {result}")
+            if not check(f"op {label} {name} {args}", i):
                 break
     fc = sim.fault_counts()
     out.faults = Counter({_st.EVENT_NAMES[e]: int(fc[e].sum()) for e in FAULT_CODES if fc[e].sum()})
     out.seconds = time.perf_counter() - t0
     return out
+
+
+def shrink(case: Case, ops: Sequence[tuple[str, dict]] | None = None, *, budget: float = 120.0
+           ) -> tuple[list[int], Outcome]:
+    """The indices of a minimal sublist of ``case``'s operations (or ``ops``) that still
+    ends in the same kind of failure (violation, else finding) as the whole list, and
+    that sublist's outcome: operations after the failure are dropped, then halves,
+    quarters ... and single operations are deleted while the failure persists (within
+    ``budget`` seconds; what is left then is returned)."""
+    ops = ops_of(case) if ops is None else list(ops)
+    full = run(case, ops)
+    if full.failure() is None:
+        raise ValueError(f"{case.describe()}: no violation or finding to shrink")
+    target = (bool(full.violations), finding_kind(full.failure()))
+    t_end = time.perf_counter() + budget
+
+    def same(o: Outcome) -> bool:
+        return o.failure() is not None and (bool(o.violations), finding_kind(o.failure())) == target
+
+    keep = list(range(len(ops) if full.first_op < 0 else full.first_op + 1))
+    best = run(case, [ops[k] for k in keep], numbers=keep)
+    if not same(best):  # the later operations matter (e.g. a finding's report): keep them all
+        keep, best = list(range(len(ops))), full
+    chunk = max(len(keep) // 2, 1)
+    while time.perf_counter() < t_end:
+        changed, i = False, 0
+        while i < len(keep) and time.perf_counter() < t_end:
+            trial = keep[:i] + keep[i + chunk:]
+            o = run(case, [ops[k] for k in trial], numbers=trial)
+            if same(o):
+                keep, best, changed = trial, o, True
+            else:
+                i += chunk
+        if chunk == 1 and not changed:
+            break
+        chunk = max(chunk // 2, 1)
+    return keep, best
+
+
+def shrink_report(case: Case, run_index: int, seed: int, budget: float = 120.0) -> str:
+    """The minimal operation list of a failing run, printed as it replays."""
+    ops = ops_of(case)
+    t0 = time.perf_counter()
+    keep, o = shrink(case, ops, budget=budget)
+    lines = [f"    minimal operation list ({len(keep)} of {len(ops)} ops, shrunk in "
+             f"{time.perf_counter() - t0:.0f} s): {o.failure()}"]
+    lines += [f"      op {k}: {ops[k][0]} {ops[k][1]}" for k in keep]
+    lines.append(f"    replay it: .venv/bin/python verification/soak.py --repro {run_index} --seed {seed} "
+                 f"--keep {','.join(map(str, keep)) or 'none'}")
+    return "\n".join(lines)
 
 
 def case_of(index: int, seed: int = 1) -> Case:
@@ -348,29 +415,58 @@ def case_of(index: int, seed: int = 1) -> Case:
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=1000)
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=None, help="default: a fresh one, printed first")
     ap.add_argument("--repro", type=int, metavar="RUN", help="run number RUN again, printing each operation")
+    ap.add_argument("--keep", metavar="I,J,...", help="with --repro: only these operations of the run")
+    ap.add_argument("--shrink-budget", type=float, default=120.0, metavar="S",
+                    help="seconds to shrink each failing run's operation list (0: do not shrink)")
     args = ap.parse_args(argv)
     if args.repro is not None:
+        if args.seed is None:
+            ap.error("--repro needs the --seed of the run it replays")
         case = case_of(args.repro, args.seed)
         print(case.describe())
-        o = run(case, verbose=True)
+        ops = ops_of(case)
+        numbers = list(range(len(ops)))
+        if args.keep is not None:
+            numbers = [int(k) for k in args.keep.split(",") if k not in ("", "none")]
+        o = run(case, [ops[k] for k in numbers], verbose=True, numbers=numbers)
         print("violations:", o.violations or "none")
         print("findings:", o.findings or "none")
         return 1 if o.violations else 0
+    args.seed = announce("verification/soak.py", args.seed, sys.argv[1:] if argv is None else argv)
+    return report(soak(args.runs, args.seed), args.seed, shrink_budget=args.shrink_budget)
 
+
+@dataclass
+class Soak:
+    """The outcomes of a soak's runs, with its warm-up and total time."""
+
+    outcomes: list[Outcome]
+    seconds: float
+    warm: float
+
+
+def soak(runs: int, seed: int, progress: bool = True) -> Soak:
+    """Runs ``0..runs-1`` of ``seed``."""
     t0 = time.perf_counter()
-    run(case_of(0, args.seed))  # numba's cache loads here, outside the timings
+    run(case_of(0, seed))  # numba's cache loads here, outside the timings
     warm = time.perf_counter() - t0
     t0 = time.perf_counter()
     outcomes = []
-    for i in range(args.runs):
-        o = run(case_of(i, args.seed))
+    for i in range(runs):
+        o = run(case_of(i, seed))
         outcomes.append(o)
-        if (i + 1) % 100 == 0:
+        if progress and (i + 1) % 100 == 0:
             print(f"{i + 1} runs, {sum(len(x.violations) for x in outcomes)} violations, "
                   f"{time.perf_counter() - t0:.0f} s", flush=True)
-    total = time.perf_counter() - t0
+    return Soak(outcomes, time.perf_counter() - t0, warm)
+
+
+def report(result: Soak, seed: int, shrink_budget: float = 120.0) -> int:
+    """Print a soak's counts, its violations and findings (each with its replay command
+    and, ``shrink_budget`` > 0, its minimal operation list); 1 if a violation or finding."""
+    outcomes, total, warm = result.outcomes, result.seconds, result.warm
     ops = sum(o.ops for o in outcomes)
     by_variant = Counter(o.case.variant.name if o.case.variant.name in NAMED else "user-built" for o in outcomes)
     faults = sum((o.faults for o in outcomes), Counter())
@@ -383,9 +479,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("fault events seen (what the variants are meant to show): "
           + ", ".join(f"{k} {v}" for k, v in faults.most_common()))
     print(f"violations (Sim.check): {len(violations)}")
-    for i, v in violations[:20]:
+    for n, (i, v) in enumerate(violations[:20]):
         print(f"  run {i} ({outcomes[i].case.describe()}): {v}\n    replay: .venv/bin/python verification/soak.py "
-              f"--repro {i} --seed {args.seed}")
+              f"--repro {i} --seed {seed}")
+        if shrink_budget > 0 and n < 5:
+            print(shrink_report(outcomes[i].case, i, seed, shrink_budget), flush=True)
     kinds = Counter(finding_kind(f) for _, f in found)
     spread = [i for i, o in enumerate(outcomes) if o.consequences]
     print(f"list findings excused as the spread of a recorded LRU/list corruption: "
@@ -395,10 +493,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     for k, c in kinds.most_common(12):
         i, f = next((i, f) for i, f in found if finding_kind(f) == k)
         print(f"  x{c} runs: {k}\n    e.g. run {i} ({outcomes[i].case.describe()}): {f}\n"
-              f"    replay: .venv/bin/python verification/soak.py --repro {i} --seed {args.seed}")
+              f"    replay: .venv/bin/python verification/soak.py --repro {i} --seed {seed}")
+        if shrink_budget > 0 and not outcomes[i].violations:
+            print(shrink_report(outcomes[i].case, i, seed, shrink_budget), flush=True)
     print(f"total {total:.1f} s ({warm:.1f} s warm-up before); slowest run {slow_i}: {slow.seconds:.2f} s, "
           f"{slow.ops} ops, {slow.case.describe()}")
-    return 1 if violations else 0
+    return 1 if violations or found else 0
 
 
 if __name__ == "__main__":
