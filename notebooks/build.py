@@ -60,24 +60,28 @@ ZS_V7 = lore("zsmalloc v7 11/12", "1464736881-24886-12-git-send-email-minchan@ke
 # Text that states what a run shows for a reason outside the review: kept here, in one
 # place, so that it is updated with the model.
 CMA_NOTE = """\
-`cma_alloc_success` is 0 and `cma_alloc_fail` 10 in every variant: every contiguous
-allocation of this workload fails, in every variant and every seed. That is a known
-modelling issue in mmkit's `alloc_contig_range()` (being worked on), not a difference
-between the kernels; read point 3 from the pages each allocation skipped, dropped and
-migrated, which are counted page by page."""
+`cma_alloc_success` is 0 and `cma_alloc_fail` 10 in every variant, and so it is in each of
+seeds 1-40 (0 of 400 allocations). That is what these kernels do with this CMA area: each
+window of eight pageblocks in it holds, when the allocation comes, an anonymous page with
+an extra reference (a GUP pin: `migrate_pages()` gives up on it after its passes) or a THP
+(`isolate_migratepages_block()` of v4.x skips compound pages), and `alloc_contig_range()`
+returns -EBUSY after migrating what it could. Later kernels migrate THPs out of a range
+(v5.7) and long-term pins out of CMA when they are taken (v5.1); mmkit models neither yet.
+The allocations still do their work page by page, and point 3 is read from that: the pages
+each one skipped, dropped and migrated."""
 
 # Measured over seeds 1-40 of review-04 on 512 MiB (`mmkit.compare` per seed, final
 # values; notebook 05 runs the same sweep): update with the model.
 SEEDS_NOTE = """\
 Over 40 seeds of the same workload the picture changes. THP success, pooled over all
-faults, is 21% under v4.5, 22% under v4.8 and v3-04-reviewed and 24% under v6.18; one
-seed's share ranges from about 5% to 35-60% under each, and seed 1 is v4.5's second best
-of the 40. What the series changes in this workload is order-3 (fork-sized) success: a
-median of 80% under v4.5 against 99-100% once zsmalloc pages can move. Deflate races hit
-about 2% of balloon migrations in every variant, so the misrouted putbacks of v4.5 and
-v3-04-reviewed have the same median (41 and 41.5). `05-sweeps.ipynb` runs this workload
-over those 40 seeds and draws the faults' distributions, and the series' benefit (order-2,
-order-3 and THP success) on `zram-pressure`."""
+faults, is 13% under v3-02, 16% under v3-04-reviewed and v4.8, 17% under v4.5 and v6.18
+and 21% under v3-04; one seed's share ranges from 0-7% to 35-73% under each, and seed 1 is
+v4.5's 34th of the 40. What the series changes in this workload is order-3 (fork-sized)
+success: a median of 86% under v4.5 against 91-96% once zsmalloc pages can move. Deflate
+races hit about 2% of balloon migrations in every variant, so the misrouted putbacks of
+v4.5 and v3-04-reviewed have about the same median (30.5 and 31.5). `05-sweeps.ipynb` runs
+this workload over those 40 seeds and draws the faults' distributions, and the series'
+benefit (order-2, order-3 and THP success) on `zram-pressure`."""
 
 
 # ---------------------------------------------------------------------------- 01
@@ -317,8 +321,8 @@ one at a time. Three rows say less than they seem to:
   migrates (`balloon_migrate`), the more deflates land there; v3-04-reviewed migrated more
   of them in this run than v4.5, not more often wrongly. v4.8 and v6.18 meet as many
   deflates and survive them.
-* **THP success** is the share of about twenty faults, so one fault moves it by about five
-  points. Direct compaction never succeeded in this run (`compact_success` below is 0 in
+* **THP success** is the share of about fifteen faults, so one fault moves it by about
+  seven points. Direct compaction never succeeded in this run (`compact_success` below is 0 in
   every variant): each THP that succeeded found a free 2 MiB block left by frees or
   reclaim, and which variant finds one at the moment of a fault depends on where its
   frees happened to fall once the runs have diverged. The counts:

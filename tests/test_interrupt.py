@@ -129,7 +129,10 @@ def test_a_machine_booted_in_pieces_is_the_machine_booted_in_one_call():
 
 # ------------------------------------------------------------------ compare, stopped
 def test_compare_stopped_by_its_event_returns_the_runs_up_to_there():
-    full = mmkit.compare(workload="review-04", **SMALL)
+    # long enough that no run ends before the stop (a run's chunks last about 0.1 s, on
+    # a loaded machine far more ticks than 60), short enough to run in full here
+    long = dict(SMALL, ticks=2000)
+    full = mmkit.compare(workload="review-04", **long)
     stop = threading.Event()
 
     def after_some_ticks(done, total):
@@ -137,12 +140,12 @@ def test_compare_stopped_by_its_event_returns_the_runs_up_to_there():
             stop.set()
 
     with pytest.raises(Interrupted) as e:
-        mmkit.compare(workload="review-04", **SMALL, stop=stop, progress=after_some_ticks)
+        mmkit.compare(workload="review-04", **long, stop=stop, progress=after_some_ticks)
     part = e.value.partial
     assert isinstance(e.value, KeyboardInterrupt) and not isinstance(e.value, mmkit.MmkitError)
-    assert re.match(r"compare stopped at tick \d+ of 60", str(e.value)), str(e.value)
+    assert re.match(r"compare stopped at tick \d+ of 2000", str(e.value)), str(e.value)
     at = part.info["stopped_at"]
-    assert set(at) == set(full.variants) and all(0 < t < 60 for t in at.values())
+    assert set(at) == set(full.variants) and all(0 < t < 2000 for t in at.values()), at
     for v, t in at.items():
         got = part.timeline.filter(pl.col("variant") == v)
         assert got["tick"][-1] == t  # each timeline ends where its run stopped

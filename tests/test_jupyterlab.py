@@ -71,6 +71,16 @@ OUTPUTS_JS = """
   })
 """
 
+REVEAL_JS = """
+async () => {
+  var cells = document.querySelectorAll(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell");
+  for (var i = 0; i < cells.length; i++) {
+    cells[i].scrollIntoView();
+    await new Promise(function (r) { setTimeout(r, 150); });
+  }
+}
+"""
+
 PROMPTS_JS = """
 () => Array.from(document.querySelectorAll(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputArea-prompt"))
   .map(function (p) { return p.textContent.trim(); })
@@ -202,8 +212,11 @@ class Page:
         raise AssertionError(f"cells still running after {CELL_SECONDS * 4} s: {p.evaluate(PROMPTS_JS)}")
 
     def outputs(self, timeout: float = 60) -> list[dict]:
-        """The outputs, once every chart has drawn (or ``timeout`` seconds passed)."""
+        """The outputs, once every chart has drawn (or ``timeout`` seconds passed). The
+        notebook is scrolled through first, as a reader would: JupyterLab 4 renders the
+        cells out of view lazily (``windowingMode``, "contentVisibility" by default)."""
         deadline = time.monotonic() + timeout
+        self.page.evaluate(REVEAL_JS)
         while True:
             outs = self.page.evaluate(OUTPUTS_JS)
             if all(o["marks"] for o in outs if o["chart"]) or time.monotonic() > deadline:

@@ -16,8 +16,7 @@ from mmkit.workloads import PRESETS
 VARIANTS = ("v4.5", "v3-04", "v4.8")
 SLOW = pytest.mark.slow
 SIZES = [pytest.param(0.25, id="0.25GiB"), pytest.param(4, id="4GiB"), pytest.param(64, id="64GiB", marks=SLOW)]
-CMA_BUG = pytest.mark.xfail(strict=True, reason="alloc_contig_range never succeeds on the CMA area "
-                            "(cma_alloc_success is 0 for every variant, engine/contig.py): a known engine bug")
+
 
 
 def ticks_for(name: str, gib: float) -> int:
@@ -121,12 +120,23 @@ def test_cma_migrates_for_contiguous_allocations(gib):
         assert f[v]["cma_migrated"] > 0, v
 
 
-@CMA_BUG
-@pytest.mark.parametrize("gib", SIZES)
+@pytest.mark.parametrize("gib", SIZES[1:])
 def test_cma_makes_contiguous_allocations(gib):
     f = finals("cma", gib)
     for v in VARIANTS:
         assert f[v]["cma_alloc_success"] > 0, v
+
+
+def test_cma_on_a_small_machine_fails_on_pinned_pages_and_thps():
+    # 0.25 GiB: the CMA area is 13 pageblocks and each attempt wants 8 of them; every
+    # window holds a page with an extra reference (a GUP pin: migration gives up after its
+    # passes) or a THP (v4.8's isolate_migratepages_block skips compound pages; THP
+    # migration for contiguous ranges came in 5.7), so alloc_contig_range fails each time
+    # after migrating what it could. A known limit of CMA on those kernels, not an engine fault.
+    f = finals("cma", 0.25)
+    for v in VARIANTS:
+        assert f[v]["cma_alloc_success"] == 0 and f[v]["cma_alloc_fail"] > 0, v
+        assert f[v]["cma_migrated"] > 0, v
 
 
 @pytest.mark.parametrize("gib", SIZES)

@@ -165,7 +165,9 @@ class TickTwin:
 
     def find_page(self, z: int, kind: int, budget: int) -> int:
         """A random allocated head page of ``kind`` in zone ``z`` (a bounded walk from a
-        random pfn; a compound page of order k taken with probability 2**-k), or -1."""
+        random pfn; a compound page of order k taken with probability 2**-k), or -1.
+        Kernel pages in a MIGRATE_CMA pageblock are passed over, as the engine's are: they
+        belong to a range cma_alloc gave out, freed whole by cma_release."""
         s = self.s
         pages, zone = s.mem.pages, s.mem.zones[z]
         start, end = zone.start, zone.end
@@ -183,7 +185,9 @@ class TickTwin:
                 continue
             head = pages[p].compound_head if pages[p].compound_head >= 0 else p
             page = pages[head]
-            if page.kind == kind and page.refcount > 0 and not PageIsolated(s.v, page):
+            if page.kind == kind and page.refcount > 0 and not PageIsolated(s.v, page) \
+                    and not (kind == PageKind.KERNEL
+                             and s.mem.pageblock_mt[head // PAGEBLOCK_NR_PAGES] == CMA):
                 order = pages[head + 1].private if test(page, pg.PG_head) else 0
                 if order == 0 or s.rng.below(1 << order) == 0:
                     return head
