@@ -69,14 +69,21 @@ def _run_snapshot_capture(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ snapshot check
 def _add_snapshot_check(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", metavar="DIR", help="snapshot folder")
+    p.add_argument("--style", choices=("modern", "legacy"), default=None,
+                   help="extfrag_index number format: modern '%%2d.%%03d' (v5.16+) or legacy '%%d.%%03d'; "
+                        "default: the snapshot's era, read from meta.json or its files")
 
 
 def _run_snapshot_check(args: argparse.Namespace) -> int:
     import mmkit.metrics
     import mmkit.snapshot
 
-    names = mmkit.metrics.check(mmkit.snapshot.load(args.dir))
+    snap = mmkit.snapshot.load(args.dir)
+    names = mmkit.metrics.check(snap, style=args.style)
+    style, why = (args.style, "--style") if args.style else snap.extfrag_style()
     print(f"{args.dir}: {', '.join(names)} identical to mmkit's computation from buddyinfo")
+    if "extfrag_index" in names:
+        print(f"extfrag_index compared in the {style} format ({why})")
     return 0
 
 

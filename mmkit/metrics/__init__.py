@@ -8,6 +8,7 @@ from __future__ import annotations
 from mmkit.metrics.fragmentation import (
     DEBUGFS_FILES,
     MetricsMismatch,
+    TrailingWhitespaceMismatch,
     check,
     contig_page_info,
     debugfs_text,
@@ -21,7 +22,7 @@ from mmkit.metrics.fragmentation import (
 )
 
 __all__ = [
-    "DEBUGFS_FILES", "MetricsMismatch", "check", "contig_page_info", "debugfs_text", "fragmentation_index",
+    "DEBUGFS_FILES", "MetricsMismatch", "TrailingWhitespaceMismatch", "check", "contig_page_info", "debugfs_text", "fragmentation_index",
     "fragmentation_indices", "free_pages_by_order", "largest_free_order", "unusable_free_index",
     "unusable_free_indices", "zone_summary",
 ]

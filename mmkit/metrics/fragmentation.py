@@ -16,9 +16,11 @@ identical in v4.5 and v6.1x for these functions):
 * debugfs ``extfrag/unusable_index`` (``unusable_show_print``) prints ``"Node %d, zone %8s
   "`` then ``"%d.%03d "`` of ``index / 1000, index % 1000`` (C division, truncating toward
   zero) per order, then ``\\n``; ``extfrag/extfrag_index`` (``extfrag_show_print``) the
-  same with ``"%2d.%03d "`` since the 2021 patch "mm: vmstat.c: make extfrag_index show
-  more pretty" (20211019103241.134797-1-linf@wangsu.com; in mainline from v5.16,
-  *(deduced from its date)*), ``"%d.%03d "`` before. Both walk only populated zones
+  same with ``"%2d.%03d "`` since Lin Feng's patch "mm: vmstat.c: make extfrag_index show
+  more pretty" (Message-Id 20211019103241.134797-1-linf@wangsu.com, 19 Oct 2021: the one
+  line ``seq_printf(m, "%d.%03d "`` -> ``"%2d.%03d "`` in ``extfrag_show_print``, so
+  values 0 to 9 get a pad space and line up with ``-1.000``; taken into -mm with the
+  v5.16 batch), ``"%d.%03d "`` before. ``unusable_show_print`` never changed. Both walk only populated zones
   (``walk_zones_in_node(..., assert_populated=true, ...)``), as buddyinfo does.
 
 One kernel detail is not reproduced: ``div_u64`` takes a 32-bit divisor, so the kernel
@@ -34,10 +36,12 @@ import numpy as np
 import polars as pl
 
 from mmkit.errors import ParameterError, SnapshotError
+from mmkit.snapshot.snapshot import EXTFRAG_WIDE_SINCE  # first release printing "%2d.%03d "
 
 __all__ = [
     "DEBUGFS_FILES",
     "MetricsMismatch",
+    "TrailingWhitespaceMismatch",
     "check",
     "contig_page_info",
     "debugfs_text",
@@ -51,9 +55,27 @@ __all__ = [
 ]
 
 DEBUGFS_FILES = ("extfrag_index", "unusable_index")
-EXTFRAG_WIDE_SINCE = (5, 16)  # first release printing extfrag_index with "%2d.%03d " (deduced)
 
 Style = Literal["modern", "legacy"]
+
+
+class TrailingWhitespaceMismatch(SnapshotError):
+    """The snapshot's debugfs file agrees with mmkit's computation except for whitespace
+    at line ends: the kernel ends every line with a space after the last value, and a
+    copy taken through mail, a web page or an editor often loses it.
+
+    Fix: every value agrees, so nothing is wrong with the numbers; compare a copy taken
+    with ``cp`` from debugfs to check the format too.
+    """
+
+    def __init__(self, name: str, line: int, lines: int, in_file: str, computed: str) -> None:
+        self.name, self.line, self.lines = name, line, lines
+        self.in_file, self.computed = in_file, computed
+        super().__init__(
+            f"{name} line {line}: only whitespace at line ends differs ({lines} line(s)): the file's line "
+            f"ends {in_file[-10:]!r}, mmkit's {computed[-10:]!r}. Every value agrees; was the file copied "
+            f"through mail or an editor that strips trailing spaces?"
+        )
 
 
 class MetricsMismatch(SnapshotError):
@@ -64,12 +86,12 @@ class MetricsMismatch(SnapshotError):
     or mmkit's formula or format is wrong for that kernel (please report it).
     """
 
-    def __init__(self, name: str, line: int, column: int, expected: str, computed: str) -> None:
+    def __init__(self, name: str, line: int, column: int, expected: str, computed: str, hint: str = "") -> None:
         self.name, self.line, self.column = name, line, column
         self.expected, self.computed = expected, computed
         super().__init__(
             f"{name} line {line}, column {column}: the kernel printed {expected!r}, "
-            f"mmkit computes {computed!r}"
+            f"mmkit computes {computed!r}" + (f" ({hint})" if hint else "")
         )
 
 
@@ -217,8 +239,13 @@ def _zones(obj: Any) -> tuple[list[int], list[str], np.ndarray]:
 
 
 def _style_of(obj: Any) -> Style:
-    from mmkit.snapshot.snapshot import kernel_version
+    """A Snapshot's own reading of its era (:meth:`~mmkit.snapshot.Snapshot.extfrag_style`:
+    meta.json, then zoneinfo and vmstat fields, then the extfrag_index text); for anything
+    else its kernel release, modern when unknown."""
+    from mmkit.snapshot.snapshot import Snapshot, kernel_version
 
+    if isinstance(obj, Snapshot):
+        return obj.extfrag_style()[0]  # type: ignore[return-value]
     release = getattr(obj, "kernel_release", None)
     if release is None:
         release = (getattr(obj, "meta", None) or {}).get("kernel_release")
@@ -238,8 +265,9 @@ def debugfs_text(obj: Any, which: str, *, style: Style | None = None) -> str:
     number of orders and nodes) or a ``Memory`` (``zone_names``, ``nr_free``; zones whose
     ``zone_present`` is 0 are skipped as ``populated_zone`` does; node 0). ``which`` is
     ``"extfrag_index"`` or ``"unusable_index"``. ``style`` picks the extfrag format:
-    ``"modern"`` (``%2d.%03d``, v5.16+) or ``"legacy"`` (``%d.%03d``); by default it follows
-    the snapshot's kernel release and is modern when unknown.
+    ``"modern"`` (``%2d.%03d``, v5.16+) or ``"legacy"`` (``%d.%03d``); by default a
+    Snapshot's era as its files show it (``Snapshot.extfrag_style``), else the kernel
+    release, and modern when unknown.
     """
     if which not in DEBUGFS_FILES:
         raise ParameterError(f"which: {which!r}; one of {', '.join(DEBUGFS_FILES)}")
@@ -275,8 +303,11 @@ def _first_difference(expected: str, computed: str) -> tuple[int, int, str, str]
 def check(snapshot: Any, *, style: Style | None = None) -> tuple[str, ...]:
     """Compare :func:`debugfs_text` with the snapshot's debugfs files, byte for byte.
 
-    Returns the names of the files compared. Raises :class:`MetricsMismatch` at the first
-    differing line and column, or :class:`SnapshotError` if the snapshot has neither file.
+    Returns the names of the files compared. Raises :class:`TrailingWhitespaceMismatch`
+    when only whitespace at line ends differs, :class:`MetricsMismatch` at the first
+    differing line and column otherwise (saying so when the other extfrag style would
+    match), or :class:`SnapshotError` if the snapshot has neither file. ``style`` as in
+    :func:`debugfs_text`.
     """
     if not hasattr(snapshot, "has") or not hasattr(snapshot, "text"):
         raise ParameterError(f"snapshot: {type(snapshot).__name__} is not a Snapshot (use mmkit.snapshot.load)")
@@ -289,9 +320,27 @@ def check(snapshot: Any, *, style: Style | None = None) -> tuple[str, ...]:
     for name in present:
         expected = snapshot.text(name)
         computed = debugfs_text(snapshot, name, style=style)
-        if expected != computed:
-            raise MetricsMismatch(name, *_first_difference(expected, computed))
+        if expected == computed:
+            continue
+        if _line_ends_stripped(expected) == _line_ends_stripped(computed):
+            ex, co = expected.split("\n"), computed.split("\n")
+            differ = [i for i in range(min(len(ex), len(co))) if ex[i] != co[i]]
+            first = differ[0] if differ else min(len(ex), len(co)) - 1
+            raise TrailingWhitespaceMismatch(name, first + 1, max(len(differ), 1), ex[first], co[first])
+        hint = ""
+        if name == "extfrag_index":
+            used = style if style is not None else _style_of(snapshot)
+            other = "legacy" if used == "modern" else "modern"
+            alt = debugfs_text(snapshot, name, style=other)
+            if _line_ends_stripped(alt) == _line_ends_stripped(expected):
+                why = f"; {snapshot.extfrag_style()[1]}" if style is None and hasattr(snapshot, "extfrag_style") else ""
+                hint = f"the {other} format matches: this kernel prints extfrag_index the {other} way (compared as {used}{why})"
+        raise MetricsMismatch(name, *_first_difference(expected, computed), hint=hint)
     return present
+
+
+def _line_ends_stripped(text: str) -> str:
+    return "\n".join(line.rstrip() for line in text.rstrip().split("\n"))
 
 
 # ------------------------------------------------------------------ frames

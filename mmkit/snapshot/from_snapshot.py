@@ -141,6 +141,7 @@ class _Zone:
     wmark: tuple[int, int, int]
     nr_free_pages: int | None
     pcp_pages: int
+    managed_from: str = "zoneinfo"
 
     @property
     def end(self) -> int:
@@ -159,16 +160,20 @@ def _zones(snap, node: int) -> list[_Zone]:
     out = []
     for (zname,), g in zi.group_by(["zone"], maintain_order=True):
         kv = dict(zip(g["key"].to_list(), g["value"].to_list()))
-        missing = [k for k in ("spanned", "present", "managed", "min", "low", "high") if k not in kv]
+        missing = [k for k in ("spanned", "present", "min", "low", "high") if k not in kv]
         if missing:
             raise SnapshotError(f"{snap.path}/zoneinfo: zone {zname} of node {node} has no {', '.join(missing)} line")
+        managed_from = "zoneinfo"
+        if "managed" not in kv:  # zoneinfo_show_print prints managed_pages since v3.8 (9feedc9d831e)
+            kv["managed"] = kv["present"]
+            managed_from = "present (zoneinfo has no managed line: a kernel before v3.8)"
         if kv["spanned"] == 0:
             continue
         if "start_pfn" not in kv:
             raise SnapshotError(f"{snap.path}/zoneinfo: zone {zname} of node {node} spans pages but has no start_pfn")
         out.append(_Zone(str(zname), node, kv["start_pfn"], kv["spanned"], kv["present"], kv["managed"],
                          (kv["min"], kv["low"], kv["high"]), kv.get("nr_free_pages"),
-                         int(pcp_by_zone.get(zname, 0))))
+                         int(pcp_by_zone.get(zname, 0)), managed_from))
     if not out:
         raise SnapshotError(f"{snap.path}/zoneinfo: node {node} has no zone that spans any page")
     out.sort(key=lambda z: z.start)
@@ -528,7 +533,8 @@ def _build_memory(snapshot, variant: Any, node: int, step: Callable[[str], None]
                 holes += b - a
                 budget -= b - a
         zone_rows.append({"zone": z.name, "start_pfn": z.start, "end_pfn": z.end, "spanned": z.spanned,
-                          "present": z.present, "managed": z.managed, "reserved": reserved_z,
+                          "present": z.present, "managed": z.managed, "managed_from": z.managed_from,
+                          "reserved": reserved_z,
                           "absent_expected": exp_absent, "holes_found": holes,
                           "uninit_expected": exp_uninit, "uninit_found": uninit})
     framed = (kind != _K["HOLE"]) & (kind != _K["UNINIT"])
@@ -786,6 +792,12 @@ class FromSnapshotReport:
     def buddyinfo_exact(self) -> bool:
         return all(r["exact"] for r in self.buddyinfo)
 
+    @property
+    def approximations(self) -> list[str]:
+        """What the build had to assume because the snapshot does not say it."""
+        return [f"zone {z['zone']}: managed pages taken from {z['managed_from']}"
+                for z in self.build.get("zones", []) if z.get("managed_from", "zoneinfo") != "zoneinfo"]
+
     def text(self) -> str:
         """A plain-text summary (what the verification scripts and notebooks print)."""
         b = self.build
@@ -796,6 +808,9 @@ class FromSnapshotReport:
                        f"/{z['absent_expected']} absent, uninit {z['uninit_found']}/{z['uninit_expected']},"
                        f" reserved {z['reserved']}, on per-CPU free lists (kept as kernel pages) "
                        f"{z.get('pcp_pages')}")
+            if z.get("managed_from", "zoneinfo") != "zoneinfo":
+                out.append(f"           managed pages {z['managed']}: {z['managed_from']}; uninitialised "
+                           f"memmap cannot be told from reserved pages")
         out.append("buddyinfo (built vs kernel):")
         for r in self.buddyinfo:
             tag = "exact" if r["exact"] else "diff " + " ".join(f"{d:+d}" for d in r["diff"])

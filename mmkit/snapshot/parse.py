@@ -36,7 +36,9 @@ import polars as pl
 from mmkit.errors import SnapshotError
 
 __all__ = [
+    "EMPTY_PAGETYPEINFO_HINT",
     "PageTypeInfo",
+    "UNNAMED_KEY",
     "parse_buddyinfo",
     "parse_debugfs_index",
     "parse_extfrag_index",
@@ -155,6 +157,10 @@ class PageTypeInfo:
     mixed: pl.DataFrame | None
 
 
+# /proc/pagetypeinfo is mode 0400 since v5.4 ("mm, vmstat: hide /proc/pagetypeinfo from normal
+# users"); copies made without root (some collection tools) come out empty
+EMPTY_PAGETYPEINFO_HINT = "/proc/pagetypeinfo is readable by root only since v5.4; a copy made without root is empty"
+
 _FREE_ROW = re.compile(r"Node\s+(\d+),\s+zone\s+(\S+),\s+type\s+(\S+)(.*)")
 _FREE_HEADER = "Free pages count per migrate type at order"
 _BLOCKS_HEADER = "Number of blocks type"
@@ -256,6 +262,8 @@ def parse_pagetypeinfo(text: str, name: str = "pagetypeinfo") -> PageTypeInfo:
             continue
         raise _fail(name, lineno, "unexpected line outside any section", line)
 
+    if pb_order is None and per_block is None and orders is None and types is None:
+        raise SnapshotError(f"{name}: the file is empty ({EMPTY_PAGETYPEINFO_HINT})")
     missing = [what for what, v in (("'Page block order:'", pb_order), ("'Pages per block:'", per_block),
                                     (f"'{_FREE_HEADER}'", orders), (f"'{_BLOCKS_HEADER}'", types)) if v is None]
     if missing:
@@ -389,7 +397,13 @@ def parse_meminfo(text: str, name: str = "meminfo") -> pl.DataFrame:
 
 # --------------------------------------------------------------------------- zoneinfo
 _ZI_ZONE = re.compile(r"Node\s+(\d+),\s+zone\s+(\S+)\s*")
-_ZI_CPU = re.compile(r"\s+cpu:\s+(\d+)\s*")
+_ZI_CPU = re.compile(r"\s+cpu:\s+(\d+)(?:\s+pcp:\s+(\d+))?\s*")
+# 2.6.x: "\n        scanned  %lu (a: %lu i: %lu)" (pages_scanned, nr_scan_active, nr_scan_inactive)
+_ZI_SCANNED = re.compile(r"\s+scanned\s+([0-9]+)\s+\(a:\s+([0-9]+)\s+i:\s+([0-9]+)\)\s*")
+# a counter whose name is "" prints as "      %-12s %lu": spaces, then the value
+_ZI_UNNAMED = re.compile(r"\s+(-?[0-9]+)\s*")
+UNNAMED_KEY = "(unnamed)"
+_PCP_FIELDS = ("count", "low", "high", "batch")  # struct per_cpu_pages, as zoneinfo prints it
 _ZI_PROTECTION = re.compile(r"\s+protection:\s+\(([-0-9, ]*)\)\s*")
 _ZI_KV = re.compile(r"\s+([A-Za-z_][A-Za-z0-9_ ()]*?):?\s+(-?[0-9]+)\s*")
 
@@ -408,11 +422,21 @@ def parse_zoneinfo(text: str, name: str = "zoneinfo") -> pl.DataFrame:
     are the kernel's labels as printed, without the colon (``"pages free"``, ``"min"``,
     ``"nr_free_pages"``, ``"vm stats threshold"``). Since v4.12 unpopulated zones are
     listed too, with only the lines up to ``protection``.
+
+    Older layouts are read too: 2.6.x prints ``scanned  N (a: N i: N)`` (keys ``scanned``,
+    ``nr_scan_active``, ``nr_scan_inactive``) and two per-cpu lists, ``cpu: N pcp: 0`` (hot)
+    and ``cpu: N pcp: 1`` (cold): the hot list's keys are plain (``count``), the cold list's
+    are prefixed ``pcp[1] `` (``pcp[1] count``). Kernels 4.14 to 4.19 (and RHEL 8's 4.18)
+    print a per-node counter whose name is empty (``nr_indirectly_reclaimable``, hidden
+    from /proc/vmstat by 7aaf77272358 "mm: don't show nr_indirectly_reclaimable in
+    /proc/vmstat" but not from zoneinfo) as spaces and a number; its key is
+    :data:`UNNAMED_KEY`. Zones printed before v3.8 have no ``managed`` line.
     """
     cols = {"node": [], "zone": [], "scope": [], "cpu": [], "key": [], "value": []}
     node = zone = None
     scope = "zone"
     cpu: int | None = None
+    pcp_prefix = ""
     zones_seen: set[tuple[int, str]] = set()
 
     def add(key: str, value: int, sc: str, c: int | None) -> None:
@@ -432,7 +456,7 @@ def parse_zoneinfo(text: str, name: str = "zoneinfo") -> pl.DataFrame:
             if (node, zone) in zones_seen:
                 raise _fail(name, lineno, f"zone {zone} of node {node} listed twice", line)
             zones_seen.add((node, zone))
-            scope, cpu = "zone", None
+            scope, cpu, pcp_prefix = "zone", None, ""
             continue
         if node is None:
             raise _fail(name, lineno, "expected 'Node N, zone NAME' first", line)
@@ -441,11 +465,25 @@ def parse_zoneinfo(text: str, name: str = "zoneinfo") -> pl.DataFrame:
             scope, cpu = "node", None
             continue
         if s == "pagesets":
-            scope, cpu = "cpu", None
+            scope, cpu, pcp_prefix = "cpu", None, ""
             continue
         m = _ZI_CPU.fullmatch(line)
         if m:
             scope, cpu = "cpu", _int(m.group(1), name, lineno, line)
+            pcp = _int(m.group(2), name, lineno, line) if m.group(2) is not None else 0
+            pcp_prefix = f"pcp[{pcp}] " if pcp else ""
+            continue
+        m = _ZI_SCANNED.fullmatch(line)
+        if m:
+            scope, cpu = "zone", None
+            for key, tok in zip(("scanned", "nr_scan_active", "nr_scan_inactive"), m.groups()):
+                add(key, _int(tok, name, lineno, line), "zone", None)
+            continue
+        m = _ZI_UNNAMED.fullmatch(line)
+        if m:
+            if scope != "node":  # only per-node counters have been printed without a name
+                raise _fail(name, lineno, "a value without a label outside 'per-node stats'", line)
+            add(UNNAMED_KEY, _int(m.group(1), name, lineno, line, signed=True), scope, None)
             continue
         m = _ZI_PROTECTION.fullmatch(line)
         if m:
@@ -463,6 +501,8 @@ def parse_zoneinfo(text: str, name: str = "zoneinfo") -> pl.DataFrame:
             scope, cpu = "zone", None
         if scope == "cpu" and cpu is None:
             raise _fail(name, lineno, "a per-cpu value before any 'cpu: N' line", line)
+        if scope == "cpu" and key in _PCP_FIELDS:
+            key = pcp_prefix + key
         add(key, value, scope, cpu if scope == "cpu" else None)
     if not zones_seen:
         raise SnapshotError(f"{name}: no 'Node N, zone NAME' lines (the file is empty)")
