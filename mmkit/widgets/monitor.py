@@ -430,6 +430,7 @@ class Monitor:
             vm = {"counter": list(KERNEL_VMSTAT_NAMES), "predicted": [deltas.get(k, 0) for k in KERNEL_VMSTAT_NAMES]}
             if real:
                 step("running the real compact_memory")
+                s0 = self.sampler.sample()  # vmstat just before: the real deltas are the run's own
                 t0 = time.perf_counter()
                 with open(self.sampler.proc_root / "sys" / "vm" / "compact_memory", "w") as f:
                     f.write("1\n")
@@ -437,7 +438,7 @@ class Monitor:
                 s = self._take(None)
                 real_bi = s.buddyinfo.filter(pl.col("node") == 0)
                 frames.append(real_bi.select(state=pl.lit(STATES[2]), zone="zone", order="order", nr_free="nr_free"))
-                before = dict(snap.vmstat.iter_rows()) if snap.has("vmstat") else {}
+                before = dict(s0.vmstat.iter_rows()) if s0.vmstat is not None else {}
                 after_vm = dict(s.vmstat.iter_rows()) if s.vmstat is not None else {}
                 vm["real"] = [after_vm.get(k, 0) - before.get(k, 0) if k in after_vm else None
                               for k in KERNEL_VMSTAT_NAMES]
