@@ -61,8 +61,13 @@ def _run_snapshot_capture(args: argparse.Namespace) -> int:
     snap = capture(args.dir, attempts=args.attempts, overwrite=args.overwrite)
     m = snap.meta
     state = "consistent" if m.get("consistent") else "NOT consistent (buddyinfo kept changing)"
-    print(f"captured {snap.path}: {m.get('nr_pfns')} page frames, kernel {m.get('kernel_release')}, "
+    frames = f"{m['nr_pfns']} page frames" if m.get("nr_pfns") is not None else "no page arrays"
+    print(f"captured {snap.path}: {frames}, kernel {m.get('kernel_release')}, "
           f"{m.get('capture_seconds')} s, {m.get('attempts')} attempt(s), {state}")
+    for name, why in (m.get("missing") or {}).items():
+        print(f"  left out {name}: {why}")
+    if str(m.get("debugfs", "read")).startswith("missing"):
+        print(f"  left out extfrag_index, unusable_index: {m['debugfs'].removeprefix('missing: ')}")
     return 0
 
 
@@ -246,7 +251,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("variants", "list the named variants", _add_json, _run_variants),
     Command("workloads", "list the workload presets", _add_json, _run_workloads),
     Command("snapshot", "capture and check snapshots of real kernel memory state", children=(
-        Command("capture", "capture this machine's /proc and debugfs memory files into DIR (root)",
+        Command("capture", "capture this machine's /proc and debugfs memory files into DIR "
+                "(without root: what the world-readable files give)",
                 _add_snapshot_capture, _run_snapshot_capture),
         Command("check", "compare the snapshot's debugfs extfrag files with mmkit's computation",
                 _add_snapshot_check, _run_snapshot_check),

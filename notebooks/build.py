@@ -808,7 +808,8 @@ draws the memory map, rebuilds the page arrays and runs what `echo 1 >
 /proc/sys/vm/compact_memory` would do to that state. By default it uses the bundled
 snapshot `../data/fragmented` (a deliberately fragmented 24 GiB VM running Linux 6.18), so
 its output is the same everywhere; set `CAPTURE_THIS_MACHINE = True` to read the machine
-you are on instead (needs root). It runs in about half a minute.
+you are on instead (needs root). The last section watches the machine you are on over time.
+It runs in about half a minute.
 """),
         code("""
 import os
@@ -922,6 +923,40 @@ What a real `compact_memory` on Linux 6.18 does differently (it migrates large f
 a zone at a folio it cannot split, counts its scanners differently) is listed in
 `docs/modelling.md`; `verification/compaction_vs_kernel.py` measures the difference on a
 live machine.
+"""),
+        md("""
+## Watching this machine: the Monitor
+
+`mmkit.widgets.Monitor()` samples the machine this kernel runs on every few seconds, in a
+background thread: free pages by order, the unusable and fragmentation indices, pageblocks
+by migratetype and mixed pageblocks, and the compaction counters of `/proc/vmstat`, over
+time. Its *What would compact_memory do now?* tab captures the machine, rebuilds it and
+shows the simulated result beside the current state (as root, with the confirmation ticked,
+it runs the real one too and shows both). `monitor.save(folder)` writes the samples as a
+snapshot series that `mmkit.snapshot.load_series` reads back. Without root, what the kernel
+keeps for root (`pagetypeinfo`, 0400 since 5.6; `kpageflags`) is shown as unavailable.
+
+Here it samples for three seconds and stops, so that no thread outlives the cell; in
+JupyterLab press *Start*.
+"""),
+        code("""
+import time
+
+from mmkit.widgets import Monitor
+
+monitor = Monitor(interval=1)
+monitor.start()
+time.sleep(3)
+print(f"stopped in {monitor.stop():.2f} s after {monitor.samples} samples; "
+      f"unavailable here: {monitor.unavailable or 'nothing'}")
+monitor
+"""),
+        md("""
+Its charts are functions of its history, a polars frame (one row per sample, metric, zone
+and order), so they can be drawn on their own too:
+"""),
+        code("""
+viz.monitor_indices(monitor.history, order=9)
 """),
     ]
 

@@ -90,39 +90,56 @@ def test_missing_parent(fake):
         run(fake, "no/such/dir")
 
 
-def test_not_root_names_file_and_reason(fake, monkeypatch):
+def _deny(monkeypatch, names):
+    """Opening any of ``names`` fails as it does for a user who is not root."""
     real_open = capmod._open
 
     def deny(path):
-        if Path(path).name in ("kpageflags", "kpagecount"):
+        if Path(path).name in names:
             raise PermissionError(errno.EACCES, "Permission denied", str(path))
         return real_open(path)
 
     monkeypatch.setattr(capmod, "_open", deny)
-    with pytest.raises(SnapshotError) as e:
-        run(fake)
-    msg = str(e.value)
-    assert "kpage" in msg and "Permission denied" in msg and "root" in msg
-    assert sorted(p.name for p in fake["tmp"].iterdir()) == ["debug", "proc"]  # nothing half-written
+
+
+def test_not_root_writes_what_it_can_and_says_what_is_missing(fake, monkeypatch):
+    _deny(monkeypatch, ("kpageflags", "kpagecount", "pagetypeinfo"))
+    s = run(fake)
+    assert s.files == ("buddyinfo", "zoneinfo", "vmstat", "meminfo", "extfrag_index", "unusable_index", "meta.json")
+    m = s.meta
+    assert m["missing"] == {"pagetypeinfo": "needs root (0400 since 5.6)", "kpageflags": "needs root (0400)",
+                            "kpagecount": "needs root (0400)"}
+    assert m["nr_pfns"] is None and "pageblock_order" not in m and m["consistent"] is True
+    # what is there loads; what is not names the file and how to get it
+    s.validate()
+    assert s.zone_names == ("DMA", "DMA32", "Normal") and s.vmstat.height > 100
+    assert mmkit.metrics.check(s) == ("extfrag_index", "unusable_index")
+    with pytest.raises(SnapshotError, match=r"no kpageflags file .*\(as root\)"):
+        s.kpageflags
+    with pytest.raises(SnapshotError, match="no pagetypeinfo file"):
+        s.pagetypeinfo
+    assert sorted(p.name for p in fake["tmp"].iterdir()) == ["debug", "proc", "snap"]  # no temporary left
 
 
 def test_pagetypeinfo_unreadable(fake, monkeypatch):
-    real_open = capmod._open
+    _deny(monkeypatch, ("pagetypeinfo",))  # 0400 since v5.6
+    s = run(fake)
+    assert s.meta["missing"] == {"pagetypeinfo": "needs root (0400 since 5.6)"}
+    assert s.has("kpageflags") and not s.has("pagetypeinfo") and s.meta["nr_pfns"] == N
 
-    def deny(path):
-        if Path(path).name == "pagetypeinfo":  # 0400 since v5.6
-            raise PermissionError(errno.EACCES, "Permission denied", str(path))
-        return real_open(path)
 
-    monkeypatch.setattr(capmod, "_open", deny)
-    with pytest.raises(SnapshotError, match=r"cannot read .*pagetypeinfo: Permission denied \(run as root"):
-        run(fake)
+def test_root_capture_records_nothing_missing(fake):
+    assert run(fake).meta["missing"] == {}
 
 
 def test_missing_proc_file(fake):
-    (fake["proc_root"] / "kpagecount").unlink()
-    with pytest.raises(SnapshotError, match=r"cannot read .*kpagecount: No such file"):
-        run(fake)
+    (fake["proc_root"] / "kpagecount").unlink()  # a kernel without it: left out, said why
+    s = run(fake)
+    assert s.meta["missing"] == {"kpagecount": "not in this kernel (no such file)"}
+    assert s.kpageflags.tolist() == fake["flags"].tolist()
+    (fake["proc_root"] / "buddyinfo").unlink()  # the one file a snapshot needs
+    with pytest.raises(SnapshotError, match=r"cannot read .*buddyinfo: No such file"):
+        run(fake, "b")
 
 
 def test_proc_root_via_module_default(fake, monkeypatch):
@@ -228,3 +245,44 @@ def test_destination_is_a_file(fake):
     (fake["tmp"] / "snap").write_text("x")
     with pytest.raises(SnapshotError, match="not a folder"):
         run(fake, overwrite=True)
+
+
+# ------------------------------------------------------------------ a real unprivileged user
+def _setpriv() -> list[str] | None:
+    exe = shutil.which("setpriv")
+    if exe is None or os.geteuid() != 0:
+        return None
+    return [exe, "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+
+
+@pytest.mark.skipif(_setpriv() is None, reason="needs root and setpriv to run a capture as nobody")
+def test_capture_as_nobody_from_the_command_line():
+    """``mmkit snapshot capture`` run as the user nobody on this machine's real /proc."""
+    import subprocess
+    import sys
+    import tempfile
+
+    root = Path(__file__).resolve().parent.parent
+    tmp_path = Path(tempfile.mkdtemp(prefix="mmkit-nobody-"))  # pytest's tmp_path is root's alone
+    os.chmod(tmp_path, 0o777)
+    try:
+        _capture_as_nobody(root, tmp_path)
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def _capture_as_nobody(root: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    r = subprocess.run(_setpriv() + [sys.executable, "-m", "mmkit", "snapshot", "capture", str(tmp_path / "s")],
+                       capture_output=True, text=True, timeout=120, cwd=root,
+                       env={**os.environ, "PYTHONPATH": str(root), "HOME": str(tmp_path)})
+    assert r.returncode == 0, r.stderr
+    assert "no page arrays" in r.stdout
+    assert "left out pagetypeinfo: needs root (0400 since 5.6)" in r.stdout
+    assert "left out kpageflags: needs root (0400)" in r.stdout
+    s = mmkit.snapshot.load(tmp_path / "s")
+    assert set(s.files) >= {"buddyinfo", "zoneinfo", "vmstat", "meminfo", "meta.json"}
+    assert not s.has("kpageflags") and not s.has("pagetypeinfo")
+    assert s.validate().nr_free.sum() > 0

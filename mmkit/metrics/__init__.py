@@ -1,6 +1,7 @@
 """Kernel-exact memory metrics: fragmentation indices and debugfs ``extfrag/`` text.
 
-See :mod:`mmkit.metrics.fragmentation` (SEMANTICS.md section 5).
+See :mod:`mmkit.metrics.fragmentation` (SEMANTICS.md section 5); :class:`History` keeps
+live samples as one bounded polars frame (:mod:`mmkit.metrics.history`).
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from mmkit.metrics.fragmentation import (
     unusable_free_indices,
     zone_summary,
 )
+from mmkit.metrics.history import COMPACTION_COUNTERS, History, sample_rows
 
 __all__ = [
-    "DEBUGFS_FILES", "MetricsMismatch", "TrailingWhitespaceMismatch", "check", "contig_page_info", "debugfs_text", "fragmentation_index",
+    "COMPACTION_COUNTERS", "DEBUGFS_FILES", "History", "sample_rows", "MetricsMismatch", "TrailingWhitespaceMismatch",
+    "check", "contig_page_info", "debugfs_text", "fragmentation_index",
     "fragmentation_indices", "free_pages_by_order", "largest_free_order", "unusable_free_index",
     "unusable_free_indices", "zone_summary",
 ]

@@ -20,7 +20,11 @@ What is read, and how:
 * The folder is written as a temporary folder beside ``dir`` and renamed into place, so
   a reader never sees half a snapshot.
 
-Any file that cannot be read raises :class:`SnapshotError` naming it and the reason.
+Without root, what the world-readable files give is captured: ``buddyinfo``,
+``zoneinfo``, ``vmstat`` and ``meminfo``. ``pagetypeinfo`` (0400 since v5.6),
+``kpageflags`` and ``kpagecount`` (0400) that cannot be opened are left out, and
+``meta.json``'s ``"missing"`` maps each left-out file to why (:data:`OPTIONAL`). Any
+other file that cannot be read raises :class:`SnapshotError` naming it and the reason.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import tempfile
 import threading
 import time
 import zlib
+from collections.abc import Container
 from pathlib import Path
 
 import polars as pl
@@ -44,7 +49,7 @@ from mmkit.inputs import check_path
 from mmkit.snapshot import parse
 from mmkit.snapshot.snapshot import META_NAME, Snapshot
 
-__all__ = ["DEBUGFS_ROOT", "PROC_ROOT", "capture"]
+__all__ = ["DEBUGFS_ROOT", "OPTIONAL", "PROC_ROOT", "capture", "unavailable_reason"]
 
 PROC_ROOT = Path("/proc")  # read at call time: tests point it at a fake /proc
 DEBUGFS_ROOT = Path("/sys/kernel/debug")
@@ -52,6 +57,14 @@ _SYSTEM_DEBUGFS = Path("/sys/kernel/debug")  # the only place capture() may moun
 FORMAT_VERSION = 1
 
 _PROC_TEXT = ("buddyinfo", "pagetypeinfo", "zoneinfo", "vmstat", "meminfo")
+# /proc files a capture leaves out (and says why in meta.json) when they cannot be opened:
+# root-only since init_mm_internals (pagetypeinfo, v5.6) and fs/proc/page.c (0400)
+OPTIONAL = ("pagetypeinfo", "kpageflags", "kpagecount")
+_ROOT_ONLY = {
+    "pagetypeinfo": "needs root (0400 since 5.6)",
+    "kpageflags": "needs root (0400)",
+    "kpagecount": "needs root (0400)",
+}
 _DEBUGFS_TEXT = ("extfrag_index", "unusable_index")
 _READ_CHUNK = 1 << 23
 _MAX_TEXT = 64 << 20
@@ -63,6 +76,27 @@ def _why(e: OSError) -> str:
     if e.errno in (errno.EACCES, errno.EPERM):
         why += " (run as root: the kernel makes this file readable by root only)"
     return why
+
+
+def unavailable_reason(name: str, e: OSError) -> str:
+    """Why the /proc or debugfs file ``name`` could not be opened, in a few words:
+    ``"needs root (0400 since 5.6)"`` for pagetypeinfo denied, else the system's reason."""
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return _ROOT_ONLY.get(name, "needs root")
+    if e.errno == errno.ENOENT:
+        return "not in this kernel (no such file)"
+    return e.strerror or str(e)
+
+
+def _probe(proc_root: Path, names: tuple[str, ...]) -> dict[str, str]:
+    """The files of ``names`` that cannot be opened, each with why."""
+    missing = {}
+    for name in names:
+        try:
+            os.close(_open(proc_root / name))
+        except OSError as e:
+            missing[name] = unavailable_reason(name, e)
+    return missing
 
 
 def _open(path: Path) -> int:
@@ -96,11 +130,13 @@ def _read_all(path: Path, limit: int) -> bytes:
 
 def _mount_debugfs(debugfs_root: Path) -> str | None:
     """Mount debugfs if extfrag/ is missing; returns None or why the files are absent."""
-    if (debugfs_root / "extfrag").is_dir():
+    if os.path.isdir(debugfs_root / "extfrag"):  # False too where we may not look
         return None
     if debugfs_root != _SYSTEM_DEBUGFS:
         return f"{debugfs_root}/extfrag does not exist"
     if os.geteuid() != 0:
+        if os.path.ismount(debugfs_root):
+            return "needs root (debugfs is mounted 0700)"
         return "debugfs is not mounted and we are not root to mount it"
     if not os.path.ismount(debugfs_root):
         try:
@@ -114,15 +150,18 @@ def _mount_debugfs(debugfs_root: Path) -> str | None:
     return None
 
 
-def _small_group(proc_root: Path, debugfs_root: Path, with_debugfs: bool, tries: int = 20) -> dict[str, bytes]:
-    """buddyinfo, debugfs, the other texts, buddyinfo again: until the two buddyinfo agree."""
+def _small_group(proc_root: Path, debugfs_root: Path, with_debugfs: bool, tries: int = 20,
+                 skip: Container[str] = ()) -> dict[str, bytes]:
+    """buddyinfo, debugfs, the other texts (but ``skip``), buddyinfo again: until the two
+    buddyinfo agree."""
     for _ in range(tries):
         files = {"buddyinfo": _read_all(proc_root / "buddyinfo", _MAX_TEXT)}
         if with_debugfs:
             for name in _DEBUGFS_TEXT:
                 files[name] = _read_all(debugfs_root / "extfrag" / name, _MAX_TEXT)
         for name in _PROC_TEXT[1:]:
-            files[name] = _read_all(proc_root / name, _MAX_TEXT)
+            if name not in skip:
+                files[name] = _read_all(proc_root / name, _MAX_TEXT)
         if _read_all(proc_root / "buddyinfo", _MAX_TEXT) == files["buddyinfo"]:
             return files
     raise SnapshotError(f"{proc_root}/buddyinfo changed on each of {tries} quick re-reads; "
@@ -154,10 +193,11 @@ class _ArrayReader:
 
     NAMES = ("kpageflags", "kpagecount")
 
-    def __init__(self, proc_root: Path, nr_pfns_hint: int) -> None:
+    def __init__(self, proc_root: Path, nr_pfns_hint: int, names: tuple[str, ...] = NAMES) -> None:
         self.proc_root = proc_root
-        size = max(nr_pfns_hint, 1) * 8 + _READ_CHUNK
-        self.bufs = {n: bytearray(size) for n in self.NAMES}  # zero-filled: every page touched
+        self.names = names  # the arrays this capture can read
+        size = max(nr_pfns_hint, 1) * 8 + _READ_CHUNK if names else 0
+        self.bufs = {n: bytearray(size) for n in names}  # zero-filled: every page touched
         self.lens: dict[str, int] = {}
         self.extra: dict[str, list[bytes]] = {}
         self.errors: dict[str, SnapshotError] = {}
@@ -198,12 +238,12 @@ class _ArrayReader:
 
     def read(self) -> None:
         self.errors.clear()
-        threads = [threading.Thread(target=self._read_one, args=(n,)) for n in self.NAMES]
+        threads = [threading.Thread(target=self._read_one, args=(n,)) for n in self.names]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        for name in self.NAMES:
+        for name in self.names:
             if name in self.errors:
                 raise self.errors[name]
 
@@ -257,7 +297,14 @@ def capture(
     a temporary folder beside ``dir`` and renames it to ``dir``. ``dir`` must not exist
     (or be empty) unless ``overwrite``. ``proc_root``/``debugfs_root`` (default
     :data:`PROC_ROOT`, :data:`DEBUGFS_ROOT`) exist for tests.
-    Returns the loaded :class:`Snapshot`. Needs root (kpageflags, kpagecount, pagetypeinfo).
+    Returns the loaded :class:`Snapshot`.
+
+    Without root, ``pagetypeinfo``, ``kpageflags`` and ``kpagecount`` cannot be opened:
+    they are left out and ``meta.json``'s ``"missing"`` says why for each (``{"pagetypeinfo":
+    "needs root (0400 since 5.6)", ...}``); the snapshot has the rest (buddyinfo, zoneinfo,
+    vmstat, meminfo), and its properties that need a left-out file raise
+    :class:`SnapshotError` naming it. ``meta.json`` then has no ``pageblock_order`` (it
+    comes from pagetypeinfo) and ``nr_pfns`` is null.
     """
     if not isinstance(attempts, int) or attempts < 1:
         raise ParameterError(f"attempts: {attempts!r}; give an int >= 1")
@@ -270,33 +317,38 @@ def capture(
     t0 = time.monotonic()
     debugfs_missing = _mount_debugfs(debugfs_root)
     with_debugfs = debugfs_missing is None
+    missing = _probe(proc_root, OPTIONAL)
+    arrays_read = tuple(n for n in _ArrayReader.NAMES if n not in missing)
 
     consistent = False
     tries = 0
-    first = _small_group(proc_root, debugfs_root, with_debugfs)
-    reader = _ArrayReader(proc_root, _estimate_pfns(first["zoneinfo"]))
+    first = _small_group(proc_root, debugfs_root, with_debugfs, skip=missing)
+    reader = _ArrayReader(proc_root, _estimate_pfns(first["zoneinfo"]) if arrays_read else 0, arrays_read)
     for tries in range(1, attempts + 1):
-        before = _small_group(proc_root, debugfs_root, with_debugfs)
+        before = _small_group(proc_root, debugfs_root, with_debugfs, skip=missing)
         reader.read()
-        after = _small_group(proc_root, debugfs_root, with_debugfs)
+        after = _small_group(proc_root, debugfs_root, with_debugfs, skip=missing)
         same = ("buddyinfo",) + (_DEBUGFS_TEXT if with_debugfs else ())
         if all(before[k] == after[k] for k in same):
             consistent = True
             break
     texts = after
     read_seconds = time.monotonic() - t0
-    arrays = {name: reader.data(name) for name in _ArrayReader.NAMES}
+    arrays = {name: reader.data(name) for name in arrays_read}
     del reader
 
-    for name in ("kpageflags", "kpagecount"):
+    for name in arrays_read:
         n = len(arrays[name])
         if n == 0 or n % 8:
             raise SnapshotError(f"{proc_root / name}: read {n} bytes, not a whole number of u64 page frames")
-    if len(arrays["kpageflags"]) != len(arrays["kpagecount"]):
+    if len(arrays) == 2 and len(arrays["kpageflags"]) != len(arrays["kpagecount"]):
         raise SnapshotError(f"{proc_root}: kpageflags and kpagecount have different lengths "
                             f"({len(arrays['kpageflags'])} and {len(arrays['kpagecount'])} bytes)")
     # the texts must be what the parsers understand, or the snapshot is useless
-    pti = parse.parse_pagetypeinfo(texts["pagetypeinfo"].decode("ascii", "replace"), str(proc_root / "pagetypeinfo"))
+    pti = None
+    if "pagetypeinfo" in texts:
+        pti = parse.parse_pagetypeinfo(texts["pagetypeinfo"].decode("ascii", "replace"),
+                                       str(proc_root / "pagetypeinfo"))
     parse.parse_buddyinfo(texts["buddyinfo"].decode("ascii", "replace"), str(proc_root / "buddyinfo"))
 
     try:
@@ -308,14 +360,15 @@ def capture(
         "format_version": FORMAT_VERSION,
         "kernel_release": release,
         "page_size": os.sysconf("SC_PAGE_SIZE"),
-        "pageblock_order": pti.pageblock_order,
-        "nr_pfns": len(arrays["kpageflags"]) // 8,
+        **({"pageblock_order": pti.pageblock_order} if pti is not None else {}),
+        "nr_pfns": len(next(iter(arrays.values()))) // 8 if arrays else None,
         "captured_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "capture_seconds": None,  # filled below
         "read_seconds": round(read_seconds, 3),
         "attempts": tries,
         "consistent": consistent,
         "debugfs": "read" if with_debugfs else f"missing: {debugfs_missing}",
+        "missing": missing,  # file -> why it was left out (pagetypeinfo, kpageflags, kpagecount)
         "source": "mmkit.snapshot.capture",  # the public name of this function
     }
 
@@ -324,7 +377,7 @@ def capture(
     def comp(name: str) -> None:
         compressed[name] = _gzip(arrays[name], compresslevel)
 
-    threads = [threading.Thread(target=comp, args=(n,)) for n in ("kpageflags", "kpagecount")]
+    threads = [threading.Thread(target=comp, args=(n,)) for n in arrays_read]
     for t in threads:
         t.start()
     for t in threads:
@@ -333,8 +386,9 @@ def capture(
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
     try:
         for name in _PROC_TEXT + (_DEBUGFS_TEXT if with_debugfs else ()):
-            _write(tmp / name, texts[name])
-        for name in ("kpageflags", "kpagecount"):
+            if name in texts:
+                _write(tmp / name, texts[name])
+        for name in arrays_read:
             _write(tmp / f"{name}.gz", compressed[name])
         meta["capture_seconds"] = round(time.monotonic() - t0, 3)
         _write(tmp / META_NAME, (json.dumps(meta, indent=2) + "\n").encode())

@@ -9,7 +9,10 @@ and one colour-blind-safe colour per variant and per page kind (``VARIANT_COLORS
 * :func:`misrouted`: faults over ticks by page kind and variant, with the deciding rule;
 * :func:`buddyinfo`: free blocks by order per zone;
 * :func:`memory_map`: the physical memory, one cell per pageblock, faults marked;
-* :func:`compare_table`: the before/after table as styled HTML.
+* :func:`compare_table`: the before/after table as styled HTML;
+* :func:`monitor_free`, :func:`monitor_indices`, :func:`monitor_pageblocks`,
+  :func:`monitor_compaction`, :func:`compact_prediction`: a live machine over time
+  (``mmkit.widgets.Monitor``), from a :class:`mmkit.metrics.History` frame.
 """
 
 from __future__ import annotations
@@ -18,6 +21,13 @@ from mmkit.viz.buddy import buddyinfo, buddyinfo_frame
 from mmkit.viz.html import embed_html, page, save_page
 from mmkit.viz.inputs import MAX_ROWS, data_rows
 from mmkit.viz.memmap import memory_map
+from mmkit.viz.monitor import (
+    compact_prediction,
+    monitor_compaction,
+    monitor_free,
+    monitor_indices,
+    monitor_pageblocks,
+)
 from mmkit.viz.sweep import sweep_allocations, sweep_bands, sweep_distribution, sweep_faults, sweep_fragmentation
 from mmkit.viz.table import CompareTable, compare_table
 from mmkit.viz.theme import (
@@ -48,6 +58,7 @@ __all__ = [
     "CompareTable",
     "buddyinfo",
     "buddyinfo_frame",
+    "compact_prediction",
     "compare_table",
     "data_rows",
     "embed_html",
@@ -56,6 +67,10 @@ __all__ = [
     "fragmentation_frame",
     "memory_map",
     "misrouted",
+    "monitor_compaction",
+    "monitor_free",
+    "monitor_indices",
+    "monitor_pageblocks",
     "page",
     "save_page",
     "sweep_allocations",
