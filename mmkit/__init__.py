@@ -41,6 +41,10 @@ def __getattr__(name: str):
         from mmkit.compact import compact_memory
 
         return compact_memory
+    if name == "contiguity":
+        from mmkit.metrics.contiguity import contiguity
+
+        return contiguity
     if name in _SUBPACKAGES:  # mmkit.snapshot.load(...) after a plain ``import mmkit``
         import importlib
 
@@ -69,5 +73,5 @@ _enable_in_kernel()
 
 __all__ = [
     "InvariantError", "Memory", "MigrateType", "MmkitError", "OutOfMemoryError", "PageKind",
-    "ParameterError", "RULE_FIELDS", "compare", "simulate", "load_result", "Result", "compact_memory", "SnapshotError", "Variant", "VariantError", "variant", "variants",
+    "ParameterError", "RULE_FIELDS", "compare", "simulate", "load_result", "Result", "compact_memory", "contiguity", "SnapshotError", "Variant", "VariantError", "variant", "variants",
 ]

@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,15 @@ FAULTS = tuple(_st.EVENT_NAMES[e] for e in _st.FAULT_EVENTS)
 KIND_NAMES = [k.name.lower() for k in PageKind]
 RESULT_FORMAT = 1
 
+# Result.contiguity: the whole machine's contiguity (mmkit.metrics.contiguity.contiguity_row)
+# at the start, every ``ticks // CONTIGUITY_POINTS`` ticks and at the end of each run
+CONTIGUITY_POINTS = 8
+CONTIGUITY_SCHEMA = {"variant": pl.String, "tick": pl.Int64,
+                     "ranges_2MiB": pl.Int64, "free_2MiB": pl.Int64, "freeable_2MiB": pl.Int64,
+                     "ranges_1GiB": pl.Int64, "free_1GiB": pl.Int64, "freeable_1GiB": pl.Int64,
+                     "largest_free_run_blocks": pl.Int64, "largest_freeable_run_blocks": pl.Int64,
+                     "unmovable_share": pl.Float64, "blocks_touched_share": pl.Float64}
+
 
 @dataclass
 class RunData:
@@ -50,6 +59,7 @@ class RunData:
     sample_vm: np.ndarray
     sample_faults: np.ndarray
     parts: Any = None  # its frames, made by run_parts (compare makes them in the run's thread)
+    contiguity: list = field(default_factory=list)  # (tick, contiguity_row) at a few ticks
     ticks_done: int | None = None  # the ticks run (fewer than asked when the run was stopped)
 
 
@@ -278,7 +288,7 @@ class Result:
     """Frames: ``timeline``, ``zone_timeline``, ``faults``, ``events``, ``vmstat``,
     ``pageblocks``; ``memories`` maps a variant name to its final Memory."""
 
-    FRAMES = ("timeline", "zone_timeline", "faults", "events", "vmstat", "pageblocks")
+    FRAMES = ("timeline", "zone_timeline", "faults", "events", "vmstat", "pageblocks", "contiguity")
 
     def __init__(self, frames: dict[str, pl.DataFrame], memories: dict[str, Memory], info: dict) -> None:
         for name in self.FRAMES:
@@ -292,6 +302,7 @@ class Result:
     def build(cls, runs: list[RunData], *, workload: str, params: dict, ticks: int, seed: int,
               memory_desc: str) -> "Result":
         tl, ztl, pb, ev, faults, vm = [], [], [], [], [], []
+        cg = [{"variant": r.variant.name, "tick": t, **row} for r in runs for t, row in r.contiguity]
         for r in runs:
             a, b, c, d, f, v = r.parts if r.parts is not None else run_parts(r)
             tl.append(a)
@@ -307,6 +318,7 @@ class Result:
             "events": pl.concat(ev, how="vertical"),
             "faults": pl.DataFrame(faults, schema=["variant", "fault", "kind", "count"], orient="row"),
             "vmstat": pl.DataFrame(vm, schema=["variant", "counter", "value"], orient="row"),
+            "contiguity": pl.DataFrame(cg, schema=CONTIGUITY_SCHEMA) if cg else pl.DataFrame(schema=CONTIGUITY_SCHEMA),
         }
         info = {"format": RESULT_FORMAT, "workload": workload, "params": params, "ticks": ticks, "seed": seed,
                 "memory": memory_desc, "variants": [r.variant.name for r in runs],
@@ -419,6 +431,9 @@ def load_result(path: str | os.PathLike) -> Result:
     frames = {}
     for n in Result.FRAMES:
         f = path / f"{n}.parquet"
+        if n == "contiguity" and not f.exists():  # saved before the frame existed
+            frames[n] = pl.DataFrame(schema=CONTIGUITY_SCHEMA)
+            continue
         try:
             frames[n] = pl.read_parquet(f)
         except Exception as e:  # polars raises its own classes for a damaged file

@@ -21,7 +21,8 @@ from mmkit.inputs import check_flag, check_gib, check_seed, check_ticks
 from mmkit.model.kinds import PAGE_SIZE, PAGEBLOCK_NR_PAGES, PageKind
 from mmkit.model.memory import Memory
 from mmkit.pieces import Pacer
-from mmkit.result import Result, RunData, run_parts
+from mmkit.metrics.contiguity import contiguity_row
+from mmkit.result import CONTIGUITY_POINTS, Result, RunData, run_parts
 from mmkit.semantics import Variant, VariantLike, resolve
 from mmkit.workloads import Workload, workload as get_workload
 from mmkit.workloads.presets import PRESETS
@@ -196,19 +197,26 @@ def _one_run(start: Callable[[], Memory], variant: Variant, P: np.ndarray, param
     sim.S.st[_st.ST_NS] = 1
     t = 0
     pace = Pacer(FIRST_CHUNK)
+    # contiguity beyond MAX_ORDER at a few ticks (numpy over the memory, between chunks)
+    cevery = max(ticks // CONTIGUITY_POINTS, 1)
+    contig = [(0, contiguity_row(mem))]
     while t < ticks and not stop.is_set():
-        n = min(pace.next(), ticks - t)
+        n = min(pace.next(), ticks - t, cevery - t % cevery)
         W.run_ticks(sim.A, sim.vc, sim.S, P, t, t + n, ticks, samples, sfree, svm, sfaults)
         pace.done(n)
         t += n
+        if t % cevery == 0 or t == ticks:
+            contig.append((t, contiguity_row(mem)))
         if progress_cb is not None:
             progress_cb(n)
+    if contig[-1][0] != t:
+        contig.append((t, contiguity_row(mem)))  # the state the run stopped in
     ns = int(sim.S.st[_st.ST_NS])
     if t < ticks and samples[ns - 1, W.SM_TICK] != t:
         _sample_now(sim, t, samples[ns], sfree[ns], svm[ns], sfaults[ns])  # the state the run stopped in
         ns += 1
     run = RunData(variant=variant, sim=sim, samples=samples[:ns], sample_free=sfree[:ns],
-                  sample_vm=svm[:ns], sample_faults=sfaults[:ns], ticks_done=t)
+                  sample_vm=svm[:ns], sample_faults=sfaults[:ns], ticks_done=t, contiguity=contig)
     run.parts = run_parts(run)  # here, in the run's thread, beside the other variants' runs
     return run
 

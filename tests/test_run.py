@@ -128,7 +128,8 @@ def test_simulate_is_compare_of_one(result):
 
 def test_save_and_load_round_trip(result, tmp_path):
     out = result.save(tmp_path / "res")
-    assert sorted(p.name for p in out.iterdir())[:3] == ["events.parquet", "faults.parquet", "memory-v3-02.npz"]
+    assert sorted(p.name for p in out.iterdir())[:4] == ["contiguity.parquet", "events.parquet", "faults.parquet",
+                                                         "memory-v3-02.npz"]
     back = load_result(out)
     for name in result.FRAMES:
         assert getattr(back, name).equals(getattr(result, name)), name

@@ -8,6 +8,8 @@ and one colour-blind-safe colour per variant and per page kind (``VARIANT_COLORS
 * :func:`fragmentation`: unusable free space / fragmentation index over ticks;
 * :func:`misrouted`: faults over ticks by page kind and variant, with the deciding rule;
 * :func:`buddyinfo`: free blocks by order per zone;
+* :func:`contiguity`: runs and aligned ranges up to 1 GiB and beyond (a Memory, a snapshot);
+* :func:`contiguity_over_time`: aligned ranges a variant could free, over a run;
 * :func:`memory_map`: the physical memory, one cell per pageblock, faults marked;
 * :func:`compare_table`: the before/after table as styled HTML;
 * :func:`monitor_free`, :func:`monitor_indices`, :func:`monitor_pageblocks`,
@@ -18,6 +20,7 @@ and one colour-blind-safe colour per variant and per page kind (``VARIANT_COLORS
 from __future__ import annotations
 
 from mmkit.viz.buddy import buddyinfo, buddyinfo_frame
+from mmkit.viz.contig import contiguity, contiguity_over_time
 from mmkit.viz.html import embed_html, page, save_page
 from mmkit.viz.inputs import MAX_ROWS, data_rows
 from mmkit.viz.memmap import memory_map
@@ -60,6 +63,8 @@ __all__ = [
     "buddyinfo_frame",
     "compact_prediction",
     "compare_table",
+    "contiguity",
+    "contiguity_over_time",
     "data_rows",
     "embed_html",
     "faults_frame",
