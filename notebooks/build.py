@@ -968,6 +968,17 @@ contig.spoilers.group_by("zone", "range_pfn").agg(
     pl.col("pinned").sum(), pl.col("uninit").sum(), pl.col("hole").sum()).sort("zone", "range_pfn")
 """),
         md("""
+The same machine as found, before it was fragmented (`../data/idle`, bundled beside it):
+"""),
+        code("""
+idle = mmkit.contiguity(mmkit.snapshot.load("../data/idle"))
+pl.concat([idle.summary.with_columns(snapshot=pl.lit("idle")),
+           contig.summary.with_columns(snapshot=pl.lit(Path(snap.path).name))]
+          ).filter(pl.col("pages") > 0).select("snapshot", "zone", "pages", "free", "movable", "unmovable",
+                                               "reclaimable", "unmovable_share", "blocks_touched_share",
+                                               "largest_free_run_pages")
+"""),
+        md("""
 And after the simulated `compact_memory`: compaction moves pages within a zone but never
 past an unmovable page, so ranges it frees were freeable before.
 """),
