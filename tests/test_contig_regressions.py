@@ -13,7 +13,7 @@ from test_engine_differential import RATES, assert_same, make_pair, run_differen
 import mmkit
 from mmkit.engine.sim import Sim
 from mmkit.model.kinds import MigrateType, PageKind
-from mmkit.semantics import NAMED, FailureRoute, MovableMarker
+from mmkit.semantics import NAMED, FailureRoute, MovableMarker, NewpageRoute
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "verification"))
 import soak
@@ -104,3 +104,31 @@ def test_cma_allocations_succeed_and_show_review_point3(cma_run):
     a, b = fin["v3-04"], fin["v3-04-reviewed"]
     assert a["cma_skip_false_positive"] > 0 == b["cma_skip_false_positive"]
     assert a["cma_reclaimed"] < b["cma_reclaimed"] and a["cma_migrated"] > b["cma_migrated"]
+
+
+# run 751 of `soak.py --seed 1673161500` (a fresh seed of the campaign): v3-02 with these
+# two rules. A balloon newpage misrouted onto an LRU list (v3-04's newpage route under
+# v3-02's balloon) is later isolated by compaction as an LRU page; its migration goes
+# through the balloon's migratepage, whose balloon_page_delete takes it off the list it
+# is on (PagePrivate set): the migration list. unmap_and_move's own list_del then met
+# LIST_POISON, and the engine wrote through index -1 (the last list head; compiled, a
+# heap corruption that crashed the soak). Now: a recorded list_corruption, as a kernel
+# with CONFIG_DEBUG_LIST reports it.
+RUN751 = dict(seed=117954869825, n_ops=55, scale=1.4)
+RUN751_VARIANT = dict(isolate_free_min_wmark=True, newpage_route=NewpageRoute.PAGE_MOVABLE)
+
+
+def test_run751_soaks_clean_and_shows_the_corruption_as_an_event():
+    case = soak.case_of(751, 1673161500)
+    assert (case.seed, case.n_ops, case.scale, case.layout, case.rates) == (
+        RUN751["seed"], RUN751["n_ops"], RUN751["scale"], 1, 0)
+    assert case.variant.compile().tolist() == NAMED["v3-02"].replace(**RUN751_VARIANT).compile().tolist()
+    out = soak.run(case)
+    assert out.violations == [] and out.findings == []
+
+
+def test_run751_operations_agree_with_the_twin():
+    v = NAMED["v3-02"].replace(**RUN751_VARIANT)
+    e = run_differential(v, RUN751["seed"], RUN751["n_ops"], RATES[0], zones=[("Normal", 8)], full_every=4,
+                         scale=RUN751["scale"])
+    assert e.count("list_corruption") > 0

@@ -84,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=1000, help="soak runs per seed")
     ap.add_argument("--fuzz-inputs", type=int, default=100_000, help="fuzzed inputs per seed (every target)")
     ap.add_argument("--tick-runs", type=int, default=0, help="workload-tick differential runs per seed")
+    ap.add_argument("--snapshot-runs", type=int, default=0,
+                    help="soak runs per seed on the bundled real snapshot (soak.py --snapshot)")
     ap.add_argument("--hypothesis", action="store_true",
                     help="also each hypothesis property of tests/test_soak.py and tests/test_fuzz.py per seed")
     ap.add_argument("--workdir", type=Path, default=None, help="the fuzzers' work folder (default: a new one)")
@@ -108,6 +110,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                        violations=sum(len(o.violations) for o in s.outcomes),
                        findings=sum(len(o.findings) for o in s.outcomes))
             if row["violations"] or row["findings"]:
+                bad += soak.report(s, seed, shrink_budget=args.shrink_budget)
+        if args.snapshot_runs:
+            s = soak.soak(args.snapshot_runs, seed, progress=False, snapshot=True)
+            row.update(snap_runs=len(s.outcomes), snap_ops=sum(o.ops for o in s.outcomes), snap_s=s.seconds,
+                       snap_violations=sum(len(o.violations) for o in s.outcomes),
+                       snap_findings=sum(len(o.findings) for o in s.outcomes))
+            if row["snap_violations"] or row["snap_findings"]:
                 bad += soak.report(s, seed, shrink_budget=args.shrink_budget)
         if args.fuzz_inputs:
             t0 = time.perf_counter()
@@ -145,6 +154,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{r.get('inputs', 0) / max(r.get('fuzz_s', 0), 1e-9):>7.1f} {r.get('tick_runs', 0):>5} "
               f"{r.get('tick_fail', 0):>6} {r.get('tick_s', 0):>7.1f} {r.get('properties', 0):>7} "
               f"{r.get('hyp_fail', 0):>8}")
+    if tot("snap_runs"):
+        print(f"on the real snapshot ({soak.SNAPSHOT_DIR.name}): {tot('snap_runs')} runs, {tot('snap_ops')} operations, "
+              f"{tot('snap_violations')} violations, {tot('snap_findings')} findings, {tot('snap_s'):.0f} s")
     print(f"seeds {seeds}; total time {total:.0f} s; {'FAILURES above' if bad else 'no failures'}")
     return 1 if bad else 0
 

@@ -270,7 +270,7 @@ class Case:
     scale: float = 1.0
 
     def describe(self) -> str:
-        return (f"variant {self.variant.name}, layout {LAYOUTS[self.layout]}, rates {RATES[self.rates]}, "
+        return (f"variant {self.variant.name}, layout {layout_name(self.layout)}, rates {RATES[self.rates]}, "
                 f"seed {self.seed}, {self.n_ops} ops, scale {self.scale}")
 
 
@@ -290,8 +290,30 @@ class Outcome:
         return (self.violations or self.findings or [None])[0]
 
 
+# a real machine: the bundled fragmented 24 GiB snapshot, rebuilt per variant once per
+# process (Memory.from_snapshot) and copied for each run (``snapshot_case_of``)
+SNAPSHOT = -1
+SNAPSHOT_DIR = ROOT / "data" / "fragmented"
+_SNAPSHOT_MEMORIES: dict[str, mmkit.Memory] = {}
+
+
+def snapshot_memory(variant: Variant) -> mmkit.Memory:
+    key = repr(variant)
+    if key not in _SNAPSHOT_MEMORIES:
+        _SNAPSHOT_MEMORIES.clear()  # one at a time: 157 MB each
+        _SNAPSHOT_MEMORIES[key] = mmkit.Memory.from_snapshot(str(SNAPSHOT_DIR), variant)
+    return _SNAPSHOT_MEMORIES[key].copy()
+
+
+def layout_name(layout: int) -> str:
+    return f"snapshot {SNAPSHOT_DIR.name}" if layout == SNAPSHOT else str(LAYOUTS[layout])
+
+
 def make_sim(case: Case) -> Sim:
-    mem = mmkit.Memory.synthetic(**LAYOUTS[case.layout], variant=case.variant)
+    if case.layout == SNAPSHOT:
+        mem = snapshot_memory(case.variant)
+    else:
+        mem = mmkit.Memory.synthetic(**LAYOUTS[case.layout], variant=case.variant)
     return Sim(mem, seed=case.seed, **RATES[case.rates])
 
 
@@ -302,7 +324,11 @@ def _candidates(sim: Sim, held) -> np.ndarray:
 
 def ops_of(case: Case) -> list[tuple[str, dict]]:
     """The run's operations (a function of its seed, machine and scale)."""
-    spans = [(s, s + n) for _, s, n in synthetic_layout(**LAYOUTS[case.layout])]
+    if case.layout == SNAPSHOT:
+        m = snapshot_memory(case.variant)
+        spans = [(int(a), int(b)) for a, b in zip(m.zone_start, m.zone_end)]
+    else:
+        spans = [(s, s + n) for _, s, n in synthetic_layout(**LAYOUTS[case.layout])]
     return list(random_sim_ops(case.seed, case.n_ops, spans, case.scale))
 
 
@@ -399,9 +425,13 @@ def shrink_report(case: Case, run_index: int, seed: int, budget: float = 120.0) 
     lines = [f"    minimal operation list ({len(keep)} of {len(ops)} ops, shrunk in "
              f"{time.perf_counter() - t0:.0f} s): {o.failure()}"]
     lines += [f"      op {k}: {ops[k][0]} {ops[k][1]}" for k in keep]
-    lines.append(f"    replay it: .venv/bin/python verification/soak.py --repro {run_index} --seed {seed} "
-                 f"--keep {','.join(map(str, keep)) or 'none'}")
+    lines.append(f"    replay it: .venv/bin/python verification/soak.py --repro {run_index} --seed {seed}"
+                 f"{_flag(case)} --keep {','.join(map(str, keep)) or 'none'}")
     return "\n".join(lines)
+
+
+def _flag(case: Case) -> str:
+    return " --snapshot" if case.layout == SNAPSHOT else ""
 
 
 def case_of(index: int, seed: int = 1) -> Case:
@@ -412,19 +442,29 @@ def case_of(index: int, seed: int = 1) -> Case:
                 n_ops=int(rng.integers(10, 61)), scale=float(rng.choice([1.0, 1.0, 1.4])))
 
 
+def snapshot_case_of(index: int, seed: int = 1) -> Case:
+    """Snapshot run ``index``: the bundled real snapshot under a random variant, fewer
+    operations (each check walks 6.5 million frames)."""
+    rng = np.random.default_rng([seed, index, 1])
+    return Case(variant=random_variant(rng), layout=SNAPSHOT, rates=int(rng.integers(len(RATES))),
+                seed=int(rng.integers(2**40)), n_ops=int(rng.integers(5, 16)), scale=1.0)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=None, help="default: a fresh one, printed first")
     ap.add_argument("--repro", type=int, metavar="RUN", help="run number RUN again, printing each operation")
     ap.add_argument("--keep", metavar="I,J,...", help="with --repro: only these operations of the run")
+    ap.add_argument("--snapshot", action="store_true",
+                    help="runs on the bundled real snapshot (data/fragmented), rebuilt per variant")
     ap.add_argument("--shrink-budget", type=float, default=120.0, metavar="S",
                     help="seconds to shrink each failing run's operation list (0: do not shrink)")
     args = ap.parse_args(argv)
     if args.repro is not None:
         if args.seed is None:
             ap.error("--repro needs the --seed of the run it replays")
-        case = case_of(args.repro, args.seed)
+        case = (snapshot_case_of if args.snapshot else case_of)(args.repro, args.seed)
         print(case.describe())
         ops = ops_of(case)
         numbers = list(range(len(ops)))
@@ -435,7 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("findings:", o.findings or "none")
         return 1 if o.violations else 0
     args.seed = announce("verification/soak.py", args.seed, sys.argv[1:] if argv is None else argv)
-    return report(soak(args.runs, args.seed), args.seed, shrink_budget=args.shrink_budget)
+    return report(soak(args.runs, args.seed, snapshot=args.snapshot), args.seed, shrink_budget=args.shrink_budget)
 
 
 @dataclass
@@ -447,15 +487,16 @@ class Soak:
     warm: float
 
 
-def soak(runs: int, seed: int, progress: bool = True) -> Soak:
-    """Runs ``0..runs-1`` of ``seed``."""
+def soak(runs: int, seed: int, progress: bool = True, snapshot: bool = False) -> Soak:
+    """Runs ``0..runs-1`` of ``seed`` (``snapshot``: on the bundled real snapshot)."""
+    case_of_ = snapshot_case_of if snapshot else case_of
     t0 = time.perf_counter()
     run(case_of(0, seed))  # numba's cache loads here, outside the timings
     warm = time.perf_counter() - t0
     t0 = time.perf_counter()
     outcomes = []
     for i in range(runs):
-        o = run(case_of(i, seed))
+        o = run(case_of_(i, seed))
         outcomes.append(o)
         if progress and (i + 1) % 100 == 0:
             print(f"{i + 1} runs, {sum(len(x.violations) for x in outcomes)} violations, "
@@ -481,7 +522,7 @@ def report(result: Soak, seed: int, shrink_budget: float = 120.0) -> int:
     print(f"violations (Sim.check): {len(violations)}")
     for n, (i, v) in enumerate(violations[:20]):
         print(f"  run {i} ({outcomes[i].case.describe()}): {v}\n    replay: .venv/bin/python verification/soak.py "
-              f"--repro {i} --seed {seed}")
+              f"--repro {i} --seed {seed}{_flag(outcomes[i].case)}")
         if shrink_budget > 0 and n < 5:
             print(shrink_report(outcomes[i].case, i, seed, shrink_budget), flush=True)
     kinds = Counter(finding_kind(f) for _, f in found)
@@ -493,7 +534,7 @@ def report(result: Soak, seed: int, shrink_budget: float = 120.0) -> int:
     for k, c in kinds.most_common(12):
         i, f = next((i, f) for i, f in found if finding_kind(f) == k)
         print(f"  x{c} runs: {k}\n    e.g. run {i} ({outcomes[i].case.describe()}): {f}\n"
-              f"    replay: .venv/bin/python verification/soak.py --repro {i} --seed {seed}")
+              f"    replay: .venv/bin/python verification/soak.py --repro {i} --seed {seed}{_flag(outcomes[i].case)}")
         if shrink_budget > 0 and not outcomes[i].violations:
             print(shrink_report(outcomes[i].case, i, seed, shrink_budget), flush=True)
     print(f"total {total:.1f} s ({warm:.1f} s warm-up before); slowest run {slow_i}: {slow.seconds:.2f} s, "

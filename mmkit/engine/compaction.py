@@ -83,7 +83,7 @@ from mmkit.engine.state import (
     chance_ppm,
     record,
 )
-from mmkit.model.flags import PG_head, PG_private
+from mmkit.model.flags import PG_head, PG_locked, PG_private
 from mmkit.model.kinds import (
     MAX_ORDER,
     PAGEBLOCK_NR_PAGES,
@@ -248,11 +248,15 @@ def isolate_movable_page(A, vc, S, pfn):
 
 @kernel
 def balloon_page_isolate_v319(A, vc, S, pfn):
-    """v3.19 ``balloon_page_isolate``: a movable balloon page (PageBalloon, PagePrivate)
-    with no other user: clear PagePrivate, off the balloon list, one more reference."""
-    if A.refcount[pfn] != 1:
+    """v3.19-v4.5 ``balloon_page_isolate``: ``get_page_unless_zero``, ``trylock_page``,
+    then ``balloon_page_movable`` (PageBalloon && PagePrivate) again under the lock: clear
+    PagePrivate, off the balloon list, the reference kept; otherwise the reference goes."""
+    if A.refcount[pfn] == 0 or test_bit(A, pfn, PG_locked):
         return False
     A.refcount[pfn] += 1
+    if not (PageBalloon(A, vc, pfn) and PagePrivate(A, pfn)):
+        A.refcount[pfn] -= 1
+        return False
     balloon_isolate(A, vc, S, pfn)
     return True
 

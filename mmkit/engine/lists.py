@@ -61,8 +61,9 @@ def list_del(A, node):
     """``list_del``: unlink ``node`` from whatever list it is on, poison its links."""
     nxt = A.lru_next[node]
     prv = A.lru_prev[node]
-    A.lru_prev[nxt] = prv
-    A.lru_next[prv] = nxt
+    if nxt >= 0 and prv >= 0:  # never through LIST_POISON (-1 would index the last head)
+        A.lru_prev[nxt] = prv
+        A.lru_next[prv] = nxt
     A.lru_next[node] = _LIST_POISON
     A.lru_prev[node] = _LIST_POISON
 

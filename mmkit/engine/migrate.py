@@ -320,8 +320,15 @@ def unmap_and_move(A, vc, S, page, newpage):
     src_was_lru = not __PageMovable(A, vc, page)  # folio_test_movable(src), before migration
     move_to_new_page(A, vc, S, page, newpage, order)
     record(S, A, newpage, EV_MIGRATED, RULE_NONE, page)
-    # the old page: off the migration list, last reference dropped
-    list_del(A, page)
+    # the old page: off the migration list, last reference dropped. A balloon page that
+    # a misrouted putback left on an LRU list and compaction then isolated from there is
+    # off the list already: the balloon's migratepage took it off in balloon_page_delete
+    # (PagePrivate set), so this list_del meets LIST_POISON (CONFIG_DEBUG_LIST reports
+    # "list_del corruption" and skips it; without it the kernel oopses)
+    if A.lru_next[page] < 0:
+        record(S, A, page, EV_LIST_CORRUPTION, F_NEWPAGE_ROUTE, 0)
+    else:
+        list_del(A, page)
     A.refcount[page] = 0
     free_pages(A, vc, page, order)
     # unlock_page(newpage) ... then the newpage test, which a deflate can overtake

@@ -101,7 +101,9 @@ def PageBalloon(A, vc, pfn):
     if t == PB_MAPCOUNT:
         return A.mapcount[pfn] == PAGE_BALLOON_MAPCOUNT_VALUE
     if t == PB_PRIVATE_2:
-        return marker_movable(A, vc, pfn) and test_bit(A, pfn, PG_private_2)
+        # v3 04 as written: atomic_read(&page->_mapcount) == PAGE_BALLOON_MAPCOUNT_VALUE
+        # && PagePrivate2(page), where -256 is every movable page's value; no PG_movable test
+        return A.mapcount[pfn] == PAGE_BALLOON_MAPCOUNT_VALUE and test_bit(A, pfn, PG_private_2)
     if t == PB_MAPPING:
         return mapping_id(A, pfn) == MAPPING_ID_BALLOON
     return A.mapcount[pfn] == TY_OFFLINE

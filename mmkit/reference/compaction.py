@@ -193,11 +193,15 @@ def fragmentation_index(s, z: int, order: int) -> int:
 
 # ------------------------------------------------------------------ migrate scanner
 def balloon_page_isolate(s, page) -> bool:
-    """v3.19 ``balloon_page_isolate``: a balloon page nobody else holds (count 2 once we
-    hold ours) loses PagePrivate and leaves the balloon list."""
-    if page.refcount != 1:
+    """v3.19-v4.5 ``balloon_page_isolate``: ``get_page_unless_zero``, ``trylock_page``,
+    then ``balloon_page_movable`` (PageBalloon && PagePrivate) again under the lock: the
+    page loses PagePrivate and leaves the balloon list, the reference kept."""
+    if page.refcount == 0 or test(page, pg.PG_locked):
         return False
     page.refcount += 1
+    if not (PageBalloon(s.v, page) and test(page, pg.PG_private)):
+        page.refcount -= 1
+        return False
     balloon_isolate(s, page)
     return True
 

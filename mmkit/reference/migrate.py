@@ -252,7 +252,10 @@ def unmap_and_move(s, page, newpage) -> int:
     src_was_lru = not __PageMovable(s.v, page)
     move_to_new_page(s, page, newpage)
     record(s, newpage, "migrated", RULE_NONE, page.pfn)
-    list_del(page)
+    if page.lru_next is None:  # taken off already by the balloon's migratepage (misrouted before)
+        record(s, page, "list_corruption", rule("newpage_route"))
+    else:
+        list_del(page)
     page.refcount = 0
     s.mem.free_pages(page.pfn, 0)
     if newpage.kind == PageKind.BALLOON and s.rng.chance_ppm(s.race_ppm):

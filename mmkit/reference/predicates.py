@@ -82,13 +82,13 @@ def movable_mark(v, page) -> bool:
 
 def PageBalloon(v, page) -> bool:
     """``PageBalloon()``: the balloon sentinel (v4.5-v4.8), v3 04's
-    ``PageMovable && PagePrivate2``, the balloon's mapping (the review's fix) or
+    ``_mapcount == -256 && PagePrivate2``, the balloon's mapping (the review's fix) or
     ``PageOffline`` (today)."""
     t = v.page_balloon
     if t == PageBalloonTest.MAPCOUNT:
         return page.mapcount == enc.PAGE_BALLOON_MAPCOUNT_VALUE
-    if t == PageBalloonTest.MAPCOUNT_AND_PRIVATE_2:
-        return movable_mark(v, page) and test(page, pg.PG_private_2)
+    if t == PageBalloonTest.MAPCOUNT_AND_PRIVATE_2:  # v3 04: -256 && PG_private_2, no PG_movable test
+        return page.mapcount == enc.PAGE_BALLOON_MAPCOUNT_VALUE and test(page, pg.PG_private_2)
     if t == PageBalloonTest.BALLOON_MAPPING:
         return mapping_object(page) == BALLOON_MAPPING
     return page.mapcount == TYPE_OFFLINE

@@ -47,6 +47,7 @@ _V3_02 = _V45.replace(
     pg_isolated=IB.PG_OWNER_PRIV_1,
     failure_route=FR.V3_02,
     zsmalloc_movable=True,
+    kpf_buddy_all_pages=True,  # 832fc1de01ae, v4.6: the series is based on v4.6-rc (mmotm)
     sources=("v3-00", "R-01", "R-02", "A-02"),
 )
 
@@ -84,6 +85,7 @@ _V4_8 = _V45.replace(
     cma_clean_rule=CMA.NOT_MOVABLE,
     zsmalloc_movable=True,
     zsmalloc_huge_owner_priv_1=True,
+    kpf_buddy_all_pages=True,  # since v4.6 (832fc1de01ae)
     balloon_branch_first=False,
     sources=("K-bda", "K-b11"),
 )

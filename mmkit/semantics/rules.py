@@ -59,7 +59,10 @@ class PageBalloonTest(IntEnum):
     which reports it as bit 23 of /proc/kpageflags (KPF_BALLOON, later KPF_OFFLINE).
 
     MAPCOUNT: ``_mapcount == PAGE_BALLOON_MAPCOUNT_VALUE`` (-256; v4.5, v3-02, v4.8).
-    MAPCOUNT_AND_PRIVATE_2: ``PageMovable && PagePrivate2`` as v3 04 builds it (v3-04).
+    MAPCOUNT_AND_PRIVATE_2: ``atomic_read(&page->_mapcount) == PAGE_BALLOON_MAPCOUNT_VALUE &&
+    PagePrivate2(page)`` as v3 04 writes it (v3-04), -256 being every non-LRU movable
+    page's value there (PAGE_BALLOON_MAPCOUNT_VALUE is PAGE_MOVABLE_MAPCOUNT_VALUE); no
+    PG_movable test, so every movable page with PG_private_2 passes.
     BALLOON_MAPPING: ``page->mapping`` is the balloon's (the review's fix, R-04/A-04).
     PAGE_OFFLINE: ``PageOffline`` (O-2018; PGTY_offline today).
     """
@@ -150,7 +153,8 @@ class CmaCleanRule(IntEnum):
 
 
 class SwapcacheBit(IntEnum):
-    """Which flag PG_swapcache is: its own bit, or PG_owner_priv_1 (v6.10+)."""
+    """Which flag PG_swapcache is: its own bit (to v4.9), or PG_owner_priv_1, valid only with
+    PG_swapbacked (v4.10+: 6326fec1122c "mm: Use owner_priv bit for PageSwapCache")."""
 
     OWN = 0
     PG_OWNER_PRIV_1 = 1

@@ -101,7 +101,8 @@ class Variant:
     zsmalloc_huge_owner_priv_1: bool
     """zsmalloc marks huge-object pages PG_owner_priv_1 (from its v4.8 migration patch)."""
     kpf_buddy_all_pages: bool
-    """stable_page_flags sets KPF_BUDDY on every page of a free block, not only the head."""
+    """stable_page_flags sets KPF_BUDDY on every page of a free block, not only the head
+    (832fc1de01ae "/proc/kpageflags: return KPF_BUDDY for "tail" buddy pages", v4.6)."""
     balloon_branch_first: bool
     """isolate_migratepages_block tries the balloon branch before the compound skip (v4.5)."""
     extfrag_costly_only: bool
@@ -182,8 +183,8 @@ class Variant:
             problems.append("page_balloon=PAGE_OFFLINE needs page_types=ONE_BYTE (PGTY_offline)")
         if self.page_balloon == PageBalloonTest.MAPCOUNT_AND_PRIVATE_2 and self.movable_marker != M.PG_RECLAIM_MAPCOUNT_256:
             problems.append(
-                "page_balloon=MAPCOUNT_AND_PRIVATE_2 is v3 04's PageMovable && PagePrivate2 and needs "
-                "movable_marker=PG_RECLAIM_MAPCOUNT_256"
+                "page_balloon=MAPCOUNT_AND_PRIVATE_2 is v3 04's _mapcount == -256 && PagePrivate2, -256 being "
+                "the movable value there, and needs movable_marker=PG_RECLAIM_MAPCOUNT_256"
             )
         if self.newpage_route == NewpageRoute.MAPPING_BIT and self.movable_marker != M.MAPPING_BIT:
             problems.append("newpage_route=MAPPING_BIT reads the mapping's movable bit, which needs movable_marker=MAPPING_BIT")

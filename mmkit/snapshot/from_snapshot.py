@@ -597,7 +597,7 @@ def _build_memory(snapshot, variant: Any, node: int, step: Callable[[str], None]
     step(BUILD_STEPS[5])
     allocated = (k != _K["HOLE"]) & (k != _K["UNINIT"]) & (k != _K["FREE"])
     carried = _carry_flags(f, _CARRY_TABLE)
-    if v.swapcache_bit == SwapcacheBit.OWN:  # PG_swapcache has its own bit before v6.10
+    if v.swapcache_bit == SwapcacheBit.OWN:  # PG_swapcache has its own bit before v4.10
         sc = _bit(f, kpf.KPF_SWAPCACHE)
         carried[sc] = (carried[sc] & ~np.uint32(1 << pg.PG_owner_priv_1)) | np.uint32(1 << pg.PG_swapcache_own)
     framed_alloc_or_free = allocated | (k == _K["FREE"])
