@@ -124,6 +124,16 @@ def test_memory_from_corrupted_snapshot(workdir, data):
     assert_typed_or_valid(target, recipe, data.draw(st.integers(0, 3), label="source"))
 
 
+def test_campaign_regression_pagetypeinfo_count_past_64_bits(workdir):
+    """`fuzz.py --repro from_snapshot 1593416846 188` (a fresh campaign seed): a
+    pagetypeinfo pageblock count near 2**64 overflowed the per-type sum (OverflowError out
+    of _infer_pageblocks); counts past the zone's blocks are now cut to them, and the
+    report keeps the kernel's total."""
+    recipe = ((7, 9, 2968161769, 1239122221, 2912141298),)
+    status, detail = fuzz.outcome(ready(fuzz.FromSnapshotTarget(), workdir), recipe, 944789)
+    assert status != "FAIL", detail
+
+
 def test_the_unchanged_sources_are_valid(workdir):
     """The fuzzers start from inputs that load: a corrupted one is corrupted by the recipe."""
     for name in fuzz.TEXT_NAMES:

@@ -711,11 +711,16 @@ def _infer_pageblocks(snap, zones: list[_Zone], k: np.ndarray, fheads: np.ndarra
         targets = np.zeros(MIGRATE_TYPES, dtype=np.int64)
         free_t = free_c = None
         source = "pages only (no pagetypeinfo)"
+        raw_total = None  # the kernel's count of the zone's pageblocks, as pagetypeinfo prints it
         if pti is not None:
             bl = pti.blocks.filter((pl.col("node") == z.node) & (pl.col("zone") == z.name))
+            raw_total = 0
             for t, cnt in zip(bl["type"].to_list(), bl["count"].to_list()):
                 if t in _MT_BY_NAME:
-                    targets[_MT_BY_NAME[t]] += cnt
+                    raw_total += int(cnt)
+                    # a count past the zone's own blocks (a damaged file) is cut to them below;
+                    # cut here first, so that a 64-bit count cannot overflow the sum
+                    targets[_MT_BY_NAME[t]] += min(int(cnt), int(blocks.size))
             fr = pti.free.filter((pl.col("node") == z.node) & (pl.col("zone") == z.name))
             if bl.height and fr.height:
                 source = "pagetypeinfo"
@@ -723,7 +728,7 @@ def _infer_pageblocks(snap, zones: list[_Zone], k: np.ndarray, fheads: np.ndarra
                 free_c = np.zeros((MIGRATE_TYPES, MAX_ORDER), dtype=bool)
                 for t, o, nf, cap in fr.select("type", "order", "nr_free", "capped").iter_rows():
                     if t in _MT_BY_NAME and o < MAX_ORDER:
-                        free_t[_MT_BY_NAME[t], o] = nf
+                        free_t[_MT_BY_NAME[t], o] = min(int(nf), 1 << 62)
                         free_c[_MT_BY_NAME[t], o] = cap
         if source != "pagetypeinfo":
             # without the kernel's counts: blocks with more unmovable than movable pages
@@ -750,7 +755,7 @@ def _infer_pageblocks(snap, zones: list[_Zone], k: np.ndarray, fheads: np.ndarra
         st.update({"zone": z.name, "source": source, "units": int(roots.size)})
         stats.append(st)
         row = {"zone": z.name, "source": source, "blocks_counted": int(blocks.size),
-               "blocks_kernel": kernel_total if source == "pagetypeinfo" else None}
+               "blocks_kernel": raw_total if source == "pagetypeinfo" else None}
         for t in range(MIGRATE_TYPES):
             row[f"{MIGRATETYPE_NAMES[t]}_target"] = int(targets[t])
             row[f"{MIGRATETYPE_NAMES[t]}_built"] = int(got[t])
