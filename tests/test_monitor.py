@@ -4,7 +4,6 @@ programmatically (buttons, charts, stop latency, the compact_memory prediction).
 
 from __future__ import annotations
 
-import errno
 import gzip
 import json
 import os
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from denied import deny_opens
 
 import mmkit.snapshot
 from mmkit.errors import ParameterError, SnapshotError
@@ -62,16 +62,7 @@ def fake(tmp_path):
     return _fake(tmp_path)
 
 
-def _deny(monkeypatch, names):
-    """Opening any of ``names`` fails as it does for a user who is not root."""
-    real_open = live._open
-
-    def deny(path):
-        if Path(path).name in names:
-            raise PermissionError(errno.EACCES, "Permission denied", str(path))
-        return real_open(path)
-
-    monkeypatch.setattr(live, "_open", deny)
+_deny = deny_opens
 
 
 # ------------------------------------------------------------------ the sampler
@@ -315,7 +306,10 @@ def test_stop_within_a_second_while_reading_this_machines_kpageflags():
     mon = Monitor(interval=0.2)
     mon.sampler.kpageflags_cost = 1.0
     mon.start()
-    time.sleep(1.5)
+    deadline = time.monotonic() + 60  # the first sample (slow on a loaded machine)
+    while mon.samples < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # into the next kpageflags read
     took = mon.stop()
     assert took < 1.0 and not mon.running
     assert mon.samples >= 1 and mon.history.filter(pl.col("metric") == "mixed_pageblocks").height > 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import gzip
 import json
 import os
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from denied import deny_opens
 
 import mmkit.metrics
 import mmkit.snapshot
@@ -90,16 +90,7 @@ def test_missing_parent(fake):
         run(fake, "no/such/dir")
 
 
-def _deny(monkeypatch, names):
-    """Opening any of ``names`` fails as it does for a user who is not root."""
-    real_open = capmod._open
-
-    def deny(path):
-        if Path(path).name in names:
-            raise PermissionError(errno.EACCES, "Permission denied", str(path))
-        return real_open(path)
-
-    monkeypatch.setattr(capmod, "_open", deny)
+_deny = deny_opens
 
 
 def test_not_root_writes_what_it_can_and_says_what_is_missing(fake, monkeypatch):
