@@ -947,8 +947,10 @@ unmovable, not initialised yet (this VM initialises Normal on demand) and hole, 
 the runs and the naturally aligned 2 MiB, 32 MiB and 1 GiB ranges each zone holds:
 """),
         code("""
+from mmkit.result import Table  # shares as percents, counts as integers
+
 contig = mmkit.contiguity(mem)
-contig.summary
+Table(contig.summary)
 """),
         code("""
 contig.ranges
@@ -972,11 +974,11 @@ The same machine as found, before it was fragmented (`../data/idle`, bundled bes
 """),
         code("""
 idle = mmkit.contiguity(mmkit.snapshot.load("../data/idle"))
-pl.concat([idle.summary.with_columns(snapshot=pl.lit("idle")),
-           contig.summary.with_columns(snapshot=pl.lit(Path(snap.path).name))]
-          ).filter(pl.col("pages") > 0).select("snapshot", "zone", "pages", "free", "movable", "unmovable",
-                                               "reclaimable", "unmovable_share", "blocks_touched_share",
-                                               "largest_free_run_pages")
+Table(pl.concat([idle.summary.with_columns(snapshot=pl.lit("idle")),
+                 contig.summary.with_columns(snapshot=pl.lit(Path(snap.path).name))]
+                ).filter(pl.col("pages") > 0).select("snapshot", "zone", "pages", "free", "movable", "unmovable",
+                                                     "reclaimable", "unmovable_share", "blocks_touched_share",
+                                                     "largest_free_run_pages"))
 """),
         md("""
 And after the simulated `compact_memory`: compaction moves pages within a zone but never

@@ -24,7 +24,7 @@ STATE_LABELS = {"free": "free now", "freeable": "freeable (free or movable)", "s
                 "spoiled_uninit": "not initialised yet", "spoiled_hole": "memory hole"}
 STATE_COLORS = ["#1A9850", "#91CF60", "#FEE08B", "#FC8D59", "#D73027", "#BBBBBB", "#888888"]
 RUN_COLORS = {"free now": "#1A9850", "free or movable": "#4575B4"}
-PANEL_WIDTH = 360
+PANEL_WIDTH = 340
 
 
 def _as_contiguity(obj: Any) -> Contiguity:
@@ -76,17 +76,18 @@ def contiguity(obj: Any, *, zones: list[str] | None = None) -> alt.HConcatChart:
     runs_chart = vl.unit(runs, mark={"type": "line", "point": {"size": 20}, "interpolate": "step-after"},
                          width=PANEL_WIDTH, height=230, encoding={
         "x": vl.field("at_least", "O", sort=BUCKETS, title="run length, at least",
-                      axis={"labelAngle": -45}),
+                      axis={"labelAngle": -60}),
         "y": vl.field("gib", "Q", title="GiB in such runs"),
-        "color": vl.field("frames", "N", title="frames", scale={"domain": list(RUN_COLORS),
-                                                                 "range": list(RUN_COLORS.values())}),
+        "color": vl.field("frames", "N", title=None, scale={"domain": list(RUN_COLORS),
+                                                             "range": list(RUN_COLORS.values())},
+                          legend={"orient": "bottom", "direction": "horizontal"}),
         "tooltip": [vl.tip("frames", "N"), vl.tip("at_least", "O", title="runs of at least"),
                     vl.tip("gib", "Q", title="GiB", format=".3f")],
     }).properties(title=vl.title("Memory in contiguous runs", [
         "of free frames, and of frames that are free or movable", f"zones {', '.join(zones)}"],
         fontSize=13, anchor="start"))
     labels = [STATE_LABELS[s] for s in STATES]
-    bars = vl.unit(long, mark={"type": "bar"}, width=PANEL_WIDTH - 80, height={"step": 14}, encoding={
+    bars = vl.unit(long, mark={"type": "bar"}, width=PANEL_WIDTH - 90, height={"step": 14}, encoding={
         "y": vl.field("size", "N", sort=["2MiB", "32MiB", "1GiB"], title=None),
         "row": vl.field("zone", "N", sort=zones, title=None, header={"labelAngle": 0, "labelAlign": "left"}),
         "x": vl.field("ranges", "Q", stack="normalize", title="share of the aligned ranges",
