@@ -145,9 +145,15 @@ def test_compare_stopped_by_its_event_returns_the_runs_up_to_there():
     assert isinstance(e.value, KeyboardInterrupt) and not isinstance(e.value, mmkit.MmkitError)
     assert re.match(r"compare stopped at tick \d+ of 2000", str(e.value)), str(e.value)
     at = part.info["stopped_at"]
-    assert set(at) == set(full.variants) and all(0 < t < 2000 for t in at.values()), at
+    # each run stops where it was; on a loaded machine a run whose thread had not yet
+    # had a turn stops at tick 0 (or is left out, had it not made its starting memory),
+    # but the stop came after 20 ticks, so some run had them
+    assert set(at) <= set(full.variants) and all(0 <= t < 2000 for t in at.values()), at
+    assert max(at.values()) > 0, at
     for v, t in at.items():
         got = part.timeline.filter(pl.col("variant") == v)
+        if t == 0 and got.height == 0:
+            continue
         assert got["tick"][-1] == t  # each timeline ends where its run stopped
         # up to there, the same rows as the run that was not stopped
         want = full.timeline.filter((pl.col("variant") == v) & pl.col("tick").is_in(got["tick"][:-1].implode()))
