@@ -61,7 +61,8 @@ ZS_V7 = lore("zsmalloc v7 11/12", "1464736881-24886-12-git-send-email-minchan@ke
 # place, so that it is updated with the model.
 CMA_NOTE = """\
 `cma_alloc_success` is 0 and `cma_alloc_fail` 10 in every variant, and so it is in each of
-seeds 1-40 (0 of 400 allocations). That is what these kernels do with this CMA area: each
+seeds 1-40 (0 of 400 allocations; v6.18 got 1 of its 400, on seed 21). That is what these
+kernels do with this CMA area: each
 window of eight pageblocks in it holds, when the allocation comes, an anonymous page with
 an extra reference (a GUP pin: `migrate_pages()` gives up on it after its passes) or a THP
 (`isolate_migratepages_block()` of v4.x skips compound pages), and `alloc_contig_range()`
@@ -74,12 +75,12 @@ each one skipped, dropped and migrated."""
 # values; notebook 05 runs the same sweep): update with the model.
 SEEDS_NOTE = """\
 Over 40 seeds of the same workload the picture changes. THP success, pooled over all
-faults, is 13% under v3-02, 16% under v3-04-reviewed and v4.8, 17% under v4.5 and v6.18
-and 21% under v3-04; one seed's share ranges from 0-7% to 35-73% under each, and seed 1 is
+faults, is 15% under v3-02, 17% under v4.5 and v3-04-reviewed, 18% under v4.8 and v6.18
+and 20% under v3-04; one seed's share ranges from 0-5% to 35-67% under each, and seed 1 is
 v4.5's 34th of the 40. What the series changes in this workload is order-3 (fork-sized)
-success: a median of 86% under v4.5 against 91-96% once zsmalloc pages can move. Deflate
+success: a median of 86% under v4.5 against 93-96% once zsmalloc pages can move. Deflate
 races hit about 2% of balloon migrations in every variant, so the misrouted putbacks of
-v4.5 and v3-04-reviewed have about the same median (30.5 and 31.5). `05-sweeps.ipynb` runs
+v4.5 and v3-04-reviewed have about the same median (30.5 and 33). `05-sweeps.ipynb` runs
 this workload over those 40 seeds and draws the faults' distributions, and the series'
 benefit (order-2, order-3 and THP success) on `zram-pressure`."""
 
@@ -708,7 +709,7 @@ Every run also measures contiguity beyond the buddy allocator's largest order at
 ticks (`Result.contiguity`): the 2 MiB ranges every frame of which is free or movable, so
 that `alloc_contig_range()` could free them, and the share of 2 MiB blocks touched by a
 page that cannot move. With zsmalloc movable, fewer blocks are spoiled: at the last tick
-of each of the eight seeds above, v4.8 kept 9 to 27 freeable 2 MiB ranges and v4.5 0 to 2
+of each of the eight seeds above, v4.8 kept 14 to 29 freeable 2 MiB ranges and v4.5 0 to 2
 (measured with this model; rerun the cell below for any seed). Seed 1:
 """),
         code("""

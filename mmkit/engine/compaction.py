@@ -95,12 +95,18 @@ from mmkit.semantics.variant import (
     F_BALLOON_BRANCH_FIRST,
     F_COMPACT_COUNT_SKIPPED,
     F_COMPACT_FINISH_PAGEBLOCK,
+    F_COMPACT_FINISHED_ALIGNED,
+    F_COMPACT_FINISHED_LOW_WMARK,
     F_COMPACT_LARGE_FOLIOS,
+    F_COMPACTION_MIN_WMARK,
     F_EXTFRAG_COSTLY_ONLY,
+    F_FREE_ISOLATE_FAIL_BREAK,
     F_FREE_SCANNER_STRIDE,
     F_ISOLATE_FREE_MIN_WMARK,
+    F_KCOMPACTD_IGNORE_SKIP_HINT,
     F_MOVABLE_MARKER,
     F_PG_ISOLATED,
+    F_SKIP_HINTS_SCANNED,
 )
 
 COMPACT_CLUSTER_MAX = 32
@@ -191,6 +197,18 @@ def pageblock_skip(A, pfn):
 @kernel(inline="always")
 def set_pageblock_skip(A, pfn):
     A.pb_flags[pfn >> PAGEBLOCK_ORDER] |= PB_MIGRATE_SKIP
+
+
+@kernel(inline="always")
+def test_and_set_skip(A, cc, pfn, no_set):
+    """``test_and_set_skip`` (v5.1): under the first LRU lock of a block, whether the block
+    was already marked skip, marking it if not (nothing under ``ignore_skip_hint``)."""
+    if cc[CC_IGNORE_SKIP] != 0:
+        return False
+    skip = pageblock_skip(A, pfn)
+    if not skip and not no_set:
+        set_pageblock_skip(A, pfn)
+    return skip
 
 
 @kernel
@@ -289,11 +307,17 @@ def isolate_lru_folio(A, vc, pfn):
     """The LRU branch of ``isolate_migratepages_block`` for a page or folio head: not a
     pinned anonymous page (``page_count > page_mapcount`` and no ``page_mapping``), then
     ``__isolate_lru_page``: a reference and off its LRU list."""
-    if A.mapping[pfn] & 1 and A.refcount[pfn] > A.mapcount[pfn] + 1:
+    if lru_pinned(A, pfn):
         return False
     A.refcount[pfn] += 1
     del_page_from_lru_list(A, pfn)
     return True
+
+
+@kernel(inline="always")
+def lru_pinned(A, pfn):
+    """A pinned anonymous page: ``page_count > page_mapcount`` and no ``page_mapping``."""
+    return A.mapping[pfn] & 1 != 0 and A.refcount[pfn] > A.mapcount[pfn] + 1
 
 
 @kernel
@@ -312,13 +336,19 @@ def isolate_migratepages_block(A, vc, S, cc, low_pfn, end_pfn, head_id):
     balloon_first = vc[F_BALLOON_BRANCH_FIRST] != 0
     count_skipped = vc[F_COMPACT_COUNT_SKIPPED] != 0
     folios = vc[F_COMPACT_LARGE_FOLIOS] != 0 and head_id == HEAD_MIGRATEPAGES
+    # v5.1 skip hints: valid_page only when the scan starts the block; a contiguous range
+    # (HEAD_CONTIG) is no_set_skip_hint
+    scanned_hints = vc[F_SKIP_HINTS_SCANNED] != 0
+    no_set = head_id != HEAD_MIGRATEPAGES
+    block_start = (low_pfn & (PAGEBLOCK_NR_PAGES - 1)) == 0 or low_pfn == A.zone_start[cc[CC_ZONE]]
+    skip_updated = False
     while low_pfn < end_pfn:
         pfn = low_pfn
         low_pfn += 1
         nr_scanned += 1
         if not is_frame(A, pfn):
             continue
-        if valid < 0:
+        if valid < 0 and (block_start or not scanned_hints):
             valid = pfn
         if PageBuddy(A, vc, pfn):
             order = page_order(A, pfn)
@@ -339,6 +369,11 @@ def isolate_migratepages_block(A, vc, S, cc, low_pfn, end_pfn, head_id):
                     nr_scanned += (1 << order) - 1
                 continue
             # a large folio compaction may move (v6.9)
+            if scanned_hints and not skip_updated and valid >= 0 and not lru_pinned(A, pfn):
+                skip_updated = True
+                if test_and_set_skip(A, cc, valid, no_set) and cc[CC_FINISH_PAGEBLOCK] == 0:
+                    low_pfn = end_pfn
+                    break
             if not isolate_lru_folio(A, vc, pfn):
                 low_pfn += (1 << order) - 1
                 nr_scanned += (1 << order) - 1
@@ -375,6 +410,11 @@ def isolate_migratepages_block(A, vc, S, cc, low_pfn, end_pfn, head_id):
             if test_bit(A, pfn, PG_head):  # PageTransHuge on the LRU
                 low_pfn += (1 << compound_order(A, pfn)) - 1
                 continue
+            if scanned_hints and not skip_updated and valid >= 0 and not lru_pinned(A, pfn):
+                skip_updated = True
+                if test_and_set_skip(A, cc, valid, no_set) and cc[CC_FINISH_PAGEBLOCK] == 0:
+                    low_pfn = end_pfn
+                    break
             if not isolate_lru_folio(A, vc, pfn):
                 continue
             got = 1
@@ -386,14 +426,24 @@ def isolate_migratepages_block(A, vc, S, cc, low_pfn, end_pfn, head_id):
             break
     if low_pfn > end_pfn:
         low_pfn = end_pfn  # a free block's order took the scan past the block
-    if low_pfn >= end_pfn and nr_isolated == 0 and valid >= 0 and cc[CC_IGNORE_SKIP] == 0:
-        # update_pageblock_skip (migrate scanner): skip bit and cached restart point
-        set_pageblock_skip(A, valid)
+    cached = -1
+    if scanned_hints:
+        # v5.1: a block scanned whole that gave nothing, or that the scan finished, is
+        # marked (hints ignored or not) unless test_and_set_skip did it already, and the
+        # scanner's restart point moves past it (update_cached_migrate)
+        if low_pfn >= end_pfn and not no_set and (nr_isolated == 0 or cc[CC_FINISH_PAGEBLOCK] != 0):
+            if valid >= 0 and not skip_updated:
+                set_pageblock_skip(A, valid)
+            cached = low_pfn
+    elif low_pfn >= end_pfn and nr_isolated == 0 and valid >= 0 and cc[CC_IGNORE_SKIP] == 0:
+        set_pageblock_skip(A, valid)  # update_pageblock_skip (migrate scanner)
+        cached = valid
+    if cached >= 0:
         z = cc[CC_ZONE]
-        if valid > S.zc[z, ZC_MIGRATE_ASYNC]:
-            S.zc[z, ZC_MIGRATE_ASYNC] = valid
-        if cc[CC_SYNC] != 0 and valid > S.zc[z, ZC_MIGRATE_SYNC]:
-            S.zc[z, ZC_MIGRATE_SYNC] = valid
+        if cached > S.zc[z, ZC_MIGRATE_ASYNC]:
+            S.zc[z, ZC_MIGRATE_ASYNC] = cached
+        if cc[CC_SYNC] != 0 and cached > S.zc[z, ZC_MIGRATE_SYNC]:
+            S.zc[z, ZC_MIGRATE_SYNC] = cached
     S.vm[VM_COMPACT_MIGRATE_SCANNED] += nr_scanned
     S.vm[VM_COMPACT_ISOLATED] += nr_isolated
     return low_pfn
@@ -513,7 +563,7 @@ def isolate_freepages_block(A, vc, S, cc, start, end, stride):
         order = page_order(A, pfn)
         isolated = __isolate_free_page(A, vc, z, pfn, order)
         if isolated == 0:
-            if folios:
+            if vc[F_FREE_ISOLATE_FAIL_BREAK] != 0:
                 break
             pfn += stride
             continue
@@ -537,8 +587,9 @@ def isolate_freepages_block(A, vc, S, cc, start, end, stride):
         pfn += isolated - 1 + stride  # to the end of the block, then the next sample
     if pfn > end:
         pfn = end
-    if pfn >= end and total == 0 and valid >= 0 and cc[CC_IGNORE_SKIP] == 0:
-        # update_pageblock_skip (free scanner)
+    if pfn >= end and valid >= 0 and (vc[F_SKIP_HINTS_SCANNED] != 0 or (total == 0 and cc[CC_IGNORE_SKIP] == 0)):
+        # update_pageblock_skip (free scanner): v4.x when the block gave nothing and the
+        # hints count; v5.1 whenever the block was scanned whole
         set_pageblock_skip(A, valid)
         if valid < S.zc[z, ZC_FREE]:
             S.zc[z, ZC_FREE] = valid
@@ -578,7 +629,7 @@ def isolate_freepages(A, vc, S, cc):
                     isolate_start = stop
                 cc[CC_FREE_PFN] = isolate_start
                 return
-            if folios and stop < block_end:
+            if vc[F_FREE_ISOLATE_FAIL_BREAK] != 0 and stop < block_end:
                 cc[CC_FREE_PFN] = stop  # isolation failed early: do not go on needlessly
                 return
             if sampled:  # sample the next block more sparsely unless this one gave pages
@@ -852,10 +903,18 @@ def compaction_suitable(A, vc, z, order):
     says the failure is from lack of memory (<= extfrag_threshold 500)."""
     if order < 0:
         return COMPACT_CONTINUE
-    mark = A.wmark[z, WMARK_LOW]
+    if vc[F_COMPACTION_MIN_WMARK] != 0:
+        # v6.x: the caller's watermark (min), compact_gap, plus low - min when costly
+        mark = A.wmark[z, WMARK_MIN]
+        gap = 2 << order
+        if order > PAGE_ALLOC_COSTLY_ORDER:
+            gap += A.wmark[z, WMARK_LOW] - mark
+    else:
+        mark = A.wmark[z, WMARK_LOW]
+        gap = 2 << order
     if zone_watermark_ok(A, z, order, mark, True):
         return COMPACT_PARTIAL
-    if not zone_watermark_ok(A, z, 0, mark + (2 << order), True):
+    if not zone_watermark_ok(A, z, 0, mark + gap, True):
         return COMPACT_SKIPPED
     if vc[F_EXTFRAG_COSTLY_ONLY] == 0 or order > PAGE_ALLOC_COSTLY_ORDER:
         fi = fragmentation_index(A, z, order)
@@ -874,7 +933,9 @@ def compact_finished(A, vc, cc):
     order = cc[CC_ORDER]
     if order < 0:
         return COMPACT_CONTINUE
-    if not zone_watermark_ok(A, z, order, A.wmark[z, WMARK_LOW], True):
+    if vc[F_COMPACT_FINISHED_ALIGNED] != 0 and cc[CC_MIGRATE_PFN] & (PAGEBLOCK_NR_PAGES - 1) != 0:
+        return COMPACT_CONTINUE  # always finish scanning a pageblock (v4.12)
+    if vc[F_COMPACT_FINISHED_LOW_WMARK] != 0 and not zone_watermark_ok(A, z, order, A.wmark[z, WMARK_LOW], True):
         return COMPACT_CONTINUE
     mt = cc[CC_MIGRATETYPE]
     for o in range(order, MAX_ORDER):
@@ -923,6 +984,16 @@ def compact_zone_begin(A, vc, S, cc):
     ret = compaction_suitable(A, vc, z, cc[CC_ORDER])
     if ret == COMPACT_PARTIAL or ret == COMPACT_SKIPPED or ret == COMPACT_NOT_SUITABLE_ZONE:
         return ret
+    if compaction_restarting(S, z, cc[CC_ORDER]):
+        # failures deferred the zone to the limit and this is the retry: start clean
+        reset_isolation_suitable(A, z)
+        reset_cached_positions(A, S, z)
+        S.st[ST_BLOCKSKIP_FLUSH] &= ~(1 << z)
+    if cc[CC_IGNORE_SKIP] != 0 and cc[CC_ORDER] < 0 and vc[F_SKIP_HINTS_SCANNED] == 0:
+        # v4.x __compact_pgdat: compact_memory runs __reset_isolation_suitable first
+        reset_isolation_suitable(A, z)
+        reset_cached_positions(A, S, z)
+        S.st[ST_BLOCKSKIP_FLUSH] &= ~(1 << z)
     if cc[CC_IGNORE_SKIP] == 0 and S.st[ST_BLOCKSKIP_FLUSH] & (1 << z):
         reset_isolation_suitable(A, z)  # compact_blockskip_flush from the last full run
         reset_cached_positions(A, S, z)
@@ -1020,6 +1091,17 @@ def compaction_deferred(A, S, z, order):
     return True
 
 
+@kernel(inline="always")
+def compaction_restarting(S, z, order):
+    """``compaction_restarting``: the zone was deferred as far as it goes
+    (COMPACT_MAX_DEFER_SHIFT) for this order and every deferred request has been counted:
+    ``compact_zone`` clears its skip bits before this retry (``__reset_isolation_suitable``)."""
+    if order < 0 or order < S.zc[z, ZC_ORDER_FAILED]:
+        return False
+    return (S.zc[z, ZC_DEFER_SHIFT] == COMPACT_MAX_DEFER_SHIFT
+            and S.zc[z, ZC_CONSIDERED] >= (1 << S.zc[z, ZC_DEFER_SHIFT]))
+
+
 @kernel
 def defer_compaction(S, z, order):
     """``defer_compaction``: a sync compaction of the zone failed at ``order``."""
@@ -1049,10 +1131,40 @@ def compact_zones_for(A, vc, S, order, mt, zone_hi, sync):
             cc = S.cc[CC_ROW_COMPACT]
             init_cc(cc, z, order, 1 if sync else 0, 0, mt)
             ret = compact_zone(A, vc, S, cc)
-            if zone_watermark_ok(A, z, order, A.wmark[z, WMARK_LOW], True):
+            if compaction_succeeded(A, vc, z, order, ret):
                 compaction_defer_reset(S, z, order, False)
                 return z
             if sync and ret == COMPACT_COMPLETE:
                 defer_compaction(S, z, order)
         z -= 1
     return -1
+
+
+@kernel(inline="always")
+def compaction_succeeded(A, vc, z, order, ret):
+    """After ``compact_zone``: v6.x trusts its COMPACT_SUCCESS; v4.5 tests the zone's low
+    watermark at the order."""
+    if vc[F_COMPACTION_MIN_WMARK] != 0:
+        return ret == COMPACT_PARTIAL
+    return zone_watermark_ok(A, z, order, A.wmark[z, WMARK_LOW], True)
+
+
+@kernel
+def kcompactd_do_work(A, vc, S, order, zone_hi):
+    """``kcompactd_do_work`` (v4.6): every zone from the lowest up to ``zone_hi`` that
+    compaction has not deferred and finds suitable, sync-light, ``ignore_skip_hint`` as
+    the era sets it; a zone that succeeded resets its deferral, one compacted to the end
+    without success is deferred; the next zone is compacted whatever this one did."""
+    ignore = 1 if vc[F_KCOMPACTD_IGNORE_SKIP_HINT] != 0 else 0
+    for z in range(zone_hi + 1):
+        if compaction_deferred(A, S, z, order):
+            continue
+        if compaction_suitable(A, vc, z, order) != COMPACT_CONTINUE:
+            continue
+        cc = S.cc[CC_ROW_COMPACT]
+        init_cc(cc, z, order, 1, ignore, MOVABLE)
+        ret = compact_zone(A, vc, S, cc)
+        if compaction_succeeded(A, vc, z, order, ret):
+            compaction_defer_reset(S, z, order, False)
+        elif ret == COMPACT_COMPLETE:
+            defer_compaction(S, z, order)

@@ -12,7 +12,7 @@ from numba import njit
 from mmkit.engine.jit import inline_into, kernel
 
 from mmkit.engine.buddy import CMA, MOVABLE, WMARK_LOW, move_freepages_block, page_zone, set_pageblock_migratetype, zone_free_pages
-from mmkit.engine.compaction import compact_zones_for
+from mmkit.engine.compaction import compact_zones_for, kcompactd_do_work
 from mmkit.engine.contig import alloc_contig_range, free_contig_range, NR_CR
 from mmkit.engine.owners import balloon_deflate, balloon_inflate, zs_free
 from mmkit.engine.page_alloc import GFP_DEFAULT, GFP_NOWAIT, GFP_TRANSHUGE
@@ -55,7 +55,7 @@ from mmkit.engine.state import (
 from mmkit.model.encodings import MAPPING_ID_BALLOON
 from mmkit.model.flags import PG_head
 from mmkit.model.kinds import MAX_ORDER, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, PageKind
-from mmkit.semantics.variant import F_ZSMALLOC_MOVABLE
+from mmkit.semantics.variant import F_KCOMPACTD, F_ZSMALLOC_MOVABLE
 
 K_FREE = int(PageKind.FREE)
 K_ANON = int(PageKind.ANON)
@@ -460,7 +460,10 @@ def tick_ops(A, vc, S, P, zone_hi, managed, target):
     # kcompactd: background compaction for the order that failed
     if P[P_KCOMPACTD] != 0 and failed_order > 0:
         S.vm[VM_COMPACT_DAEMON_WAKE] += 1
-        compact_zones_for(A, vc, S, failed_order, MOVABLE, zone_hi, True)
+        if vc[F_KCOMPACTD] != 0:
+            kcompactd_do_work(A, vc, S, failed_order, zone_hi)
+        else:
+            compact_zones_for(A, vc, S, failed_order, MOVABLE, zone_hi, True)
 
 
 @njit(cache=True, nogil=True)

@@ -141,19 +141,41 @@ def isolation_suitable(s, cc, pfn: int) -> bool:
 
 
 def update_pageblock_skip(s, cc, valid_pfn, nr_isolated: int, migrate_scanner: bool) -> None:
-    """A pageblock scanned to its end without isolating a page is skipped next time, and
-    the scanner's cached restart point moves past it (the migrate scanner's only up, the
-    sync one only for sync compaction; the free scanner's only down)."""
-    if cc.ignore_skip_hint or valid_pfn is None or nr_isolated:
+    """v4.x: a pageblock scanned to its end without isolating a page, the hints honoured,
+    is skipped next time, and the scanner's cached restart point moves past it (the
+    migrate scanner's only up, the sync one only for sync compaction; the free scanner's
+    only down). ``skip_hints_scanned`` (v5.1): the free scanner marks every block it
+    scanned whole, hints ignored or not (the migrate scanner's rule is in
+    ``isolate_migratepages_block``)."""
+    if valid_pfn is None:
+        return
+    if not (s.v.skip_hints_scanned and not migrate_scanner) and (cc.ignore_skip_hint or nr_isolated):
         return
     s.mem.pageblock_skip[pageblock_of(valid_pfn)] = True
-    zc = s.zc[cc.zone]
     if migrate_scanner:
-        zc.cached_migrate_async = max(zc.cached_migrate_async, valid_pfn)
-        if cc.sync:
-            zc.cached_migrate_sync = max(zc.cached_migrate_sync, valid_pfn)
+        update_cached_migrate(s, cc, valid_pfn)
     else:
+        zc = s.zc[cc.zone]
         zc.cached_free = min(zc.cached_free, valid_pfn)
+
+
+def update_cached_migrate(s, cc, pfn: int) -> None:
+    zc = s.zc[cc.zone]
+    zc.cached_migrate_async = max(zc.cached_migrate_async, pfn)
+    if cc.sync:
+        zc.cached_migrate_sync = max(zc.cached_migrate_sync, pfn)
+
+
+def test_and_set_skip(s, cc, pfn: int, no_set: bool) -> bool:
+    """``test_and_set_skip`` (v5.1): at the first LRU page of a block, whether the block
+    was already marked skip, marking it if not (nothing under ``ignore_skip_hint``)."""
+    if cc.ignore_skip_hint:
+        return False
+    b = pageblock_of(pfn)
+    skip = bool(s.mem.pageblock_skip[b])
+    if not skip and not no_set:
+        s.mem.pageblock_skip[b] = True
+    return skip
 
 
 def reset_cached_positions(s, z: int) -> None:
@@ -270,11 +292,15 @@ def skip_isolation_on_order(order: int, target_order: int) -> bool:
     return order >= PAGEBLOCK_ORDER
 
 
+def lru_pinned(page) -> bool:
+    """A pinned anonymous page (``page_count > page_mapcount`` with no ``page_mapping``)."""
+    return PageAnon(page) and page.refcount > page.mapcount + 1
+
+
 def isolate_lru_folio(s, page) -> bool:
-    """An LRU page or folio head: not a pinned anonymous one (``page_count >
-    page_mapcount`` with no ``page_mapping``), then ``__isolate_lru_page``: a reference
-    and off its LRU list."""
-    if PageAnon(page) and page.refcount > page.mapcount + 1:
+    """An LRU page or folio head: not a pinned anonymous one, then
+    ``__isolate_lru_page``: a reference and off its LRU list."""
+    if lru_pinned(page):
         return False
     page.refcount += 1
     del_page_from_lru_list(s, page)
@@ -298,6 +324,21 @@ def isolate_migratepages_block(s, cc, low_pfn: int, end_pfn: int, head) -> int:
     valid = None
     count_skipped = v.compact_count_skipped
     folios = v.compact_large_folios and head is s.migratepages_head
+    # skip_hints_scanned (v5.1): valid_page only when the scan starts the block; a
+    # contiguous range sets no skip bit (no_set_skip_hint)
+    scanned_hints = v.skip_hints_scanned
+    no_set = head is not s.migratepages_head
+    block_start = low_pfn % PAGEBLOCK_NR_PAGES == 0 or low_pfn == s.mem.zones[cc.zone].start
+    skip_updated = False
+
+    def skip_block(page) -> bool:
+        """test_and_set_skip at the first LRU page of the block: True to leave the block."""
+        nonlocal skip_updated
+        if not scanned_hints or skip_updated or valid is None or lru_pinned(page):
+            return False
+        skip_updated = True
+        return test_and_set_skip(s, cc, valid, no_set) and not cc.finish_pageblock
+
     while low_pfn < end_pfn:
         pfn = low_pfn
         low_pfn += 1
@@ -305,7 +346,7 @@ def isolate_migratepages_block(s, cc, low_pfn: int, end_pfn: int, head) -> int:
         if not is_frame(s, pfn):
             continue
         page = pages[pfn]
-        if valid is None:
+        if valid is None and (block_start or not scanned_hints):
             valid = pfn
         if s.mem.PageBuddy(pfn):
             order = page.private
@@ -342,6 +383,9 @@ def isolate_migratepages_block(s, cc, low_pfn: int, end_pfn: int, head) -> int:
                         nr_scanned += nr - 1
                     continue
                 # a large folio compaction may move (v6.9): taken whole, or stepped over
+                if skip_block(page):
+                    low_pfn = end_pfn
+                    break
                 nr_scanned += nr - 1
                 if not isolate_lru_folio(s, page):
                     continue
@@ -362,6 +406,9 @@ def isolate_migratepages_block(s, cc, low_pfn: int, end_pfn: int, head) -> int:
                     break
                 continue
         # an LRU page: a pinned anonymous page would not migrate (page_count > page_mapcount)
+        if skip_block(page):
+            low_pfn = end_pfn
+            break
         if not isolate_lru_folio(s, page):
             continue
         isolate_success(s, cc, page, head)
@@ -369,7 +416,15 @@ def isolate_migratepages_block(s, cc, low_pfn: int, end_pfn: int, head) -> int:
         if cc.nr_migratepages >= COMPACT_CLUSTER_MAX and not cc.finish_pageblock:
             break
     low_pfn = min(low_pfn, end_pfn)
-    if low_pfn == end_pfn:
+    if scanned_hints:
+        # a block scanned whole that gave nothing, or that the scan finished, is marked
+        # (hints ignored or not) unless test_and_set_skip did it, and the restart point
+        # moves past it (update_cached_migrate)
+        if low_pfn == end_pfn and not no_set and (not nr_isolated or cc.finish_pageblock):
+            if valid is not None and not skip_updated:
+                s.mem.pageblock_skip[pageblock_of(valid)] = True
+            update_cached_migrate(s, cc, low_pfn)
+    elif low_pfn == end_pfn:
         update_pageblock_skip(s, cc, valid, nr_isolated, True)
     s.vm["compact_migrate_scanned"] += nr_scanned
     s.vm["compact_isolated"] += nr_isolated
@@ -488,7 +543,7 @@ def isolate_freepages_block(s, cc, start: int, end: int, stride: int = 1) -> int
         order = page.private
         isolated = __isolate_free_page(s, cc.zone, pfn, order)
         if not isolated:
-            if folios:
+            if v.free_isolate_fail_break:  # v4.8: if (!isolated) break
                 break
             pfn += stride
             continue
@@ -521,8 +576,8 @@ def isolate_freepages_block(s, cc, start: int, end: int, stride: int = 1) -> int
 
 def isolate_freepages(s, cc) -> None:
     """``isolate_freepages``: pageblocks from the free scanner down to the one above the
-    migrate scanner's; remember where to restart. With ``compact_large_folios`` a block
-    whose isolation stopped early ends the scan (v6.9: "do not continue needlessly")."""
+    migrate scanner's; remember where to restart. With ``free_isolate_fail_break`` a block
+    whose isolation stopped early ends the scan (v4.8: "do not continue needlessly")."""
     zone = s.mem.zones[cc.zone]
     block_start = cc.free_pfn & ~(PAGEBLOCK_NR_PAGES - 1)
     isolate_start = cc.free_pfn
@@ -539,7 +594,7 @@ def isolate_freepages(s, cc) -> None:
             if cc.nr_freepages >= cc.nr_migratepages:
                 cc.free_pfn = block_start - PAGEBLOCK_NR_PAGES if stop >= block_end else stop
                 return
-            if s.v.compact_large_folios and stop < block_end:
+            if s.v.free_isolate_fail_break and stop < block_end:
                 cc.free_pfn = stop
                 return
             if sampled:  # "Adjust stride depending on isolation"
@@ -715,13 +770,22 @@ def compaction_suitable(s, z: int, order: int) -> str:
     """``__compaction_suitable``: order -1 always goes on; a suitable page already free
     is success; below the order-0 low watermark plus 2 << order it is skipped; a failure
     from lack of memory rather than fragmentation (fragindex <= 500; modern kernels ask
-    only above PAGE_ALLOC_COSTLY_ORDER) is not worth compacting."""
+    only above PAGE_ALLOC_COSTLY_ORDER) is not worth compacting. ``compaction_min_wmark``
+    (v6.x): the caller's min watermark instead of the low one, and for costly orders the
+    gap grows by low - min."""
     if order < 0:
         return CONTINUE
-    mark = s.mem.zones[z].wmark[WMARK_LOW]
+    wmark = s.mem.zones[z].wmark
+    gap = 2 << order
+    if s.v.compaction_min_wmark:
+        mark = wmark[WMARK_MIN]
+        if order > PAGE_ALLOC_COSTLY_ORDER:
+            gap += wmark[WMARK_LOW] - mark
+    else:
+        mark = wmark[WMARK_LOW]
     if s.mem.watermark_ok(z, order, mark, True):
         return PARTIAL
-    if not s.mem.watermark_ok(z, 0, mark + (2 << order), True):
+    if not s.mem.watermark_ok(z, 0, mark + gap, True):
         return SKIPPED
     if not s.v.extfrag_costly_only or order > PAGE_ALLOC_COSTLY_ORDER:
         if 0 <= fragmentation_index(s, z, order) <= EXTFRAG_THRESHOLD:
@@ -737,14 +801,18 @@ def compact_finished(s, cc) -> str:
     """``compact_finished``: the scanners met (COMPLETE); otherwise, for a real order,
     success once the watermark holds and a free page of the order is on the
     migratetype's list (or CMA's, or one it may steal). ``__compact_finished``'s
-    NO_SUITABLE_PAGE means go on."""
+    NO_SUITABLE_PAGE means go on. ``compact_finished_aligned`` (v4.12): only with the
+    migrate scanner at a pageblock boundary; ``compact_finished_low_wmark`` (v4.x): the
+    watermark test first."""
     z = cc.zone
     if compact_scanners_met(cc):
         return COMPLETE
     if cc.order < 0:
         return CONTINUE
+    if s.v.compact_finished_aligned and cc.migrate_pfn % PAGEBLOCK_NR_PAGES:
+        return CONTINUE
     zone = s.mem.zones[z]
-    if not s.mem.watermark_ok(z, cc.order, zone.wmark[WMARK_LOW], True):
+    if s.v.compact_finished_low_wmark and not s.mem.watermark_ok(z, cc.order, zone.wmark[WMARK_LOW], True):
         return CONTINUE
     mt = cc.migratetype
     for o in range(cc.order, MAX_ORDER):
@@ -768,6 +836,13 @@ def compact_zone(s, cc) -> str:
     ret = compaction_suitable(s, z, cc.order)
     if ret != CONTINUE:
         return ret
+    if compaction_restarting(s, z, cc.order):
+        reset_isolation_suitable(s, z)  # the retry after the longest deferral starts clean
+        s.blockskip_flush[z] = False
+    if cc.ignore_skip_hint and cc.order < 0 and not s.v.skip_hints_scanned:
+        # v4.x __compact_pgdat: compact_memory runs __reset_isolation_suitable first
+        reset_isolation_suitable(s, z)
+        s.blockskip_flush[z] = False
     if not cc.ignore_skip_hint and s.blockskip_flush[z]:
         reset_isolation_suitable(s, z)
         s.blockskip_flush[z] = False
@@ -843,6 +918,15 @@ def compaction_deferred(s, z: int, order: int) -> bool:
     return zc.considered < limit
 
 
+def compaction_restarting(s, z: int, order: int) -> bool:
+    """``compaction_restarting``: deferred as far as it goes for this order, and every
+    deferred request counted; ``compact_zone`` then clears the zone's skip bits."""
+    zc = s.zc[z]
+    if order < 0 or order < zc.order_failed:
+        return False
+    return zc.defer_shift == COMPACT_MAX_DEFER_SHIFT and zc.considered >= 1 << zc.defer_shift
+
+
 def defer_compaction(s, z: int, order: int) -> None:
     zc = s.zc[z]
     zc.considered = 0
@@ -859,6 +943,14 @@ def compaction_defer_reset(s, z: int, order: int, alloc_success: bool) -> None:
         zc.order_failed = order + 1
 
 
+def compaction_succeeded(s, z: int, order: int, ret: str) -> bool:
+    """After ``compact_zone``: v6.x trusts its COMPACT_SUCCESS (``compaction_min_wmark``);
+    v4.5 tests the zone's low watermark at the order."""
+    if s.v.compaction_min_wmark:
+        return ret == PARTIAL
+    return s.mem.watermark_ok(z, order, s.mem.zones[z].wmark[WMARK_LOW], True)
+
+
 def try_to_compact_pages(s, order: int, mt: int, zone_hi: int, sync: bool) -> int:
     """Each zone down the zonelist whose compaction is not deferred, until one reaches
     its low watermark at ``order`` (that zone is returned). A sync run that went through
@@ -868,7 +960,7 @@ def try_to_compact_pages(s, order: int, mt: int, zone_hi: int, sync: bool) -> in
             continue
         cc = CompactControl(zone=z, order=order, sync=sync, ignore_skip_hint=False, migratetype=mt)
         ret = compact_zone(s, cc)
-        if s.mem.watermark_ok(z, order, s.mem.zones[z].wmark[WMARK_LOW], True):
+        if compaction_succeeded(s, z, order, ret):
             compaction_defer_reset(s, z, order, False)
             return z
         if sync and ret == COMPLETE:

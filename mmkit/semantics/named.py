@@ -48,6 +48,8 @@ _V3_02 = _V45.replace(
     failure_route=FR.V3_02,
     zsmalloc_movable=True,
     kpf_buddy_all_pages=True,  # 832fc1de01ae, v4.6: the series is based on v4.6-rc (mmotm)
+    kcompactd=True,  # 698b1b30642f, v4.6-rc1: so has the series
+    kcompactd_ignore_skip_hint=True,
     sources=("v3-00", "R-01", "R-02", "A-02"),
 )
 
@@ -87,6 +89,9 @@ _V4_8 = _V45.replace(
     zsmalloc_huge_owner_priv_1=True,
     kpf_buddy_all_pages=True,  # since v4.6 (832fc1de01ae)
     balloon_branch_first=False,
+    free_isolate_fail_break=True,  # since v4.8 (66c64223ad4e)
+    kcompactd=True,  # since v4.6 (698b1b30642f)
+    kcompactd_ignore_skip_hint=True,
     sources=("K-bda", "K-b11"),
 )
 
@@ -110,6 +115,11 @@ _V6_18 = _V4_8.replace(
     compact_large_folios=True,
     compact_finish_pageblock=True,
     free_scanner_stride=True,
+    skip_hints_scanned=True,
+    compact_finished_low_wmark=False,
+    compact_finished_aligned=True,
+    compaction_min_wmark=True,
+    kcompactd_ignore_skip_hint=False,
     sources=("K-mod", "K-pf25", "K-kpf", "U-2019", "O-2018"),
 )
 

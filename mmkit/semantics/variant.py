@@ -50,6 +50,13 @@ RULE_FIELDS = (
     "compact_large_folios",
     "compact_finish_pageblock",
     "free_scanner_stride",
+    "skip_hints_scanned",
+    "compact_finished_low_wmark",
+    "compact_finished_aligned",
+    "free_isolate_fail_break",
+    "compaction_min_wmark",
+    "kcompactd",
+    "kcompactd_ignore_skip_hint",
 )
 NR_RULE_FIELDS = len(RULE_FIELDS)
 
@@ -75,6 +82,13 @@ F_COMPACT_COUNT_SKIPPED = 18
 F_COMPACT_LARGE_FOLIOS = 19
 F_COMPACT_FINISH_PAGEBLOCK = 20
 F_FREE_SCANNER_STRIDE = 21
+F_SKIP_HINTS_SCANNED = 22
+F_COMPACT_FINISHED_LOW_WMARK = 23
+F_COMPACT_FINISHED_ALIGNED = 24
+F_FREE_ISOLATE_FAIL_BREAK = 25
+F_COMPACTION_MIN_WMARK = 26
+F_KCOMPACTD = 27
+F_KCOMPACTD_IGNORE_SKIP_HINT = 28
 assert all(globals()["F_" + n.upper()] == i for i, n in enumerate(RULE_FIELDS))
 
 
@@ -132,6 +146,42 @@ class Variant:
     frame of a block, the stride starting at 1 (32 for async compaction), doubling up to
     COMPACT_CLUSTER_MAX after each block that gave no free page and back to 1 after one
     that did."""
+    skip_hints_scanned: bool = False
+    """Pageblock skip bits as from v5.1 (Mel Gorman's compaction series): a scanner marks
+    a block it scanned whole also when the skip hints are ignored (``update_pageblock_skip``
+    tests only ``no_set_skip_hint``; contiguous ranges set none), the free scanner whatever
+    it isolated there, the migrate scanner when it isolated nothing or finished the block,
+    and the migrate scanner tests and sets the bit at its first LRU page of a block
+    (``test_and_set_skip``: a block already marked is left, unless the scan finishes it);
+    ``compact_memory`` leaves the bits as it finds them. Before (v4.x): a block is marked
+    only when nothing was isolated from it and the hints are honoured, and
+    ``compact_memory`` first clears every bit of the zone (``__compact_pgdat``)."""
+    compact_finished_low_wmark: bool = True
+    """``__compact_finished`` tests the zone's low watermark at the order before it looks
+    for a free page of that order (v4.x; gone in v6.x)."""
+    compact_finished_aligned: bool = False
+    """``__compact_finished`` reports success only with the migrate scanner at a pageblock
+    boundary: "always finish scanning a pageblock to reduce the possibility of fallbacks"
+    (v4.12)."""
+    free_isolate_fail_break: bool = False
+    """``isolate_freepages_block`` stops at the first free block ``__isolate_free_page``
+    refuses (its watermark test): ``if (!isolated) break`` (v4.8, 66c64223ad4e, when the free scanner
+    stopped splitting under the zone lock). Before: the block is stepped over."""
+    compaction_min_wmark: bool = False
+    """Compaction's watermarks as in v6.x: ``compaction_suitable`` is given the caller's
+    watermark (the min one, ALLOC_WMARK_MIN, for the allocator's slow path and kcompactd),
+    success when the order already meets it, skipped below it plus ``compact_gap`` (plus
+    low - min for costly orders); a zone's compaction succeeded when ``compact_zone``
+    returned COMPACT_SUCCESS. Before: the low watermark, and success judged by the low
+    watermark after the run."""
+    kcompactd: bool = False
+    """Background compaction is ``kcompactd_do_work`` (v4.6): every zone from the lowest
+    up to the one that failed, each compacted whatever the others did, sync-light. Without
+    it, the allocator's own loop (``try_to_compact_pages``: highest zone first, stop at the
+    first zone that meets its watermark) stands in for kswapd's compaction of v4.5. The
+    series, on v4.6-rc, has it."""
+    kcompactd_ignore_skip_hint: bool = False
+    """kcompactd compacts with ``ignore_skip_hint`` (v4.6-v4.x: true; v6.x: false)."""
     sources: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -220,6 +270,8 @@ class Variant:
                 "balloon_protocol=PAGE_PRIVATE (with the generic protocol it would take any page with "
                 "PagePrivate that PageBalloon calls a balloon page, e.g. a zsmalloc page in v3-04)"
             )
+        if self.kcompactd_ignore_skip_hint and not self.kcompactd:
+            problems.append("kcompactd_ignore_skip_hint=True is a kcompactd rule; it needs kcompactd=True")
         if problems:
             raise VariantError(f"variant {self.name!r} cannot exist: " + "; ".join(problems))
 
@@ -290,4 +342,11 @@ _FIELD_TYPES = {
     "compact_large_folios": bool,
     "compact_finish_pageblock": bool,
     "free_scanner_stride": bool,
+    "skip_hints_scanned": bool,
+    "compact_finished_low_wmark": bool,
+    "compact_finished_aligned": bool,
+    "free_isolate_fail_break": bool,
+    "compaction_min_wmark": bool,
+    "kcompactd": bool,
+    "kcompactd_ignore_skip_hint": bool,
 }
