@@ -4,7 +4,7 @@
 The twin has every memory-management operation the tick performs (the allocation paths
 with their GFP_DEFAULT and GFP_TRANSHUGE slow paths, the user and kernel free paths,
 the balloon's inflate and deflate, zs_free, alloc_contig_range and free_contig_range,
-try_to_compact_pages for kcompactd, move_freepages_block for the CMA area). What it does
+kcompactd_do_work or try_to_compact_pages for kcompactd, move_freepages_block for the CMA area). What it does
 not have is the tick's own driver: the random choice of each operation (pick_kind,
 file_habits, pick_zone, the chances), ``find_page`` (the random walk to a page to free),
 ``managed_pages``, ``setup_cma_area`` and the balloon and CMA schedules. This module is
@@ -100,7 +100,10 @@ class TickTwin:
                 _pop.anon_fault(s, zone_hi, False)
         if P[W.P_KCOMPACTD] != 0 and failed_order > 0:
             s.vm["compact_daemon_wake"] += 1
-            _cp.try_to_compact_pages(s, failed_order, MOVABLE, zone_hi, True)
+            if s.v.kcompactd:
+                _cp.kcompactd_do_work(s, failed_order, zone_hi)
+            else:
+                _cp.try_to_compact_pages(s, failed_order, MOVABLE, zone_hi, True)
 
     def pick_kind(self) -> int:
         weights = self.P[W.P_MIX_ANON:W.P_MIX_PAGETABLE + 1]

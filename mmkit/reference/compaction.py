@@ -951,6 +951,24 @@ def compaction_succeeded(s, z: int, order: int, ret: str) -> bool:
     return s.mem.watermark_ok(z, order, s.mem.zones[z].wmark[WMARK_LOW], True)
 
 
+def kcompactd_do_work(s, order: int, zone_hi: int) -> None:
+    """``kcompactd_do_work`` (v4.6): every zone from the lowest up to ``zone_hi`` that is
+    not deferred and is suitable, sync-light, with the era's ``ignore_skip_hint``; success
+    resets the zone's deferral, a run to the end without it defers the zone."""
+    for z in range(zone_hi + 1):
+        if compaction_deferred(s, z, order):
+            continue
+        if compaction_suitable(s, z, order) != CONTINUE:
+            continue
+        cc = CompactControl(zone=z, order=order, sync=True, ignore_skip_hint=s.v.kcompactd_ignore_skip_hint,
+                            migratetype=MOVABLE)
+        ret = compact_zone(s, cc)
+        if compaction_succeeded(s, z, order, ret):
+            compaction_defer_reset(s, z, order, False)
+        elif ret == COMPLETE:
+            defer_compaction(s, z, order)
+
+
 def try_to_compact_pages(s, order: int, mt: int, zone_hi: int, sync: bool) -> int:
     """Each zone down the zonelist whose compaction is not deferred, until one reaches
     its low watermark at ``order`` (that zone is returned). A sync run that went through
