@@ -65,3 +65,12 @@ def test_cma_cycles_on_a_small_machine():
                          text=True, timeout=600, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "(10, [])"
+
+
+# kcompactd (issue 16): the twin's kcompactd is kcompactd_do_work where the variant has it;
+# with the allocator's loop standing in, this run (tick_differential.py --repro 10 --seed 11)
+# differed from the engine
+def test_kcompactd_runs_as_the_engine_runs_it():
+    ticks, problems = tick_differential("review-04", "v3-04", 434708334531, 16)
+    assert not problems, "\n".join(problems)
+    assert ticks == 16
