@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from mmkit.errors import SnapshotError
@@ -165,6 +166,15 @@ _FREE_ROW = re.compile(r"Node\s+(\d+),\s+zone\s+(\S+),\s+type\s+(\S+)(.*)")
 _FREE_HEADER = "Free pages count per migrate type at order"
 _BLOCKS_HEADER = "Number of blocks type"
 _MIXED_HEADER = "Number of mixed blocks"
+
+
+def buddyinfo_zone_table(buddyinfo: pl.DataFrame) -> tuple[tuple[str, ...], tuple[int, ...], np.ndarray]:
+    """A :func:`parse_buddyinfo` frame as Memory has it: each line's zone name and node,
+    and the free blocks per line per order, int64 ``[lines, orders]``."""
+    keys = buddyinfo.select("node", "zone").unique(maintain_order=True)
+    n_orders = int(buddyinfo["order"].max()) + 1
+    nr_free = buddyinfo["nr_free"].to_numpy().astype(np.int64).reshape(keys.height, n_orders)
+    return tuple(keys["zone"].to_list()), tuple(keys["node"].to_list()), nr_free
 
 
 def parse_pagetypeinfo(text: str, name: str = "pagetypeinfo") -> PageTypeInfo:

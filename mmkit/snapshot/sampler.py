@@ -86,11 +86,7 @@ class Sample:
     _table: tuple = field(default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        bi = self.buddyinfo
-        keys = bi.select("node", "zone").unique(maintain_order=True)
-        n_orders = int(bi["order"].max()) + 1
-        nr_free = bi["nr_free"].to_numpy().astype(np.int64).reshape(keys.height, n_orders)
-        object.__setattr__(self, "_table", (tuple(keys["zone"].to_list()), tuple(keys["node"].to_list()), nr_free))
+        object.__setattr__(self, "_table", parse.buddyinfo_zone_table(self.buddyinfo))
 
     @property
     def zone_names(self) -> tuple[str, ...]:

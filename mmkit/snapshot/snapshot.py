@@ -374,11 +374,7 @@ class Snapshot:
     # --------------------------------------------- buddyinfo as Memory has it
     @cached_property
     def _zone_table(self) -> tuple[tuple[str, ...], tuple[int, ...], np.ndarray]:
-        bi = self.buddyinfo
-        keys = bi.select("node", "zone").unique(maintain_order=True)
-        n_orders = int(bi["order"].max()) + 1
-        nr_free = bi["nr_free"].to_numpy().astype(np.int64).reshape(keys.height, n_orders)
-        return tuple(keys["zone"].to_list()), tuple(keys["node"].to_list()), nr_free
+        return parse.buddyinfo_zone_table(self.buddyinfo)
 
     @property
     def zone_names(self) -> tuple[str, ...]:
