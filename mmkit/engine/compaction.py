@@ -212,12 +212,15 @@ def test_and_set_skip(A, cc, pfn, no_set):
 
 
 @kernel
-def reset_isolation_suitable(A, z):
-    """``__reset_isolation_suitable``: clear every skip bit in the zone."""
+def reset_isolation_suitable(A, S, z):
+    """``__reset_isolation_suitable``: clear every skip bit in the zone, put the scanners'
+    cached positions back at the zone's ends and clear ``compact_blockskip_flush``."""
     first = A.zone_start[z] >> PAGEBLOCK_ORDER
     last = (A.zone_end[z] - 1) >> PAGEBLOCK_ORDER
     for b in range(first, last + 1):
         A.pb_flags[b] &= 0xFF ^ PB_MIGRATE_SKIP
+    reset_cached_positions(A, S, z)
+    S.st[ST_BLOCKSKIP_FLUSH] &= ~(1 << z)
 
 
 @kernel(inline="always")
@@ -903,15 +906,13 @@ def compaction_suitable(A, vc, z, order):
     says the failure is from lack of memory (<= extfrag_threshold 500)."""
     if order < 0:
         return COMPACT_CONTINUE
+    mark = A.wmark[z, WMARK_LOW]
+    gap = 2 << order  # compact_gap
     if vc[F_COMPACTION_MIN_WMARK] != 0:
-        # v6.x: the caller's watermark (min), compact_gap, plus low - min when costly
+        # v6.x: the caller's watermark (min), plus low - min when costly
         mark = A.wmark[z, WMARK_MIN]
-        gap = 2 << order
         if order > PAGE_ALLOC_COSTLY_ORDER:
             gap += A.wmark[z, WMARK_LOW] - mark
-    else:
-        mark = A.wmark[z, WMARK_LOW]
-        gap = 2 << order
     if zone_watermark_ok(A, z, order, mark, True):
         return COMPACT_PARTIAL
     if not zone_watermark_ok(A, z, 0, mark + gap, True):
@@ -984,20 +985,13 @@ def compact_zone_begin(A, vc, S, cc):
     ret = compaction_suitable(A, vc, z, cc[CC_ORDER])
     if ret == COMPACT_PARTIAL or ret == COMPACT_SKIPPED or ret == COMPACT_NOT_SUITABLE_ZONE:
         return ret
-    if compaction_restarting(S, z, cc[CC_ORDER]):
-        # failures deferred the zone to the limit and this is the retry: start clean
-        reset_isolation_suitable(A, z)
-        reset_cached_positions(A, S, z)
-        S.st[ST_BLOCKSKIP_FLUSH] &= ~(1 << z)
-    if cc[CC_IGNORE_SKIP] != 0 and cc[CC_ORDER] < 0 and vc[F_SKIP_HINTS_SCANNED] == 0:
-        # v4.x __compact_pgdat: compact_memory runs __reset_isolation_suitable first
-        reset_isolation_suitable(A, z)
-        reset_cached_positions(A, S, z)
-        S.st[ST_BLOCKSKIP_FLUSH] &= ~(1 << z)
-    if cc[CC_IGNORE_SKIP] == 0 and S.st[ST_BLOCKSKIP_FLUSH] & (1 << z):
-        reset_isolation_suitable(A, z)  # compact_blockskip_flush from the last full run
-        reset_cached_positions(A, S, z)
-        S.st[ST_BLOCKSKIP_FLUSH] &= ~(1 << z)
+    # __reset_isolation_suitable: on the retry after the longest deferral
+    # (compaction_restarting), before v4.x's compact_memory (__compact_pgdat), and at the
+    # first run that honours the hints after a complete one (compact_blockskip_flush)
+    if (compaction_restarting(S, z, cc[CC_ORDER])
+            or (cc[CC_IGNORE_SKIP] != 0 and cc[CC_ORDER] < 0 and vc[F_SKIP_HINTS_SCANNED] == 0)
+            or (cc[CC_IGNORE_SKIP] == 0 and S.st[ST_BLOCKSKIP_FLUSH] & (1 << z))):
+        reset_isolation_suitable(A, S, z)
     start = A.zone_start[z]
     last_block = (A.zone_end[z] - 1) & ~(PAGEBLOCK_NR_PAGES - 1)
     if cc[CC_IGNORE_SKIP] != 0:

@@ -187,11 +187,12 @@ def reset_cached_positions(s, z: int) -> None:
 
 def reset_isolation_suitable(s, z: int) -> None:
     """``__reset_isolation_suitable``: every skip bit of the zone cleared, the scanners
-    back at the zone's ends."""
+    back at the zone's ends, ``compact_blockskip_flush`` cleared."""
     zone = s.mem.zones[z]
     for b in range(pageblock_of(zone.start), pageblock_of(zone.end - 1) + 1):
         s.mem.pageblock_skip[b] = False
     reset_cached_positions(s, z)
+    s.blockskip_flush[z] = False
 
 
 def compact_scanners_met(cc) -> bool:
@@ -836,16 +837,12 @@ def compact_zone(s, cc) -> str:
     ret = compaction_suitable(s, z, cc.order)
     if ret != CONTINUE:
         return ret
-    if compaction_restarting(s, z, cc.order):
-        reset_isolation_suitable(s, z)  # the retry after the longest deferral starts clean
-        s.blockskip_flush[z] = False
-    if cc.ignore_skip_hint and cc.order < 0 and not s.v.skip_hints_scanned:
-        # v4.x __compact_pgdat: compact_memory runs __reset_isolation_suitable first
+    # on the retry after the longest deferral, before v4.x's compact_memory
+    # (__compact_pgdat), and at the first run honouring the hints after a complete one
+    if (compaction_restarting(s, z, cc.order)
+            or (cc.ignore_skip_hint and cc.order < 0 and not s.v.skip_hints_scanned)
+            or (not cc.ignore_skip_hint and s.blockskip_flush[z])):
         reset_isolation_suitable(s, z)
-        s.blockskip_flush[z] = False
-    if not cc.ignore_skip_hint and s.blockskip_flush[z]:
-        reset_isolation_suitable(s, z)
-        s.blockskip_flush[z] = False
     zone = s.mem.zones[z]
     zc = s.zc[z]
     last_block = (zone.end - 1) & ~(PAGEBLOCK_NR_PAGES - 1)
