@@ -19,7 +19,7 @@ from mmkit.engine.sim import Sim
 from mmkit.errors import Interrupted, ParameterError
 from mmkit.inputs import check_flag, check_gib, check_seed, check_ticks
 from mmkit.model.kinds import PAGE_SIZE, PAGEBLOCK_NR_PAGES, PageKind
-from mmkit.model.memory import Memory
+from mmkit.model.memory import Memory, check_cpus
 from mmkit.pieces import Pacer
 from mmkit.metrics.contiguity import contiguity_row
 from mmkit.result import CONTIGUITY_POINTS, Result, RunData, run_parts
@@ -87,12 +87,13 @@ def pressure_scale(params: dict[str, Any], mem: Memory) -> float:
     return max(1.0, float(managed) * PAGE_SIZE / 2**30 / ref)
 
 
-def _start_memory(memory, variant: Variant, gib: float | None, stop: threading.Event | None = None) -> Memory:
+def _start_memory(memory, variant: Variant, gib: float | None, stop: threading.Event | None = None,
+                  cpus: int = 0) -> Memory:
     """The starting Memory for ``variant``: synthetic, from a snapshot, or re-encoded;
     ``_Stopped`` if ``stop`` is set meanwhile (looked at between steps)."""
     stop = stop if stop is not None else threading.Event()
     if memory is None:
-        return Memory.synthetic(gib=gib, variant=variant)
+        return Memory.synthetic(gib=gib, variant=variant, cpus=cpus)
     if isinstance(memory, Memory):
         return _reencoded(memory, variant, stop)
     from mmkit import snapshot as _snap
@@ -116,15 +117,16 @@ _PREFILL_MEMO_MAX_PAGES = 1 << 22  # 16 GiB: ~100 MB held
 
 
 def _prefilled_base(gib: float, v0: Variant, wl: Workload, values: dict, seed: int,
-                    stop: threading.Event | None = None) -> tuple[Memory, np.ndarray]:
-    """A synthetic ``gib`` GiB machine under ``v0`` after the workload's prefill, and the
-    compiled parameters; the caller must copy the Memory before running on it."""
-    key = (float(gib), tuple(v0.compile().tolist()), wl.name, repr(sorted(values.items())), int(seed))
+                    stop: threading.Event | None = None, cpus: int = 0) -> tuple[Memory, np.ndarray]:
+    """A synthetic ``gib`` GiB machine with ``cpus`` CPUs under ``v0`` after the
+    workload's prefill, and the compiled parameters; the caller must copy the Memory
+    before running on it."""
+    key = (float(gib), int(cpus), tuple(v0.compile().tolist()), wl.name, repr(sorted(values.items())), int(seed))
     with _PREFILLED_LOCK:
         hit = _PREFILLED.get(key)
     if hit is not None:
         return hit
-    base = Memory.synthetic(gib=gib, variant=v0)
+    base = Memory.synthetic(gib=gib, variant=v0, cpus=cpus)
     P = compile_params(values, base)
     _prefill(base, P, values, seed, stop)
     if base.nr_pages <= _PREFILL_MEMO_MAX_PAGES:
@@ -299,6 +301,7 @@ def compare(
     ticks: int | None = None,
     seed: int = 0,
     gib: float | None = None,
+    cpus: int = 0,
     progress: bool | Callable[[int, int], None] = False,
     log_traffic: bool = False,
     stop: threading.Event | None = None,
@@ -306,8 +309,11 @@ def compare(
 ) -> Result:
     """Run one workload under each variant from the same memory and seed.
 
-    ``memory``: None (a synthetic machine of ``gib`` GiB, the workload's default size),
-    a ``Memory`` (re-encoded per variant), a snapshot folder or ``Snapshot``.
+    ``memory``: None (a synthetic machine of ``gib`` GiB, the workload's default size,
+    with ``cpus`` CPUs' per-CPU page lists, none by default), a ``Memory`` (re-encoded
+    per variant; its CPUs are its own), a snapshot folder or ``Snapshot`` (the CPUs its
+    zoneinfo lists). With CPUs, the synthetic machine's prefill runs under the first
+    variant's per-CPU rules, and each variant starts from that same memory.
     ``params``: workload parameters (``mmkit.workloads.PARAMS``). ``progress``: True for
     a bar (tqdm) or a line on stderr, or a callable ``f(done, total)`` (ticks over all
     variants) called after each chunk of ticks. Returns a ``Result``.
@@ -323,9 +329,13 @@ def compare(
     """
     wl, vs, values, ticks, seed, gib = _checked(memory, workload, variants, ticks, seed, gib, progress, log_traffic,
                                                 params)
+    cpus = check_cpus(cpus)
+    if memory is not None and cpus:
+        raise ParameterError("cpus: give cpus= only for a synthetic machine (memory=None); a Memory has its own "
+                             "CPUs (Memory.synthetic(..., cpus=)) and a snapshot those its zoneinfo lists")
     stop = threading.Event() if stop is None else stop
     try:
-        starts, P = _starts(memory, gib, vs, wl, values, seed, stop)
+        starts, P = _starts(memory, gib, vs, wl, values, seed, stop, cpus)
     except (KeyboardInterrupt, _Stopped):
         raise Interrupted(f"compare stopped before tick 1 of {ticks}, while making the starting memory") from None
     bar = _Progress(ticks * len(vs), progress, f"{wl.name} x {len(vs)} variants")
@@ -352,12 +362,12 @@ def compare(
 
 
 def _starts(memory, gib, vs: list[Variant], wl: Workload, values: dict, seed: int,
-            stop: threading.Event) -> tuple[list[Callable[[], Memory]], np.ndarray]:
+            stop: threading.Event, cpus: int = 0) -> tuple[list[Callable[[], Memory]], np.ndarray]:
     """Each variant's starting memory as a function its run's thread calls, and the
     compiled parameters."""
     if memory is None:
         # the prefill consults no variant rule: fill one machine, re-encode (copy) it per variant
-        base, P = _prefilled_base(gib, vs[0], wl, values, seed, stop)
+        base, P = _prefilled_base(gib, vs[0], wl, values, seed, stop, cpus)
         return [lambda v=v: _reencoded(base, v, stop) for v in vs], P
     first = _start_memory(memory, vs[0], None)
     P = compile_params(values, first)

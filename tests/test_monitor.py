@@ -332,9 +332,11 @@ def test_predict_on_a_fake_machine_and_run_the_real_one_there(tmp_path):
                                                                             76, 0, 242]
     pred = p.filter(pl.col("state") == states[1])
     pages = lambda d: int((d["nr_free"] * 2 ** d["order"]).sum())  # noqa: E731
-    # compaction moves pages and frees none; the rebuild is close to, not exactly, the
-    # captured free lists (from_snapshot_report says how close)
-    assert abs(pages(pred) - pages(now)) < pages(now) // 1000
+    # compaction moves pages and frees none, but the pages migration frees go to the
+    # compacting CPU's per-CPU list (CPU 0: zoneinfo's high 5035), out of buddyinfo as in
+    # the kernel; and the rebuild is close to, not exactly, the captured free lists
+    lost = pages(now) - pages(pred)
+    assert -pages(now) // 1000 < lost <= 5035 + pages(now) // 1000
     assert pred.filter(pl.col("order") >= 9)["nr_free"].sum() >= now.filter(pl.col("order") >= 9)["nr_free"].sum()
     assert "pgmigrate_success" in mon.prediction_vmstat["counter"].to_list()
     assert "vegaEmbed" in _shown(mon.outputs["prediction"]) and "free pages" in mon.prediction_table.value

@@ -32,7 +32,7 @@ def oracle(mem: Memory, kp: np.ndarray) -> dict[str, int]:
     block = np.arange(mem.nr_pages) >> PAGEBLOCK_ORDER
     nat = natural_migratetype(bool(mem.variant.zsmalloc_movable))
     frame = (kind != K.HOLE) & (kind != K.UNINIT)
-    free = (kind == K.FREE) | (kind == K.ISOLATED_FREE)
+    free = (kind == K.FREE) | (kind == K.ISOLATED_FREE) | (kind == K.PCP)
     used = frame & ~free & (kind != K.RESERVED)
     mt = nat[kind]
     unmov = used & (mt >= 0) & (mt != MigrateType.MOVABLE)

@@ -43,7 +43,7 @@ def one_op(op_seed: int, spans, scale: float):
        op_seeds=st.lists(st.integers(0, 2**32), min_size=1, max_size=8 if NO_JIT else 40))
 def test_random_operations_keep_every_invariant(variant, layout, rates, seed, scale, op_seeds):
     case = soak.Case(variant, layout, rates, seed, len(op_seeds), scale)
-    spans = [(s, s + n) for _, s, n in synthetic_layout(**soak.LAYOUTS[layout])]
+    spans = [(s, s + n) for _, s, n in synthetic_layout(**soak._geometry(soak.LAYOUTS[layout]))]
     out = soak.run(case, [one_op(s, spans, scale) for s in op_seeds])
     assert not out.violations, f"{case.describe()}: {out.violations}"
     assert not out.findings, f"{case.describe()}: {out.findings}"

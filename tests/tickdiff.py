@@ -51,20 +51,24 @@ def _where(err: BaseException) -> str:
     return f"{Path(tb[-1].filename).name}:{tb[-1].lineno} {tb[-1].name}" if tb else "?"
 
 
-def tick_differential(preset: str, variant, seed: int, ticks: int, zones=ZONES, changes: dict | None = None
-                      ) -> tuple[int, list[str]]:
+def tick_differential(preset: str, variant, seed: int, ticks: int, zones=ZONES, changes: dict | None = None,
+                      cpus: int = 0, gib: float | None = None, observe=None) -> tuple[int, list[str]]:
     """Run ``ticks`` ticks of ``preset`` on both, comparing them and running the engine's
     ``Sim.check()`` after each tick; the ticks run and what went wrong after the first
-    tick where anything did (empty: they agree and the invariants hold throughout)."""
+    tick where anything did (empty: they agree and the invariants hold throughout).
+    ``cpus``: the machine's CPUs with per-CPU page lists; ``gib``: a ``Memory.synthetic(gib=)``
+    layout instead of ``zones``; ``observe(engine_sim, twin_sim, t)``, if given, is called
+    after each tick that agreed."""
     changes = {**SMALL, **FIT.get(preset, {}), **(changes or {})}
-    mem = mmkit.Memory.synthetic(zones=list(zones), variant=variant)
+    layout_kw = dict(gib=gib) if gib is not None else dict(zones=list(zones))
+    mem = mmkit.Memory.synthetic(**layout_kw, variant=variant, cpus=cpus)
     values = PRESETS[preset].params(**changes)
     P = compile_params(values, mem)
     kw = dict(deflate_race=values["deflate_race"], migrate_fail=values["migrate_fail"],
               concurrent_compaction=values["concurrent_compaction"], swap=values["swap"], log_traffic=True,
               event_capacity=1 << 18)
     e = Sim(mem, seed, **kw)
-    twin = TickTwin(RefSim(RefMemory.boot(synthetic_layout(zones=list(zones)), variant), seed, **kw), P)
+    twin = TickTwin(RefSim(RefMemory.boot(synthetic_layout(**layout_kw), variant, cpus), seed, **kw), P)
     e.S.st[_st.ST_CMA_START] = W.setup_cma_area(e.A, e.vc, P)
     if twin.setup() != e.S.st[_st.ST_CMA_START]:
         return 0, [f"CMA area at {twin.cma_start} and {e.S.st[_st.ST_CMA_START]}"]
@@ -89,4 +93,6 @@ def tick_differential(preset: str, variant, seed: int, ticks: int, zones=ZONES, 
             diff.append(f"Sim.check(): {err}")
         if diff:
             return t + 1, [f"after tick {t}:", *diff]
+        if observe is not None:
+            observe(e, twin.s, t)
     return ticks, []

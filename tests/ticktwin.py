@@ -11,7 +11,8 @@ file_habits, pick_zone, the chances), ``find_page`` (the random walk to a page t
 that driver, written from the engine's source, drawing from the twin's generator in the
 engine's order. The prefill is not here: the twin's allocation helpers take no gfp, so
 its GFP_NOWAIT fast-path-only requests cannot be made (differential runs use prefill=0).
-``sample`` only reads the memory and is not replayed.
+``sample`` only reads the memory and is not replayed. On a machine with CPUs each tick
+starts with ``pcp_tick`` (the CPU it runs on, the decay of ``pcp->high``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from mmkit.reference import contig as _contig
 from mmkit.reference import owners as _ow
 from mmkit.reference import populate as _pop
 from mmkit.reference.buddy import CMA, MOVABLE
+from mmkit.reference.pcp import pcp_tick
 from mmkit.reference.predicates import PageIsolated, test
 from mmkit.reference.reclaim import zone_free_pages
 
@@ -61,6 +63,7 @@ class TickTwin:
 
     def tick(self, t: int, last: int) -> None:
         s, P = self.s, self.P
+        pcp_tick(s.mem, t)
         if P[W.P_BALLOON_PERIOD] > 0:
             half = max(P[W.P_BALLOON_PERIOD] // 2, 1)
             if (t // half) % 2 == 0:

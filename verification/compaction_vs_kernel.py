@@ -24,7 +24,9 @@ How (run as root, from the repository root)::
 4. Release the memory and the files, write A and B as snapshot folders
    (``OUT/before``, ``OUT/after``) with the trace (``OUT/trace.txt``), rebuild A with
    ``mmkit.Memory.from_snapshot`` under v6.18 and run ``mmkit.compact.compact_memory``
-   on it.
+   on it, on the CPU the kernel's compaction ran on (the trace's), with the per-CPU lists
+   decayed once for each second the kernel's vmstat worker had between reading A and
+   compacting, and between compacting and reading B (``decay_pcp_high``).
 5. Print, per zone, free pages by order (before, kernel after, mmkit after, and their
    difference), the unusable free space index at order 9, how each zone's compact_zone
    ended (kernel: ``mm_compaction_end``; mmkit: its result), the LRU large folios of
@@ -32,6 +34,11 @@ How (run as root, from the repository root)::
    compact_free_scanned, compact_isolated) real against simulated; write them to
    ``OUT/figures.json`` and one altair chart to the path given (HTML, and PNG beside it
    when vl-convert is installed).
+
+``--live`` runs it on a busy machine: a second process keeps allocating and freeing
+(anonymous mappings of 1-64 MiB, up to ``--live-mib`` held, and small files written and
+deleted) from before state A until after state B, and state A is read without waiting
+for buddyinfo to settle, then compacted at once.
 
 Nothing is tuned to the run: the rebuild and the engine are the same for every state.
 The machine is shared, so other processes allocate while the kernel compacts; the
@@ -190,16 +197,18 @@ def zone_results(trace: str) -> list[dict]:
     return out
 
 
-def read_state(bufs: StateBuffers, attempts: int = 5) -> tuple[dict[str, bytes], bool, int]:
+def read_state(bufs: StateBuffers, attempts: int = 5) -> tuple[dict[str, bytes], bool, int, float]:
     """The small files, then the arrays, then the small files again, until buddyinfo and
-    the debugfs files are the same on both sides."""
+    the debugfs files are the same on both sides. Also returns when (``time.monotonic``)
+    the kept attempt read its small files (zoneinfo's per-CPU counts among them)."""
     for i in range(1, attempts + 1):
+        t = time.monotonic()
         before = small_group()
         bufs.read()
         after = small_group()
         if all(before.get(k) == after.get(k) for k in ("buddyinfo",) + DEBUGFS_TEXTS):
-            return before, True, i
-    return before, False, attempts
+            return before, True, i, t
+    return before, False, attempts, t
 
 
 def write_snapshot(dest: Path, texts: dict[str, bytes], bufs: StateBuffers, meta: dict) -> None:
@@ -227,6 +236,43 @@ def nr_pfns_from_zoneinfo() -> int:
 
 
 # --------------------------------------------------------------------------- experiment
+def live_load(stop, held_mib: int, scratch: str) -> None:
+    """The busy machine of ``--live`` (a child process): anonymous mappings of 1-64 MiB,
+    every page touched, freed at random once ``held_mib`` are held, and 4-64 KiB files
+    written and deleted, until ``stop`` is set."""
+    import mmap
+    import random
+
+    rng = random.Random(0x5EED)
+    held: list[mmap.mmap] = []
+    files: list[str] = []
+    total = 0
+    k = 0
+    while not stop.is_set():
+        size = rng.choice((1, 2, 4, 8, 16, 64)) << 20
+        m = mmap.mmap(-1, size)
+        for off in range(0, size, 4096):
+            m[off] = 1
+        held.append(m)
+        total += size
+        while total > held_mib << 20:
+            old = held.pop(rng.randrange(len(held)))
+            total -= len(old)
+            old.close()
+        for _ in range(8):
+            name = os.path.join(scratch, f"live-{k}")
+            k += 1
+            with open(name, "wb") as f:
+                f.write(os.urandom(rng.choice((4, 16, 64)) << 10))
+            files.append(name)
+            if len(files) > 2000:
+                os.unlink(files.pop(rng.randrange(len(files))))
+    for m in held:
+        m.close()
+    for name in files:
+        os.unlink(name)
+
+
 def run_kernel(args) -> dict:
     """Fragment, read A, compact, read B; returns the deltas and timings."""
     import capture_fragmented as cf
@@ -240,7 +286,7 @@ def run_kernel(args) -> dict:
     proactive = PROC / "sys/vm/compaction_proactiveness"
     old_proactive = proactive.read_text().strip()
     scratch = Path(tempfile.mkdtemp(prefix="mmkit-cvk-", dir=args.out.resolve().parent))
-    mm = eater = None
+    mm = eater = live = None
     try:
         t0 = time.monotonic()
         mm = cf.fragment_anon(args.gib)
@@ -253,21 +299,39 @@ def run_kernel(args) -> dict:
         proactive.write_text("0\n")
         if args.sync:
             os.sync()
-        waited = settle()
+        if args.live:
+            import multiprocessing as mp
+
+            stop_live = mp.Event()
+            live = mp.Process(target=live_load, args=(stop_live, args.live_mib, str(scratch)), daemon=True)
+            live.start()
+            time.sleep(2.0)  # let it get going
+            waited = 0.0
+        else:
+            waited = settle()
         if args.sync:
             os.sync()
         tracer = CompactionTrace()
-        texts_a, ok_a, tries_a = read_state(state_a)
+        texts_a, ok_a, tries_a, t_a = read_state(state_a)
         vm0 = vmstat()
         t1 = time.monotonic()
         (PROC / "sys/vm/compact_memory").write_text("1\n")
-        compact_seconds = time.monotonic() - t1
+        t2 = time.monotonic()
+        compact_seconds = t2 - t1
         vm1 = vmstat()
-        texts_b, ok_b, tries_b = read_state(state_b)
+        texts_b, ok_b, tries_b, t_b = read_state(state_b)
+        if live is not None:
+            stop_live.set()
+            live.join(60)
         trace = tracer.text()
         tracer.close()
         print(f"settled in {waited:.1f} s; compact_memory took {compact_seconds:.2f} s", file=sys.stderr)
     finally:
+        if live is not None and live.is_alive():
+            stop_live.set()
+            live.join(60)
+            if live.is_alive():
+                live.kill()
         if "tracer" in locals():
             tracer.close()
         proactive.write_text(old_proactive + "\n")
@@ -286,8 +350,9 @@ def run_kernel(args) -> dict:
     deltas = {k: vm1.get(k, 0) - vm0.get(k, 0) for k in VMSTAT_WATCHED}
     (args.out / "trace.txt").write_text(trace)
     run = {"kernel_release": release, "gib": args.gib, "files": args.files, "drop_caches": args.drop_caches,
-           "sync": args.sync,
+           "sync": args.sync, "live_mib": args.live_mib if args.live else 0,
            "huge_pages": n_thp, "settle_seconds": round(waited, 1), "compact_seconds": round(compact_seconds, 3),
+           "seconds_a_to_compaction": round(t1 - t_a, 3), "seconds_compaction_to_b": round(t_b - t2, 3),
            "consistent": [ok_a, ok_b], "kernel_vmstat_delta": deltas, "kernel_zone_results": zone_results(trace)}
     (args.out / "kernel_run.json").write_text(json.dumps(run, indent=2) + "\n")
     return run
@@ -306,10 +371,19 @@ def compare(args, run: dict) -> dict:
     t0 = time.perf_counter()
     mem = mmkit.Memory.from_snapshot(before, variant="v6.18")
     build_s = time.perf_counter() - t0
+    cpu = compaction_cpu(args.out / "trace.txt")
+    if cpu is not None and cpu < mem.cpus:
+        mem.this_cpu[0] = cpu  # the pages migration frees go to this CPU's lists, as the kernel's did
+    # the vmstat worker decays every CPU's per-CPU lists once a second (decay_pcp_high):
+    # as many times as whole seconds passed between the reading of A and the compaction,
+    # and between the compaction and the reading of B
+    decays = (round(run.get("seconds_a_to_compaction", 0.0)), round(run.get("seconds_compaction_to_b", 0.0)))
+    vmstat_seconds(mem, decays[0])
     rep = from_snapshot_report(before, mem)
     t0 = time.perf_counter()
     sim_mem, sim_vm = compact_memory(mem)
     sim_s = time.perf_counter() - t0
+    vmstat_seconds(sim_mem, decays[1])
 
     kernel_after = {z: after.nr_free[i] for i, z in enumerate(after.zone_names)}
     kernel_before = {z: before.nr_free[i] for i, z in enumerate(before.zone_names)}
@@ -348,12 +422,60 @@ def compare(args, run: dict) -> dict:
         real, sim = run["kernel_vmstat_delta"][k], sim_vm.get(k, 0)
         vm_rows.append({"counter": k, "kernel": real, "mmkit": sim, "error": sim - real,
                         "error_pct": round(100.0 * (sim - real) / real, 1) if real else None})
-    return {"run": run, "build_seconds": round(build_s, 3), "simulate_seconds": round(sim_s, 3),
-            "large_folios": large_folios(mem),
+    return {"run": run, "build_seconds": round(build_s, 3), "simulate_seconds": round(sim_s, 3), "cpu": cpu,
+            "vmstat_decays": list(decays),
+            "large_folios": large_folios(mem), "pcp_estimate": pcp_estimate_check(mem, before, after),
             "rebuild": {"buddyinfo_exact": rep.buddyinfo_exact, "roundtrip_pct": round(rep.roundtrip_pct, 3),
                         "roundtrip_frames_pct": round(rep.roundtrip_frames_pct, 3)},
             "zones": zones, "vmstat": vm_rows,
             "other_kernel_deltas": {k: v for k, v in run["kernel_vmstat_delta"].items() if k not in VMSTAT_COMPARED}}
+
+
+def vmstat_seconds(mem, seconds: int) -> None:
+    """``seconds`` runs of the vmstat worker's ``decay_pcp_high`` on every CPU and zone
+    (v6.7+ variants; nothing for the others)."""
+    from mmkit.engine.pcp import decay_pcp_high
+
+    if not mem.variant.pcp_autotune:
+        return
+    A, vc = mem.arrays(), mem.variant.compile()
+    for _ in range(max(int(seconds), 0)):
+        for z in range(mem.nr_zones):
+            for cpu in range(mem.cpus):
+                decay_pcp_high(A, vc, z, cpu)
+
+
+def compaction_cpu(trace_path: Path) -> int | None:
+    """The CPU most of the kernel's compaction trace events ran on (ftrace's ``[NNN]``
+    column), or None without a trace."""
+    import re
+    from collections import Counter
+
+    if not trace_path.exists():
+        return None
+    cpus = Counter(int(m.group(1)) for m in re.finditer(r"\[(\d{3})\] \S+ +[\d.]+: mm_", trace_path.read_text()))
+    return cpus.most_common(1)[0][0] if cpus else None
+
+
+def pcp_estimate_check(mem, before, after) -> dict:
+    """How well ``Memory.from_snapshot`` guessed which flagless pages of state A sat on
+    per-CPU lists. A flagless, unmapped page of A that is a buddy page in B was free in
+    A (compact_memory frees nothing of the kernel's own: it was a per-CPU page, unless a
+    kernel allocation was freed meanwhile); ``recall`` is the share of those the estimate
+    had picked, ``random`` what picking as many candidates at random would give."""
+    from mmkit.model import kpf
+    from mmkit.model.kinds import PageKind
+
+    n = mem.nr_pages
+    fa, ca = before.kpageflags[:n], before.kpagecount[:n]
+    fb = after.kpageflags[:n]
+    cand = (fa == 0) & (ca == 0) & np.isin(mem.kind, (PageKind.KERNEL, PageKind.PCP))
+    picked = mem.kind == PageKind.PCP
+    freed = cand & ((fb >> kpf.KPF_BUDDY) & 1).astype(bool)
+    nf, npk, nc = int(freed.sum()), int(picked.sum()), int(cand.sum())
+    hit = int((freed & picked).sum())
+    return {"candidates": nc, "picked": npk, "free_in_b": nf, "picked_and_free_in_b": hit,
+            "recall": round(hit / nf, 3) if nf else None, "random": round(npk / nc, 3) if nc else None}
 
 
 def large_folios(mem) -> dict:
@@ -406,6 +528,11 @@ def print_tables(fig: dict) -> None:
           f"({lf['pages']} pages; by order {lf['count_by_order']}); dirty or writeback with buffers "
           f"(cannot be split when no free block of their order is isolated): {lf['unsplittable_count']}, "
           f"first {lf['unsplittable'][:4]}")
+    pe = fig.get("pcp_estimate")
+    if pe:
+        print(f"\nper-CPU pages of state A (from_snapshot's estimate): picked {pe['picked']} of {pe['candidates']} "
+              f"flagless pages; {pe['free_in_b']} flagless pages of A are buddy pages in B, of which the estimate "
+              f"had picked {pe['picked_and_free_in_b']} (recall {pe['recall']}; picking at random: {pe['random']})")
     print("\nvmstat deltas of compact_memory      kernel      mmkit      error")
     for r in fig["vmstat"]:
         pct = f"{r['error_pct']:+.1f}%" if r["error_pct"] is not None else "n/a"
@@ -456,6 +583,10 @@ def main(argv: list[str] | None = None) -> int:
                          "buffers cannot be split, which can end the kernel's compaction early)")
     ap.add_argument("--drop-caches", action="store_true",
                     help="after the file churn, sync and drop the clean page cache (no large file folios left)")
+    ap.add_argument("--live", action="store_true",
+                    help="compact a busy machine: a second process allocates and frees throughout, and "
+                         "state A is compacted as soon as it is read (no settling)")
+    ap.add_argument("--live-mib", type=int, default=1024, help="anonymous memory --live holds at most (MiB)")
     ap.add_argument("--reuse", action="store_true",
                     help="compare the snapshots already in --out (kernel_run.json) instead of running the kernel")
     args = ap.parse_args(argv)

@@ -60,13 +60,19 @@ from mmkit.model.kinds import MAX_ORDER, MIGRATE_TYPES, NR_LRU_LISTS, PageKind
 from mmkit.model.memory import synthetic_layout
 from mmkit.semantics import NAMED, RULE_FIELDS, Variant
 
-# machines: two small zones; one zone; the mib= layout (DMA from pfn 1); a larger one
+# machines: two small zones and 2 CPUs' per-CPU lists; one zone; the mib= layout (DMA
+# from pfn 1); a larger one with 3 CPUs
 LAYOUTS = (
-    {"zones": [("DMA32", 4), ("Normal", 8)]},
+    {"zones": [("DMA32", 4), ("Normal", 8)], "cpus": 2},
     {"zones": [("Normal", 8)]},
     {"mib": 32},
-    {"zones": [("DMA32", 8), ("Normal", 24)]},
+    {"zones": [("DMA32", 8), ("Normal", 24)], "cpus": 3},
 )
+
+
+def _geometry(layout: dict) -> dict:
+    """A layout without its CPUs (what synthetic_layout takes)."""
+    return {k: v for k, v in layout.items() if k != "cpus"}
 # the Sim's race and failure rates: none; some; the worst the review describes
 RATES = (
     {},
@@ -328,7 +334,7 @@ def ops_of(case: Case) -> list[tuple[str, dict]]:
         m = snapshot_memory(case.variant)
         spans = [(int(a), int(b)) for a, b in zip(m.zone_start, m.zone_end)]
     else:
-        spans = [(s, s + n) for _, s, n in synthetic_layout(**LAYOUTS[case.layout])]
+        spans = [(s, s + n) for _, s, n in synthetic_layout(**_geometry(LAYOUTS[case.layout]))]
     return list(random_sim_ops(case.seed, case.n_ops, spans, case.scale))
 
 

@@ -8,6 +8,7 @@ How to run (from the repository root)::
     .venv/bin/python verification/tick_differential.py --runs 20            # a fresh seed
     .venv/bin/python verification/tick_differential.py --runs 20 --seed 7   # seed 7
     .venv/bin/python verification/tick_differential.py --repro 3 --seed 7   # run 3 of seed 7
+    .venv/bin/python verification/tick_differential.py --runs 20 --cpus 2 --gib 0.125  # per-CPU lists
 
 The seed comes first, with the command that repeats the run. Each run's line is printed
 before it starts, so a run that never ends (an engine loop) is the last line; with
@@ -50,17 +51,19 @@ def describe(index: int, seed: int) -> str:
     return f"run {index}: {preset}, {getattr(variant, 'name', variant)}, seed {s}, {ticks} ticks"
 
 
-def one(index: int, seed: int) -> list[str]:
+def one(index: int, seed: int, cpus: int = 0, gib: float | None = None) -> list[str]:
     """What went wrong in run ``index`` (empty: nothing); an exception from either side
-    is reported with its innermost frames."""
+    is reported with its innermost frames. ``cpus``, ``gib``: a machine of ``gib`` GiB
+    (default: the small two-zone one) with that many CPUs' per-CPU page lists."""
     preset, variant, s, ticks = case_of(index, seed)
     try:
-        return tick_differential(preset, variant, s, ticks)[1]
+        return tick_differential(preset, variant, s, ticks, cpus=cpus, gib=gib)[1]
     except Exception as e:  # noqa: BLE001 - reported, and the next run goes on
         return ["".join(traceback.format_exception(type(e), e, e.__traceback__, limit=-6))]
 
 
-def campaign(runs: int, seed: int, hang_seconds: float = 0.0) -> tuple[int, list[tuple[int, list[str]]], float]:
+def campaign(runs: int, seed: int, hang_seconds: float = 0.0, cpus: int = 0,
+             gib: float | None = None) -> tuple[int, list[tuple[int, list[str]]], float]:
     """Runs ``0..runs-1``: (runs done, failures (index, what), seconds)."""
     t0 = time.perf_counter()
     failures = []
@@ -68,12 +71,13 @@ def campaign(runs: int, seed: int, hang_seconds: float = 0.0) -> tuple[int, list
         print(describe(i, seed), flush=True)
         if hang_seconds:
             faulthandler.dump_traceback_later(hang_seconds, exit=True)
-        problems = one(i, seed)
+        problems = one(i, seed, cpus, gib)
         faulthandler.cancel_dump_traceback_later()
         if problems:
             failures.append((i, problems))
+            machine = (f" --cpus {cpus}" if cpus else "") + (f" --gib {gib}" if gib is not None else "")
             print("  " + "\n  ".join(problems)[:3000] + f"\n  replay: .venv/bin/python verification/tick_differential.py "
-                  f"--repro {i} --seed {seed}", flush=True)
+                  f"--repro {i} --seed {seed}{machine}", flush=True)
     return runs, failures, time.perf_counter() - t0
 
 
@@ -83,16 +87,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=None, help="default: a fresh one, printed first")
     ap.add_argument("--repro", type=int, metavar="RUN", help="run number RUN again")
     ap.add_argument("--hang-seconds", type=float, default=600.0, help="stop after a run this long (0: never)")
+    ap.add_argument("--cpus", type=int, default=0, help="CPUs with per-CPU page lists (default 0: none)")
+    ap.add_argument("--gib", type=float, default=None,
+                    help="a synthetic machine of this size (default: DMA32 4 MiB + Normal 8 MiB)")
     args = ap.parse_args(argv)
     if args.repro is not None:
         if args.seed is None:
             ap.error("--repro needs the --seed of the run it replays")
         print(describe(args.repro, args.seed))
-        problems = one(args.repro, args.seed)
+        problems = one(args.repro, args.seed, args.cpus, args.gib)
         print("\n".join(problems) or "the engine and the twin agree; the invariants hold")
         return 1 if problems else 0
     seed = announce("verification/tick_differential.py", args.seed, sys.argv[1:] if argv is None else argv)
-    runs, failures, seconds = campaign(args.runs, seed, args.hang_seconds)
+    runs, failures, seconds = campaign(args.runs, seed, args.hang_seconds, args.cpus, args.gib)
     print(f"{runs} runs, {len(failures)} failed {[i for i, _ in failures]}, {seconds:.1f} s")
     return 1 if failures else 0
 

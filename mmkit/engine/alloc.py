@@ -7,21 +7,26 @@ import numpy as np
 from mmkit.engine.jit import kernel
 
 from mmkit.engine.buddy import (
+    ISOLATE,
+    MIGRATE_PCPTYPES,
     MOVABLE,
+    WMARK_HIGH,
     __free_one_page,
     __rmqueue,
     get_pageblock_migratetype,
     page_zone,
     zone_watermark_ok,
 )
+from mmkit.engine.pcp import ZONE_BELOW_HIGH, free_unref_page_commit, pcp_enabled, rmqueue_pcplist
 from mmkit.engine.pageflags import set_page_kind, slab_value, table_value
 from mmkit.model.encodings import PAGE_MAPPING_ANON
 from mmkit.model.flags import PG_head, PG_slab, PG_swapbacked, PG_uptodate
 from mmkit.model.kinds import PageKind
 from mmkit.semantics.rules import PageTypes
-from mmkit.semantics.variant import F_PAGE_TYPES
+from mmkit.semantics.variant import F_PAGE_TYPES, F_PCP_AUTOTUNE
 
 K_FREE = int(PageKind.FREE)
+K_PCP = int(PageKind.PCP)
 K_KERNEL = int(PageKind.KERNEL)
 K_PAGETABLE = int(PageKind.PAGETABLE)
 K_SLAB = int(PageKind.SLAB)
@@ -92,8 +97,17 @@ def alloc_pages(A, vc, order, mt, kind, owner, compound, zone_hi, wmark):
     ``ALLOC_NO_WATERMARKS``: any zone with a block (a task in reclaim, PF_MEMALLOC)."""
     z = zone_hi
     while z >= 0:
+        if A.pcp.shape[1] > 0 and vc[F_PCP_AUTOTUNE] != 0 and (A.zone_flags[z] & ZONE_BELOW_HIGH) == 0:
+            # v6.7+ get_page_from_freelist: a zone found below its high watermark is
+            # marked ZONE_BELOW_HIGH, which makes its per-CPU lists shrink
+            if not zone_watermark_ok(A, z, order, A.wmark[z, WMARK_HIGH], mt == MOVABLE):
+                A.zone_flags[z] |= ZONE_BELOW_HIGH
         if wmark < 0 or zone_watermark_ok(A, z, order, A.wmark[z, wmark], mt == MOVABLE):
-            pfn = __rmqueue(A, vc, z, order, mt)
+            pfn = -1
+            if pcp_enabled(A, vc, order, mt):
+                pfn = rmqueue_pcplist(A, vc, z, order, mt)
+            if pfn < 0:
+                pfn = __rmqueue(A, vc, z, order, mt)
             if pfn >= 0:
                 prep_new_page(A, vc, pfn, order, kind, owner, compound)
                 return pfn
@@ -103,10 +117,14 @@ def alloc_pages(A, vc, order, mt, kind, owner, compound, zone_hi, wmark):
 
 @kernel(inline="always")
 def free_pages(A, vc, pfn, order):
-    """``__free_pages``: ``free_pages_prepare`` clears the frames, then
+    """``__free_pages``: ``free_pages_prepare`` clears the frames, then the block goes
+    to this CPU's per-CPU list if the era keeps its order there
+    (``free_unref_page_commit``; a block in an isolated pageblock never does), else
     ``__free_one_page`` into the list of the pageblock's migratetype."""
+    mt = get_pageblock_migratetype(A, pfn)
+    to_pcp = mt != ISOLATE and pcp_enabled(A, vc, order, MOVABLE if mt >= MIGRATE_PCPTYPES else mt)
     for p in range(pfn, pfn + (1 << order)):
-        set_page_kind(A, p, K_FREE)
+        set_page_kind(A, p, K_PCP if to_pcp else K_FREE)
         A.flags[p] = 0
         A.mapping[p] = 0
         A.mapcount[p] = -1
@@ -115,7 +133,10 @@ def free_pages(A, vc, pfn, order):
         if A.lru_next[p] <= -2:  # compound_head of a tail page
             A.lru_next[p] = -1
     z = page_zone(A, pfn)
-    __free_one_page(A, vc, pfn, z, order, get_pageblock_migratetype(A, pfn))
+    if to_pcp:
+        free_unref_page_commit(A, vc, pfn, z, order, mt)
+    else:
+        __free_one_page(A, vc, pfn, z, order, mt)
 
 
 @kernel

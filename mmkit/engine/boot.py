@@ -10,6 +10,7 @@ from mmkit.engine.jit import kernel
 
 from mmkit.engine.pageflags import set_page_kind
 from mmkit.engine.buddy import MOVABLE, __free_one_page, set_pageblock_migratetype
+from mmkit.engine.pcp import setup_pcp
 from mmkit.model.kinds import MAX_ORDER, PAGEBLOCK_NR_PAGES, PageKind
 from mmkit.model.memory import Memory
 
@@ -77,4 +78,5 @@ def boot_memory(mem: Memory, variant="v4.5") -> Memory:
         mem.zone_present[z] = span
         mem.zone_managed[z] = span
     setup_per_zone_wmarks(mem)
+    setup_pcp(mem, v)
     return mem

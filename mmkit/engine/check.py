@@ -5,16 +5,18 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from mmkit.engine.lists import free_head
+from mmkit.engine.lists import free_head, pcp_head
 from mmkit.engine.pageflags import PageBuddy
 from mmkit.errors import InvariantError
 from mmkit.model.flags import PG_lru
 from mmkit.model.kinds import MAX_ORDER, MIGRATE_TYPES, NR_KINDS, PageKind
+from mmkit.model.memory import NR_PCP_LISTS
 
 K_HOLE = int(PageKind.HOLE)
 K_FREE = int(PageKind.FREE)
 K_RESERVED = int(PageKind.RESERVED)
 K_UNINIT = int(PageKind.UNINIT)
+K_PCP = int(PageKind.PCP)
 
 # rule code -> text (the kernels return codes; Python raises InvariantError with the text)
 RULES = {
@@ -35,6 +37,10 @@ RULES = {
     15: "page on an LRU list (PG_lru) with refcount 0",
     16: "frame outside every zone is not a hole",
     17: "tail frame's kind differs from its folio head's",
+    18: "per-CPU list broken: a node's neighbour does not point back at it",
+    19: "per-CPU list holds a block that is not a PCP block of the list's order",
+    20: "per-CPU count disagrees with the pages on its lists",
+    21: "PCP frame outside every per-CPU list's block",
 }
 
 
@@ -88,8 +94,42 @@ def _check(A, vc):
                     return 2, head, A.lru_prev[head]
             if count != A.nr_free[z, order]:
                 return 9, A.zone_start[z], z * 1000 + order
+    for z in range(nz):
+        for cpu in range(A.pcp.shape[1]):
+            count = 0
+            for pindex in range(NR_PCP_LISTS):
+                order = pindex // 3 if pindex < 12 else 9
+                head = pcp_head(A, z, cpu, pindex)
+                prev = head
+                node = A.lru_next[head]
+                steps = 0
+                while node != head:
+                    if node < 0 or node >= n:
+                        return 18, prev if prev < n else -1, node
+                    if A.lru_prev[node] != prev:
+                        return 18, node, A.lru_prev[node]
+                    steps += 1
+                    if steps > n:
+                        return 13, node, z * 1000 + pindex
+                    if (A.private[node] & 0xFF) != order or PageBuddy(A, vc, node) or node & ((1 << order) - 1):
+                        return 19, node, A.private[node]
+                    if node < A.zone_start[z] or node + (1 << order) > A.zone_end[z]:
+                        return 7, node, z
+                    for p in range(node, node + (1 << order)):
+                        if covered[p]:
+                            return 8, p, order
+                        covered[p] = 1
+                        if A.kind[p] != K_PCP:
+                            return 19, p, A.kind[p]
+                    count += 1 << order
+                    prev = node
+                    node = A.lru_next[node]
+            if count != A.pcp[z, cpu, 0]:
+                return 20, A.zone_start[z], z * 1000 + cpu
     for p in range(n):
         k = A.kind[p]
+        if k == K_PCP and not covered[p]:
+            return 21, p, 0
         if k == K_FREE and not covered[p]:
             return 11, p, 0
         if PageBuddy(A, vc, p) and not listed[p]:

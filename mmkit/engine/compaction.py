@@ -40,6 +40,7 @@ from mmkit.engine.migrate import (
 )
 from mmkit.engine.owners import balloon_isolate, del_page_from_lru_list
 from mmkit.engine.pageflags import PageBuddy, page_order, rmv_page_order, set_page_kind
+from mmkit.engine.pcp import drain_all_pages, drain_local_pages
 from mmkit.engine.reclaim import shrink_zone
 from mmkit.engine.predicates import (
     PageBalloon,
@@ -103,6 +104,7 @@ from mmkit.semantics.variant import (
     F_FREE_ISOLATE_FAIL_BREAK,
     F_FREE_SCANNER_STRIDE,
     F_ISOLATE_FREE_MIN_WMARK,
+    F_KCOMPACTD_DRAIN,
     F_KCOMPACTD_IGNORE_SKIP_HINT,
     F_MOVABLE_MARKER,
     F_PG_ISOLATED,
@@ -146,7 +148,8 @@ CC_FAILED = 11
 CC_FINISH_PAGEBLOCK = 12
 CC_RESULT = 13  # compact_zone cut into pieces: the result so far
 CC_LAST_MIGRATED = 14  # and its last_migrated (compact_finish_pageblock)
-NR_CC = 15
+CC_DRAIN_PFN = 15  # compact_zone's last_migrated_pfn for the per-CPU list flush (0: none)
+NR_CC = 16
 assert NR_CC <= CC_COLUMNS
 
 
@@ -1011,6 +1014,7 @@ def compact_zone_begin(A, vc, S, cc):
         cc[CC_FREE_PFN] = free
     cc[CC_RESULT] = compact_finished(A, vc, cc)
     cc[CC_LAST_MIGRATED] = 0  # as the kernel starts it (so a zone in pageblock 0 begins with a whole block)
+    cc[CC_DRAIN_PFN] = 0
     return -1
 
 
@@ -1029,9 +1033,17 @@ def compact_zone_steps(A, vc, S, cc, max_steps):
             # resuming in the pageblock isolated from last: take the rest of it at once
             same = (last_migrated >> PAGEBLOCK_ORDER) == (cc[CC_MIGRATE_PFN] >> PAGEBLOCK_ORDER)
             cc[CC_FINISH_PAGEBLOCK] = 1 if same else 0
+        isolate_start = cc[CC_MIGRATE_PFN]
         r = isolate_migratepages(A, vc, S, cc)
         if r == 1 and finish:
             last_migrated = max(A.zone_start[z], (cc[CC_MIGRATE_PFN] - 1) & ~(PAGEBLOCK_NR_PAGES - 1))
+        if r == 1:
+            # where migration may have freed pages to this CPU's lists: v6.x the pageblock
+            # isolated from, v4.8 the first isolation since the last flush
+            if finish:
+                cc[CC_DRAIN_PFN] = last_migrated
+            elif cc[CC_DRAIN_PFN] == 0:
+                cc[CC_DRAIN_PFN] = isolate_start
         if r == 2:
             ret = COMPACT_CONTENDED
             putback_movable_pages(A, vc, S, HEAD_MIGRATEPAGES)
@@ -1045,6 +1057,15 @@ def compact_zone_steps(A, vc, S, cc, max_steps):
                 if nomem and not (cc[CC_FREE_PFN] >> PAGEBLOCK_ORDER <= cc[CC_MIGRATE_PFN] >> PAGEBLOCK_ORDER):
                     ret = COMPACT_CONTENDED
                     break
+        # check_drain: the migrate scanner has left the cc->order aligned block it last
+        # migrated from: flush this CPU's lists so the freed pages can merge
+        # (drain_local_pages; lru_add_drain_cpu_zone since v5.8). Never for order -1.
+        if cc[CC_ORDER] > 0 and cc[CC_DRAIN_PFN] != 0 and A.pcp.shape[1] > 0:
+            if cc[CC_DRAIN_PFN] < cc[CC_MIGRATE_PFN] & ~((1 << cc[CC_ORDER]) - 1):
+                drain_local_pages(A, vc, z)
+                cc[CC_DRAIN_PFN] = 0
+                if finish:  # v6.x keeps one last_migrated_pfn for both, and the flush zeroes it
+                    last_migrated = 0
         ret = compact_finished(A, vc, cc)
     cc[CC_RESULT] = ret
     cc[CC_LAST_MIGRATED] = last_migrated
@@ -1162,3 +1183,6 @@ def kcompactd_do_work(A, vc, S, order, zone_hi):
             compaction_defer_reset(S, z, order, False)
         elif ret == COMPACT_COMPLETE:
             defer_compaction(S, z, order)
+        if vc[F_KCOMPACTD_DRAIN] != 0 and ret == COMPACT_COMPLETE:
+            # v6.x kcompactd_do_work: drain_all_pages(zone) after a run to the end
+            drain_all_pages(A, vc, z)

@@ -11,6 +11,7 @@ from numba import njit
 from mmkit.engine.jit import kernel
 
 from mmkit.engine.alloc import free_the_page
+from mmkit.engine.pcp import ZONE_HAS_ISOLATE, drain_all_pages
 from mmkit.engine.buddy import (
     CMA,
     ISOLATE,
@@ -125,6 +126,7 @@ def reclaim_clean_pages_from_list(A, vc, S, head_id, res):
 def start_isolate_page_range(A, vc, start, end, saved):
     """Mark the pageblocks of [start, end) MIGRATE_ISOLATE and move their free pages there."""
     z = page_zone(A, start)
+    A.zone_flags[z] |= ZONE_HAS_ISOLATE  # zone->nr_isolate_pageblock > 0
     b = start
     i = 0
     while b < end:
@@ -138,6 +140,7 @@ def start_isolate_page_range(A, vc, start, end, saved):
 @kernel
 def undo_isolate_page_range(A, vc, start, end, saved):
     z = page_zone(A, start)
+    A.zone_flags[z] &= ~ZONE_HAS_ISOLATE
     b = start
     i = 0
     while b < end:
@@ -203,6 +206,9 @@ def alloc_contig_range(A, vc, S, start, end, res):
     nb = ((iso_end - 1) >> PAGEBLOCK_ORDER) - (iso_start >> PAGEBLOCK_ORDER) + 1
     saved = np.zeros(nb, dtype=np.int64)
     start_isolate_page_range(A, vc, iso_start, iso_end, saved)
+    # drain_all_pages(cc.zone): pages of the range on per-CPU lists go to the buddy (to
+    # the isolated free lists), where test_pages_isolated finds them
+    drain_all_pages(A, vc, z)
     cc = S.cc[CC_ROW_CONTIG]
     init_cc(cc, z, -1, 1, 1, 1)
     head = misc_head(A, HEAD_CONTIG)

@@ -46,6 +46,7 @@ def reencode(mem, variant, *, copy: bool = True):
     if mem.variant is not None and mem.variant.compile().tolist() == v.compile().tolist():
         out.variant = v
         return out
+    from mmkit.engine.pcp import setup_pcp
     bad = np.isin(mem.kind, [PageKind.BALLOON, PageKind.ZSMALLOC, PageKind.ISOLATED_FREE])
     if bad.any():
         raise ParameterError(
@@ -55,4 +56,5 @@ def reencode(mem, variant, *, copy: bool = True):
         )
     _reencode(out.arrays(), mem.variant.compile(), v.compile())
     out.variant = v
+    setup_pcp(out, v)  # the per-CPU lists as the era sizes and keeps them
     return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 from mmkit.engine.jit import kernel
 
 from mmkit.model.kinds import MAX_ORDER, MIGRATE_TYPES, NR_LRU_LISTS
+from mmkit.model.memory import NR_MISC_HEADS, NR_PCP_LISTS
 
 _FREE_HEADS_PER_ZONE = MAX_ORDER * MIGRATE_TYPES
 _LIST_POISON = -1  # list_del leaves the links poisoned (LIST_POISON1/2)
@@ -34,6 +35,14 @@ def misc_head(A, i):
     """Head node ``i`` of the lists owners and compaction keep (balloon pages, ...)."""
     nz = A.zone_start.shape[0]
     return A.flags.shape[0] + nz * (_FREE_HEADS_PER_ZONE + NR_LRU_LISTS) + i
+
+
+@kernel(inline="always")
+def pcp_head(A, z, cpu, pindex):
+    """Head node of ``per_cpu_ptr(zone->per_cpu_pageset, cpu)->lists[pindex]``."""
+    nz = A.zone_start.shape[0]
+    base = A.flags.shape[0] + nz * (_FREE_HEADS_PER_ZONE + NR_LRU_LISTS) + NR_MISC_HEADS
+    return base + (z * A.pcp.shape[1] + cpu) * NR_PCP_LISTS + pindex
 
 
 @kernel(inline="always")

@@ -1,6 +1,6 @@
 """``__alloc_pages_nodemask`` as the workloads use it: the fast path at the low
 watermark, then kswapd, the min watermark, direct compaction (async, then sync) for
-order > 0, and direct reclaim; counted under the kernel's vmstat names."""
+order > 0, and direct reclaim (with its drain of the per-CPU lists); counted under the kernel's vmstat names."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from mmkit.engine.alloc import alloc_pages, get_page_from_freelist
 from mmkit.engine.buddy import MOVABLE, WMARK_HIGH, WMARK_LOW, WMARK_MIN
 from mmkit.engine.buddy import page_zone
 from mmkit.engine.compaction import compact_zones_for, compaction_defer_reset
+from mmkit.engine.pcp import drain_all_pages
 from mmkit.engine.reclaim import kswapd, shrink_zone
 from mmkit.engine.state import (
     VM_ALLOC_FAIL,
@@ -70,9 +71,15 @@ def alloc_pages_slowpath(A, vc, S, order, mt, kind, owner, compound, zone_hi, gf
             S.vm[VM_COMPACT_FAIL] += 1
         if r == rounds or not gfp & GFP_RECLAIM:
             break
+        progress = 0
         for z in range(zone_hi, -1, -1):
-            shrink_zone(A, vc, S, z, A.wmark[z, WMARK_HIGH] + (2 << order), 4096)
+            progress += shrink_zone(A, vc, S, z, A.wmark[z, WMARK_HIGH] + (2 << order), 4096)
         pfn = get_page_from_freelist(A, vc, order, mt, kind, owner, compound, zone_hi, WMARK_MIN)
+        if pfn < 0 and progress > 0 and A.pcp.shape[1] > 0:
+            # __alloc_pages_direct_reclaim: reclaim made progress but the pages went to
+            # per-CPU lists: drain_all_pages(NULL) and retry, once
+            drain_all_pages(A, vc, -1)
+            pfn = get_page_from_freelist(A, vc, order, mt, kind, owner, compound, zone_hi, WMARK_MIN)
         if pfn >= 0:
             return pfn
         sync = (gfp & (GFP_COMPACT_SYNC | GFP_NORETRY)) != 0

@@ -72,7 +72,8 @@ def free_pages(mem: Memory, pfn: int, order: int = 0) -> None:
     if z < 0 or pfn + (1 << order) > mem.zone_end[z]:
         raise ParameterError(f"pfn: the order-{order} block at {pfn:#x} is not inside one zone")
     kinds = mem.kind[pfn:pfn + (1 << order)]
-    bad = np.isin(kinds, [PageKind.FREE, PageKind.HOLE, PageKind.RESERVED, PageKind.UNINIT])
+    bad = np.isin(kinds, [PageKind.FREE, PageKind.PCP, PageKind.ISOLATED_FREE, PageKind.HOLE, PageKind.RESERVED,
+                          PageKind.UNINIT])
     if bad.any():
         i = pfn + int(np.argmax(bad))
         raise ParameterError(f"pfn: frame {i:#x} of the order-{order} block at {pfn:#x} is "

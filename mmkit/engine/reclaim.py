@@ -10,6 +10,7 @@ from __future__ import annotations
 from mmkit.engine.jit import kernel
 
 from mmkit.engine.alloc import ALLOC_NO_WATERMARKS, free_the_page
+from mmkit.engine.pcp import ZONE_RECLAIM_ACTIVE
 from mmkit.engine.buddy import WMARK_HIGH, WMARK_LOW, zone_free_pages
 from mmkit.engine.lists import list_add, lru_head
 from mmkit.engine.owners import (
@@ -237,5 +238,8 @@ def kswapd(A, vc, S, order):
     for z in range(A.zone_start.shape[0]):
         if zone_free_pages(A, z) < A.wmark[z, WMARK_LOW] + gap:
             span = A.zone_end[z] - A.zone_start[z]
+            # set_reclaim_active: v6.x per-CPU lists keep at most 4 batches meanwhile
+            A.zone_flags[z] |= ZONE_RECLAIM_ACTIVE
             freed += shrink_zone(A, vc, S, z, A.wmark[z, WMARK_HIGH] + gap, span)
+            A.zone_flags[z] &= ~ZONE_RECLAIM_ACTIVE
     return freed

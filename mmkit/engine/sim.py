@@ -18,6 +18,7 @@ from mmkit.engine import reclaim as _rc
 from mmkit.engine import state as _st
 from mmkit.engine.kpageflags import stable_page_flags
 from mmkit.engine.lists import misc_head
+from mmkit.engine.pcp import setup_pcp
 from mmkit.errors import InvariantError, ParameterError
 from mmkit.inputs import check_flag, check_int, check_number, check_seed
 from mmkit.engine.pageflags import recount_pb_nr_kind
@@ -72,6 +73,7 @@ class Sim:
             bad = int(np.flatnonzero(mem.kind >= NR_KINDS)[0])
             raise InvariantError(f"frame {bad:#x} has kind {int(mem.kind[bad])}, outside PageKind", bad)
         recount_pb_nr_kind(self.A)
+        setup_pcp(mem, self.variant)
         for z in range(mem.nr_zones):
             self.S.zc[z, _st.ZC_INACTIVE_RATIO] = _st.inactive_ratio(int(mem.zone_managed[z]))
 

@@ -13,6 +13,7 @@ from mmkit.engine.jit import inline_into, kernel
 
 from mmkit.engine.buddy import CMA, MOVABLE, WMARK_LOW, move_freepages_block, page_zone, set_pageblock_migratetype, zone_free_pages
 from mmkit.engine.compaction import compact_zones_for, kcompactd_do_work
+from mmkit.engine.pcp import pcp_tick
 from mmkit.engine.contig import alloc_contig_range, free_contig_range, NR_CR
 from mmkit.engine.owners import balloon_deflate, balloon_inflate, zs_free
 from mmkit.engine.page_alloc import GFP_DEFAULT, GFP_NOWAIT, GFP_TRANSHUGE
@@ -67,6 +68,7 @@ K_PAGETABLE = int(PageKind.PAGETABLE)
 K_BALLOON = int(PageKind.BALLOON)
 K_ZSMALLOC = int(PageKind.ZSMALLOC)
 K_ISOLATED_FREE = int(PageKind.ISOLATED_FREE)
+K_PCP = int(PageKind.PCP)
 K_HOLE = int(PageKind.HOLE)
 K_UNINIT = int(PageKind.UNINIT)
 K_RESERVED = int(PageKind.RESERVED)
@@ -157,6 +159,7 @@ def sample(A, vc, S, out):
     t_frame[K_UNINIT] = 0
     t_free[K_FREE] = 1
     t_free[K_ISOLATED_FREE] = 1
+    t_free[K_PCP] = 1  # free, on a per-CPU list
     for k in range(32):
         if t_frame[k] and not t_free[k] and k != K_RESERVED:
             t_used[k] = 1
@@ -485,6 +488,7 @@ def run_ticks(A, vc, S, P, t0, t1, last, samples, sample_free, sample_vm, sample
     res = np.zeros(NR_CR, dtype=np.int64)
     for t in range(t0, t1):
         S.st[ST_TICK] = t
+        pcp_tick(A, vc, t)
         # the balloon's inflate/deflate cycle
         if P[P_BALLOON_PERIOD] > 0:
             half = max(P[P_BALLOON_PERIOD] // 2, 1)

@@ -81,7 +81,8 @@ MAX_BUCKET = 18  # 2**18 pages of 4 KiB: 1 GiB; longer runs count in the bucket 
 _KIND_CLASS = np.full(256, FrameClass.UNMOVABLE, dtype=np.int8)
 for _k, _c in ((PageKind.HOLE, FrameClass.HOLE), (PageKind.UNINIT, FrameClass.UNINIT),
                (PageKind.RESERVED, FrameClass.UNMOVABLE), (PageKind.FREE, FrameClass.FREE),
-               (PageKind.ISOLATED_FREE, FrameClass.FREE), (PageKind.KERNEL, FrameClass.UNMOVABLE),
+               (PageKind.ISOLATED_FREE, FrameClass.FREE), (PageKind.PCP, FrameClass.FREE),
+               (PageKind.KERNEL, FrameClass.UNMOVABLE),
                (PageKind.PAGETABLE, FrameClass.UNMOVABLE), (PageKind.SLAB, FrameClass.UNMOVABLE),
                (PageKind.SLAB_RECLAIMABLE, FrameClass.RECLAIMABLE), (PageKind.ANON, FrameClass.MOVABLE),
                (PageKind.FILE, FrameClass.MOVABLE), (PageKind.BALLOON, FrameClass.MOVABLE),

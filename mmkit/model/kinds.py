@@ -25,6 +25,7 @@ class PageKind(IntEnum):
     ZSMALLOC = 10  # a zspage sub-page of zram's zsmalloc pool
     UNINIT = 11  # present but struct page not initialised yet (deferred init)
     ISOLATED_FREE = 12  # a free page the free scanner took out of the buddy (cc->freepages)
+    PCP = 13  # a free page on a per-CPU list (struct per_cpu_pages): free, but not in the buddy
 
 
 KIND_NAMES = {k: k.name.lower() for k in PageKind}

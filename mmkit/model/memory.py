@@ -25,6 +25,14 @@ compound order is kept in ``private`` of the first tail page (``page[1].compound
 Per pageblock: ``pb_flags`` (uint8: 3 bits of migratetype, then the skip bit, as the
 kernel's ``pageblock_flags``). Per zone: span, present and managed pages, watermarks and
 ``nr_free`` per order.
+
+Per zone and CPU: ``pcp`` (int64 ``[zones, cpus, NR_PCP_FIELDS]``), the fields of
+``struct per_cpu_pages`` (count, high, batch, high_min, high_max, free_count,
+alloc_factor, flags; :mod:`mmkit.engine.pcp`), and its lists, NR_PCP_LISTS list heads
+per zone and CPU after the others. A Memory with no CPUs (``cpus=0``) has no per-CPU
+lists: every free goes to the buddy at once, as the kernel's boot pageset (high 0,
+batch 1) does. ``zone_flags`` holds ``zone->flags`` bits the per-CPU lists read
+(ZONE_BELOW_HIGH, ZONE_RECLAIM_ACTIVE), ``this_cpu`` the CPU the engine runs on.
 """
 
 from __future__ import annotations
@@ -53,6 +61,13 @@ from mmkit.model.kinds import (
 # cc->migratepages, cc->freepages, ...). Their meaning is set by the engine.
 NR_MISC_HEADS = 16
 
+# struct per_cpu_pages: fields of Memory.pcp[z, cpu] and the lists per zone and CPU
+# (NR_LOWORDER_PCP_LISTS = MIGRATE_PCPTYPES * (PAGE_ALLOC_COSTLY_ORDER + 1), then the
+# two THP lists of today's order_to_pindex). Eras that keep order 0 only use lists 0-2.
+NR_PCP_FIELDS = 8
+NR_PCP_LISTS = 3 * 4 + 2
+MAX_CPUS = 1024
+
 PAGE_ARRAY_FIELDS = ("flags", "mapcount", "refcount", "kind", "mapping", "private", "lru_next", "lru_prev")
 
 # The arrays handed to the numba kernels, as one namedtuple (numba passes it by value).
@@ -74,6 +89,9 @@ PageArrays = namedtuple(
         "wmark",
         "lru_size",
         "pb_nr_kind",
+        "pcp",
+        "zone_flags",
+        "this_cpu",
     ],
 )
 
@@ -110,14 +128,31 @@ class Memory:
     # int32 [pageblocks, NR_KINDS]: frames of each kind per pageblock, kept by the
     # engine's set_page_kind; a Sim recounts it when it starts on a Memory
     pb_nr_kind: np.ndarray | None = None
+    # int64 [Z, cpus, NR_PCP_FIELDS]: struct per_cpu_pages of each zone and CPU (cpus may
+    # be 0: no per-CPU lists); its list heads follow the misc heads
+    pcp: np.ndarray | None = None
+    zone_flags: np.ndarray | None = None  # int64 [Z]: zone->flags (ZONE_BELOW_HIGH, ...)
+    this_cpu: np.ndarray | None = None  # int64 [1]: smp_processor_id() of the engine
     variant: Any = None  # the Variant whose encodings the arrays use (set by the engine)
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        nz = len(self.zone_names)
         if self.lru_size is None:
-            self.lru_size = np.zeros((len(self.zone_names), NR_LRU_LISTS), dtype=np.int64)
+            self.lru_size = np.zeros((nz, NR_LRU_LISTS), dtype=np.int64)
         if self.pb_nr_kind is None:
             self.pb_nr_kind = np.zeros((self.pb_flags.shape[0], NR_KINDS), dtype=np.int32)
+        if self.pcp is None:
+            self.pcp = np.zeros((nz, 0, NR_PCP_FIELDS), dtype=np.int64)
+        if self.zone_flags is None:
+            self.zone_flags = np.zeros(nz, dtype=np.int64)
+        if self.this_cpu is None:
+            self.this_cpu = np.zeros(1, dtype=np.int64)
+        heads = self.lru_next.shape[0] - self.flags.shape[0]
+        if heads != nr_heads(nz, self.cpus):
+            raise ParameterError(
+                f"Memory: {heads} list heads after the page frames, where {nz} zones and "
+                f"{self.cpus} CPUs need {nr_heads(nz, self.cpus)}")
 
     # ----------------------------------------------------------------- layout
     @property
@@ -128,6 +163,17 @@ class Memory:
     @property
     def nr_zones(self) -> int:
         return len(self.zone_names)
+
+    @property
+    def cpus(self) -> int:
+        """CPUs with per-CPU page lists (0: none, every free goes to the buddy)."""
+        return int(self.pcp.shape[1])
+
+    def pcp_pages(self) -> np.ndarray:
+        """Pages on each zone's per-CPU lists (zoneinfo's ``count`` summed over CPUs),
+        int64 [Z]. They are free, and not in ``nr_free`` (MemFree and buddyinfo leave
+        them out, as the kernel's do)."""
+        return self.pcp[:, :, 0].sum(axis=1) if self.cpus else np.zeros(self.nr_zones, dtype=np.int64)
 
     @property
     def nr_pageblocks(self) -> int:
@@ -151,7 +197,8 @@ class Memory:
         return PageArrays(
             self.flags, self.mapcount, self.refcount, self.kind, self.mapping, self.private,
             self.lru_next, self.lru_prev, self.pb_flags, self.zone_start, self.zone_end,
-            self.nr_free, self.wmark, self.lru_size, self.pb_nr_kind,
+            self.nr_free, self.wmark, self.lru_size, self.pb_nr_kind, self.pcp, self.zone_flags,
+            self.this_cpu,
         )
 
     def copy(self) -> "Memory":
@@ -177,12 +224,14 @@ class Memory:
 
     # ------------------------------------------------------------ construction
     @classmethod
-    def empty(cls, zones: Sequence[tuple[str, int, int]]) -> "Memory":
-        """Arrays for zones ``(name, start_pfn, spanned_pages)``, every frame a hole.
+    def empty(cls, zones: Sequence[tuple[str, int, int]], cpus: int = 0) -> "Memory":
+        """Arrays for zones ``(name, start_pfn, spanned_pages)``, every frame a hole, and
+        ``cpus`` CPUs' per-CPU page lists, empty.
 
         Nothing is free yet; builders (``Memory.synthetic``, ``Memory.from_snapshot``)
         fill the frames and hand free ranges to the buddy allocator.
         """
+        cpus = check_cpus(cpus)
         if not zones:
             raise ParameterError("zones: at least one zone is needed")
         prev_end = 0
@@ -199,7 +248,7 @@ class Memory:
                 f"{MAX_PAGES * PAGE_SIZE // 2**30} GiB mmkit simulates"
             )
         nz = len(zones)
-        heads = nr_heads(nz)
+        heads = nr_heads(nz, cpus)
         lru_next = np.empty(n + heads, dtype=np.int32)
         lru_prev = np.empty(n + heads, dtype=np.int32)
         lru_next[:n] = -1
@@ -225,6 +274,7 @@ class Memory:
             lru_next=lru_next,
             lru_prev=lru_prev,
             pb_flags=np.full(nb, int(MigrateType.MOVABLE), dtype=np.uint8),
+            pcp=np.zeros((nz, cpus, NR_PCP_FIELDS), dtype=np.int64),
         )
 
     @classmethod
@@ -235,6 +285,7 @@ class Memory:
         mib: int | None = None,
         zones: Sequence[tuple[str, int]] | None = None,
         variant: Any = "v4.5",
+        cpus: int = 0,
     ) -> "Memory":
         """An empty machine: every page frame free, every pageblock MOVABLE, as after boot.
 
@@ -244,12 +295,14 @@ class Memory:
         pageblock (2 MiB). Free ranges go to the buddy allocator as memblock does at boot
         (``__free_pages_memory``: the largest aligned blocks, lowest address first), so the
         free lists have the kernel's order. ``variant`` picks the era's encodings
-        (PageBuddy as ``_mapcount == -128`` or as a page type).
+        (PageBuddy as ``_mapcount == -128`` or as a page type). ``cpus`` gives the machine
+        that many CPUs' per-CPU page lists (``struct per_cpu_pages``, sized by the
+        variant's era when a simulation starts); 0, the default, gives none.
         """
         layout = synthetic_layout(gib=gib, mib=mib, zones=zones)
         from mmkit.engine.boot import boot_memory  # the engine fills what the model lays out
 
-        return boot_memory(cls.empty(layout), variant)
+        return boot_memory(cls.empty(layout, cpus), variant)
 
     @classmethod
     def from_snapshot(cls, snapshot: Any, variant: Any = "v6.18") -> "Memory":
@@ -271,9 +324,18 @@ class Memory:
         check_memory(self)
 
 
-def nr_heads(nr_zones: int) -> int:
-    """List heads after the page frames: free lists, LRU lists, then NR_MISC_HEADS."""
-    return nr_zones * (MAX_ORDER * MIGRATE_TYPES + NR_LRU_LISTS) + NR_MISC_HEADS
+def nr_heads(nr_zones: int, cpus: int = 0) -> int:
+    """List heads after the page frames: free lists, LRU lists, NR_MISC_HEADS, then the
+    per-CPU lists (NR_PCP_LISTS per zone and CPU)."""
+    return nr_zones * (MAX_ORDER * MIGRATE_TYPES + NR_LRU_LISTS) + NR_MISC_HEADS + nr_zones * cpus * NR_PCP_LISTS
+
+
+def check_cpus(cpus) -> int:
+    """``cpus`` as an int in 0..MAX_CPUS, or ParameterError."""
+    if isinstance(cpus, bool) or not isinstance(cpus, (int, np.integer)) or not 0 <= cpus <= MAX_CPUS:
+        raise ParameterError(f"cpus: {cpus!r} is out of range; give a whole number of CPUs, 0..{MAX_CPUS} "
+                             f"(0: no per-CPU page lists)")
+    return int(cpus)
 
 
 def synthetic_layout(

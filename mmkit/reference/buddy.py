@@ -1,6 +1,7 @@
 """The twin of ``mmkit.engine.buddy`` / ``alloc`` / ``boot``: pages are objects, free
 lists are Python lists (index 0 is the list's head end), written to be read, not run fast.
-Each method names the kernel function it stands for (v4.5 ``mm/page_alloc.c``)."""
+Each method names the kernel function it stands for (v4.5 ``mm/page_alloc.c``). A memory
+with CPUs (``cpus=``) has per-CPU page lists in front of the buddy (:mod:`mmkit.reference.pcp`)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,15 @@ import numpy as np
 from mmkit.model import encodings as enc
 from mmkit.model import flags as pg
 from mmkit.model.kinds import FALLBACKS, MAX_ORDER, MIGRATE_TYPES, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, MigrateType, PageKind
+from mmkit.model.memory import NR_PCP_FIELDS, NR_PCP_LISTS, check_cpus, nr_heads
+from mmkit.reference import pcp as _pcp
 from mmkit.semantics import PageTypes, variant as get_variant
 
 MOVABLE, UNMOVABLE, RECLAIMABLE, CMA = (int(MigrateType.MOVABLE), int(MigrateType.UNMOVABLE),
                                         int(MigrateType.RECLAIMABLE), int(MigrateType.CMA))
+ISOLATE = int(MigrateType.ISOLATE)
+MIGRATE_PCPTYPES = 3
+WMARK_HIGH = 2
 
 
 class TailOf:
@@ -70,13 +76,19 @@ class Zone:
 
 
 class RefMemory:
-    """Physical memory as Page objects; same layout and rules as ``mmkit.Memory``."""
+    """Physical memory as Page objects; same layout and rules as ``mmkit.Memory``.
+    ``pcp[z][cpu]`` are the per-CPU lists of ``cpus`` CPUs (none by default),
+    ``zone_flags[z]`` the ``zone->flags`` bits they read, ``this_cpu`` the CPU running."""
 
-    def __init__(self, layout, variant="v4.5") -> None:
+    def __init__(self, layout, variant="v4.5", cpus: int = 0) -> None:
         self.variant = get_variant(variant)
+        self.cpus = check_cpus(cpus)
         n = layout[-1][1] + layout[-1][2]
         self.pages = [Page(pfn) for pfn in range(n)]
         self.zones = [Zone(name, start, start + span) for name, start, span in layout]
+        self.pcp = [[_pcp.PerCpuPages(f"pcp{z}.{cpu}") for cpu in range(self.cpus)] for z in range(len(self.zones))]
+        self.zone_flags = [0] * len(self.zones)
+        self.this_cpu = 0
         self.pageblock_mt = [MOVABLE] * ((n + PAGEBLOCK_NR_PAGES - 1) // PAGEBLOCK_NR_PAGES)
         self.pageblock_skip = [False] * len(self.pageblock_mt)  # PB_migrate_skip
         typed = self.variant.page_types == PageTypes.ONE_BYTE
@@ -86,9 +98,10 @@ class RefMemory:
 
     # ------------------------------------------------------------ boot
     @classmethod
-    def boot(cls, layout, variant="v4.5") -> "RefMemory":
-        """memmap_init_zone, __free_pages_memory, __setup_per_zone_wmarks."""
-        m = cls(layout, variant)
+    def boot(cls, layout, variant="v4.5", cpus: int = 0) -> "RefMemory":
+        """memmap_init_zone, __free_pages_memory, __setup_per_zone_wmarks, then the
+        per-CPU lists' sizes (setup_pcp)."""
+        m = cls(layout, variant, cpus)
         for z, zone in enumerate(m.zones):
             for pfn in range(zone.start, zone.end):
                 if pfn % PAGEBLOCK_NR_PAGES == 0:
@@ -111,6 +124,7 @@ class RefMemory:
         for zone, man in zip(m.zones, managed):
             tmp = pages_min * man // lowmem
             zone.wmark = [tmp, tmp + tmp // 4, tmp + tmp // 2]
+        _pcp.setup_pcp(m)
         return m
 
     # ------------------------------------------------------------ helpers
@@ -174,14 +188,21 @@ class RefMemory:
         self.zones[z].nr_free[order] += 1
 
     def free_pages(self, pfn, order):
-        """__free_pages: free_pages_prepare, then into the pageblock's migratetype list."""
+        """__free_pages: free_pages_prepare, then onto this CPU's per-CPU list if the era
+        keeps the order there and the pageblock is not isolated (free_unref_page_commit),
+        else into the pageblock's migratetype list."""
+        mt = self.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES]
+        to_pcp = mt != ISOLATE and _pcp.pcp_enabled(self, order, MOVABLE if mt >= MIGRATE_PCPTYPES else mt)
         for p in range(pfn, pfn + (1 << order)):
             page = self.pages[p]
-            page.kind = int(PageKind.FREE)
+            page.kind = int(PageKind.PCP) if to_pcp else int(PageKind.FREE)
             page.flags = page.mapping = page.private = page.refcount = 0
             page.mapcount = -1
             page.compound_head = -1  # only a tail page has one to clear
-        self.free_one_page(pfn, self.zone_of(pfn), order, self.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES])
+        if to_pcp:
+            _pcp.free_unref_page_commit(self, pfn, self.zone_of(pfn), order, mt)
+        else:
+            self.free_one_page(pfn, self.zone_of(pfn), order, mt)
 
     # ------------------------------------------------------------ allocating
     def expand(self, z, pfn, low, high, mt):
@@ -304,9 +325,20 @@ class RefMemory:
             head.mapping = enc.make_mapping(owner)
 
     def alloc_pages(self, order, mt, kind, owner, zone_hi, compound=False, wmark=0):
+        """get_page_from_freelist: the first zone down from ``zone_hi`` above ``wmark``
+        (-1: none) with a block, from this CPU's per-CPU list where the era keeps the
+        order (rmqueue_pcplist), else from the buddy. v6.7+ marks a zone found below its
+        high watermark ZONE_BELOW_HIGH."""
         for z in range(zone_hi, -1, -1):
+            if self.cpus and self.variant.pcp_autotune and not self.zone_flags[z] & _pcp.ZONE_BELOW_HIGH:
+                if not self.watermark_ok(z, order, self.zones[z].wmark[WMARK_HIGH], mt == MOVABLE):
+                    self.zone_flags[z] |= _pcp.ZONE_BELOW_HIGH
             if wmark < 0 or self.watermark_ok(z, order, self.zones[z].wmark[wmark], mt == MOVABLE):
-                pfn = self.rmqueue(z, order, mt)
+                pfn = -1
+                if _pcp.pcp_enabled(self, order, mt):
+                    pfn = _pcp.rmqueue_pcplist(self, z, order, mt)
+                if pfn < 0:
+                    pfn = self.rmqueue(z, order, mt)
                 if pfn >= 0:
                     self.prep_new_page(pfn, order, kind, owner, compound)
                     return pfn
@@ -323,6 +355,12 @@ class RefMemory:
         out["nr_free"] = np.array([zone.nr_free for zone in self.zones])
         out["pageblock_mt"] = np.array(self.pageblock_mt)
         out["wmark"] = np.array([zone.wmark for zone in self.zones])
+        out["pcp"] = np.array([[pcp.row() for pcp in row] for row in self.pcp],
+                              dtype=np.int64).reshape(len(self.zones), self.cpus, NR_PCP_FIELDS)
+        out["pcp_lists"] = {(z, cpu, i): pcp.blocks(i) for z, row in enumerate(self.pcp)
+                            for cpu, pcp in enumerate(row) for i in range(NR_PCP_LISTS)}
+        out["zone_flags"] = np.array(self.zone_flags, dtype=np.int64)
+        out["this_cpu"] = self.this_cpu
         return out
 
 
@@ -348,4 +386,25 @@ def engine_state(mem) -> dict:
     out["nr_free"] = mem.nr_free.copy()
     out["pageblock_mt"] = (mem.pb_flags & 0x7).astype(np.int64)
     out["wmark"] = mem.wmark.copy()
+    out["pcp"] = mem.pcp.copy()
+    pcp_lists = {}
+    for z in range(mem.nr_zones):
+        for cpu in range(mem.cpus):
+            for i in range(NR_PCP_LISTS):
+                head = pcp_head_index(mem, z, cpu, i)
+                node, seq = int(mem.lru_next[head]), []
+                while node != head and 0 <= node < n and len(seq) <= n:
+                    seq.append(node)
+                    node = int(mem.lru_next[node])
+                pcp_lists[(z, cpu, i)] = seq
+    out["pcp_lists"] = pcp_lists
+    out["zone_flags"] = mem.zone_flags.copy()
+    out["this_cpu"] = int(mem.this_cpu[0])
     return out
+
+
+def pcp_head_index(mem, z: int, cpu: int, pindex: int) -> int:
+    """The node number of a per-CPU list's head, as ``mmkit.engine.lists.pcp_head`` numbers
+    it: after the free-list, LRU and misc heads (``mmkit.model.memory.nr_heads``)."""
+    base = mem.nr_pages + nr_heads(mem.nr_zones, 0)
+    return base + (z * mem.cpus + cpu) * NR_PCP_LISTS + pindex

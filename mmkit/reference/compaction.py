@@ -49,6 +49,7 @@ from mmkit.reference.migrate import (
     unmap_and_move_folio,
 )
 from mmkit.reference.owners import balloon_isolate, del_page_from_lru_list
+from mmkit.reference.pcp import drain_all_pages, drain_local_pages
 from mmkit.reference.predicates import (
     PageAnon,
     PageBalloon,
@@ -864,14 +865,21 @@ def compact_zone(s, cc) -> str:
 
     ret = compact_finished(s, cc)
     last_migrated_pfn = 0
+    drain_pfn = 0  # where migration may have freed pages to this CPU's lists (0: none)
     while ret == CONTINUE:
         # v5.1 rescan / v6.2 finish_pageblock: back in the block isolated from last time,
         # isolate all the rest of it
         cc.finish_pageblock = (s.v.compact_finish_pageblock
                                and pageblock_of(last_migrated_pfn) == pageblock_of(cc.migrate_pfn))
+        isolate_start_pfn = cc.migrate_pfn
         r = isolate_migratepages(s, cc)
         if r == ISOLATE_SUCCESS:
             last_migrated_pfn = max(zone.start, (cc.migrate_pfn - 1) & ~(PAGEBLOCK_NR_PAGES - 1))
+            # v6.x: the pageblock isolated from; v4.x: the first isolation since the flush
+            if s.v.compact_finish_pageblock:
+                drain_pfn = last_migrated_pfn
+            elif not drain_pfn:
+                drain_pfn = isolate_start_pfn
         if r == ISOLATE_ABORT:
             ret = CONTENDED
             putback_movable_pages(s, s.migratepages_head)
@@ -890,6 +898,15 @@ def compact_zone(s, cc) -> str:
                 if nomem and not compact_scanners_met(cc):
                     ret = CONTENDED
                     break
+        # check_drain: the migrate scanner has left the cc->order aligned block it last
+        # migrated from: this CPU's lists of the zone go to the buddy (drain_local_pages),
+        # so the pages migration freed can merge. Not for order -1.
+        if cc.order > 0 and drain_pfn and s.mem.cpus:
+            if drain_pfn < cc.migrate_pfn & ~((1 << cc.order) - 1):
+                drain_local_pages(s.mem, z)
+                drain_pfn = 0
+                if s.v.compact_finish_pageblock:  # v6.x: one last_migrated_pfn, zeroed by the flush
+                    last_migrated_pfn = 0
         ret = compact_finished(s, cc)
     if ret == COMPLETE:
         reset_cached_positions(s, z)
@@ -951,7 +968,8 @@ def compaction_succeeded(s, z: int, order: int, ret: str) -> bool:
 def kcompactd_do_work(s, order: int, zone_hi: int) -> None:
     """``kcompactd_do_work`` (v4.6): every zone from the lowest up to ``zone_hi`` that is
     not deferred and is suitable, sync-light, with the era's ``ignore_skip_hint``; success
-    resets the zone's deferral, a run to the end without it defers the zone."""
+    resets the zone's deferral, a run to the end without it defers the zone (and, with
+    ``kcompactd_drain``, v6.x, drains every CPU's lists of the zone)."""
     for z in range(zone_hi + 1):
         if compaction_deferred(s, z, order):
             continue
@@ -964,6 +982,8 @@ def kcompactd_do_work(s, order: int, zone_hi: int) -> None:
             compaction_defer_reset(s, z, order, False)
         elif ret == COMPLETE:
             defer_compaction(s, z, order)
+        if s.v.kcompactd_drain and ret == COMPLETE:
+            drain_all_pages(s.mem, z)  # v6.x: pages stranded on per-CPU lists may merge
 
 
 def try_to_compact_pages(s, order: int, mt: int, zone_hi: int, sync: bool) -> int:

@@ -24,6 +24,7 @@ from mmkit.reference.events import record, rule
 from mmkit.reference.lists import list_del, list_empty
 from mmkit.reference.migrate import migrate_pages, putback_movable_pages
 from mmkit.reference.owners import reclaim_zsmalloc_page
+from mmkit.reference.pcp import ZONE_HAS_ISOLATE, drain_all_pages
 from mmkit.reference.reclaim import shrink_zone
 from mmkit.reference.predicates import (
     PageBalloon,
@@ -121,6 +122,7 @@ def has_unmovable_pages(s, start: int, end: int) -> bool:
 def start_isolate_page_range(s, z: int, start: int, end: int) -> list[int]:
     """Every pageblock MIGRATE_ISOLATE, its free pages moved there; the old types."""
     saved = []
+    s.mem.zone_flags[z] |= ZONE_HAS_ISOLATE  # zone->nr_isolate_pageblock > 0
     for b in pageblocks(start, end):
         saved.append(s.mem.pageblock_mt[b >> PAGEBLOCK_ORDER])
         s.mem.pageblock_mt[b >> PAGEBLOCK_ORDER] = ISOLATE
@@ -129,6 +131,7 @@ def start_isolate_page_range(s, z: int, start: int, end: int) -> list[int]:
 
 
 def undo_isolate_page_range(s, z: int, start: int, end: int, saved: list[int]) -> None:
+    s.mem.zone_flags[z] &= ~ZONE_HAS_ISOLATE
     for b, mt in zip(pageblocks(start, end), saved):
         s.mem.pageblock_mt[b >> PAGEBLOCK_ORDER] = mt
         s.mem.move_freepages_block(z, b, mt)
@@ -191,6 +194,9 @@ def alloc_contig_range(s, start: int, end: int) -> dict:
     iso_start = max(start & ~(MAX_ORDER_NR_PAGES - 1), zone.start)
     iso_end = min(-(-end // MAX_ORDER_NR_PAGES) * MAX_ORDER_NR_PAGES, zone.end)
     saved = start_isolate_page_range(s, z, iso_start, iso_end)
+    # drain_all_pages(cc.zone): the range's pages on per-CPU lists go to the buddy (to the
+    # isolated free lists), where test_pages_isolated finds them
+    drain_all_pages(mem, z)
     cc = CompactControl(zone=z, order=-1, sync=True, ignore_skip_hint=True)
     head = s.contig_head
     pfn, tries, busy = start, 0, False

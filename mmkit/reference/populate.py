@@ -11,6 +11,7 @@ from mmkit.model.kinds import PageKind
 from mmkit.reference.buddy import MOVABLE, RECLAIMABLE, UNMOVABLE
 from mmkit.reference.compaction import compaction_defer_reset, try_to_compact_pages
 from mmkit.reference.owners import add_page_to_lru_list, del_page_from_lru_list
+from mmkit.reference.pcp import drain_all_pages
 from mmkit.reference.predicates import set_flag, test
 from mmkit.reference.reclaim import kswapd, shrink_zone
 
@@ -33,7 +34,8 @@ def alloc_pages_slowpath(s, order: int, mt: int, kind: int, owner: int, compound
     """v4.5 ``__alloc_pages_slowpath`` in outline: the low watermark, wake kswapd for this
     order, the min watermark; then async compaction (order > 0) and direct reclaim,
     and again with sync compaction: twice more for an ordinary request, once for
-    __GFP_NORETRY (THP), ending with a last compaction."""
+    __GFP_NORETRY (THP), ending with a last compaction. Direct reclaim that made progress
+    and still finds nothing drains every CPU's lists and tries once more."""
     mem = s.mem
 
     def attempt(wmark: int) -> int:
@@ -60,9 +62,14 @@ def alloc_pages_slowpath(s, order: int, mt: int, kind: int, owner: int, compound
             s.vm["compact_fail"] += 1
         if r == reclaims or not gfp & GFP_RECLAIM:
             break
+        progress = 0
         for z in range(zone_hi, -1, -1):
-            shrink_zone(s, z, mem.zones[z].wmark[WMARK_HIGH] + (2 << order), 4096)
+            progress += shrink_zone(s, z, mem.zones[z].wmark[WMARK_HIGH] + (2 << order), 4096)
         pfn = attempt(WMARK_MIN)
+        if pfn < 0 and progress > 0 and mem.cpus:
+            # __alloc_pages_direct_reclaim: the reclaimed pages may sit on per-CPU lists
+            drain_all_pages(mem, -1)
+            pfn = attempt(WMARK_MIN)
         if pfn >= 0:
             return pfn
         sync = bool(gfp & (GFP_COMPACT_SYNC | GFP_NORETRY))

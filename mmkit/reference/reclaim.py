@@ -25,6 +25,7 @@ from mmkit.reference.owners import (
     reclaim_zsmalloc_page,
     zs_malloc,
 )
+from mmkit.reference.pcp import ZONE_RECLAIM_ACTIVE
 from mmkit.reference.predicates import clear_flag, test
 
 SWAP_CLUSTER_MAX = 32
@@ -179,5 +180,8 @@ def kswapd(s, order: int = 0) -> int:
     freed = 0
     for z, zone in enumerate(s.mem.zones):
         if zone_free_pages(s, z) < zone.wmark[WMARK_LOW] + gap:
+            # set_reclaim_active: v6.x per-CPU lists keep at most four batches meanwhile
+            s.mem.zone_flags[z] |= ZONE_RECLAIM_ACTIVE
             freed += shrink_zone(s, z, zone.wmark[WMARK_HIGH] + gap, zone.end - zone.start)
+            s.mem.zone_flags[z] &= ~ZONE_RECLAIM_ACTIVE
     return freed

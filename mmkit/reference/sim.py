@@ -4,8 +4,9 @@ owners, compaction, migration, contig ranges and reclaim.
 
 ``state()`` (twin) and :func:`engine_sim_state` (engine) give one comparable view of a
 simulation: every per-page field, every list head and ``page->lru`` link numbered as the
-engine numbers its nodes (pfns, then the free-list heads, the LRU heads, the other heads),
-buddy free lists, pageblock flags, the owners' bookkeeping and the generator's state.
+engine numbers its nodes (pfns, then the free-list heads, the LRU heads, the other heads,
+the per-CPU list heads), buddy free lists, per-CPU lists and counts, pageblock flags, the
+owners' bookkeeping and the generator's state.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import numpy as np
 from mmkit.engine.state import EVENT_NAMES, NR_EVENTS
 from mmkit.errors import ParameterError
 from mmkit.model.kinds import MAX_ORDER, MIGRATE_TYPES, NR_KINDS, NR_LRU_LISTS, PageKind
-from mmkit.model.memory import NR_MISC_HEADS
+from mmkit.model.memory import NR_PCP_LISTS, nr_heads
 from mmkit.reference import compaction as _cp
 from mmkit.reference import contig as _contig
 from mmkit.reference import owners as _ow
+from mmkit.reference import pcp as _pcp
 from mmkit.reference import populate as _pop
 from mmkit.reference import reclaim as _rc
 from mmkit.reference.buddy import Page, RefMemory, TailOf
@@ -76,6 +78,7 @@ class RefSim:
         self.balloon_isolated = 0
         cap = zspage_capacity if zspage_capacity is not None else max(1024, len(mem.pages) // 2)
         self.zs = _ow.ZsPool(cap)
+        _pcp.setup_pcp(mem)  # as Sim does: the per-CPU lists sized for the variant
 
     # ------------------------------------------------------------ populations
     @property
@@ -205,6 +208,13 @@ class RefSim:
                 ids[id(head)] = n + nz * MAX_ORDER * MIGRATE_TYPES + z * NR_LRU_LISTS + lru
         for i, head in enumerate(self.misc_heads):
             ids[id(head)] = n + nz * (MAX_ORDER * MIGRATE_TYPES + NR_LRU_LISTS) + i
+        pcp_base = n + nr_heads(nz, 0)
+        pcp_heads = []
+        for z in range(nz):
+            for cpu, pcp in enumerate(mem.pcp[z]):
+                for i, head in enumerate(pcp.lists):
+                    ids[id(head)] = pcp_base + (z * mem.cpus + cpu) * NR_PCP_LISTS + i
+                    pcp_heads.append(head)
 
         def node_id(x) -> int:
             if x is None:
@@ -215,13 +225,13 @@ class RefSim:
                 return x.pfn
             return ids[id(x)]
 
-        total = n + nz * (MAX_ORDER * MIGRATE_TYPES + NR_LRU_LISTS) + NR_MISC_HEADS
+        total = n + nr_heads(nz, mem.cpus)  # mmkit.model.memory.nr_heads: the per-CPU heads last
         nxt = np.arange(total, dtype=np.int64)
         prv = nxt.copy()
         for page in mem.pages:
             nxt[page.pfn] = node_id(page.lru_next)
             prv[page.pfn] = node_id(page.lru_prev)
-        for heads in self.lru_heads + [self.misc_heads]:
+        for heads in self.lru_heads + [self.misc_heads, pcp_heads]:
             for head in heads:
                 nxt[ids[id(head)]] = node_id(head.lru_next)
                 prv[ids[id(head)]] = node_id(head.lru_prev)

@@ -120,6 +120,10 @@ _V6_18 = _V4_8.replace(
     compact_finished_aligned=True,
     compaction_min_wmark=True,
     kcompactd_ignore_skip_hint=False,
+    pcp_high_order=True,
+    pcp_autotune=True,
+    pcp_mt_at_drain=True,
+    kcompactd_drain=True,
     sources=("K-mod", "K-pf25", "K-kpf", "U-2019", "O-2018"),
 )
 

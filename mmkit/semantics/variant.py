@@ -57,6 +57,10 @@ RULE_FIELDS = (
     "compaction_min_wmark",
     "kcompactd",
     "kcompactd_ignore_skip_hint",
+    "pcp_high_order",
+    "pcp_autotune",
+    "pcp_mt_at_drain",
+    "kcompactd_drain",
 )
 NR_RULE_FIELDS = len(RULE_FIELDS)
 
@@ -89,6 +93,10 @@ F_FREE_ISOLATE_FAIL_BREAK = 25
 F_COMPACTION_MIN_WMARK = 26
 F_KCOMPACTD = 27
 F_KCOMPACTD_IGNORE_SKIP_HINT = 28
+F_PCP_HIGH_ORDER = 29
+F_PCP_AUTOTUNE = 30
+F_PCP_MT_AT_DRAIN = 31
+F_KCOMPACTD_DRAIN = 32
 assert all(globals()["F_" + n.upper()] == i for i, n in enumerate(RULE_FIELDS))
 
 
@@ -182,6 +190,28 @@ class Variant:
     series, on v4.6-rc, has it."""
     kcompactd_ignore_skip_hint: bool = False
     """kcompactd compacts with ``ignore_skip_hint`` (v4.6-v4.x: true; v6.x: false)."""
+    pcp_high_order: bool = False
+    """The per-CPU page lists keep orders up to PAGE_ALLOC_COSTLY_ORDER (3) and the THP
+    order, a list per order and migratetype (v5.14, 44042b449872); a bulk free empties
+    the list just freed to first, then each list in turn, and a refill is
+    ``max(batch >> order, 2)`` blocks. Before: order 0 only, three lists, a bulk free
+    round robin with a quota, a refill of ``batch``. Only a Memory with CPUs
+    (``cpus=``) has per-CPU lists."""
+    pcp_autotune: bool = False
+    """``pcp->high`` is tuned between ``high_min`` (the low watermark split over the
+    CPUs) and ``high_max`` (an eighth of the zone, split) as in v6.7+ (Huang Ying's PCP
+    auto-tuning): raised at refills, lowered while the zone is below its high watermark
+    and under reclaim, decayed by the vmstat worker; bulk frees of ``free_count`` pages;
+    ``batch`` up to 63. Before: ``high = 6 * batch``, ``batch`` up to 31, a bulk free of
+    ``batch`` pages."""
+    pcp_mt_at_drain: bool = False
+    """A page drained from a per-CPU list goes to the free list of its pageblock's
+    migratetype at the time (today's ``free_pcppages_bulk``); before, to the migratetype
+    it had when it was freed (``get_pcppage_migratetype``, ``page->index``)."""
+    kcompactd_drain: bool = False
+    """kcompactd drains every CPU's lists of the zone (``drain_all_pages(zone)``) after a
+    compaction that ended COMPACT_COMPLETE or COMPACT_PARTIAL_SKIPPED (v6.x; absent in
+    v4.8)."""
     sources: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -349,4 +379,8 @@ _FIELD_TYPES = {
     "compaction_min_wmark": bool,
     "kcompactd": bool,
     "kcompactd_ignore_skip_hint": bool,
+    "pcp_high_order": bool,
+    "pcp_autotune": bool,
+    "pcp_mt_at_drain": bool,
+    "kcompactd_drain": bool,
 }

@@ -21,12 +21,20 @@ map count, not the reference count):
 * reserved: RESERVED;
 * lru and anonymous: ANON; lru: FILE (page cache, shmem);
 * anonymous, not lru: ANON off the LRU (held by a per-CPU lru_add batch);
-* anything else, flags 0 and count 0 included: KERNEL (vmalloc, stacks, per-CPU free
-  lists).
+* anything else, flags 0 and count 0 included: KERNEL (vmalloc, stacks), except the
+  pages picked for the per-CPU free lists (below).
 
-Pages on the per-CPU free lists (zoneinfo's ``pagesets`` counts) are free but not in the
-buddy (flags 0, count 0): mmkit has no per-CPU lists, so they stay KERNEL pages, which
-compaction passes over as the kernel does (neither PageBuddy nor on an LRU).
+Pages on the per-CPU free lists (zoneinfo's ``pagesets``: ``count`` per zone and CPU)
+are free but not in the buddy, and look like any unmapped kernel page (flags 0, count 0:
+``free_pages_prepare`` clears their flags). ``kpageflags`` cannot tell them apart, so
+``pcp_estimate`` picks, per zone, as many flagless pages as zoneinfo counts: first those
+in MOVABLE pageblocks (the lists are refilled from, and fed by frees of, the movable
+pages that fill those blocks; flagless kernel allocations are unmovable and grouped in
+UNMOVABLE blocks), then the rest, each group by its pageblock's share of free and user
+pages (most first), then by pfn. They become order-0 PCP pages on the lists of their
+pageblock's migratetype, CPU by CPU as zoneinfo counts them; ``pcp->high`` is the
+snapshot's live value. A zoneinfo without ``pagesets`` (a partial capture) gives empty
+lists, and the fidelity report says so.
 
 Compound pages (head plus a naturally aligned power-of-two run of tails) get PG_head,
 ``compound_head`` in the tails and the order in ``page[1]``. Allocated heads get refcount
@@ -142,6 +150,7 @@ class _Zone:
     nr_free_pages: int | None
     pcp_pages: int
     managed_from: str = "zoneinfo"
+    pcp: dict = field(default_factory=dict)  # cpu -> {"count": .., "high": .., ...} from pagesets
 
     @property
     def end(self) -> int:
@@ -154,6 +163,13 @@ def _zones(snap, node: int) -> list[_Zone]:
     zi = all_zi.filter((pl.col("scope") == "zone") & (pl.col("node") == node))
     pcp = all_zi.filter((pl.col("scope") == "cpu") & (pl.col("node") == node) & (pl.col("key") == "count"))
     pcp_by_zone = dict(pcp.group_by("zone").agg(pl.col("value").sum()).iter_rows())
+    pcp_fields: dict = {}
+    for zname, cpu, key, value in all_zi.filter(
+            (pl.col("scope") == "cpu") & (pl.col("node") == node)
+            & pl.col("key").is_in(["count", "high", "batch", "high_min", "high_max"])
+    ).select("zone", "cpu", "key", "value").iter_rows():
+        if cpu is not None:
+            pcp_fields.setdefault(zname, {}).setdefault(int(cpu), {})[key] = int(value)
     if zi.height == 0:
         nodes = sorted(set(snap.zoneinfo["node"].to_list()))
         raise ParameterError(f"node: {node} is not in {snap.path}/zoneinfo; its nodes are {nodes}")
@@ -173,7 +189,7 @@ def _zones(snap, node: int) -> list[_Zone]:
             raise SnapshotError(f"{snap.path}/zoneinfo: zone {zname} of node {node} spans pages but has no start_pfn")
         out.append(_Zone(str(zname), node, kv["start_pfn"], kv["spanned"], kv["present"], kv["managed"],
                          (kv["min"], kv["low"], kv["high"]), kv.get("nr_free_pages"),
-                         int(pcp_by_zone.get(zname, 0)), managed_from))
+                         int(pcp_by_zone.get(zname, 0)), managed_from, pcp_fields.get(zname, {})))
     if not out:
         raise SnapshotError(f"{snap.path}/zoneinfo: node {node} has no zone that spans any page")
     out.sort(key=lambda z: z.start)
@@ -491,7 +507,8 @@ def _build_memory(snapshot, variant: Any, node: int, step: Callable[[str], None]
     vc = v.compile()
     typed = v.page_types == PageTypes.ONE_BYTE
 
-    mem = Memory.empty([(z.name, z.start, z.spanned) for z in zones])
+    cpu_ids = sorted({c for z in zones for c in z.pcp})
+    mem = Memory.empty([(z.name, z.start, z.spanned) for z in zones], len(cpu_ids))
     mem.variant = v
     for i, z in enumerate(zones):
         mem.zone_present[i] = z.present
@@ -592,10 +609,15 @@ def _build_memory(snapshot, variant: Any, node: int, step: Callable[[str], None]
     pb_counts, pb_rows = _infer_pageblocks(snap, zones, k, fheads, forders, mem)
     slab_recl = (k == _K["SLAB"]) & (mem.pb_flags[np.arange(n) >> PAGEBLOCK_ORDER] & 0x7 == MigrateType.RECLAIMABLE)
     k[slab_recl] = _K["SLAB_RECLAIMABLE"]
+    pcp_pfns, pcp_rows = pcp_estimate(k, zero, zones, mem.pb_flags)
+    for i, rows in enumerate(pcp_rows):
+        zone_rows[i]["pcp"] = rows
+    for pf in pcp_pfns:
+        k[pf] = _K["PCP"]
 
     # ---------------------------------------------------------------- page words
     step(BUILD_STEPS[5])
-    allocated = (k != _K["HOLE"]) & (k != _K["UNINIT"]) & (k != _K["FREE"])
+    allocated = (k != _K["HOLE"]) & (k != _K["UNINIT"]) & (k != _K["FREE"]) & (k != _K["PCP"])
     carried = _carry_flags(f, _CARRY_TABLE)
     if v.swapcache_bit == SwapcacheBit.OWN:  # PG_swapcache has its own bit before v4.10
         sc = _bit(f, kpf.KPF_SWAPCACHE)
@@ -641,6 +663,24 @@ def _build_memory(snapshot, variant: Any, node: int, step: Callable[[str], None]
     step(BUILD_STEPS[6])
     S = new_sim(0, 1, 1)
     _fill_lists(mem.arrays(), vc, S, fheads, forders, fzones, lru_pfns, balloon_pfns)
+    _fill_pcp_lists(mem, zones, cpu_ids, pcp_pfns)
+    from mmkit.engine.pcp import setup_pcp
+
+    setup_pcp(mem, v)
+    for zi, z in enumerate(zones):  # the era's sizes against the kernel's own
+        sizes = []
+        for ci, cpu in enumerate(cpu_ids):
+            kern = z.pcp.get(cpu, {})
+            for key, col in (("batch", 2), ("high_min", 3), ("high_max", 4)):
+                if key in kern:
+                    sizes.append((key, int(kern[key]), int(mem.pcp[zi, ci, col])))
+        # compared only where the kernel prints the same era's sizes (high_min: v6.7+)
+        same_era = bool(v.pcp_autotune) and any(key == "high_min" for key, _, _ in sizes)
+        zone_rows[zi]["pcp"]["sizes_differ"] = sorted({(key, a, b) for key, a, b in sizes if a != b}) if same_era else []
+        zone_rows[zi]["pcp"]["sizes_compared"] = len(sizes) if same_era else 0
+        if cpu_ids:
+            zone_rows[zi]["pcp"]["sizes"] = {"batch": int(mem.pcp[zi, 0, 2]), "high_min": int(mem.pcp[zi, 0, 3]),
+                                             "high_max": int(mem.pcp[zi, 0, 4])}
     pending = np.flatnonzero((k == _K["ANON"]) & heads_or_single & ~lru)
 
     # ---------------------------------------------------------------- meta
@@ -670,6 +710,76 @@ def _build_memory(snapshot, variant: Any, node: int, step: Callable[[str], None]
         },
     })
     return mem
+
+
+def pcp_estimate(k: np.ndarray, zero: np.ndarray, zones: list[_Zone],
+                 pb_flags: np.ndarray) -> tuple[list[np.ndarray], list[dict]]:
+    """Which flagless pages are on per-CPU lists: per zone, as many as zoneinfo's
+    ``pagesets`` count, from the flagless, unmapped kernel pages (flags 0, count 0) that
+    ``kpageflags`` cannot tell apart. First those in MOVABLE pageblocks, then the rest;
+    within each, pages of the pageblocks with the largest share of free and user (LRU)
+    pages first, then by pfn. Returns the picked pfns per zone and a row per zone: how
+    many zoneinfo counts, how many candidates there were, how many were picked by which
+    rule, and the shortfall when zoneinfo counts more than there are candidates."""
+    n = k.shape[0]
+    blk = np.arange(n, dtype=np.int64) >> PAGEBLOCK_ORDER
+    user = (k == _K["FREE"]) | (k == _K["ANON"]) | (k == _K["FILE"])
+    share = np.bincount(blk, weights=user, minlength=pb_flags.shape[0])
+    picked, rows = [], []
+    for z in zones:
+        want = int(sum(c.get("count", 0) for c in z.pcp.values()))
+        cand = np.flatnonzero(zero[z.start:z.end] & (k[z.start:z.end] == _K["KERNEL"])) + z.start
+        movable = (pb_flags[cand >> PAGEBLOCK_ORDER] & 0x7) == int(MigrateType.MOVABLE)
+        order = np.lexsort((cand, -share[cand >> PAGEBLOCK_ORDER], ~movable))
+        take = np.sort(cand[order[:want]])
+        from_movable = int(np.count_nonzero(movable[order[:want]]))
+        picked.append(take)
+        rows.append({"zoneinfo_count": want, "candidates": int(cand.size), "picked": int(take.size),
+                     "in_movable_blocks": from_movable, "elsewhere": int(take.size) - from_movable,
+                     "shortfall": max(want - int(cand.size), 0), "cpus": len(z.pcp)})
+    return picked, rows
+
+
+_DEAL = "pfn-desc"  # how _fill_pcp_lists deals the picks: "pfn-desc", "pfn" or "shuffle" (for comparisons)
+
+
+def _fill_pcp_lists(mem: Memory, zones: list[_Zone], cpu_ids: list[int], pcp_pfns: list[np.ndarray]) -> None:
+    """The picked pages onto their zone's per-CPU lists, order 0 on the list of their
+    pageblock's migratetype (MOVABLE for CMA and HIGHATOMIC blocks), each CPU taking as
+    many as zoneinfo counts for it; ``count`` and the live ``high`` from zoneinfo."""
+    from mmkit.engine.lists import pcp_head
+    from mmkit.engine.pcp import PCP_COUNT, PCP_HIGH
+
+    A = mem.arrays()
+    for zi, (z, pfns) in enumerate(zip(zones, pcp_pfns)):
+        # which CPU held a page, and how long it had been there (a list's tail goes back
+        # to the buddy first), kpageflags cannot say. A list holds runs of neighbours
+        # (rmqueue_bulk refills it with the pieces of one free block; reclaim, munmap and
+        # compaction free pages in address order), so each CPU gets a run of the picks,
+        # in descending pfn order: frees in address order leave the highest pfn at the
+        # head (list_add) and the lowest at the tail. Measured against two alternatives
+        # on nine states of this machine's kernel (docs/validation.md)
+        if _DEAL == "shuffle":  # a fixed scramble (Fibonacci hashing of the rank)
+            pfns = pfns[np.argsort((np.arange(pfns.size, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+                                   >> np.uint64(32), kind="stable")]
+        elif _DEAL == "pfn-desc":
+            pfns = pfns[::-1]
+        at = 0
+        for ci, cpu in enumerate(cpu_ids):
+            fields = z.pcp.get(cpu, {})
+            mine = pfns[at:at + max(int(fields.get("count", 0)), 0)]
+            at += mine.size
+            mem.pcp[zi, ci, PCP_HIGH] = max(int(fields.get("high", 0)), 0)
+            mt = mem.pb_flags[mine >> PAGEBLOCK_ORDER].astype(np.int64) & 0x7
+            lmt = np.where(mt < 3, mt, int(MigrateType.MOVABLE))
+            mem.private[mine] = (mt << 8).astype(np.int32)
+            for pindex in range(3):
+                nodes = mine[lmt == pindex]
+                head = int(pcp_head(A, zi, ci, pindex))
+                chain = np.concatenate(([head], nodes, [head])).astype(np.int32)
+                mem.lru_next[chain[:-1]] = chain[1:]
+                mem.lru_prev[chain[1:]] = chain[:-1]
+            mem.pcp[zi, ci, PCP_COUNT] = mine.size
 
 
 def _infer_pageblocks(snap, zones: list[_Zone], k: np.ndarray, fheads: np.ndarray, forders: np.ndarray,
@@ -811,8 +921,30 @@ class FromSnapshotReport:
         for z in b.get("zones", []):
             out.append(f"  {z['zone']:>7}: pfn {z['start_pfn']:#x}-{z['end_pfn']:#x}, holes {z['holes_found']}"
                        f"/{z['absent_expected']} absent, uninit {z['uninit_found']}/{z['uninit_expected']},"
-                       f" reserved {z['reserved']}, on per-CPU free lists (kept as kernel pages) "
-                       f"{z.get('pcp_pages')}")
+                       f" reserved {z['reserved']}")
+            pc = z.get("pcp")
+            if pc is not None:
+                if pc["cpus"] == 0:
+                    out.append("           per-CPU lists: zoneinfo has no pagesets (a partial capture or an old "
+                               "kernel): the lists start empty, as if drained")
+                else:
+                    line = (f"           per-CPU lists: zoneinfo counts {pc['zoneinfo_count']} pages on "
+                            f"{pc['cpus']} CPUs; picked {pc['picked']} of {pc['candidates']} flagless pages "
+                            f"({pc['in_movable_blocks']} in MOVABLE pageblocks, {pc['elsewhere']} elsewhere)")
+                    if pc["shortfall"]:
+                        line += (f"; zoneinfo counts {pc['shortfall']} more than there are flagless pages: "
+                                 f"the lists hold only {pc['picked']}")
+                    out.append(line)
+                    sz = pc.get("sizes")
+                    if sz:
+                        out.append(f"           per-CPU sizes ({self.variant}'s rules): batch {sz['batch']}, high "
+                                   + (f"{sz['high_min']}" if sz["high_min"] == sz["high_max"]
+                                      else f"{sz['high_min']}..{sz['high_max']}")
+                                   + (f"; the kernel's agree ({pc['sizes_compared']} values)"
+                                      if pc.get("sizes_compared") and not pc.get("sizes_differ") else ""))
+                    if pc.get("sizes_differ"):
+                        out.append("           per-CPU sizes by the variant's era differ from the kernel's: "
+                                   + ", ".join(f"{key} {a} (kernel) vs {b}" for key, a, b in pc["sizes_differ"]))
             if z.get("managed_from", "zoneinfo") != "zoneinfo":
                 out.append(f"           managed pages {z['managed']}: {z['managed_from']}; uninitialised "
                            f"memmap cannot be told from reserved pages")

@@ -38,7 +38,8 @@ _MIGRATETYPE_ARRAY = np.array(MIGRATETYPE_NAMES, dtype=object)
 PAGEBLOCK_MIB = PAGEBLOCK_NR_PAGES * PAGE_SIZE >> 20
 PICK = "cell"  # the click selection on the map: a point selection on the fields map, cell
 CELLS_VIEW = "mmkit_map_cells"  # the view (the cells layer) the selection listens to
-NOT_OWNED = (PageKind.HOLE, PageKind.RESERVED, PageKind.FREE, PageKind.UNINIT, PageKind.ISOLATED_FREE)
+NOT_OWNED = (PageKind.HOLE, PageKind.RESERVED, PageKind.FREE, PageKind.UNINIT, PageKind.ISOLATED_FREE,
+             PageKind.PCP)
 
 
 @dataclass

@@ -49,6 +49,7 @@ KIND_COLORS: dict[str, str] = {
     "zsmalloc": "#44AA99",  # teal
     "uninit": "#B3B3B3",
     "isolated_free": "#999933",  # olive
+    "pcp": "#C9C9DD",  # grey-lavender: free, on a per-CPU list
 }
 assert list(KIND_COLORS) == [k.name.lower() for k in PageKind]
 
