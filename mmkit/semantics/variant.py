@@ -210,7 +210,8 @@ class Variant:
     it had when it was freed (``get_pcppage_migratetype``, ``page->index``)."""
     kcompactd_drain: bool = False
     """kcompactd drains every CPU's lists of the zone (``drain_all_pages(zone)``) after a
-    compaction that ended COMPACT_COMPLETE or COMPACT_PARTIAL_SKIPPED (v6.x; absent in
+    compaction that ended COMPACT_COMPLETE or COMPACT_PARTIAL_SKIPPED (v4.17, David
+    Rientjes' "mm, compaction: drain pcps for zone when kcompactd fails"; absent in
     v4.8)."""
     sources: tuple[str, ...] = ()
 
