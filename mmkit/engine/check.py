@@ -7,6 +7,7 @@ from numba import njit
 
 from mmkit.engine.lists import free_head, pcp_head
 from mmkit.engine.pageflags import PageBuddy
+from mmkit.engine.pcp import PCP_COUNT, pcp_page_order, pindex_to_order
 from mmkit.errors import InvariantError
 from mmkit.model.flags import PG_lru
 from mmkit.model.kinds import MAX_ORDER, MIGRATE_TYPES, NR_KINDS, PageKind
@@ -98,7 +99,7 @@ def _check(A, vc):
         for cpu in range(A.pcp.shape[1]):
             count = 0
             for pindex in range(NR_PCP_LISTS):
-                order = pindex // 3 if pindex < 12 else 9
+                order = pindex_to_order(pindex)
                 head = pcp_head(A, z, cpu, pindex)
                 prev = head
                 node = A.lru_next[head]
@@ -111,7 +112,7 @@ def _check(A, vc):
                     steps += 1
                     if steps > n:
                         return 13, node, z * 1000 + pindex
-                    if (A.private[node] & 0xFF) != order or PageBuddy(A, vc, node) or node & ((1 << order) - 1):
+                    if pcp_page_order(A, node) != order or PageBuddy(A, vc, node) or node & ((1 << order) - 1):
                         return 19, node, A.private[node]
                     if node < A.zone_start[z] or node + (1 << order) > A.zone_end[z]:
                         return 7, node, z
@@ -124,7 +125,7 @@ def _check(A, vc):
                     count += 1 << order
                     prev = node
                     node = A.lru_next[node]
-            if count != A.pcp[z, cpu, 0]:
+            if count != A.pcp[z, cpu, PCP_COUNT]:
                 return 20, A.zone_start[z], z * 1000 + cpu
     for p in range(n):
         k = A.kind[p]

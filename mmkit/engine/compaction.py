@@ -148,7 +148,7 @@ CC_FAILED = 11
 CC_FINISH_PAGEBLOCK = 12
 CC_RESULT = 13  # compact_zone cut into pieces: the result so far
 CC_LAST_MIGRATED = 14  # and its last_migrated (compact_finish_pageblock)
-CC_DRAIN_PFN = 15  # compact_zone's last_migrated_pfn for the per-CPU list flush (0: none)
+CC_DRAIN_PFN = 15  # v4.x compact_zone's last_migrated_pfn for the per-CPU list flush (0: none)
 NR_CC = 16
 assert NR_CC <= CC_COLUMNS
 
@@ -1037,13 +1037,10 @@ def compact_zone_steps(A, vc, S, cc, max_steps):
         r = isolate_migratepages(A, vc, S, cc)
         if r == 1 and finish:
             last_migrated = max(A.zone_start[z], (cc[CC_MIGRATE_PFN] - 1) & ~(PAGEBLOCK_NR_PAGES - 1))
-        if r == 1:
-            # where migration may have freed pages to this CPU's lists: v6.x the pageblock
-            # isolated from, v4.8 the first isolation since the last flush
-            if finish:
-                cc[CC_DRAIN_PFN] = last_migrated
-            elif cc[CC_DRAIN_PFN] == 0:
-                cc[CC_DRAIN_PFN] = isolate_start
+        if r == 1 and not finish and cc[CC_DRAIN_PFN] == 0:
+            # where migration may have freed pages to this CPU's lists: v4.8 the first
+            # isolation since the last flush; v6.x last_migrated (one variable for both)
+            cc[CC_DRAIN_PFN] = isolate_start
         if r == 2:
             ret = COMPACT_CONTENDED
             putback_movable_pages(A, vc, S, HEAD_MIGRATEPAGES)
@@ -1060,12 +1057,14 @@ def compact_zone_steps(A, vc, S, cc, max_steps):
         # check_drain: the migrate scanner has left the cc->order aligned block it last
         # migrated from: flush this CPU's lists so the freed pages can merge
         # (drain_local_pages; lru_add_drain_cpu_zone since v5.8). Never for order -1.
-        if cc[CC_ORDER] > 0 and cc[CC_DRAIN_PFN] != 0 and A.pcp.shape[1] > 0:
-            if cc[CC_DRAIN_PFN] < cc[CC_MIGRATE_PFN] & ~((1 << cc[CC_ORDER]) - 1):
+        drain_pfn = last_migrated if finish else cc[CC_DRAIN_PFN]
+        if cc[CC_ORDER] > 0 and drain_pfn != 0 and A.pcp.shape[1] > 0:
+            if drain_pfn < cc[CC_MIGRATE_PFN] & ~((1 << cc[CC_ORDER]) - 1):
                 drain_local_pages(A, vc, z)
-                cc[CC_DRAIN_PFN] = 0
-                if finish:  # v6.x keeps one last_migrated_pfn for both, and the flush zeroes it
+                if finish:  # v6.x: the flush zeroes last_migrated_pfn
                     last_migrated = 0
+                else:
+                    cc[CC_DRAIN_PFN] = 0
         ret = compact_finished(A, vc, cc)
     cc[CC_RESULT] = ret
     cc[CC_LAST_MIGRATED] = last_migrated

@@ -259,10 +259,7 @@ def free_unref_page_commit(A, vc, pfn, z, order, mt):
     if vc[F_PCP_AUTOTUNE] == 0:
         high = A.pcp[z, cpu, PCP_HIGH]
         if A.pcp[z, cpu, PCP_COUNT] >= high:
-            if vc[F_PCP_HIGH_ORDER] == 0:
-                free_pcppages_bulk(A, vc, z, cpu, batch, pindex)
-            else:
-                free_pcppages_bulk(A, vc, z, cpu, max(batch, 1), pindex)
+            free_pcppages_bulk(A, vc, z, cpu, batch, pindex)  # setup_pcp makes batch >= 1
         return
     A.pcp[z, cpu, PCP_ALLOC_FACTOR] >>= 1  # a free halves the next refill's growth
     free_high = False

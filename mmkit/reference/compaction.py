@@ -865,7 +865,7 @@ def compact_zone(s, cc) -> str:
 
     ret = compact_finished(s, cc)
     last_migrated_pfn = 0
-    drain_pfn = 0  # where migration may have freed pages to this CPU's lists (0: none)
+    drain_pfn = 0  # v4.x: where migration may have freed pages to this CPU's lists (0: none)
     while ret == CONTINUE:
         # v5.1 rescan / v6.2 finish_pageblock: back in the block isolated from last time,
         # isolate all the rest of it
@@ -875,10 +875,8 @@ def compact_zone(s, cc) -> str:
         r = isolate_migratepages(s, cc)
         if r == ISOLATE_SUCCESS:
             last_migrated_pfn = max(zone.start, (cc.migrate_pfn - 1) & ~(PAGEBLOCK_NR_PAGES - 1))
-            # v6.x: the pageblock isolated from; v4.x: the first isolation since the flush
-            if s.v.compact_finish_pageblock:
-                drain_pfn = last_migrated_pfn
-            elif not drain_pfn:
+            # v4.x: the first isolation since the flush; v6.x: last_migrated_pfn itself
+            if not s.v.compact_finish_pageblock and not drain_pfn:
                 drain_pfn = isolate_start_pfn
         if r == ISOLATE_ABORT:
             ret = CONTENDED
@@ -901,12 +899,14 @@ def compact_zone(s, cc) -> str:
         # check_drain: the migrate scanner has left the cc->order aligned block it last
         # migrated from: this CPU's lists of the zone go to the buddy (drain_local_pages),
         # so the pages migration freed can merge. Not for order -1.
-        if cc.order > 0 and drain_pfn and s.mem.cpus:
-            if drain_pfn < cc.migrate_pfn & ~((1 << cc.order) - 1):
+        flush_pfn = last_migrated_pfn if s.v.compact_finish_pageblock else drain_pfn
+        if cc.order > 0 and flush_pfn and s.mem.cpus:
+            if flush_pfn < cc.migrate_pfn & ~((1 << cc.order) - 1):
                 drain_local_pages(s.mem, z)
-                drain_pfn = 0
-                if s.v.compact_finish_pageblock:  # v6.x: one last_migrated_pfn, zeroed by the flush
+                if s.v.compact_finish_pageblock:  # v6.x: the flush zeroes last_migrated_pfn
                     last_migrated_pfn = 0
+                else:
+                    drain_pfn = 0
         ret = compact_finished(s, cc)
     if ret == COMPLETE:
         reset_cached_positions(s, z)

@@ -207,7 +207,7 @@ def free_unref_page_commit(mem, pfn: int, z: int, order: int, mt: int) -> None:
     batch = pcp.batch
     if not v.pcp_autotune:
         if pcp.count >= pcp.high:
-            free_pcppages_bulk(mem, z, cpu, batch if not v.pcp_high_order else max(batch, 1), pindex)
+            free_pcppages_bulk(mem, z, cpu, batch, pindex)  # setup_pcp makes batch >= 1
         return
     pcp.alloc_factor >>= 1
     free_high = False

@@ -161,8 +161,6 @@ def _zones(snap, node: int) -> list[_Zone]:
     """The node's zones with a span, from zoneinfo (``zoneinfo_show_print``)."""
     all_zi = snap.zoneinfo
     zi = all_zi.filter((pl.col("scope") == "zone") & (pl.col("node") == node))
-    pcp = all_zi.filter((pl.col("scope") == "cpu") & (pl.col("node") == node) & (pl.col("key") == "count"))
-    pcp_by_zone = dict(pcp.group_by("zone").agg(pl.col("value").sum()).iter_rows())
     pcp_fields: dict = {}
     for zname, cpu, key, value in all_zi.filter(
             (pl.col("scope") == "cpu") & (pl.col("node") == node)
@@ -189,7 +187,8 @@ def _zones(snap, node: int) -> list[_Zone]:
             raise SnapshotError(f"{snap.path}/zoneinfo: zone {zname} of node {node} spans pages but has no start_pfn")
         out.append(_Zone(str(zname), node, kv["start_pfn"], kv["spanned"], kv["present"], kv["managed"],
                          (kv["min"], kv["low"], kv["high"]), kv.get("nr_free_pages"),
-                         int(pcp_by_zone.get(zname, 0)), managed_from, pcp_fields.get(zname, {})))
+                         sum(c.get("count", 0) for c in pcp_fields.get(zname, {}).values()), managed_from,
+                         pcp_fields.get(zname, {})))
     if not out:
         raise SnapshotError(f"{snap.path}/zoneinfo: node {node} has no zone that spans any page")
     out.sort(key=lambda z: z.start)
@@ -664,14 +663,14 @@ def _build_memory(snapshot, variant: Any, node: int, step: Callable[[str], None]
     S = new_sim(0, 1, 1)
     _fill_lists(mem.arrays(), vc, S, fheads, forders, fzones, lru_pfns, balloon_pfns)
     _fill_pcp_lists(mem, zones, cpu_ids, pcp_pfns)
-    from mmkit.engine.pcp import setup_pcp
+    from mmkit.engine.pcp import PCP_BATCH, PCP_HIGH_MAX, PCP_HIGH_MIN, setup_pcp
 
     setup_pcp(mem, v)
     for zi, z in enumerate(zones):  # the era's sizes against the kernel's own
         sizes = []
         for ci, cpu in enumerate(cpu_ids):
             kern = z.pcp.get(cpu, {})
-            for key, col in (("batch", 2), ("high_min", 3), ("high_max", 4)):
+            for key, col in (("batch", PCP_BATCH), ("high_min", PCP_HIGH_MIN), ("high_max", PCP_HIGH_MAX)):
                 if key in kern:
                     sizes.append((key, int(kern[key]), int(mem.pcp[zi, ci, col])))
         # compared only where the kernel prints the same era's sizes (high_min: v6.7+)
@@ -679,8 +678,9 @@ def _build_memory(snapshot, variant: Any, node: int, step: Callable[[str], None]
         zone_rows[zi]["pcp"]["sizes_differ"] = sorted({(key, a, b) for key, a, b in sizes if a != b}) if same_era else []
         zone_rows[zi]["pcp"]["sizes_compared"] = len(sizes) if same_era else 0
         if cpu_ids:
-            zone_rows[zi]["pcp"]["sizes"] = {"batch": int(mem.pcp[zi, 0, 2]), "high_min": int(mem.pcp[zi, 0, 3]),
-                                             "high_max": int(mem.pcp[zi, 0, 4])}
+            zone_rows[zi]["pcp"]["sizes"] = {"batch": int(mem.pcp[zi, 0, PCP_BATCH]),
+                                             "high_min": int(mem.pcp[zi, 0, PCP_HIGH_MIN]),
+                                             "high_max": int(mem.pcp[zi, 0, PCP_HIGH_MAX])}
     pending = np.flatnonzero((k == _K["ANON"]) & heads_or_single & ~lru)
 
     # ---------------------------------------------------------------- meta
@@ -727,7 +727,7 @@ def pcp_estimate(k: np.ndarray, zero: np.ndarray, zones: list[_Zone],
     share = np.bincount(blk, weights=user, minlength=pb_flags.shape[0])
     picked, rows = [], []
     for z in zones:
-        want = int(sum(c.get("count", 0) for c in z.pcp.values()))
+        want = z.pcp_pages
         cand = np.flatnonzero(zero[z.start:z.end] & (k[z.start:z.end] == _K["KERNEL"])) + z.start
         movable = (pb_flags[cand >> PAGEBLOCK_ORDER] & 0x7) == int(MigrateType.MOVABLE)
         order = np.lexsort((cand, -share[cand >> PAGEBLOCK_ORDER], ~movable))
