@@ -2,7 +2,7 @@
 # mmkit's one entry point on a fresh machine (needs only python3 >= 3.10, pip and gcc).
 #   bash run.sh            set up .venv, then the main job: execute the flagship notebook
 #                          and write its HTML report on the bundled sample data
-#   bash run.sh test       set up .venv, then run the whole test suite
+#   bash run.sh test       set up .venv, then run the whole test suite (both tiers)
 #   bash run.sh coverage   the tests with NUMBA_DISABLE_JIT=1 under coverage (jitted code too)
 #   bash run.sh bench      the benchmarks
 set -euo pipefail
@@ -41,7 +41,8 @@ case "$cmd" in
     test)
         shift || true
         warmup
-        exec "$VENV/bin/python" -m pytest -q "$@"
+        # both tiers (pyproject.toml's addopts alone would run the fast one)
+        exec "$VENV/bin/python" -m pytest -q -m "slow or not slow" "$@"
         ;;
     coverage)
         NUMBA_DISABLE_JIT=1 "$VENV/bin/python" -m coverage run -m pytest -q -p no:cacheprovider

@@ -12,11 +12,13 @@ is read with ``ast``: nothing is imported, so the page can be rebuilt without nu
 
 from __future__ import annotations
 
-import argparse
 import ast
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from generated import write_or_check
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "mmkit"
@@ -204,19 +206,8 @@ def page() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Write docs/errors.md from the error classes and the source.")
-    ap.add_argument("--check", action="store_true", help="exit 1 if docs/errors.md is out of date")
-    args = ap.parse_args(argv)
-    text = page()
-    if args.check:
-        current = OUT.read_text() if OUT.exists() else ""
-        if current != text:
-            print(f"{OUT.relative_to(ROOT)} is out of date: run python docs/gen_errors.py", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text)
-    print(f"wrote {OUT.relative_to(ROOT)}")
-    return 0
+    return write_or_check(OUT, page(), argv, script="docs/gen_errors.py",
+                          description="Write docs/errors.md from the error classes and the source.")
 
 
 if __name__ == "__main__":

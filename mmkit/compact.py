@@ -71,23 +71,49 @@ def lru_add_drain_all(memory: Memory) -> int:
 def compact_memory(memory: Memory, variant: Any = None, *, seed: int = 0) -> tuple[Memory, dict[str, int]]:
     """What ``echo 1 > /proc/sys/vm/compact_memory`` does, on a copy of ``memory``.
 
-    Every zone with present pages is compacted (order -1, sync, skip hints ignored, whole
-    zone) after ``lru_add_drain_all``. Returns the compacted copy and the vmstat deltas
-    under their kernel names (``pgmigrate_success``, ``compact_migrate_scanned``,
-    ``compact_free_scanned``, ``compact_isolated``, ...). The copy's
-    ``meta["compact_memory"]`` holds each zone's ``compact_zone`` result.
+    Parameters
+    ----------
+    memory : Memory
+        Left unchanged.
+    variant : str or Variant, optional
+        Must be the Memory's own (None means that): a Memory's page words are written in
+        its variant's encodings (PageBuddy as ``_mapcount == -128`` or a page type,
+        balloon and zsmalloc marks, which bit PG_isolated and PG_swapcache use), and its
+        owners' bookkeeping (the balloon list, zspages) was made by that variant's code.
+        Rewriting a live Memory for another kernel would have to guess that bookkeeping,
+        so this refuses; build the Memory under the other variant instead
+        (``Memory.from_snapshot(path, variant=...)``, ``Memory.synthetic(..., variant=...)``).
+    seed : int
+        The seed of the simulated machine's random choices.
 
-    ``variant`` must be the Memory's own (None means that): a Memory's page words are
-    written in its variant's encodings (PageBuddy as ``_mapcount == -128`` or a page type,
-    balloon and zsmalloc marks, which bit PG_isolated and PG_swapcache use), and its
-    owners' bookkeeping (the balloon list, zspages) was made by that variant's code.
-    Rewriting a live Memory for another kernel would have to guess that bookkeeping, so
-    this refuses; build the Memory under the other variant instead
-    (``Memory.from_snapshot(path, variant=...)``, ``Memory.synthetic(..., variant=...)``).
+    Returns
+    -------
+    (Memory, dict)
+        The compacted copy, and the vmstat deltas under their kernel names
+        (``pgmigrate_success``, ``compact_migrate_scanned``, ``compact_free_scanned``,
+        ``compact_isolated``, ...). The copy's ``meta["compact_memory"]`` holds each
+        zone's ``compact_zone`` result.
 
-    An interrupt (Ctrl-C) stops it within a second, between pieces of the compaction,
-    with ``mmkit.errors.Interrupted`` saying which zone it was in and how far; ``memory``
-    is unchanged and nothing is returned.
+    Raises
+    ------
+    ParameterError
+        Not a Memory, a Memory without a variant, or another variant than its own.
+    Interrupted
+        Ctrl-C stops it within a second, between pieces of the compaction, saying which
+        zone it was in and how far; ``memory`` is unchanged and nothing is returned.
+
+    Notes
+    -----
+    Every zone with present pages is compacted (``compact_nodes`` in
+    ``mm/compaction.c``: order -1, sync, skip hints ignored, the whole zone) after
+    ``lru_add_drain_all``.
+
+    Examples
+    --------
+    >>> mem = mmkit.Memory.synthetic(mib=64, variant="v6.18")
+    >>> after, vm = mmkit.compact_memory(mem)
+    >>> vm["pgmigrate_success"]
+    0
     """
     from mmkit.engine import compaction as _cp
     from mmkit.engine.sim import COMPACT_RESULT_NAMES, Sim

@@ -411,8 +411,31 @@ def _jsonable(x):
 
 
 def load_result(path: str | os.PathLike) -> Result:
-    """Load a folder written by ``Result.save`` (parquet, JSON and npz only: nothing is
-    unpickled). A damaged or foreign folder is a ``SnapshotError`` naming the file."""
+    """Load a folder written by ``Result.save``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The folder (parquet, JSON and npz files only: nothing is unpickled).
+
+    Returns
+    -------
+    Result
+        The same frames and final memories as the saved one; results saved before the
+        contiguity rows existed load with an empty ``contiguity`` frame.
+
+    Raises
+    ------
+    SnapshotError
+        A damaged or foreign folder, naming the file.
+
+    Examples
+    --------
+    >>> res = mmkit.simulate(variant="v4.8", gib=0.25, ticks=20)
+    >>> path = res.save(tmp / "run")
+    >>> mmkit.load_result(path).timeline.equals(res.timeline)
+    True
+    """
     from mmkit.model.memory import PAGE_ARRAY_FIELDS
     from mmkit.semantics import NAMED
 

@@ -18,7 +18,7 @@ from mmkit.engine.encode import reencode
 from mmkit.engine.sim import Sim
 from mmkit.errors import Interrupted, ParameterError
 from mmkit.inputs import check_flag, check_gib, check_seed, check_ticks
-from mmkit.model.kinds import PAGE_SIZE, PAGEBLOCK_NR_PAGES, PageKind
+from mmkit.model.kinds import PAGE_SIZE, PAGEBLOCK_NR_PAGES
 from mmkit.model.memory import Memory, check_cpus
 from mmkit.pieces import Pacer
 from mmkit.metrics.contiguity import contiguity_row
@@ -309,23 +309,62 @@ def compare(
 ) -> Result:
     """Run one workload under each variant from the same memory and seed.
 
-    ``memory``: None (a synthetic machine of ``gib`` GiB, the workload's default size,
-    with ``cpus`` CPUs' per-CPU page lists, none by default), a ``Memory`` (re-encoded
-    per variant; its CPUs are its own), a snapshot folder or ``Snapshot`` (the CPUs its
-    zoneinfo lists). With CPUs, the synthetic machine's prefill runs under the first
-    variant's per-CPU rules, and each variant starts from that same memory.
-    ``params``: workload parameters (``mmkit.workloads.PARAMS``). ``progress``: True for
-    a bar (tqdm) or a line on stderr, or a callable ``f(done, total)`` (ticks over all
-    variants) called after each chunk of ticks. Returns a ``Result``.
+    Parameters
+    ----------
+    memory : None, Memory, str or Snapshot
+        None: a synthetic machine of ``gib`` GiB (the workload's default size) with
+        ``cpus`` CPUs' per-CPU page lists. A ``Memory``: re-encoded per variant; its CPUs
+        are its own. A snapshot folder or ``Snapshot``: node 0 rebuilt, with the CPUs its
+        zoneinfo lists. With CPUs, the synthetic machine's prefill runs under the first
+        variant's per-CPU rules, and each variant starts from that same memory.
+    workload : str or Workload
+        A preset name (``mmkit.workloads.PRESETS``) or a ``Workload``.
+    variants : iterable of str or Variant, or "all"
+        The rules to compare: named variants (``mmkit.variants()``) or ones built with
+        ``Variant.replace``.
+    ticks, seed, gib
+        Run length (the workload's default when None), the seed every run shares, and
+        the synthetic machine's size.
+    cpus : int
+        Per-CPU page lists of a synthetic machine (0, the default: none).
+    progress : bool or callable
+        True for a bar (tqdm) or a line on stderr; a callable ``f(done, total)`` (ticks
+        over all variants) is called after each chunk of ticks.
+    log_traffic : bool
+        Log every migration and putback, not only the faults.
+    stop : threading.Event, optional
+        ``stop.set()`` from another thread stops every run as an interrupt does.
+    **params
+        Workload parameters (``mmkit.workloads.PARAMS``), e.g. ``balloon_pages=``.
 
-    Interrupting it (Ctrl-C, JupyterLab's stop button, SIGINT; or ``stop.set()`` from
-    another thread, ``stop`` a ``threading.Event``) stops every run within a second:
-    runs go in chunks of about 0.1 s and each ends after the chunk it is in. It then
-    raises ``mmkit.errors.Interrupted`` (a ``KeyboardInterrupt``), whose message says the
-    tick each run reached and whose ``.partial`` is the ``Result`` up to there (each
-    variant's timeline ends with a row at the tick it stopped at, ``info["stopped_at"]``
-    gives the ticks), or None if no run had started its ticks. The results are the same
-    bit for bit however a run is cut into chunks.
+    Returns
+    -------
+    Result
+        Per variant: the timeline, vmstat, fault counts, events, contiguity rows.
+
+    Raises
+    ------
+    ParameterError
+        A parameter out of range or of the wrong type (the message names it).
+    VariantError
+        An unknown variant name, or a combination of rules that cannot exist.
+    Interrupted
+        Ctrl-C, JupyterLab's stop button, SIGINT or ``stop.set()``: every run stops
+        within a second (runs go in chunks of about 0.1 s and each ends after the chunk
+        it is in). The message says the tick each run reached; ``.partial`` is the
+        ``Result`` up to there (each timeline ends with a row at the tick it stopped at,
+        ``info["stopped_at"]`` gives the ticks), or None if no run had started.
+
+    Notes
+    -----
+    The results are the same bit for bit however a run is cut into chunks, and for the
+    same inputs and seed. Each variant's rules, with the kernel source each models, are
+    in ``mmkit.variants()`` and ``docs/modelling.md``.
+
+    Examples
+    --------
+    >>> res = mmkit.compare(workload="review-04", variants=["v4.5", "v3-04", "v4.8"], gib=0.25, ticks=40)
+    >>> res.table()                                    # doctest: +SKIP
     """
     wl, vs, values, ticks, seed, gib = _checked(memory, workload, variants, ticks, seed, gib, progress, log_traffic,
                                                 params)
@@ -410,7 +449,32 @@ def _interrupted(at: dict[str, int], ticks: int, res: Result | None) -> Interrup
 
 
 def simulate(memory=None, workload: str | Workload = "review-04", variant: VariantLike = "v4.8", **kw) -> Result:
-    """``compare`` with one variant."""
+    """Run one workload under one variant: ``compare`` with ``variants=[variant]``.
+
+    Parameters
+    ----------
+    memory, workload
+        As for :func:`compare`.
+    variant : str or Variant
+        One variant (``mmkit.variants()`` lists the named ones).
+    **kw
+        Any other keyword of :func:`compare` (``ticks``, ``seed``, ``gib``, ``cpus``,
+        ``progress``, workload parameters).
+
+    Returns
+    -------
+    Result
+
+    Raises
+    ------
+    ParameterError
+        ``variants=`` or a list given: ``simulate`` takes one variant.
+
+    Examples
+    --------
+    >>> res = mmkit.simulate(workload="zram-pressure", variant="v3-02", gib=0.25, ticks=40)
+    >>> res.final()["misrouted_putback"]               # doctest: +SKIP
+    """
     if "variants" in kw or isinstance(variant, (list, tuple)):
         raise ParameterError("variant: simulate takes one variant (variant='v4.8'); use compare(variants=[...]) "
                              "for several")

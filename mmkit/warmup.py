@@ -7,11 +7,9 @@ scanners, ``migrate_pages``) call nothing of the allocator's slow path, and the 
 the engine needs them only from ``alloc_pages_slowpath`` on. So a second process
 compiles them while this one compiles boot, reclaim, the zsmalloc and balloon owners,
 the samplers and the snapshot rebuild; then this one runs the workloads, compiling the
-allocation path and the tick, and finds the compaction kernels in the cache. Measured
-on 2 cores: 319-366 s against 474 s in one process. (Compiling ``prefill`` in a second
-process beside ``do_alloc`` as well saved nothing measurable.) On a machine with one
-core it is one process; with a warm cache (a mark file in the cache folder) it returns
-at once.
+allocation path and the tick, and finds the compaction kernels in the cache (the gain,
+measured: ``docs/performance.md``). On a machine with one core it is one process; with a
+warm cache (a mark file in the cache folder) it returns at once.
 
 Run: ``python -m mmkit.warmup`` (``run.sh`` does, before the main job and the tests).
 """

@@ -33,7 +33,8 @@ def _called_prefill(sim: Sim, P: np.ndarray, share_ppm: int) -> int:
     return used
 
 
-@pytest.mark.parametrize("preset", ["review-04", "zram-pressure", "steady", "balloon-vm"])
+@pytest.mark.parametrize("preset", [pytest.param("review-04", marks=pytest.mark.slow),  # 4 GiB: the slow tier
+                                    "zram-pressure", "steady", "balloon-vm"])
 def test_inlined_prefill_equals_the_called_path(preset):
     wl = workload(preset)
     values = wl.params()

@@ -26,6 +26,8 @@ import mmkit
 import mmkit.snapshot
 from mmkit.errors import SnapshotError
 
+pytestmark = pytest.mark.slow  # the slow tier: processes killed while writing
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).parent / "data" / "linux-6.18-idle"
 

@@ -26,8 +26,11 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser")) if p), None)
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install -y chromium; .ci/run does it)")
+pytestmark = [
+    pytest.mark.slow,  # the slow tier: a real browser
+    pytest.mark.skipif(CHROMIUM is None,
+                       reason="chromium is not installed (Debian: apt-get install -y chromium; .ci/run does it)"),
+]
 
 FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

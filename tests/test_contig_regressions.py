@@ -33,6 +33,7 @@ def test_run62_mix_is_refused_with_its_reason():
                                failure_route=FailureRoute.V6_18)
 
 
+@pytest.mark.slow  # the slow tier: a long soak regression (40 s)
 def test_run62_operations_agree_with_the_twin_and_soak_clean():
     """Run 62's operations under the half of its mix that can exist (v3-02 with the
     v6.18 failure route): engine and twin agree op by op, no violation, no finding."""

@@ -83,6 +83,7 @@ def test_same_hashes_in_this_process_twice(mini, here):
     assert hashes(str(mini)) == here
 
 
+@pytest.mark.slow  # the slow tier: fresh processes
 def test_same_hashes_in_a_fresh_process_and_in_two_at_once(mini, here):
     """One child alone, then two children started together (different PYTHONHASHSEED,
     one numba thread or two): every hash equals this process's."""

@@ -202,6 +202,16 @@ def test_user_built_variants_agree(base, changes):
     run_differential(v, seed=99, n_ops=30, rates=RATES[1])
 
 
+def test_a_list_broken_by_a_misroute_agrees():
+    """v4.5's balloon under the PageMovable(newpage) test: migrated balloon pages are put
+    back on LRU lists while balloon->pages still points at them, a deflate frees one, and
+    the list checks refuse every later write through the broken link (soak run 948, which
+    broke the engine's free lists before the checks; the twin raised ListError)."""
+    v = NAMED["v4.5"].replace(extfrag_costly_only=True, newpage_route=NewpageRoute.PAGE_MOVABLE)
+    e = run_differential(v, seed=433527583351, n_ops=33, rates=RATES[1], mib=32, scale=1.4, full_every=1)
+    assert e.count("list_corruption") > 0 and e.count("lru_corruption") > 0
+
+
 FIELD_VALUES = {
     "movable_marker": list(MovableMarker), "balloon_protocol": list(BalloonProtocol),
     "page_balloon": list(PageBalloonTest), "pg_isolated": list(IsolatedBit), "newpage_route": list(NewpageRoute),

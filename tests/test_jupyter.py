@@ -15,6 +15,8 @@ import pytest
 
 from mmkit import jupyter
 
+pytestmark = pytest.mark.slow  # the slow tier: Jupyter kernels
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -22,7 +22,7 @@ from denied import deny_opens
 import mmkit.snapshot
 from mmkit.errors import ParameterError, SnapshotError
 from mmkit.metrics import History, sample_rows
-from mmkit.snapshot import live, sampler
+from mmkit.snapshot import sampler
 from mmkit.widgets import Monitor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -315,6 +315,7 @@ def test_stop_within_a_second_while_reading_this_machines_kpageflags():
     assert mon.samples >= 1 and mon.history.filter(pl.col("metric") == "mixed_pageblocks").height > 0
 
 
+@pytest.mark.slow  # the slow tier: a real compaction
 def test_predict_on_a_fake_machine_and_run_the_real_one_there(tmp_path):
     """The prediction on the real idle machine's files (a fake /proc of them: nothing
     here touches this machine), and the real path writing that /proc's compact_memory."""

@@ -77,6 +77,7 @@ def test_notebook_is_stripped_and_opens_with_what_it_shows(name):
             assert cell.outputs == [] and cell.execution_count is None
 
 
+@pytest.mark.slow  # the slow tier: every notebook executed
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_runs_within_budget(reports, name):
     r = reports[name]
@@ -107,6 +108,7 @@ class _Links(html.parser.HTMLParser):
             self.toggle = True
 
 
+@pytest.mark.slow  # the slow tier: every notebook executed
 @pytest.mark.parametrize("name", NAMES)
 def test_report_is_self_contained(reports, name):
     r = reports[name]
@@ -122,6 +124,7 @@ def test_report_is_self_contained(reports, name):
     assert not list(r.html.parent.glob(".*.tmp"))
 
 
+@pytest.mark.slow  # the slow tier: every notebook executed
 def test_review_report_tells_the_three_points(reports):
     text = reports["02-the-review"].html.read_text(encoding="utf-8")
     for heading in ("Point 1", "Point 2", "Point 3", "What the merged series and today"):
@@ -129,6 +132,7 @@ def test_review_report_tells_the_three_points(reports):
     assert "5703A979.402@suse.cz" in text
 
 
+@pytest.mark.slow  # the slow tier: every notebook executed
 def test_quickstart_report_notes_the_explorer(reports):
     assert reports["01-quickstart"].widgets >= 1
     assert "interactive widget" in reports["01-quickstart"].html.read_text(encoding="utf-8")

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import mmkit
 from mmkit.engine import CACHE_DIR, buddy
 
@@ -38,6 +40,7 @@ def test_a_second_copy_of_the_sources_loads_the_cache(tmp_path):
     assert (hits, misses) == (1, 0)
 
 
+@pytest.mark.slow  # the slow tier: a fresh process compiling
 def test_an_edited_copy_gets_its_own_cache(tmp_path):
     copy = tmp_path / "src"
     shutil.copytree(ROOT, copy / "mmkit", ignore=shutil.ignore_patterns("__pycache__"))

@@ -94,3 +94,4 @@ def test_test_command_sets_up_and_collects(checkout):
     assert "tests collected" in r.stdout
     last = r.stdout.strip().splitlines()[-1]
     assert int(last.split()[0]) > 0 and "error" not in last, last
+    assert "deselected" not in last, last  # both tiers: the README's command is the whole suite

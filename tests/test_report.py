@@ -20,6 +20,8 @@ from mmkit.errors import ParameterError
 from mmkit.report import ReportError, available, build, resolve, vega, write_atomic
 from mmkit.report.html import render
 
+pytestmark = pytest.mark.slow  # the slow tier: notebooks executed in kernels
+
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA6 = "https://vega.github.io/schema/vega-lite/v6.4.1.json"
 

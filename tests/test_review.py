@@ -95,8 +95,7 @@ def test_point3_cma_skips_exactly_the_clean_checked_pages(variant):
     # eight pageblocks starting where the checked pages begin
     start = min((int(np.median(checked)) // 512) * 512, int(s.mem.zone_end[-1]) - 8 * 512)
     end = start + 8 * 512
-    in_range = lambda p: start <= p < end
-    clean_checked = {int(p) for p in checked if in_range(p)}
+    clean_checked = {int(p) for p in checked if start <= p < end}
     assert len(clean_checked) > 50
     res = s.alloc_contig_range(start, end)
     ev = s.events()

@@ -218,6 +218,7 @@ def _can_capture() -> bool:
     return os.geteuid() == 0
 
 
+@pytest.mark.slow  # the slow tier: this machine's real /proc
 @pytest.mark.skipif(not _can_capture(), reason="needs root and /proc/kpageflags")
 def test_capture_this_machine(tmp_path):
     s = mmkit.snapshot.capture(tmp_path / "live")
@@ -249,8 +250,6 @@ def _setpriv() -> list[str] | None:
 @pytest.mark.skipif(_setpriv() is None, reason="needs root and setpriv to run a capture as nobody")
 def test_capture_as_nobody_from_the_command_line():
     """``mmkit snapshot capture`` run as the user nobody on this machine's real /proc."""
-    import subprocess
-    import sys
     import tempfile
 
     root = Path(__file__).resolve().parent.parent

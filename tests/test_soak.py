@@ -24,7 +24,7 @@ from mmkit.engine.sim import Sim
 from mmkit.model.flags import PG_lru
 from mmkit.model.kinds import PageKind
 from mmkit.model.memory import synthetic_layout
-from mmkit.semantics import NAMED
+from mmkit.semantics import NAMED, NewpageRoute
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "verification"))
 import soak
@@ -127,3 +127,30 @@ def test_misrouted_pages_are_events_not_violations():
     assert s.count("misrouted_putback") > 0
     assert soak.owner_findings(s) == []
     assert any("a ZSMALLOC page on LRU list" in f for f in soak.owner_findings(s, excuse=False))
+
+
+# Soak run 948 of seed 1596037121, pinned by its case (a new Variant field changes which
+# case a seed gives): v4.5's balloon (PG_private, no movable mark) under v3-02's newpage
+# test, PageMovable(newpage). Every migrated balloon page is put back with
+# putback_lru_page while it is on balloon->pages, which threads it onto an LRU list and
+# leaves balloon->pages pointing at it.
+BROKEN_BALLOON_LIST = soak.Case(
+    variant=NAMED["v4.5"].replace(name="v4.5+extfrag_costly_only=True,newpage_route=PAGE_MOVABLE",
+                                  extfrag_costly_only=True, newpage_route=NewpageRoute.PAGE_MOVABLE),
+    layout=2, rates=1, seed=433527583351, n_ops=33, scale=1.4)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("keep", [None, [7, 8, 10, 11, 15, 16, 17, 22, 23, 24, 25, 28, 29, 30, 31]],
+                         ids=["run 948", "the ops that hung"])
+def test_a_list_broken_by_a_misroute_stays_where_it_broke(keep):
+    """A deflate then freed the misrouted page while balloon->pages still pointed at it,
+    and later balloon list writes went through that pointer into the buddy free lists:
+    run 948 ended with a free-list block that was not PageBuddy, and these 15 of its
+    operations looped for ever in release_freepages. With the list checks of
+    CONFIG_DEBUG_LIST no write goes through the broken link, the deflate's walk stops
+    there with a list_corruption event, and every invariant holds."""
+    ops = soak.ops_of(BROKEN_BALLOON_LIST)
+    out = soak.run(BROKEN_BALLOON_LIST, None if keep is None else [ops[k] for k in keep], numbers=keep)
+    assert not out.violations, out.violations
+    assert out.faults["lru_corruption"] > 0 and out.faults["list_corruption"] > 0, out.faults

@@ -22,6 +22,7 @@ def local():
     return mmkit.sweep(GRID, **SMALL, workers=2)
 
 
+@pytest.mark.slow  # the slow tier: worker processes and a Dask cluster
 def test_frame_has_a_row_per_cell_and_variant(local):
     assert local.columns[:4] == ["cell", "seed", "thp_rate", "variant"]
     assert local.columns[4:-1] == list(DEFAULT_METRICS) and local.columns[-1] == "timeline"
@@ -52,6 +53,7 @@ def test_thin_keeps_evenly_spread_samples():
     assert idx[0] == 0 and idx[-1] == 100 and len(idx) == 21 and (idx[1:] - idx[:-1]).min() >= 4
 
 
+@pytest.mark.slow  # the slow tier: worker processes and a Dask cluster
 def test_local_pool_and_dask_cluster_give_identical_frames(local):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cl, \
@@ -61,6 +63,7 @@ def test_local_pool_and_dask_cluster_give_identical_frames(local):
     assert on_dask.write_ipc(None).getvalue() == local.write_ipc(None).getvalue()
 
 
+@pytest.mark.slow  # the slow tier: worker processes and a Dask cluster
 def test_resumption_after_an_interrupt_gives_the_same_frame(local, tmp_path):
     out = tmp_path / "sweep"
 
@@ -161,6 +164,7 @@ def test_mmkit_sweep_is_the_package_and_the_function():
     assert mmkit.sweep.__name__ == "mmkit.sweep"
 
 
+@pytest.mark.slow  # the slow tier: worker processes and a Dask cluster
 def test_command_line_runs_and_resumes(tmp_path, capsys):
     grid = tmp_path / "grid.yaml"
     grid.write_text("workload: review-04\ngib: 0.25\nticks: 20\nvariants: [v4.5, v4.8]\nmetrics: [unusable_9, "

@@ -29,6 +29,8 @@ frame = mmkit.sweep({GRID!r}, **{KW!r})
 print("FRAME " + json.dumps(frame.to_dicts()))
 """
 
+pytestmark = pytest.mark.slow  # the slow tier: scripts and their spawned workers
+
 
 @pytest.fixture(scope="module")
 def expected():

@@ -6,6 +6,8 @@ import pytest
 import mmkit.engine
 from mmkit import warmup
 
+pytestmark = pytest.mark.slow  # the slow tier: the warm-up's processes
+
 
 def test_each_side_runs():
     warmup._compaction_side()

@@ -193,6 +193,7 @@ def test_export_writes_one_self_contained_file(explorer, tmp_path):
     assert (tmp_path / "button.html").is_file() and "exported" in explorer.status.value
 
 
+@pytest.mark.slow  # the slow tier: a real browser
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="no chromium to load the page in")
 def test_exported_page_draws_its_charts_offline(explorer, tmp_path):
     path = explorer.export(tmp_path / "offline.html")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from mmkit.engine.jit import kernel
 
 from mmkit.engine.pageflags import set_page_kind

@@ -15,7 +15,6 @@ from mmkit.engine.lists import free_head, list_add, list_add_tail, list_del, lis
 from mmkit.engine.pageflags import PageBuddy, page_order, rmv_page_order, set_page_order
 from mmkit.model.kinds import (
     MAX_ORDER,
-    MIGRATE_TYPES,
     PAGEBLOCK_NR_PAGES,
     PAGEBLOCK_ORDER,
     PB_MIGRATETYPE_MASK,

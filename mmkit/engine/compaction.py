@@ -28,8 +28,6 @@ from mmkit.engine.buddy import (
 from mmkit.engine.lists import free_head, list_add, list_add_tail, list_del, list_empty, list_first, misc_head
 from mmkit.engine.migrate import (
     DRIVER_BALLOON,
-    EAGAIN,
-    ENOMEM,
     MIGRATEPAGE_SUCCESS,
     driver_of,
     folio_order,
@@ -612,7 +610,6 @@ def isolate_freepages(A, vc, S, cc):
     block_start = cc[CC_FREE_PFN] & ~(PAGEBLOCK_NR_PAGES - 1)
     isolate_start = cc[CC_FREE_PFN]
     low_pfn = (cc[CC_MIGRATE_PFN] + PAGEBLOCK_NR_PAGES) & ~(PAGEBLOCK_NR_PAGES - 1)
-    folios = vc[F_COMPACT_LARGE_FOLIOS] != 0
     sampled = vc[F_FREE_SCANNER_STRIDE] != 0
     stride = COMPACT_CLUSTER_MAX if sampled and cc[CC_SYNC] == 0 else 1
     while block_start >= low_pfn:
@@ -714,9 +711,8 @@ def release_list(A, vc, head, order):
     high = -1
     while True:
         p = list_first(A, head)
-        if p < 0:
+        if p < 0 or not list_del(A, p):  # refused: a broken list ends the drain (Sim.check says so)
             break
-        list_del(A, p)
         A.refcount[p] = 0
         A.private[p] = 0
         free_pages(A, vc, p, order)
@@ -876,9 +872,8 @@ def migrate_folios(A, vc, S, cc, head_id):
     # what is left (and the split folios) goes back through putback_movable_pages
     while True:
         node = list_first(A, split)
-        if node < 0:
+        if node < 0 or not list_del(A, node):
             break
-        list_del(A, node)
         list_add_tail(A, node, head)
     count_migration(S, cc, succeeded, failed)
     return nomem

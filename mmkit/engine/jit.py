@@ -3,28 +3,27 @@ without numba's reference counting (NRT).
 
 The kernels pass the ``PageArrays`` and ``SimArrays`` namedtuples (two dozen arrays) to
 each other. With NRT on, every call that is not inlined increments and decrements the
-reference count of each array in them, with atomic instructions: measured, that was 60 %
-of a full compaction's time. The arrays outlive every kernel call (the Python caller
-holds them), so a kernel borrows them and needs no counts. A kernel may not allocate an
-array (NRT owns allocations): the few functions that do (``run_ticks``, ``sample``,
-``alloc_contig_range``, ``_check``) keep plain ``@njit(cache=True)``, stay thin and call
-kernels for their loops (code inlined into them counts references on every array it
-touches: ``tick_ops`` and ``_sample_pageblocks`` exist for that).
+reference count of each array in them, with atomic instructions. The arrays outlive
+every kernel call (the Python caller holds them), so a kernel borrows them and needs no
+counts. A kernel may not allocate an array (NRT owns allocations): the few functions that
+do (``run_ticks``, ``sample``, ``alloc_contig_range``, ``_check``) keep plain
+``@njit(cache=True)``, stay thin and call kernels for their loops (code inlined into them
+counts references on every array it touches: ``tick_ops`` and ``_sample_pageblocks``
+exist for that).
 
 A call that is not inlined still passes the namedtuples by value, a hundred-odd machine
 words each time. The buddy allocator's and the free path's functions, the predicates and
-the steps of one migration are ``inline="always"``: measured, a full compaction of
-16 GiB 2.5 times faster (491 to 192 ms) and a 4 GiB prefill 1.5 times (335 to 215 ms).
-Every inlined copy costs compile time, so the functions that call the allocator from
-many places (``anon_fault``, ``file_page``, ``free_user_page``, ``do_alloc``,
-``record``, ...) stay calls: each kernel holds one copy of the allocator, not one per
-call site. The cold paths (the slow path's retries, reclaim, zsmalloc and balloon pages,
-contiguous ranges) call ``get_page_from_freelist`` and ``free_the_page``, one compiled
-copy each: measured, one inlined copy of the allocator costs about 30 s of compile
-(numba's own passes, not LLVM's: ``NUMBA_OPT=1`` saves little). ``prefill`` goes the
-other way: it is a loop of nothing but allocations, so ``inline_into("prefill")``
+the steps of one migration are ``inline="always"``. Every inlined copy costs compile
+time, so the functions that call the allocator from many places (``anon_fault``,
+``file_page``, ``free_user_page``, ``do_alloc``, ``record``, ...) stay calls: each kernel
+holds one copy of the allocator, not one per call site. The cold paths (the slow path's
+retries, reclaim, zsmalloc and balloon pages, contiguous ranges) call
+``get_page_from_freelist`` and ``free_the_page``, one compiled copy each. ``prefill`` goes
+the other way: it is a loop of nothing but allocations, so ``inline_into("prefill")``
 inlines its whole allocation path there (one more copy of the allocator per kind of page
-it makes) and nowhere else: a 4 GiB prefill took 225 ms before and 60 ms after.
+it makes) and nowhere else.
+
+What each of these rules gained or cost, measured: ``docs/performance.md``.
 """
 
 from __future__ import annotations

@@ -4,6 +4,14 @@
 Node ids below ``nr_pages`` are pfns; list heads follow. Removal needs no list id (the
 kernel's ``list_del``), so a page added to a second list without leaving the first
 corrupts the first, as ``page->lru`` reuse does in the kernel.
+
+Every add and delete is checked as a kernel built with ``CONFIG_DEBUG_LIST`` checks it
+(``__list_add_valid`` and ``__list_del_entry_valid`` in ``lib/list_debug.c``, v4.10 and
+later): an operation whose neighbours do not point back, or a delete through
+LIST_POISON, is reported and not done (``list_del`` still poisons the entry). The
+operations return whether they were done. So a list that a misrouted page broke stays
+broken where it broke, and no write through it reaches another list: the buddy free
+lists, which share ``lru_next`` / ``lru_prev``, stay whole.
 """
 
 from __future__ import annotations
@@ -47,34 +55,48 @@ def pcp_head(A, z, cpu, pindex):
 
 @kernel(inline="always")
 def list_add(A, node, head):
-    """``list_add``: insert ``node`` right after ``head`` (at the front)."""
+    """``list_add``: insert ``node`` right after ``head`` (at the front), unless
+    ``__list_add_valid`` refuses (head's next does not point back at it, or ``node`` is
+    already there). Returns whether it was added."""
     nxt = A.lru_next[head]
+    if nxt < 0 or A.lru_prev[nxt] != head or node == head or node == nxt:
+        return False
     A.lru_next[node] = nxt
     A.lru_prev[node] = head
     A.lru_prev[nxt] = node
     A.lru_next[head] = node
+    return True
 
 
 @kernel(inline="always")
 def list_add_tail(A, node, head):
-    """``list_add_tail``: insert ``node`` right before ``head`` (at the back)."""
+    """``list_add_tail``: insert ``node`` right before ``head`` (at the back), unless
+    ``__list_add_valid`` refuses. Returns whether it was added."""
     prv = A.lru_prev[head]
+    if prv < 0 or A.lru_next[prv] != head or node == head or node == prv:
+        return False
     A.lru_next[node] = head
     A.lru_prev[node] = prv
     A.lru_next[prv] = node
     A.lru_prev[head] = node
+    return True
 
 
 @kernel(inline="always")
 def list_del(A, node):
-    """``list_del``: unlink ``node`` from whatever list it is on, poison its links."""
+    """``list_del``: unlink ``node`` from whatever list it is on, unless
+    ``__list_del_entry_valid`` refuses (a link is LIST_POISON, or a neighbour does not
+    point back); the entry's links are poisoned either way. Returns whether it was
+    unlinked."""
     nxt = A.lru_next[node]
     prv = A.lru_prev[node]
-    if nxt >= 0 and prv >= 0:  # never through LIST_POISON (-1 would index the last head)
+    ok = nxt >= 0 and prv >= 0 and A.lru_next[prv] == node and A.lru_prev[nxt] == node
+    if ok:
         A.lru_prev[nxt] = prv
         A.lru_next[prv] = nxt
     A.lru_next[node] = _LIST_POISON
     A.lru_prev[node] = _LIST_POISON
+    return ok
 
 
 @kernel(inline="always")

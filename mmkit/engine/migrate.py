@@ -15,7 +15,6 @@ from mmkit.engine.pageflags import set_page_kind
 from mmkit.engine.lists import list_add, list_add_tail, list_del, list_first, misc_head
 from mmkit.engine.owners import (
     BALLOON_ID,
-    add_page_to_lru_list,
     balloon_page_delete,
     balloon_page_insert,
     balloon_putback,
@@ -32,7 +31,6 @@ from mmkit.engine.predicates import (
     ClearPageIsolated,
     PageBalloon,
     PageIsolated,
-    PageLRU,
     __ClearPageMovable,
     __PageMovable,
     marker_movable,
@@ -45,13 +43,11 @@ from mmkit.engine.state import (
     EV_LIST_CORRUPTION,
     EV_LOST_FROM_LRU,
     EV_LRU_CORRUPTION,
-    EV_MIGRATE_FAILED,
     EV_MIGRATED,
     EV_MISROUTED_PUTBACK,
     EV_PUT_PAGE_NEWPAGE,
     EV_PUTBACK_LRU,
     EV_PUTBACK_MOVABLE,
-    HEAD_BALLOON,
     HEAD_DEFLATE,
     RULE_NONE,
     ST_BALLOON_ISOLATED,
@@ -60,8 +56,6 @@ from mmkit.engine.state import (
     ST_RACE_PPM,
     VM_BALLOON_DEFLATE,
     VM_BALLOON_MIGRATE,
-    VM_PGMIGRATE_FAIL,
-    VM_PGMIGRATE_SUCCESS,
     ZS_HUGE_CLASS,
     chance_ppm,
     record,
@@ -164,9 +158,8 @@ def putback_movable_pages(A, vc, S, head_id):
     r = vc[F_FAILURE_ROUTE]
     while True:
         pfn = list_first(A, head)
-        if pfn < 0:
+        if pfn < 0 or not list_del(A, pfn):  # refused: a broken list ends the drain
             break
-        list_del(A, pfn)
         if (r == FR_V45 or r == FR_V3_02) and PageBalloon(A, vc, pfn):
             # the v3.19 protocol: balloon_page_putback
             balloon_putback(A, vc, S, pfn)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from mmkit.engine.jit import kernel
 
-from mmkit.engine.alloc import free_pages, free_the_page, get_page_from_freelist, prep_new_page
+from mmkit.engine.alloc import free_pages, free_the_page, get_page_from_freelist
 from mmkit.engine.buddy import MOVABLE, UNMOVABLE, page_zone
 from mmkit.engine.pageflags import set_page_kind
 from mmkit.engine.lists import list_add, list_del, lru_head, misc_head
@@ -24,7 +24,6 @@ from mmkit.engine.predicates import (
     PB_PRIVATE_2,
     TY_OFFLINE,
     TY_ZSMALLOC,
-    ClearPageIsolated,
     PageIsolated,
     __ClearPageMovable,
     __SetPageMovable,
@@ -34,8 +33,9 @@ from mmkit.engine.predicates import (
     typed_era,
 )
 from mmkit.engine.state import (
+    EV_LIST_CORRUPTION,
     HEAD_BALLOON,
-    NR_ZS_CLASSES,
+    RULE_NONE,
     ST_BALLOON_ISOLATED,
     ST_BALLOON_PAGES,
     ST_ZS_IDS_USED,
@@ -48,6 +48,7 @@ from mmkit.engine.state import (
     ZS_HUGE_CLASS,
     ZS_MAX_PAGES,
     rand_below,
+    record,
 )
 from mmkit.model.encodings import MAPPING_ID_BALLOON, MAPPING_ID_ZSMALLOC, PAGE_BALLOON_MAPCOUNT_VALUE
 from mmkit.model.flags import (
@@ -60,7 +61,6 @@ from mmkit.model.flags import (
     PG_unevictable,
 )
 from mmkit.model.kinds import (
-    LRU_ACTIVE_ANON,
     LRU_INACTIVE_ANON,
     LRU_INACTIVE_FILE,
     LRU_UNEVICTABLE,
@@ -211,14 +211,25 @@ def balloon_inflate(A, vc, S, n, zone_hi):
 
 @kernel
 def balloon_page_dequeue(A, vc, S):
-    """``balloon_page_dequeue``: the first page on ``balloon->pages`` that is not isolated."""
+    """``balloon_page_dequeue``: the first page on ``balloon->pages`` that is not isolated.
+
+    Where the list is broken (a node that does not point back at the one before it: a
+    page a misrouted putback threaded onto an LRU list, since freed or moved), the
+    kernel's ``list_for_each_entry_safe`` would walk on into that other list; the walk
+    stops there with a ``list_corruption`` event, and the pages behind it stay lost."""
     head = misc_head(A, HEAD_BALLOON)
+    n = A.flags.shape[0]
+    prev = head
     node = A.lru_next[head]
     steps = 0
-    while node != head and node >= 0 and steps < A.flags.shape[0]:
-        if node < A.flags.shape[0] and A.kind[node] == K_BALLOON and not PageIsolated(A, vc, node):
+    while node != head and steps < n:
+        if node < 0 or A.lru_prev[node] != prev:
+            record(S, A, node if 0 <= node < n else (prev if prev < n else -1), EV_LIST_CORRUPTION, RULE_NONE, 0)
+            return -1
+        if node < n and A.kind[node] == K_BALLOON and not PageIsolated(A, vc, node):
             balloon_page_delete(A, vc, node)
             return node
+        prev = node
         node = A.lru_next[node]
         steps += 1
     return -1

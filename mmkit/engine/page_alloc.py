@@ -7,7 +7,7 @@ from __future__ import annotations
 from mmkit.engine.jit import inline_into, kernel
 
 from mmkit.engine.alloc import alloc_pages, get_page_from_freelist
-from mmkit.engine.buddy import MOVABLE, WMARK_HIGH, WMARK_LOW, WMARK_MIN
+from mmkit.engine.buddy import WMARK_HIGH, WMARK_LOW, WMARK_MIN
 from mmkit.engine.buddy import page_zone
 from mmkit.engine.compaction import compact_zones_for, compaction_defer_reset
 from mmkit.engine.pcp import drain_all_pages

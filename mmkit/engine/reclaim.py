@@ -12,9 +12,8 @@ from mmkit.engine.jit import kernel
 from mmkit.engine.alloc import ALLOC_NO_WATERMARKS, free_the_page
 from mmkit.engine.pcp import ZONE_RECLAIM_ACTIVE
 from mmkit.engine.buddy import WMARK_HIGH, WMARK_LOW, zone_free_pages
-from mmkit.engine.lists import list_add, lru_head
+from mmkit.engine.lists import lru_head
 from mmkit.engine.owners import (
-    ZS_CLASS_PAGES,
     add_page_to_lru_list,
     del_page_from_lru_list,
     zs_malloc,
@@ -37,8 +36,6 @@ from mmkit.engine.state import (
 )
 from mmkit.model.flags import PG_active, PG_dirty, PG_head
 from mmkit.model.kinds import (
-    LRU_ACTIVE_ANON,
-    LRU_ACTIVE_FILE,
     LRU_INACTIVE_ANON,
     LRU_INACTIVE_FILE,
     PageKind,

@@ -11,7 +11,7 @@ from numba import njit
 
 from mmkit.engine.jit import inline_into, kernel
 
-from mmkit.engine.buddy import CMA, MOVABLE, WMARK_LOW, move_freepages_block, page_zone, set_pageblock_migratetype, zone_free_pages
+from mmkit.engine.buddy import CMA, MOVABLE, move_freepages_block, set_pageblock_migratetype, zone_free_pages
 from mmkit.engine.compaction import compact_zones_for, kcompactd_do_work
 from mmkit.engine.pcp import pcp_tick
 from mmkit.engine.contig import alloc_contig_range, free_contig_range, NR_CR
@@ -34,7 +34,6 @@ from mmkit.engine.populate import (
 from mmkit.engine.pageflags import PageBuddy, page_order
 from mmkit.engine.kpageflags import kpf_balloon
 from mmkit.engine.predicates import typed_era
-from mmkit.engine.reclaim import kswapd
 from mmkit.engine.state import (
     NR_EVENTS,
     NR_VMSTAT,
@@ -46,9 +45,6 @@ from mmkit.engine.state import (
     ST_TICK,
     ST_ZS_OBJECTS,
     VM_COMPACT_DAEMON_WAKE,
-    VM_ORDER2_FAIL,
-    VM_ORDER3_FAIL,
-    VM_THP_FAULT_FALLBACK,
     VM_PSWPIN,
     chance_ppm,
     rand_below,

@@ -289,15 +289,43 @@ class Memory:
     ) -> "Memory":
         """An empty machine: every page frame free, every pageblock MOVABLE, as after boot.
 
-        Give the size as ``gib`` or ``mib``, laid out as x86-64 zones (DMA below 16 MiB,
-        DMA32 below 4 GiB, Normal above; pfn 0 is not a page frame), or give ``zones`` as
-        ``[(name, size_mib), ...]`` laid end to end from pfn 0. Sizes are multiples of a
-        pageblock (2 MiB). Free ranges go to the buddy allocator as memblock does at boot
-        (``__free_pages_memory``: the largest aligned blocks, lowest address first), so the
-        free lists have the kernel's order. ``variant`` picks the era's encodings
-        (PageBuddy as ``_mapcount == -128`` or as a page type). ``cpus`` gives the machine
-        that many CPUs' per-CPU page lists (``struct per_cpu_pages``, sized by the
-        variant's era when a simulation starts); 0, the default, gives none.
+        Parameters
+        ----------
+        gib, mib : float or int
+            The size, laid out as x86-64 zones (DMA below 16 MiB, DMA32 below 4 GiB,
+            Normal above; pfn 0 is not a page frame). Give one of ``gib``, ``mib``,
+            ``zones``.
+        zones : list of (str, int)
+            ``[(name, size_mib), ...]`` laid end to end from pfn 0. Sizes are multiples
+            of a pageblock (2 MiB).
+        variant : str or Variant
+            Picks the era's encodings (PageBuddy as ``_mapcount == -128`` or as a page
+            type) and the rules the Memory is later run under.
+        cpus : int
+            That many CPUs' per-CPU page lists (``struct per_cpu_pages``, sized by the
+            variant's era when a simulation starts); 0, the default, gives none.
+
+        Returns
+        -------
+        Memory
+
+        Raises
+        ------
+        ParameterError
+            Not exactly one size given, a size that is not a positive multiple of a
+            pageblock, ``cpus`` out of range.
+
+        Notes
+        -----
+        Free ranges go to the buddy allocator as memblock does at boot
+        (``__free_pages_memory`` in ``mm/memblock.c``: the largest aligned blocks, lowest
+        address first), so the free lists have the kernel's order.
+
+        Examples
+        --------
+        >>> mem = mmkit.Memory.synthetic(gib=1, variant="v6.18", cpus=2)
+        >>> int(mem.nr_pages)
+        262144
         """
         layout = synthetic_layout(gib=gib, mib=mib, zones=zones)
         from mmkit.engine.boot import boot_memory  # the engine fills what the model lays out
@@ -306,7 +334,39 @@ class Memory:
 
     @classmethod
     def from_snapshot(cls, snapshot: Any, variant: Any = "v6.18") -> "Memory":
-        """Node 0 of a real kernel snapshot, rebuilt (:func:`mmkit.snapshot.build_memory`)."""
+        """Node 0 of a real kernel snapshot, rebuilt frame by frame.
+
+        Parameters
+        ----------
+        snapshot : str, os.PathLike or Snapshot
+            A folder written by ``mmkit snapshot capture`` (``kpageflags``,
+            ``kpagecount``, ``buddyinfo``, ``pagetypeinfo``, ``zoneinfo``, ...) or a loaded
+            ``Snapshot``.
+        variant : str or Variant
+            The kernel whose encodings and rules the rebuilt Memory uses.
+
+        Returns
+        -------
+        Memory
+            Page kinds from ``/proc/kpageflags``, reference counts from
+            ``/proc/kpagecount``, free blocks and pageblock migratetypes matching
+            ``buddyinfo`` and ``pagetypeinfo``, per-CPU lists as zoneinfo's pagesets
+            count them. ``meta["fidelity"]`` reports what could not be matched exactly.
+
+        Raises
+        ------
+        SnapshotError
+            A missing, truncated or foreign file, named with what was expected.
+
+        Notes
+        -----
+        The rebuild is :func:`mmkit.snapshot.build_memory`; what it infers and how well
+        is in ``docs/validation.md``.
+
+        Examples
+        --------
+        >>> mem = mmkit.Memory.from_snapshot("data/fragmented", variant="v6.18")  # doctest: +SKIP
+        """
         from mmkit.snapshot.from_snapshot import build_memory
 
         return build_memory(snapshot, variant=variant)

@@ -628,7 +628,8 @@ def release_freepages(s, head) -> int:
     high = -1
     while not list_empty(head):
         page = list_first(head)
-        list_del(page)
+        if not list_del(page):
+            break
         page.refcount = 0
         s.mem.free_pages(page.pfn, 0)
         high = max(high, page.pfn)
@@ -682,7 +683,8 @@ def release_free_list(s) -> int:
         head = s.freepages_order[order]
         while not list_empty(head):
             page = list_first(head)
-            list_del(page)
+            if not list_del(page):
+                break
             page.refcount = 0
             page.private = 0
             s.mem.free_pages(page.pfn, order)
@@ -757,7 +759,8 @@ def migrate_folios(s, cc, head) -> bool:
         failed_pages += retry_pages
     while not list_empty(split):
         page = list_first(split)
-        list_del(page)
+        if not list_del(page):
+            break
         list_add_tail(page, head)
     failed = failed_pages
     s.vm["pgmigrate_success"] += succeeded

@@ -9,17 +9,23 @@ LIST_POISON1/2). So a page threaded onto a second list without leaving the first
 the first list's neighbours pointing at a node that no longer points back: exactly the
 corruption the kernel suffers when ``page->lru`` is reused while still in use.
 
+Every add and delete is checked as ``CONFIG_DEBUG_LIST`` checks it
+(``__list_add_valid``, ``__list_del_entry_valid`` in ``lib/list_debug.c``, v4.10 and
+later): an operation whose neighbours do not point back, or a delete through
+LIST_POISON, is not done, and the operation returns False (``list_del`` poisons the
+entry either way). The engine's ``mmkit.engine.lists`` does the same.
+
 Buddy free lists are kept as Python lists by :class:`~mmkit.reference.buddy.RefMemory`;
-a page on one has ``on_list`` set. Linking such a page into one of these lists, or
-following a poisoned link, raises :class:`ListError`: the kernel would crash there
-(``list_del`` on LIST_POISON) or corrupt its free lists, and the twin does not go on.
+a page on one has ``on_list`` set and its links poisoned, so no check through it passes.
+Linking such a page itself into one of these lists raises :class:`ListError`: the engine
+never does that, and the twin does not go on.
 """
 
 from __future__ import annotations
 
 
 class ListError(RuntimeError):
-    """A list operation the kernel could not survive (poisoned link, a free-list page)."""
+    """A page on a buddy free list linked into another list (an engine bug)."""
 
 
 class ListHead:
@@ -36,11 +42,15 @@ class ListHead:
         return f"ListHead({self.name})"
 
 
-def _linkable(node) -> None:
-    if node is None:
-        raise ListError("a link is LIST_POISON")
+def _not_free(node) -> None:
     if getattr(node, "on_list", None) is not None:
         raise ListError(f"page {node.pfn:#x} is on a buddy free list")
+
+
+def _add_valid(node, prv, nxt) -> bool:
+    """``__list_add_valid``."""
+    return (getattr(nxt, "lru_prev", None) is prv and getattr(prv, "lru_next", None) is nxt
+            and node is not prv and node is not nxt)
 
 
 def INIT_LIST_HEAD(head: ListHead) -> None:
@@ -48,37 +58,43 @@ def INIT_LIST_HEAD(head: ListHead) -> None:
     head.lru_prev = head
 
 
-def list_add(node, head) -> None:
-    """Insert ``node`` right after ``head``."""
+def list_add(node, head) -> bool:
+    """Insert ``node`` right after ``head``, unless ``__list_add_valid`` refuses."""
+    _not_free(node)
     nxt = head.lru_next
-    _linkable(node)
-    _linkable(nxt)
+    if not _add_valid(node, head, nxt):
+        return False
     node.lru_next = nxt
     node.lru_prev = head
     nxt.lru_prev = node
     head.lru_next = node
+    return True
 
 
-def list_add_tail(node, head) -> None:
-    """Insert ``node`` right before ``head``."""
+def list_add_tail(node, head) -> bool:
+    """Insert ``node`` right before ``head``, unless ``__list_add_valid`` refuses."""
+    _not_free(node)
     prv = head.lru_prev
-    _linkable(node)
-    _linkable(prv)
+    if not _add_valid(node, prv, head):
+        return False
     node.lru_next = head
     node.lru_prev = prv
     prv.lru_next = node
     head.lru_prev = node
+    return True
 
 
-def list_del(node) -> None:
-    """Unlink ``node`` from whatever list its neighbours are on; poison its links."""
+def list_del(node) -> bool:
+    """Unlink ``node`` from whatever list its neighbours are on, unless
+    ``__list_del_entry_valid`` refuses; its links are poisoned either way."""
     nxt, prv = node.lru_next, node.lru_prev
-    _linkable(nxt)
-    _linkable(prv)
-    nxt.lru_prev = prv
-    prv.lru_next = nxt
+    ok = getattr(prv, "lru_next", None) is node and getattr(nxt, "lru_prev", None) is node
+    if ok:
+        nxt.lru_prev = prv
+        prv.lru_next = nxt
     node.lru_next = None
     node.lru_prev = None
+    return ok
 
 
 def list_empty(head) -> bool:

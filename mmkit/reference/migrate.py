@@ -114,7 +114,8 @@ def putback_movable_pages(s, head) -> None:
     route = v.failure_route
     while not list_empty(head):
         page = list_first(head)
-        list_del(page)
+        if not list_del(page):
+            break
         if route == FailureRoute.V4_5:
             # isolated_balloon_page ? balloon_page_putback : putback_lru_page
             if PageBalloon(v, page):

@@ -144,15 +144,20 @@ def fill_balloon(s, n: int, zone_hi: int) -> int:
 
 
 def balloon_page_dequeue(s):
-    """``balloon_page_dequeue``: the first balloon page on the list not isolated."""
+    """``balloon_page_dequeue``: the first balloon page on the list not isolated; the walk
+    stops with a ``list_corruption`` event where the list is broken (a node that does not
+    point back at the one before it)."""
     head = s.balloon_head
-    node = head.lru_next
+    prev, node = head, head.lru_next
     steps = 0
-    while node is not head and node is not None and steps < len(s.mem.pages):
+    while node is not head and steps < len(s.mem.pages):
+        if getattr(node, "lru_prev", None) is not prev:
+            record(s, node if isinstance(node, Page) else (prev if isinstance(prev, Page) else None), "list_corruption")
+            return None
         if isinstance(node, Page) and node.kind == PageKind.BALLOON and not PageIsolated(s.v, node):
             balloon_page_delete(s, node)
             return node
-        node = node.lru_next
+        prev, node = node, node.lru_next
         steps += 1
     return None
 

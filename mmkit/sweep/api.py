@@ -32,39 +32,64 @@ def sweep(
 ) -> pl.DataFrame:
     """Run every cell of ``grid`` and return one frame: a row per cell and variant.
 
-    ``grid``: a dict of lists, every combination a cell (``{"seed": range(20), "variant":
-    ["v4.5", "v4.8"], "thp_rate": [0.1, 0.5]}``), or a polars frame whose rows are the
-    cells (or cells and variants). Keys: ``variant`` (or ``variants``), ``workload``,
-    ``seed``, ``gib``, ``ticks`` and any workload parameter (``mmkit.workloads.PARAMS``).
-    What the grid does not vary is given as keywords, the same for every cell:
-    ``workload`` (default ``review-04``), ``variants`` (default v4.5, v3-04, v4.8),
-    ``seed`` (0), ``gib`` and ``ticks`` (the workload's), workload parameters. Each cell
-    is one ``mmkit.compare`` of its variants from the same memory and seed.
+    Parameters
+    ----------
+    grid : dict of lists, or polars.DataFrame
+        A dict of lists, every combination a cell (``{"seed": range(20), "variant":
+        ["v4.5", "v4.8"], "thp_rate": [0.1, 0.5]}``), or a frame whose rows are the cells
+        (or cells and variants). Keys: ``variant`` (or ``variants``), ``workload``,
+        ``seed``, ``gib``, ``ticks`` and any workload parameter (``mmkit.workloads.PARAMS``).
+    workload, variants, seed, gib, ticks, **params
+        What the grid does not vary, the same for every cell: ``workload`` (default
+        ``review-04``), ``variants`` (default v4.5, v3-04, v4.8), ``seed`` (0), ``gib``
+        and ``ticks`` (the workload's), workload parameters. Each cell is one
+        :func:`mmkit.compare` of its variants from the same memory and seed.
+    metrics : iterable of str or "all"
+        Timeline columns whose final values the frame holds (default
+        ``mmkit.sweep.DEFAULT_METRICS``).
+    thin : int
+        Sample ticks kept per run in the ``timeline`` column (0: no column).
+    client : dask.distributed.Client, optional
+        Run the cells on its cluster; default a local pool of ``workers`` processes
+        (default: one per core).
+    out : str or os.PathLike, optional
+        A folder where each finished cell is written (atomically) as it finishes, and
+        the whole frame at the end; the same sweep with the same ``out`` after an
+        interrupt reads finished cells back instead of running them again.
+    progress : bool or callable
+        True for a bar (tqdm, or Dask's own with a client), or ``f(done, total)`` called
+        with the count of finished cells.
+    workers : int, optional
+        Local worker processes.
 
-    The frame: ``cell`` (the cell's index, in grid order), the grid's columns, ``variant``,
-    the final value of each of ``metrics`` (timeline columns; default
-    ``mmkit.sweep.DEFAULT_METRICS``, ``"all"`` for every one) and, unless ``thin=0``,
-    ``timeline``: a list of ``{tick, metrics...}`` at ``thin`` sample ticks spread
-    evenly over the run, first and last kept (``mmkit.sweep.timeline(frame)`` makes it
-    long). Rows are in cell order, then the cell's variant order: the frame is the same,
-    bit for bit, however and in whatever order the cells ran.
+    Returns
+    -------
+    polars.DataFrame
+        ``cell`` (the cell's index, in grid order), the grid's columns, ``variant``, the
+        final value of each metric and, unless ``thin=0``, ``timeline``: a list of
+        ``{tick, metrics...}`` at ``thin`` sample ticks spread evenly over the run, first
+        and last kept (``mmkit.sweep.timeline(frame)`` makes it long). Rows are in cell
+        order, then the cell's variant order: the frame is the same, bit for bit, however
+        and in whatever order the cells ran.
 
-    ``client``: a ``dask.distributed.Client`` to run the cells on its cluster; default a
-    local pool of ``workers`` processes (default: one per core). ``out``: a folder where
-    each finished cell is written (atomically) as it finishes, and the whole frame at the
-    end; run the same sweep with the same ``out`` after an interrupt and finished cells
-    are read back, not run again. ``progress``: True for a bar (tqdm, or Dask's own with
-    a client), or ``f(done, total)`` called with the count of finished cells.
+    Raises
+    ------
+    ParameterError, VariantError
+        Every cell is checked before anything runs: unknown keys, empty lists, values out
+        of range, unknown variants or workloads, naming the key.
+    Interrupted
+        Ctrl-C or JupyterLab's stop button stops the sweep within a second: the local
+        workers are stopped, a cluster's unfinished cells cancelled (a cell running on a
+        Dask worker stops between its chunks of ticks). The message says how many cells
+        finished; with ``out``, those are in the folder (each whole) and the same call
+        later runs only the rest.
 
-    An interrupt (Ctrl-C, JupyterLab's stop button) stops the sweep within a second: the
-    local workers are stopped, a cluster's unfinished cells cancelled (a cell running
-    on a Dask worker stops between its chunks of ticks). It raises
-    ``mmkit.errors.Interrupted``, saying how many cells finished; with ``out``, those are
-    in the folder (each whole) and the same call later runs only the rest.
-
-    Every cell is checked before anything runs: unknown keys, empty lists, values out of
-    range, unknown variants or workloads raise ``ParameterError``/``VariantError`` naming
-    the key.
+    Examples
+    --------
+    >>> from mmkit.sweep import sweep
+    >>> df = sweep({"seed": [1, 2]}, variants=["v4.5", "v4.8"], gib=0.25, ticks=20, workers=1, thin=0)
+    >>> df.select("cell", "seed", "variant").rows()
+    [(0, 1, 'v4.5'), (0, 1, 'v4.8'), (1, 2, 'v4.5'), (1, 2, 'v4.8')]
     """
     p = plan(grid, workload=workload, variants=variants, seed=seed, gib=gib, ticks=ticks, metrics=metrics,
              thin=thin, **params)
