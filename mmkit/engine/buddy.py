@@ -11,7 +11,15 @@ from __future__ import annotations
 import numpy as np
 from mmkit.engine.jit import kernel
 
-from mmkit.engine.lists import free_head, list_add, list_add_tail, list_del, list_empty, list_first, list_move
+from mmkit.engine.lists import (
+    buddy_list_add,
+    buddy_list_add_tail,
+    buddy_list_del,
+    buddy_list_move,
+    free_head,
+    list_empty,
+    list_first,
+)
 from mmkit.engine.pageflags import PageBuddy, page_order, rmv_page_order, set_page_order
 from mmkit.model.kinds import (
     MAX_ORDER,
@@ -106,7 +114,7 @@ def __free_one_page(A, vc, pfn, z, order, mt):
         buddy = base + buddy_idx
         if not page_is_buddy(A, vc, z, buddy, order):
             break
-        list_del(A, buddy)
+        buddy_list_del(A, buddy)
         A.nr_free[z, order] -= 1
         rmv_page_order(A, buddy)
         page_idx = buddy_idx & page_idx
@@ -117,10 +125,10 @@ def __free_one_page(A, vc, pfn, z, order, mt):
         combined_idx = buddy_idx & page_idx
         higher_buddy = base + (combined_idx ^ (1 << (order + 1)))
         if page_is_buddy(A, vc, z, higher_buddy, order + 1):
-            list_add_tail(A, pfn, free_head(A, z, order, mt))
+            buddy_list_add_tail(A, pfn, free_head(A, z, order, mt))
             A.nr_free[z, order] += 1
             return pfn
-    list_add(A, pfn, free_head(A, z, order, mt))
+    buddy_list_add(A, pfn, free_head(A, z, order, mt))
     A.nr_free[z, order] += 1
     return pfn
 
@@ -134,7 +142,7 @@ def expand(A, vc, z, pfn, low, high, mt):
         high -= 1
         size >>= 1
         half = pfn + size
-        list_add(A, half, free_head(A, z, high, mt))
+        buddy_list_add(A, half, free_head(A, z, high, mt))
         A.nr_free[z, high] += 1
         set_page_order(A, vc, half, high)
 
@@ -145,7 +153,7 @@ def __rmqueue_smallest(A, vc, z, order, mt):
         pfn = list_first(A, free_head(A, z, current_order, mt))
         if pfn < 0:
             continue
-        list_del(A, pfn)
+        buddy_list_del(A, pfn)
         rmv_page_order(A, pfn)
         A.nr_free[z, current_order] -= 1
         expand(A, vc, z, pfn, order, current_order, mt)
@@ -163,7 +171,7 @@ def move_freepages(A, vc, z, start, end, mt):
             pfn += 1
             continue
         order = page_order(A, pfn)
-        list_move(A, pfn, free_head(A, z, order, mt))
+        buddy_list_move(A, pfn, free_head(A, z, order, mt))
         pfn += 1 << order
         moved += 1 << order
     return moved
@@ -236,7 +244,7 @@ def __rmqueue_fallback(A, vc, z, order, start_mt):
             if can_steal:
                 steal_suitable_fallback(A, vc, z, pfn, start_mt)
             A.nr_free[z, current_order] -= 1
-            list_del(A, pfn)
+            buddy_list_del(A, pfn)
             rmv_page_order(A, pfn)
             expand(A, vc, z, pfn, order, current_order, start_mt)
             return pfn

@@ -25,7 +25,18 @@ from mmkit.engine.buddy import (
     set_pageblock_migratetype,
     zone_watermark_ok,
 )
-from mmkit.engine.lists import free_head, list_add, list_add_tail, list_del, list_empty, list_first, misc_head
+from mmkit.engine.lists import (
+    buddy_list_add,
+    buddy_list_add_tail,
+    buddy_list_del,
+    free_head,
+    list_add,
+    list_add_tail,
+    list_del,
+    list_empty,
+    list_first,
+    misc_head,
+)
 from mmkit.engine.migrate import (
     DRIVER_BALLOON,
     MIGRATEPAGE_SUCCESS,
@@ -506,7 +517,7 @@ def __isolate_free_page(A, vc, z, pfn, order):
     mark = A.wmark[z, WMARK_MIN if vc[F_ISOLATE_FREE_MIN_WMARK] != 0 else WMARK_LOW]
     if not zone_watermark_ok(A, z, 0, mark + (1 << order), False):
         return 0
-    list_del(A, pfn)
+    buddy_list_del(A, pfn)
     A.nr_free[z, order] -= 1
     rmv_page_order(A, pfn)
     if order >= PAGEBLOCK_ORDER - 1:
@@ -575,12 +586,12 @@ def isolate_freepages_block(A, vc, S, cc, start, end, stride):
             for p in range(pfn, pfn + isolated):
                 set_page_kind(A, p, K_ISOLATED_FREE)
             A.private[pfn] = order  # set_page_private(page, order)
-            list_add_tail(A, pfn, freepages_head(A, order))
+            buddy_list_add_tail(A, pfn, freepages_head(A, order))
         else:
             for p in range(pfn, pfn + isolated):  # split_page, then list_add each
                 set_page_kind(A, p, K_ISOLATED_FREE)
                 A.refcount[p] = 1
-                list_add(A, p, head)
+                buddy_list_add(A, p, head)
         if count_skipped:
             nr_scanned += isolated - 1
         total += isolated

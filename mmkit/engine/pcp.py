@@ -48,7 +48,7 @@ from mmkit.engine.buddy import (
     zone_watermark_ok,
 )
 from mmkit.engine.jit import kernel
-from mmkit.engine.lists import list_add, list_add_tail, list_del, list_empty, list_first, pcp_head
+from mmkit.engine.lists import buddy_list_add, buddy_list_add_tail, buddy_list_del, list_empty, list_first, pcp_head
 from mmkit.engine.pageflags import set_page_kind
 from mmkit.model.kinds import PAGEBLOCK_ORDER, PageKind
 from mmkit.model.memory import NR_PCP_FIELDS, NR_PCP_LISTS
@@ -193,7 +193,7 @@ def pcp_to_buddy(A, vc, z, pfn, order):
     remembers (v4.8: ``get_pcppage_migratetype``; its pageblock's while the zone has an
     isolated pageblock, ``has_isolate_pageblock``) or of its pageblock now
     (``pcp_mt_at_drain``)."""
-    list_del(A, pfn)
+    buddy_list_del(A, pfn)
     mt = pcp_page_mt(A, pfn)
     if vc[F_PCP_MT_AT_DRAIN] != 0 or A.zone_flags[z] & ZONE_HAS_ISOLATE:
         mt = get_pageblock_migratetype(A, pfn)
@@ -253,7 +253,7 @@ def free_unref_page_commit(A, vc, pfn, z, order, mt):
     lmt = mt if mt < MIGRATE_PCPTYPES else MOVABLE
     pindex = order_to_pindex(order, lmt)
     A.private[pfn] = order | (mt << 8)
-    list_add(A, pfn, pcp_head(A, z, cpu, pindex))
+    buddy_list_add(A, pfn, pcp_head(A, z, cpu, pindex))
     A.pcp[z, cpu, PCP_COUNT] += 1 << order
     batch = A.pcp[z, cpu, PCP_BATCH]
     if vc[F_PCP_AUTOTUNE] == 0:
@@ -297,7 +297,7 @@ def rmqueue_bulk(A, vc, z, order, count, mt, cpu, pindex):
             cmt = CMA
         set_block_kind(A, pfn, order, K_PCP)
         A.private[pfn] = order | (cmt << 8)
-        list_add_tail(A, pfn, head)
+        buddy_list_add_tail(A, pfn, head)
         n += 1
     A.pcp[z, cpu, PCP_COUNT] += n << order
     return n
@@ -353,7 +353,7 @@ def rmqueue_pcplist(A, vc, z, order, mt):
         if list_empty(A, head):
             return -1
     pfn = list_first(A, head)
-    list_del(A, pfn)
+    buddy_list_del(A, pfn)
     A.private[pfn] = 0
     A.pcp[z, cpu, PCP_COUNT] -= 1 << order
     return pfn
