@@ -118,17 +118,47 @@ def _same_lines(df: pl.DataFrame, names: list[str], columns: tuple[str, ...]) ->
 
 def fragmentation(result: Any, order: int = 9, index: str = "unusable", *,
                   zone: str | None = None) -> alt.VConcatChart:
-    """The unusable free space index (debugfs ``extfrag/unusable_index``) or the
-    fragmentation index (``extfrag/extfrag_index``) at ``order`` over ticks, one line per
-    variant, from the kernel's integer formulas (``mm/vmstat.c``).
+    """The unusable free space index or the fragmentation index at ``order`` over ticks,
+    one line per variant.
 
-    The fragmentation index is defined only while no free block of the order exists
-    (the kernel prints -1 otherwise: the allocation would succeed); it is drawn where it
-    is defined, with ``extfrag_threshold`` (500) marked (``compaction_suitable`` compacts
-    only above it), and a strip below marks the ticks at which each variant had a free
-    block of the order. With ``index="unusable"`` the unusable index is drawn above them.
-    A variant whose lines are another's, tick for tick, is drawn dashed and named in the
-    subtitle. ``zone``: a zone name (default: the zone the timeline follows, the largest).
+    Parameters
+    ----------
+    result : Result
+        From :func:`mmkit.compare` or :func:`mmkit.simulate`.
+    order : int
+        The allocation order, 0..10 (9: a 2 MiB huge page).
+    index : {"unusable", "fragindex"}
+        "unusable" draws the unusable free space index (debugfs
+        ``extfrag/unusable_index``) above the fragmentation index; "fragindex" draws the
+        fragmentation index (``extfrag/extfrag_index``) alone.
+    zone : str, optional
+        A zone name (default: the zone the timeline follows, the largest).
+
+    Returns
+    -------
+    altair.VConcatChart
+
+    Raises
+    ------
+    ParameterError
+        Not a Result, an order out of range, an unknown index or zone.
+
+    Notes
+    -----
+    Both indices are the kernel's integer formulas (``mm/vmstat.c``). The fragmentation
+    index is defined only while no free block of the order exists (the kernel prints -1
+    otherwise: the allocation would succeed); it is drawn where it is defined, with
+    ``extfrag_threshold`` (500) marked (``compaction_suitable`` compacts only above it),
+    and a strip below marks the ticks at which each variant had a free block of the
+    order. A variant whose lines are another's, tick for tick, is drawn dashed and named
+    in the subtitle.
+
+    Examples
+    --------
+    >>> res = mmkit.compare(variants=["v4.5", "v4.8"], gib=0.25, ticks=40)
+    >>> chart = mmkit.viz.fragmentation(res, order=9)
+    >>> type(chart).__name__
+    'VConcatChart'
     """
     result = check_result(result)
     order = check_order(order)
@@ -341,14 +371,43 @@ def _state_owners(result: Any, fault: str, names: list[str]) -> dict[str, str]:
 
 
 def misrouted(result: Any, faults: Iterable[str] | str | None = None) -> alt.VConcatChart:
-    """Misrouted putbacks and every other fault over ticks: one block of panels per
-    fault, one panel per variant (wrapped into rows of three past four variants), areas
-    stacked by the page's real owner; the tooltip names the Variant rule (kernel
-    function's test) that decided.
+    """Misrouted putbacks and every other fault over ticks, by the page's real owner.
 
-    ``faults``: fault names (``mmkit.result.FAULTS``); default: those that happened in
-    at least one variant (or ``misrouted_putback`` when none did). The chart's title says
-    what its faults are: one fault, its own words; several, one heading per fault.
+    Parameters
+    ----------
+    result : Result
+        From :func:`mmkit.compare` or :func:`mmkit.simulate`.
+    faults : str or iterable of str, optional
+        Fault names (``mmkit.result.FAULTS``); default: those that happened in at least
+        one variant (or ``misrouted_putback`` when none did).
+
+    Returns
+    -------
+    altair.VConcatChart
+        One block of panels per fault, one panel per variant (wrapped into rows of three
+        past four variants), areas stacked by the page's real owner; the tooltip names
+        the Variant rule (the kernel function's test) that decided. The title says what
+        the faults are: one fault, its own words; several, one heading per fault.
+
+    Raises
+    ------
+    ParameterError
+        Not a Result, or an unknown fault name.
+
+    Notes
+    -----
+    The review's three points are ``kpf_balloon_misreport`` (``stable_page_flags``,
+    point 1), ``misrouted_putback`` (``putback_lru_page`` on a driver's page, point 2)
+    and ``cma_skip_false_positive`` (``reclaim_clean_pages_from_list``, point 3);
+    ``mmkit.result.FAULTS`` lists them with what they lead to (``lru_corruption``,
+    ``list_corruption``, ``objects_lost``, ``oops``, ...).
+
+    Examples
+    --------
+    >>> res = mmkit.compare(variants=["v3-02", "v4.8"], gib=0.25, ticks=40)
+    >>> chart = mmkit.viz.misrouted(res, "misrouted_putback")
+    >>> type(chart).__name__
+    'VConcatChart'
     """
     result = check_result(result)
     names = list(result.variants)
