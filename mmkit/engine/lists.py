@@ -53,54 +53,9 @@ def pcp_head(A, z, cpu, pindex):
     return base + (z * A.pcp.shape[1] + cpu) * NR_PCP_LISTS + pindex
 
 
-@kernel(inline="always")
-def list_add(A, node, head):
-    """``list_add``: insert ``node`` right after ``head`` (at the front), unless
-    ``__list_add_valid`` refuses (head's next does not point back at it, or ``node`` is
-    already there). Returns whether it was added."""
-    nxt = A.lru_next[head]
-    if nxt < 0 or A.lru_prev[nxt] != head or node == head or node == nxt:
-        return False
-    A.lru_next[node] = nxt
-    A.lru_prev[node] = head
-    A.lru_prev[nxt] = node
-    A.lru_next[head] = node
-    return True
-
-
-@kernel(inline="always")
-def list_add_tail(A, node, head):
-    """``list_add_tail``: insert ``node`` right before ``head`` (at the back), unless
-    ``__list_add_valid`` refuses. Returns whether it was added."""
-    prv = A.lru_prev[head]
-    if prv < 0 or A.lru_next[prv] != head or node == head or node == prv:
-        return False
-    A.lru_next[node] = head
-    A.lru_prev[node] = prv
-    A.lru_next[prv] = node
-    A.lru_prev[head] = node
-    return True
-
-
-@kernel(inline="always")
-def list_del(A, node):
-    """``list_del``: unlink ``node`` from whatever list it is on, unless
-    ``__list_del_entry_valid`` refuses (a link is LIST_POISON, or a neighbour does not
-    point back); the entry's links are poisoned either way. Returns whether it was
-    unlinked."""
-    nxt = A.lru_next[node]
-    prv = A.lru_prev[node]
-    ok = nxt >= 0 and prv >= 0 and A.lru_next[prv] == node and A.lru_prev[nxt] == node
-    if ok:
-        A.lru_prev[nxt] = prv
-        A.lru_next[prv] = nxt
-    A.lru_next[node] = _LIST_POISON
-    A.lru_prev[node] = _LIST_POISON
-    return ok
-
-
 # The buddy allocator's free lists, the per-CPU lists and compaction's isolated free
-# pages are written by nothing but the operations below, always on intact lists (Sim.check
+# pages are written by nothing but the unchecked operations here (the checked ones below
+# are these behind CONFIG_DEBUG_LIST's checks), always on intact lists (Sim.check
 # walks the free lists after every soak operation), so CONFIG_DEBUG_LIST's checks could
 # not fail there: these skip them, which keeps the free scanner and the allocator at their
 # speed (the checks cost about a fifth of a full compaction: benchmarks/bench_compaction.py).
@@ -134,6 +89,46 @@ def buddy_list_del(A, node):
         A.lru_next[prv] = nxt
     A.lru_next[node] = _LIST_POISON
     A.lru_prev[node] = _LIST_POISON
+
+
+@kernel(inline="always")
+def list_add(A, node, head):
+    """``list_add``: insert ``node`` right after ``head`` (at the front), unless
+    ``__list_add_valid`` refuses (head's next does not point back at it, or ``node`` is
+    already there). Returns whether it was added."""
+    nxt = A.lru_next[head]
+    if nxt < 0 or A.lru_prev[nxt] != head or node == head or node == nxt:
+        return False
+    buddy_list_add(A, node, head)
+    return True
+
+
+@kernel(inline="always")
+def list_add_tail(A, node, head):
+    """``list_add_tail``: insert ``node`` right before ``head`` (at the back), unless
+    ``__list_add_valid`` refuses. Returns whether it was added."""
+    prv = A.lru_prev[head]
+    if prv < 0 or A.lru_next[prv] != head or node == head or node == prv:
+        return False
+    buddy_list_add_tail(A, node, head)
+    return True
+
+
+@kernel(inline="always")
+def list_del(A, node):
+    """``list_del``: unlink ``node`` from whatever list it is on, unless
+    ``__list_del_entry_valid`` refuses (a link is LIST_POISON, or a neighbour does not
+    point back); the entry's links are poisoned either way. Returns whether it was
+    unlinked."""
+    nxt = A.lru_next[node]
+    prv = A.lru_prev[node]
+    ok = nxt >= 0 and prv >= 0 and A.lru_next[prv] == node and A.lru_prev[nxt] == node
+    if ok:
+        buddy_list_del(A, node)
+    else:
+        A.lru_next[node] = _LIST_POISON
+        A.lru_prev[node] = _LIST_POISON
+    return ok
 
 
 @kernel(inline="always")
