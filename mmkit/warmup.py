@@ -6,10 +6,13 @@ kernels (``try_to_compact_pages`` and everything under it: ``compact_zone``, bot
 scanners, ``migrate_pages``) call nothing of the allocator's slow path, and the rest of
 the engine needs them only from ``alloc_pages_slowpath`` on. So a second process
 compiles them while this one compiles boot, reclaim, the zsmalloc and balloon owners,
-the samplers and the snapshot rebuild; then this one runs the workloads, compiling the
-allocation path and the tick, and finds the compaction kernels in the cache (the gain,
-measured: ``docs/performance.md``). On a machine with one core it is one process; with a
-warm cache (a mark file in the cache folder) it returns at once.
+the samplers and the snapshot rebuild. On top of the compaction kernels, in a second
+round, a second process compiles ``prefill`` (the allocation path inlined into it) while
+this one compiles the tick and the allocation path it calls. Then this one runs the
+workloads under every variant, finding everything in the cache (the gain, measured:
+``docs/performance.md``). On a machine with one core it is one process; with a warm
+cache (a mark file in the cache folder) it returns at once. ``tests/test_warmup.py``
+checks, from the kernels' own source, that every kernel is reached.
 
 Run: ``python -m mmkit.warmup`` (``run.sh`` does, before the main job and the tests).
 """
@@ -49,12 +52,14 @@ def _compaction_side() -> None:
 
 def _other_side():
     """What needs no compaction kernel: reclaim, zsmalloc and the balloon, the free
-    paths, the samplers, kpageflags and the snapshot rebuild; returns the rebuilt
-    snapshot (None outside a source checkout)."""
+    paths, the samplers, kpageflags, the allocator's op rows and the snapshot rebuild
+    with its report; returns the rebuilt snapshot (None outside a source checkout)."""
     import numpy as np
 
     from mmkit.engine import reclaim as _rc
     from mmkit.engine import workload as W
+    from mmkit.engine.alloc import OP_ALLOC
+    from mmkit.engine.pages import run_ops
     from mmkit.model.memory import Memory
 
     sim = _machine()
@@ -65,17 +70,48 @@ def _other_side():
     sim.balloon_deflate(8)
     sim.kpageflags()
     W.sample(sim.A, sim.vc, sim.S, np.zeros(W.NR_SM, dtype=np.int64))
-    return Memory.from_snapshot(str(_SAMPLE)) if _SAMPLE.is_dir() else None
+    run_ops(Memory.synthetic(mib=32, variant="v4.8"), np.array([[OP_ALLOC, 0, 0, 0, 0, 0, 0]]))
+    if not _SAMPLE.is_dir():
+        return None
+    from mmkit import snapshot
+
+    snap = snapshot.load(str(_SAMPLE))
+    mem = Memory.from_snapshot(snap)
+    snapshot.from_snapshot_report(snap, mem)
+    return mem
+
+
+def _prefill_side() -> None:
+    """``prefill``, with the whole allocation path inlined into it (in a second process)."""
+    import numpy as np
+
+    from mmkit.engine import workload as W
+
+    sim = _machine()
+    P = np.zeros(W.NR_P, dtype=np.int64)
+    P[W.P_MIX_ANON] = 1
+    W.prefill(sim.A, sim.vc, sim.S, P, 500_000, 1000)
+
+
+def _ticks_side() -> None:
+    """The workload's tick and the allocation path it calls, with no prefill."""
+    import mmkit
+
+    mmkit.compare(workload="review-04", variants=["v4.8"], gib=0.25, ticks=5, seed=1, prefill=0)
 
 
 def _everything(snapshot) -> None:
-    """The workload's kernels under every variant, and the rebuilt snapshot compacted."""
+    """The workload's kernels under every variant, the rebuilt snapshot compacted, large
+    folios and the invariant check."""
     import mmkit
 
     mmkit.compare(workload="review-04", variants=list(mmkit.NAMED), gib=0.25, ticks=40, seed=1)
     mmkit.compare(workload="zram-pressure", variants=["v4.5", "v4.8"], gib=0.25, ticks=20, seed=1)
     if snapshot is not None:
         mmkit.compact_memory(snapshot)
+    sim = _machine()
+    sim.folio(2, order=4)
+    sim.check()
 
 
 def warm(jobs: int | None = None, quiet: bool = False) -> float:
@@ -89,21 +125,25 @@ def warm(jobs: int | None = None, quiet: bool = False) -> float:
     jobs = jobs if jobs is not None else min(2, os.cpu_count() or 1)
     say = (lambda s: None) if quiet else (lambda s: print(f"mmkit: {s}", file=sys.stderr, flush=True))
     say(f"compiling the engine into {CACHE_DIR} (once per engine version; minutes on a fresh machine)")
-    # the compaction kernels in a second process, the rest of round one here
-    child = None
-    if jobs > 1:
-        child = multiprocessing.get_context("spawn").Process(target=_compaction_side, name="mmkit-warmup", daemon=True)
-        child.start()
-    else:
-        _compaction_side()
-    snapshot = _other_side()
-    say(f"  reclaim, zsmalloc, balloon, samplers, snapshot rebuild: done at {time.perf_counter() - t0:.0f} s")
-    if child is not None:
-        child.join()
-        if child.exitcode != 0:
-            raise RuntimeError(f"mmkit.warmup: compiling the compaction kernels failed in the second process "
-                               f"(exit code {child.exitcode})")
-    say(f"  compaction and migration: done at {time.perf_counter() - t0:.0f} s")
+    # round one: the compaction kernels in a second process, what needs none of them here;
+    # round two, on top of them: prefill in a second process, the tick here
+    snapshot = None
+    for there, here, what in ((_compaction_side, _other_side, "compaction and migration"),
+                              (_prefill_side, _ticks_side, "the allocation path, the tick and the prefill")):
+        child = None
+        if jobs > 1:
+            child = multiprocessing.get_context("spawn").Process(target=there, name="mmkit-warmup", daemon=True)
+            child.start()
+        else:
+            there()
+        got = here()
+        snapshot = got if snapshot is None else snapshot
+        if child is not None:
+            child.join()
+            if child.exitcode != 0:
+                raise RuntimeError(f"mmkit.warmup: compiling {what} failed in the second process "
+                                   f"(exit code {child.exitcode})")
+        say(f"  {what}: done at {time.perf_counter() - t0:.0f} s")
     _everything(snapshot)
     Path(CACHE_DIR).mkdir(parents=True, exist_ok=True)
     mark.write_text(f"{time.time():.0f}\n")

@@ -45,8 +45,52 @@ def test_an_edited_copy_gets_its_own_cache(tmp_path):
     copy = tmp_path / "src"
     shutil.copytree(ROOT, copy / "mmkit", ignore=shutil.ignore_patterns("__pycache__"))
     f = copy / "mmkit" / "engine" / "buddy.py"
-    f.write_text(f.read_text() + "\n# an edit\n")
+    f.write_text(f.read_text() + "\n_AN_EDIT = 1\n")
     out = subprocess.run([sys.executable, "-c", PROBE.format(root=str(copy)).replace(
         "buddy.zone_free_pages(m.arrays(), 0)\n", "")], capture_output=True, text=True, check=True,
         cwd=tmp_path).stdout.splitlines()
     assert out[0] != CACHE_DIR and Path(out[0]).parent == Path(CACHE_DIR).parent
+
+
+CACHE_DIR_OF = """
+import sys
+sys.path.insert(0, {root!r})
+import mmkit.engine
+assert mmkit.engine.__file__.startswith({root!r})
+print(mmkit.engine.CACHE_DIR)
+"""
+
+
+def _cache_dir_of(src: Path) -> str:
+    return subprocess.run([sys.executable, "-c", CACHE_DIR_OF.format(root=str(src))], capture_output=True, text=True,
+                          check=True, cwd=src).stdout.strip()
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, (path, old)
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_the_cache_folder_follows_code_not_docstrings(tmp_path):
+    """A docstring or comment edit, in the engine or in a module it imports, keeps the
+    compiled engine; a changed constant in an imported module starts a fresh one."""
+    copy = tmp_path / "src"
+    shutil.copytree(ROOT, copy / "mmkit", ignore=shutil.ignore_patterns("__pycache__"))
+    assert _cache_dir_of(copy) == CACHE_DIR
+    engine, memory, kinds = (copy / "mmkit" / f for f in ("engine/buddy.py", "model/memory.py", "model/kinds.py"))
+    _edit(memory, '"""', '"""An edited module docstring. ')
+    _edit(engine, '"""``zone_page_state(zone, NR_FREE_PAGES)``', '"""An edited docstring: ``zone_page_state``')
+    engine.write_text(engine.read_text() + "\n# a comment\n")
+    assert _cache_dir_of(copy) == CACHE_DIR
+    _edit(kinds, "PAGEBLOCK_ORDER = 9", "PAGEBLOCK_ORDER = 10")
+    assert _cache_dir_of(copy) != CACHE_DIR
+
+
+def test_the_cache_key_covers_what_the_engine_imports():
+    from mmkit.engine import _PACKAGE, engine_sources
+
+    files = {str(p.relative_to(_PACKAGE)) for p in engine_sources()}
+    assert {"engine/buddy.py", "engine/jit.py", "model/kinds.py", "model/flags.py", "semantics/variant.py",
+            "semantics/rules.py"} <= files
+    assert not any(f.startswith(("viz/", "report/", "sweep/", "snapshot/")) for f in files)

@@ -23,3 +23,52 @@ def test_warm_writes_its_mark_and_then_returns_at_once(tmp_path, monkeypatch, ca
     assert "compaction and migration: done" in err and "engine compiled in" in err
     assert warmup.warm(jobs=jobs) == 0.0
     assert capsys.readouterr().err == ""
+
+
+ENTRIES = """
+import json
+from mmkit import warmup
+warmup._compaction_side()
+warmup._everything(warmup._other_side())
+import kernelgraph
+ks = kernelgraph.kernels()
+print(json.dumps(sorted(n for n, d in ks.items() if d.signatures)))
+# every door of a Sim, after the warm-up: each must find its kernel in the cache
+before = {n: sum(d.stats.cache_misses.values()) for n, d in ks.items()}
+sim = warmup._machine()
+sim.anon(4); sim.anon(2, pinned=True); sim.file(4, dirty=True); sim.folio(2, order=3, file=False); sim.thp(1)
+pfns = sim.kernel(4, order=1)
+sim.free(sim.anon(3))
+sim.balloon_inflate(4); sim.balloon_deflate(2); sim.zram_store(4); sim.zram_free(2)
+sim.reclaim(); sim.compact_zone(order=9); sim.compact_memory()
+r = sim.alloc_contig_range(4096, 4096 + 1024)
+if r["ok"]:
+    sim.free_contig_range(4096, 4096 + 1024)
+sim.kpageflags(); sim.check()
+print(json.dumps(sorted(n for n, d in ks.items() if sum(d.stats.cache_misses.values()) > before[n])))
+"""
+
+
+def test_every_kernel_is_compiled_by_the_warm_up():
+    """Every numba kernel of the engine is one that the warm-up compiles (as a kernel
+    called from Python) or one that such a kernel calls, read from the kernels' own
+    source; and each door of a Sim then finds its kernel compiled, with the argument
+    types it passes. A kernel the warm-up missed would compile, for minutes on a fresh
+    machine, in the middle of someone's notebook or test."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import kernelgraph
+
+    here = Path(__file__).resolve().parent
+    out = subprocess.run([sys.executable, "-c", ENTRIES], capture_output=True, text=True, check=True,
+                         cwd=here).stdout.strip().splitlines()
+    entries, compiled_after = json.loads(out[-2]), json.loads(out[-1])
+    ks = kernelgraph.kernels()
+    assert len(entries) >= 20 and set(entries) <= set(ks)
+    graph = {n: kernelgraph.callees(d) for n, d in ks.items()}
+    missing = sorted(set(ks) - kernelgraph.reachable(entries, graph))
+    assert not missing, f"kernels the warm-up does not compile: {missing}"
+    assert not compiled_after, f"kernels a Sim compiled after the warm-up: {compiled_after}"

@@ -4,10 +4,13 @@ compiled Variant (an int64 array indexed by ``mmkit.semantics.variant.F_*``) and
 
 Numba's on-disk cache checks only the source file of the function it caches, not the
 files of the functions it calls, so an edited callee could leave a stale caller in the
-cache. The cache therefore lives in a folder named after a hash of every engine source
-file: any edit starts a fresh cache. The folder is ``$NUMBA_CACHE_DIR/mmkit-<hash>``
-when NUMBA_CACHE_DIR is set (read-only installs, Binder), else
-``$XDG_CACHE_HOME/mmkit/numba-<hash>`` (``~/.cache`` by default).
+cache. The cache therefore lives in a folder named after a hash of the engine's code:
+every file of ``mmkit/engine`` and every mmkit module they import at module level, and
+what those import, followed from the import statements themselves (``engine_sources``).
+The hash is of each file's syntax tree without its docstrings: editing a docstring or a
+comment keeps the compiled engine, editing code or a constant starts a fresh cache. The
+folder is ``$NUMBA_CACHE_DIR/mmkit-<hash>`` when NUMBA_CACHE_DIR is set (read-only
+installs, Binder), else ``$XDG_CACHE_HOME/mmkit/numba-<hash>`` (``~/.cache`` by default).
 
 Inside it, a function's cache files are found by the function's place in the package
 (``engine/``, ``snapshot/``) and checked against a hash of its file's content, not
@@ -22,27 +25,84 @@ import hashlib
 import os
 from pathlib import Path
 
+_HERE = Path(__file__).resolve().parent  # mmkit/engine
+_PACKAGE = _HERE.parent  # the mmkit folder
+
+
+def _facts(source: bytes) -> tuple[str, list[str]]:
+    """A module's code digest (its syntax tree without docstrings: comments are not in
+    the tree, line numbers are not dumped) and the mmkit modules it imports at module
+    level."""
+    import ast
+
+    tree = ast.parse(source)
+    imports = []
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            imports += [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            imports += [a.name for a in node.names]
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest(), [m for m in imports if m.split(".")[0] == "mmkit"]
+
+
+def engine_sources(memo: dict | None = None) -> dict[Path, str]:
+    """The files whose code the compiled engine depends on, with their code digests:
+    ``mmkit/engine/*.py`` and the mmkit modules they import at module level,
+    transitively (imports inside functions are Python-side and left out). ``memo`` maps
+    a file's content hash to its facts, so that an unchanged file is not parsed again."""
+    memo = {} if memo is None else memo
+    out: dict[Path, str] = {}
+    todo = sorted(_HERE.glob("*.py"))
+    while todo:
+        f = todo.pop()
+        if f in out:
+            continue
+        raw = f.read_bytes()
+        key = hashlib.sha256(raw).hexdigest()
+        if key not in memo:
+            memo[key] = _facts(raw)
+        out[f], imports = memo[key]
+        for name in imports:
+            p = _PACKAGE.parent.joinpath(*name.split("."))
+            todo += [c for c in (p.with_suffix(".py"), p / "__init__.py") if c.is_file()]
+    return dict(sorted(out.items()))
+
 
 def _configure_cache() -> str:
+    import json
+
     import numba
 
-    here = Path(__file__).resolve().parent
-    h = hashlib.sha256()
-    for f in sorted(here.glob("*.py")) + sorted((here.parent / "model").glob("*.py")) + sorted(
-            (here.parent / "semantics").glob("*.py")):
-        h.update(f.name.encode())
-        h.update(f.read_bytes())
-    tag = h.hexdigest()[:16]
     base = os.environ.get("NUMBA_CACHE_DIR")
-    if base:
-        path = Path(base) / f"mmkit-{tag}"
-    else:
-        path = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mmkit" / f"numba-{tag}"
+    root = Path(base) if base else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mmkit"
+    memo_file = root / "mmkit-sources.json"
+    try:
+        memo = json.loads(memo_file.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    known = len(memo)
+    h = hashlib.sha256()
+    for f, digest in engine_sources(memo).items():
+        h.update(str(f.relative_to(_PACKAGE)).encode())
+        h.update(digest.encode())
+    if len(memo) != known:  # a new or edited file: keep its facts for the next import
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            tmp = memo_file.with_name(f"{memo_file.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(memo))
+            os.replace(tmp, memo_file)
+        except OSError:
+            pass  # a read-only cache folder: parse again next time
+    tag = h.hexdigest()[:16]
+    path = root / (f"mmkit-{tag}" if base else f"numba-{tag}")
     numba.config.CACHE_DIR = str(path)
     return str(path)
-
-
-_PACKAGE = Path(__file__).resolve().parent.parent  # the mmkit folder
 
 
 def _package_locator():

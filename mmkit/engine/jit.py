@@ -23,6 +23,10 @@ the other way: it is a loop of nothing but allocations, so ``inline_into("prefil
 inlines its whole allocation path there (one more copy of the allocator per kind of page
 it makes) and nowhere else.
 
+A kernel called from other kernels is compiled once, for plain argument types, however
+many constants its callers pass (``one_specialisation``); numba alone compiles it once
+per pattern of literal arguments.
+
 What each of these rules gained or cost, measured: ``docs/performance.md``.
 """
 
@@ -31,10 +35,35 @@ from __future__ import annotations
 from numba import njit
 
 
+def one_specialisation(dispatcher):
+    """Compile ``dispatcher`` once for all the constants its callers pass.
+
+    numba types a global constant or a literal argument (``record(S, A, EV_MIGRATED, ...)``,
+    ``compact_zones_for(..., True)``) as ``Literal[int](7)``, and a kernel called from
+    another kernel is compiled once per pattern of literal arguments: ``record`` 24 times,
+    ``get_page_from_freelist`` 7 times, each with everything it calls. The callers' types
+    are made plain (``types.unliteral``) before the kernel is looked up, so each kernel
+    compiles once (``tests/test_numba_private.py`` checks numba still goes this way).
+    """
+    from numba.core import config, types
+
+    if config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1 (coverage): a plain Python function
+        return dispatcher
+    typed = dispatcher.get_call_template
+
+    def get_call_template(args, kws):
+        return typed(tuple(types.unliteral(a) for a in args), {k: types.unliteral(v) for k, v in kws.items()})
+
+    dispatcher.get_call_template = get_call_template
+    return dispatcher
+
+
 def kernel(fn=None, *, inline="never", nogil: bool = False):
     """``@kernel`` or ``@kernel(inline="always")`` for the one-line helpers of hot loops."""
     deco = njit(cache=True, _nrt=False, inline=inline, nogil=nogil)
-    return deco if fn is None else deco(fn)
+    if fn is None:
+        return lambda f: one_specialisation(deco(f))
+    return one_specialisation(deco(fn))
 
 
 def inline_into(*callers: str):

@@ -139,13 +139,6 @@ def buddy_list_move(A, node, head):
 
 
 @kernel(inline="always")
-def list_move(A, node, head):
-    """``list_move``: ``list_del`` then ``list_add``."""
-    list_del(A, node)
-    list_add(A, node, head)
-
-
-@kernel(inline="always")
 def list_empty(A, head):
     return A.lru_next[head] == head
 
