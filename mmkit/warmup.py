@@ -127,7 +127,7 @@ def warm(jobs: int | None = None, quiet: bool = False) -> float:
     say(f"compiling the engine into {CACHE_DIR} (once per engine version; minutes on a fresh machine)")
     # round one: the compaction kernels in a second process, what needs none of them here;
     # round two, on top of them: prefill in a second process, the tick here
-    snapshot = None
+    got = []
     for there, here, what in ((_compaction_side, _other_side, "compaction and migration"),
                               (_prefill_side, _ticks_side, "the allocation path, the tick and the prefill")):
         child = None
@@ -136,15 +136,14 @@ def warm(jobs: int | None = None, quiet: bool = False) -> float:
             child.start()
         else:
             there()
-        got = here()
-        snapshot = got if snapshot is None else snapshot
+        got.append(here())
         if child is not None:
             child.join()
             if child.exitcode != 0:
                 raise RuntimeError(f"mmkit.warmup: compiling {what} failed in the second process "
                                    f"(exit code {child.exitcode})")
         say(f"  {what}: done at {time.perf_counter() - t0:.0f} s")
-    _everything(snapshot)
+    _everything(got[0])  # the snapshot round one rebuilt
     Path(CACHE_DIR).mkdir(parents=True, exist_ok=True)
     mark.write_text(f"{time.time():.0f}\n")
     secs = time.perf_counter() - t0

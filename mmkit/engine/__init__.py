@@ -27,6 +27,7 @@ from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent  # mmkit/engine
 _PACKAGE = _HERE.parent  # the mmkit folder
+_STAMPS: dict[str, str] = {}  # a source file's content hash, by path: the cache key's and the locator's
 
 
 def _facts(source: bytes) -> tuple[str, list[str]]:
@@ -64,7 +65,7 @@ def engine_sources(memo: dict | None = None) -> dict[Path, str]:
         if f in out:
             continue
         raw = f.read_bytes()
-        key = hashlib.sha256(raw).hexdigest()
+        key = _STAMPS[str(f)] = hashlib.sha256(raw).hexdigest()
         if key not in memo:
             memo[key] = _facts(raw)
         out[f], imports = memo[key]
@@ -111,17 +112,15 @@ def _package_locator():
     class PackageCacheLocator(caching.UserProvidedCacheLocator):
         """numba cache locator for mmkit's own functions (see the module docstring)."""
 
-        _stamps: dict[str, str] = {}
-
         def __init__(self, py_func, py_file):
             super().__init__(py_func, py_file)
             rel = Path(py_file).resolve().relative_to(_PACKAGE)
             self._cache_path = os.path.join(numba_config().CACHE_DIR, *rel.parent.parts)
 
         def get_source_stamp(self):
-            stamp = self._stamps.get(self._py_file)
+            stamp = _STAMPS.get(self._py_file)
             if stamp is None:
-                stamp = self._stamps[self._py_file] = hashlib.sha256(Path(self._py_file).read_bytes()).hexdigest()
+                stamp = _STAMPS[self._py_file] = hashlib.sha256(Path(self._py_file).read_bytes()).hexdigest()
             return stamp
 
         @classmethod

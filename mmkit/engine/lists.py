@@ -92,12 +92,18 @@ def buddy_list_del(A, node):
 
 
 @kernel(inline="always")
+def __list_add_valid(A, node, prv, nxt):
+    """``__list_add_valid``: ``prv`` and ``nxt`` point at each other (neither through
+    LIST_POISON) and ``node`` is neither of them."""
+    return (prv >= 0 and nxt >= 0 and A.lru_prev[nxt] == prv and A.lru_next[prv] == nxt
+            and node != prv and node != nxt)
+
+
+@kernel(inline="always")
 def list_add(A, node, head):
     """``list_add``: insert ``node`` right after ``head`` (at the front), unless
-    ``__list_add_valid`` refuses (head's next does not point back at it, or ``node`` is
-    already there). Returns whether it was added."""
-    nxt = A.lru_next[head]
-    if nxt < 0 or A.lru_prev[nxt] != head or node == head or node == nxt:
+    ``__list_add_valid`` refuses. Returns whether it was added."""
+    if not __list_add_valid(A, node, head, A.lru_next[head]):
         return False
     buddy_list_add(A, node, head)
     return True
@@ -107,8 +113,7 @@ def list_add(A, node, head):
 def list_add_tail(A, node, head):
     """``list_add_tail``: insert ``node`` right before ``head`` (at the back), unless
     ``__list_add_valid`` refuses. Returns whether it was added."""
-    prv = A.lru_prev[head]
-    if prv < 0 or A.lru_next[prv] != head or node == head or node == prv:
+    if not __list_add_valid(A, node, A.lru_prev[head], head):
         return False
     buddy_list_add_tail(A, node, head)
     return True
