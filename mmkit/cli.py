@@ -245,6 +245,39 @@ def _run_report(args: argparse.Namespace) -> int:
     return run(args)
 
 
+# ------------------------------------------------------------------ trace record
+def _positive_float(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < x <= 86400:
+        raise argparse.ArgumentTypeError(f"{x} is not in (0, 86400]")
+    return x
+
+
+def _add_trace_record(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", metavar="DIR", help="new folder to write the trace into (events.parquet, meta.json, "
+                                              "start/ and end/ snapshots)")
+    p.add_argument("--seconds", type=_positive_float, required=True, help="how long to record between the snapshots")
+    p.add_argument("--events", default=None, metavar="LIST",
+                   help="comma-separated system:event names (default: all of mmkit.trace.DEFAULT_EVENTS); "
+                        "kmem:mm_page_alloc and kmem:mm_page_free are required")
+    p.add_argument("--buffer-kb", type=_positive_int, default=None,
+                   help="ring buffer per CPU in KiB (default 32768, at most 1/32 of available memory)")
+    p.add_argument("--attempts", type=_positive_int, default=5,
+                   help="captures per snapshot until buddyinfo is unchanged across the read (default 5)")
+    p.add_argument("--keep-raw", action="store_true", help="keep the raw ring-buffer pages in DIR/raw/")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--overwrite", action="store_true", help="replace DIR if it exists")
+
+
+def _run_trace_record(args: argparse.Namespace) -> int:
+    from mmkit.trace.cli import _run_trace_record as run
+
+    return run(args)
+
+
 COMMANDS: tuple[Command, ...] = (
     Command("run", "run a workload under several variants and print the before/after table",
             _add_run, _run_run),
@@ -265,6 +298,10 @@ COMMANDS: tuple[Command, ...] = (
             _add_report, _run_report),
     Command("sweep", "run a grid of workloads, variants, seeds and machine sizes on a local pool or a Dask cluster",
             _add_sweep, _run_sweep),
+    Command("trace", "record this machine's page allocator (tracefs) between two snapshots", children=(
+        Command("record", "snapshot, the page allocator's tracepoints for N seconds, snapshot (root)",
+                _add_trace_record, _run_trace_record),
+    )),
 )
 
 

@@ -78,6 +78,32 @@ class SnapshotError(MmkitError, ValueError):
     """
 
 
+class TraceError(MmkitError, ValueError):
+    """A trace file or folder is missing, truncated or not what it claims to be: a
+    ``format`` file without a field that mmkit reads (the event and field are named), a
+    ring-buffer page with a corrupt header or a record running past its page (file, page
+    and byte offset given), an event id that no recorded format declares, a line of
+    ``perf script`` / ``trace-cmd report`` text that cannot be read (file and line
+    number), a trace folder without its ``events.parquet`` or ``meta.json``.
+
+    Fix: the message names the file and what is wrong with it; record again with
+    ``mmkit trace record DIR --seconds N``, or repair or remove that file. A ``ValueError``
+    too.
+    """
+
+
+class TracingUnavailableError(MmkitError, RuntimeError):
+    """``mmkit trace record`` cannot trace this machine: not root, no tracefs in this
+    kernel (or it cannot be mounted), a tracepoint that recording needs
+    (``kmem:mm_page_alloc``, ``kmem:mm_page_free``) is missing, or the tracefs instance
+    mmkit would create already exists (someone else's recorder of the same pid).
+
+    Fix: run as root on a kernel with ``CONFIG_FTRACE`` and the kmem tracepoints; mmkit
+    mounts tracefs at ``/sys/kernel/tracing`` when it is not mounted (and unmounts it
+    after). Tracing settings are restored exactly as found whatever happens.
+    """
+
+
 class OutOfMemoryError(MmkitError, MemoryError):
     """A workload asked for more pages than the simulated machine has. Reserved: today an
     allocation that fails inside a run is counted (vmstat ``alloc_fail``, ``oom``) as the

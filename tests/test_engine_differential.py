@@ -23,10 +23,12 @@ from mmkit.semantics import (
     BalloonProtocol,
     CmaCleanRule,
     FailureRoute,
+    FallbackRule,
     IsolatedBit,
     MovableMarker,
     NewpageRoute,
     PageBalloonTest,
+    PageblockMerge,
 )
 
 # numpy warns on the generator's wrapping uint64 arithmetic when the JIT is off
@@ -216,6 +218,7 @@ FIELD_VALUES = {
     "movable_marker": list(MovableMarker), "balloon_protocol": list(BalloonProtocol),
     "page_balloon": list(PageBalloonTest), "pg_isolated": list(IsolatedBit), "newpage_route": list(NewpageRoute),
     "failure_route": list(FailureRoute), "cma_clean_rule": list(CmaCleanRule),
+    "fallback_rule": list(FallbackRule), "pageblock_merge": list(PageblockMerge),
 }
 BOOL_FIELDS = [f for f in RULE_FIELDS if isinstance(getattr(NAMED["v4.5"], f), bool)]
 

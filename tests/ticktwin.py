@@ -27,6 +27,7 @@ from mmkit.reference import populate as _pop
 from mmkit.reference.buddy import CMA, MOVABLE
 from mmkit.reference.pcp import pcp_tick
 from mmkit.reference.predicates import PageIsolated, test
+from mmkit.semantics import FallbackRule
 from mmkit.reference.reclaim import zone_free_pages
 
 KINDS = (PageKind.ANON, PageKind.FILE, PageKind.SLAB, PageKind.SLAB_RECLAIMABLE, PageKind.KERNEL, PageKind.PAGETABLE)
@@ -55,9 +56,15 @@ class TickTwin:
         end = mem.zones[z].end & ~(PAGEBLOCK_NR_PAGES - 1)
         start = max(end - nb * PAGEBLOCK_NR_PAGES, (mem.zones[z].start + PAGEBLOCK_NR_PAGES - 1)
                     & ~(PAGEBLOCK_NR_PAGES - 1))
+        hygiene = mem.variant.fallback_rule == FallbackRule.CLAIM_OR_STEAL_ONE
         for b in range(start, end, PAGEBLOCK_NR_PAGES):
             mem.pageblock_mt[b // PAGEBLOCK_NR_PAGES] = CMA
+            if hygiene:
+                mem.split_large_buddy(z, b)
             mem.move_freepages_block(z, b, CMA)
+        if hygiene:
+            for b in range(start, end, PAGEBLOCK_NR_PAGES):
+                mem.remerge_pageblock(z, b)
         self.cma_start = start
         return start
 

@@ -118,8 +118,9 @@ def random_variant(rng: np.random.Generator, user_share: float = 0.4) -> Variant
         picked = rng.choice(len(RULE_FIELDS), size=k, replace=False)
         changes = {}
         for i in picked:
-            values = rule_values(RULE_FIELDS[int(i)])
-            changes[RULE_FIELDS[int(i)]] = values[int(rng.integers(len(values)))]
+            name = RULE_FIELDS[int(i)]
+            values = [x for x in rule_values(name) if x != getattr(NAMED[base], name)]  # a change, not the base's
+            changes[name] = values[int(rng.integers(len(values)))]
         v = user_variant(base, changes)
         if v is not None:
             return v

@@ -11,8 +11,10 @@ from mmkit.engine.buddy import (
     MIGRATE_PCPTYPES,
     MOVABLE,
     WMARK_HIGH,
+    WMARK_LOW,
     __free_one_page,
     __rmqueue,
+    alloc_flags_nofragment,
     get_pageblock_migratetype,
     page_zone,
     zone_watermark_ok,
@@ -92,27 +94,35 @@ ALLOC_NO_WATERMARKS = -1  # a ``wmark`` for allocations from reclaim (PF_MEMALLO
 
 @kernel(inline="always")
 def alloc_pages(A, vc, order, mt, kind, owner, compound, zone_hi, wmark):
-    """``__alloc_pages`` fast path over the zonelist ``zone_hi`` .. 0 (no reclaim or
+    """``get_page_from_freelist`` over the zonelist ``zone_hi`` .. 0 (no reclaim or
     compaction here): the first zone above watermark ``wmark`` that has a block.
-    ``ALLOC_NO_WATERMARKS``: any zone with a block (a task in reclaim, PF_MEMALLOC)."""
-    z = zone_hi
-    while z >= 0:
-        if A.pcp.shape[1] > 0 and vc[F_PCP_AUTOTUNE] != 0 and (A.zone_flags[z] & ZONE_BELOW_HIGH) == 0:
-            # v6.7+ get_page_from_freelist: a zone found below its high watermark is
-            # marked ZONE_BELOW_HIGH, which makes its per-CPU lists shrink
-            if not zone_watermark_ok(A, z, order, A.wmark[z, WMARK_HIGH], mt == MOVABLE):
-                A.zone_flags[z] |= ZONE_BELOW_HIGH
-        if wmark < 0 or zone_watermark_ok(A, z, order, A.wmark[z, wmark], mt == MOVABLE):
-            pfn = -1
-            if pcp_enabled(A, vc, order, mt):
-                pfn = rmqueue_pcplist(A, vc, z, order, mt)
-            if pfn < 0:
-                pfn = __rmqueue(A, vc, z, order, mt)
-            if pfn >= 0:
-                prep_new_page(A, vc, pfn, order, kind, owner, compound)
-                return pfn
-        z -= 1
-    return -1
+    ``ALLOC_NO_WATERMARKS``: any zone with a block (a task in reclaim, PF_MEMALLOC).
+    ``alloc_nofragment`` (v5.0): the fast path (``WMARK_LOW``) of a request whose
+    preferred zone is Normal first tries every zone without taking less than a pageblock
+    from another migratetype, then again without that limit."""
+    # the fast path (low watermark) of a Normal-zone request: ALLOC_NOFRAGMENT first
+    nofrag = wmark == WMARK_LOW and alloc_flags_nofragment(A, vc, zone_hi)
+    while True:
+        z = zone_hi
+        while z >= 0:
+            if A.pcp.shape[1] > 0 and vc[F_PCP_AUTOTUNE] != 0 and (A.zone_flags[z] & ZONE_BELOW_HIGH) == 0:
+                # v6.7+ get_page_from_freelist: a zone found below its high watermark is
+                # marked ZONE_BELOW_HIGH, which makes its per-CPU lists shrink
+                if not zone_watermark_ok(A, z, order, A.wmark[z, WMARK_HIGH], mt == MOVABLE):
+                    A.zone_flags[z] |= ZONE_BELOW_HIGH
+            if wmark < 0 or zone_watermark_ok(A, z, order, A.wmark[z, wmark], mt == MOVABLE):
+                pfn = -1
+                if pcp_enabled(A, vc, order, mt):
+                    pfn = rmqueue_pcplist(A, vc, z, order, mt, nofrag)
+                if pfn < 0:
+                    pfn = __rmqueue(A, vc, z, order, mt, nofrag)
+                if pfn >= 0:
+                    prep_new_page(A, vc, pfn, order, kind, owner, compound)
+                    return pfn
+            z -= 1
+        if not nofrag:
+            return -1
+        nofrag = False  # no zone could serve it without fragmenting: again, allowed to
 
 
 @kernel(inline="always")

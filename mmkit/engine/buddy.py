@@ -1,9 +1,12 @@
-"""The buddy allocator, as v4.5 ``mm/page_alloc.c`` has it (no per-cpu lists).
+"""The buddy allocator of ``mm/page_alloc.c``: free lists, merging, splitting, fallbacks.
 
-``__rmqueue`` takes the smallest free block of the wanted migratetype, else steals from
-the fallback table with pageblock stealing; ``__free_one_page`` merges buddies and puts
-a block whose next-higher buddy is free at the tail of its list. Free lists, ``nr_free``
-and pageblock migratetypes are kept exactly as the kernel keeps them.
+``__rmqueue`` takes the smallest free block of the wanted migratetype, else falls back to
+another type's lists as the variant's era does (``fallback_rule``: v4.5's stealing, v4.12's
+alike pages, v6.10's claim-or-steal with free lists that always match their pageblocks);
+``__free_one_page`` merges buddies (across pageblocks of different types as
+``pageblock_merge`` allows) and puts a block whose next-higher buddy is free at the tail
+of its list. Free lists, ``nr_free`` and pageblock migratetypes are kept exactly as the
+kernel keeps them.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from mmkit.engine.lists import (
     list_first,
 )
 from mmkit.engine.pageflags import PageBuddy, page_order, rmv_page_order, set_page_order
+from mmkit.engine.predicates import PageLRU, __PageMovable
 from mmkit.model.kinds import (
     MAX_ORDER,
     PAGEBLOCK_NR_PAGES,
@@ -28,6 +32,8 @@ from mmkit.model.kinds import (
     PB_MIGRATETYPE_MASK,
     MigrateType,
 )
+from mmkit.semantics.rules import FallbackRule, PageblockMerge
+from mmkit.semantics.variant import F_ALLOC_NOFRAGMENT, F_FALLBACK_RULE, F_PAGEBLOCK_MERGE
 
 UNMOVABLE = int(MigrateType.UNMOVABLE)
 MOVABLE = int(MigrateType.MOVABLE)
@@ -36,6 +42,14 @@ HIGHATOMIC = int(MigrateType.HIGHATOMIC)
 CMA = int(MigrateType.CMA)
 ISOLATE = int(MigrateType.ISOLATE)
 MIGRATE_PCPTYPES = 3
+
+FB_HALF_FREE = int(FallbackRule.MOVE_FREE_CLAIM_HALF_FREE)
+FB_HALF_ALIKE = int(FallbackRule.MOVE_FREE_CLAIM_HALF_ALIKE)
+FB_CLAIM = int(FallbackRule.CLAIM_OR_STEAL_ONE)
+PM_ANY = int(PageblockMerge.ANY)
+PM_NOT_ISOLATE = int(PageblockMerge.NOT_ISOLATE)
+
+ZONE_HAS_ISOLATE = 4  # zone->nr_isolate_pageblock > 0 (a zone_flags bit)
 
 # fallbacks[][] of v4.5 __rmqueue_fallback; -1 ends a row.
 FALLBACKS = np.array(
@@ -100,11 +114,28 @@ def page_is_buddy(A, vc, z, buddy, order):
 
 
 @kernel(inline="always")
+def pageblock_merge_stops(A, vc, z, mt, buddy_mt):
+    """``__free_one_page`` at pageblock order or more: True if the block (of type ``mt``)
+    may not merge with a buddy whose pageblock is ``buddy_mt`` (``pageblock_merge``)."""
+    rule = vc[F_PAGEBLOCK_MERGE]
+    if rule == PM_ANY or buddy_mt == mt:
+        return False
+    if rule == PM_NOT_ISOLATE:
+        # v4.6: only while the zone has isolated pageblocks (has_isolate_pageblock)
+        return (A.zone_flags[z] & ZONE_HAS_ISOLATE) != 0 and (mt == ISOLATE or buddy_mt == ISOLATE)
+    # v5.18: migratetype_is_mergeable (the per-CPU types only)
+    return mt >= MIGRATE_PCPTYPES or buddy_mt >= MIGRATE_PCPTYPES
+
+
+@kernel(inline="always")
 def __free_one_page(A, vc, pfn, z, order, mt):
     """Merge the block at ``pfn`` with free buddies and put it on a free list.
 
     v4.5 ``__free_one_page``: if the buddy of the merged block's next-higher order is
-    free, the block goes to the list's tail (it may merge soon), else to its head.
+    free, the block goes to the list's tail (it may merge soon), else to its head. At
+    pageblock order and above the era's ``pageblock_merge`` rule may stop the merge, and
+    with v6.10's free lists (``FallbackRule.CLAIM_OR_STEAL_ONE``) a buddy of another
+    mergeable type has its pageblock retyped to ``mt`` ("Match buddy type").
     """
     page_idx = pfn & ((1 << MAX_ORDER) - 1)
     base = pfn - page_idx
@@ -114,6 +145,12 @@ def __free_one_page(A, vc, pfn, z, order, mt):
         buddy = base + buddy_idx
         if not page_is_buddy(A, vc, z, buddy, order):
             break
+        if order >= PAGEBLOCK_ORDER:
+            buddy_mt = get_pageblock_migratetype(A, buddy)
+            if pageblock_merge_stops(A, vc, z, mt, buddy_mt):
+                break
+            if buddy_mt != mt and vc[F_FALLBACK_RULE] == FB_CLAIM:
+                set_pageblock_migratetype(A, buddy, mt)
         buddy_list_del(A, buddy)
         A.nr_free[z, order] -= 1
         rmv_page_order(A, buddy)
@@ -131,6 +168,44 @@ def __free_one_page(A, vc, pfn, z, order, mt):
     buddy_list_add(A, pfn, free_head(A, z, order, mt))
     A.nr_free[z, order] += 1
     return pfn
+
+
+@kernel
+def split_large_buddy(A, vc, z, pfn):
+    """v6.10 ``move_freepages_block_isolate``'s first step: a free block larger than a
+    pageblock that holds the pageblock of ``pfn`` is taken off its list and freed again one
+    pageblock at a time, each with its own pageblock's type (``split_large_buddy``), so
+    that a pageblock about to change type holds no part of a larger block."""
+    for o in range(PAGEBLOCK_ORDER + 1, MAX_ORDER):
+        head = pfn & ~((1 << o) - 1)
+        if zone_spans_pfn(A, z, head) and PageBuddy(A, vc, head) and page_order(A, head) == o:
+            buddy_list_del(A, head)
+            A.nr_free[z, o] -= 1
+            rmv_page_order(A, head)
+            p = head
+            while p < head + (1 << o):
+                __free_one_page(A, vc, p, z, PAGEBLOCK_ORDER, get_pageblock_migratetype(A, p))
+                p += PAGEBLOCK_NR_PAGES
+            return
+
+
+@kernel
+def remerge_pageblock(A, vc, z, pfn):
+    """``unset_migratetype_isolate``: a free block of pageblock order (or more) left
+    unmerged while its pageblock was isolated is isolated and freed again, so that it
+    merges with its buddy now (``__isolate_free_page`` + ``__putback_isolated_page``)."""
+    if not PageBuddy(A, vc, pfn):
+        return
+    order = page_order(A, pfn)
+    if order < PAGEBLOCK_ORDER or order >= MAX_ORDER - 1:
+        return
+    buddy = pfn ^ (1 << order)
+    if not page_is_buddy(A, vc, z, buddy, order) or get_pageblock_migratetype(A, buddy) == ISOLATE:
+        return
+    buddy_list_del(A, pfn)
+    A.nr_free[z, order] -= 1
+    rmv_page_order(A, pfn)
+    __free_one_page(A, vc, pfn, z, order, get_pageblock_migratetype(A, pfn))
 
 
 # ------------------------------------------------------------------ allocating
@@ -162,8 +237,9 @@ def __rmqueue_smallest(A, vc, z, order, mt):
 
 
 @kernel
-def move_freepages(A, vc, z, start, end, mt):
-    """``move_freepages``: move every free block in [start, end] to the ``mt`` lists."""
+def move_freepages(A, vc, z, start, end, mt, tail):
+    """``move_freepages``: move every free block in [start, end] to the ``mt`` lists (at
+    their heads, or tails from v6.10's ``move_to_free_list``); the pages moved."""
     moved = 0
     pfn = start
     while pfn <= end:
@@ -171,7 +247,11 @@ def move_freepages(A, vc, z, start, end, mt):
             pfn += 1
             continue
         order = page_order(A, pfn)
-        buddy_list_move(A, pfn, free_head(A, z, order, mt))
+        buddy_list_del(A, pfn)
+        if tail:
+            buddy_list_add_tail(A, pfn, free_head(A, z, order, mt))
+        else:
+            buddy_list_add(A, pfn, free_head(A, z, order, mt))
         pfn += 1 << order
         moved += 1 << order
     return moved
@@ -179,19 +259,25 @@ def move_freepages(A, vc, z, start, end, mt):
 
 @kernel
 def move_freepages_block(A, vc, z, pfn, mt):
-    """``move_freepages_block``: the pageblock of ``pfn``, not crossing zone bounds."""
+    """``move_freepages_block``: the pageblock of ``pfn``, not crossing zone bounds (v4.5
+    moves the part from ``pfn`` when the block starts before the zone; v6.10 moves
+    nothing and returns -1 when it straddles the zone either way)."""
     start = pfn & ~(PAGEBLOCK_NR_PAGES - 1)
     end = start + PAGEBLOCK_NR_PAGES - 1
+    hygiene = vc[F_FALLBACK_RULE] == FB_CLAIM
     if not zone_spans_pfn(A, z, start):
+        if hygiene:
+            return -1
         start = pfn
     if not zone_spans_pfn(A, z, end):
-        return 0
-    return move_freepages(A, vc, z, start, end, mt)
+        return -1 if hygiene else 0
+    return move_freepages(A, vc, z, start, end, mt, hygiene)
 
 
 @kernel(inline="always")
 def can_steal_fallback(order, start_mt):
-    """``can_steal_fallback``: large blocks and unmovable/reclaimable requests steal."""
+    """``can_steal_fallback`` (``should_try_claim_block`` from v6.15): large blocks and
+    unmovable/reclaimable requests may take the pageblock."""
     if order >= PAGEBLOCK_ORDER:
         return True
     if order >= PAGEBLOCK_ORDER // 2 or start_mt == RECLAIMABLE or start_mt == UNMOVABLE:
@@ -199,19 +285,61 @@ def can_steal_fallback(order, start_mt):
     return False
 
 
+@kernel(inline="always")
+def change_pageblock_range(A, pfn, order, mt):
+    """``change_pageblock_range``: every pageblock of a block of pageblock order or more."""
+    p = pfn
+    for _ in range(1 << (order - PAGEBLOCK_ORDER)):
+        set_pageblock_migratetype(A, p, mt)
+        p += PAGEBLOCK_NR_PAGES
+
+
 @kernel
-def steal_suitable_fallback(A, vc, z, pfn, start_mt):
-    """``steal_suitable_fallback``: take whole pageblocks for big blocks; otherwise move
-    the block's free pages and claim the pageblock if at least half of it was free."""
+def pageblock_alike_pages(A, vc, pfn, start_mt, block_mt, free_pages):
+    """The "alike" pages of v4.12+ ``steal_suitable_fallback`` / v6.10+
+    ``try_to_claim_block``: for a movable request the pageblock's LRU and non-LRU movable
+    pages (``PageLRU || __PageMovable``), for another request falling back to a MOVABLE
+    pageblock every page that is neither free nor movable, else none."""
+    start = pfn & ~(PAGEBLOCK_NR_PAGES - 1)
+    movable = 0
+    p = start
+    while p < start + PAGEBLOCK_NR_PAGES:
+        if PageBuddy(A, vc, p):
+            p += 1 << page_order(A, p)
+            continue
+        if PageLRU(A, p) or __PageMovable(A, vc, p):
+            movable += 1
+        p += 1
+    if start_mt == MOVABLE:
+        return movable
+    if block_mt == MOVABLE:
+        return PAGEBLOCK_NR_PAGES - (free_pages + movable)
+    return 0
+
+
+@kernel
+def steal_suitable_fallback(A, vc, z, pfn, start_mt, whole_block):
+    """v4.5 / v4.12 ``steal_suitable_fallback``: take whole pageblocks for big blocks;
+    otherwise move the pageblock's free pages to ``start_mt`` and take the pageblock if
+    half of it is free (v4.5) or free and alike (v4.12). v4.12: a block that may not steal
+    the pageblock (``!whole_block``) moves alone (``single_page``)."""
     current_order = page_order(A, pfn)
+    block_mt = get_pageblock_migratetype(A, pfn)
+    alike_rule = vc[F_FALLBACK_RULE] == FB_HALF_ALIKE
     if current_order >= PAGEBLOCK_ORDER:
-        # change_pageblock_range
-        p = pfn
-        for _ in range(1 << (current_order - PAGEBLOCK_ORDER)):
-            set_pageblock_migratetype(A, p, start_mt)
-            p += PAGEBLOCK_NR_PAGES
+        change_pageblock_range(A, pfn, current_order, start_mt)
+        if alike_rule:
+            buddy_list_move(A, pfn, free_head(A, z, current_order, start_mt))
+        return
+    if not whole_block:
+        buddy_list_move(A, pfn, free_head(A, z, current_order, start_mt))
         return
     pages = move_freepages_block(A, vc, z, pfn, start_mt)
+    if alike_rule:
+        if pages == 0:  # the pageblock straddles the zone
+            buddy_list_move(A, pfn, free_head(A, z, current_order, start_mt))
+            return
+        pages += pageblock_alike_pages(A, vc, pfn, start_mt, block_mt, pages)
     if pages >= (1 << (PAGEBLOCK_ORDER - 1)):
         set_pageblock_migratetype(A, pfn, start_mt)
 
@@ -235,14 +363,16 @@ def find_suitable_fallback(A, z, order, mt):
 
 
 @kernel
-def __rmqueue_fallback(A, vc, z, order, start_mt):
+def __rmqueue_fallback_v4(A, vc, z, order, start_mt, min_order):
+    """v4.5 ``__rmqueue_fallback``: the largest fallback block (of ``min_order`` or
+    more), stolen, split onto the requested type's lists."""
     current_order = MAX_ORDER - 1
-    while current_order >= order:
+    while current_order >= min_order:
         fmt, can_steal = find_suitable_fallback(A, z, current_order, start_mt)
         if fmt >= 0:
             pfn = list_first(A, free_head(A, z, current_order, fmt))
             if can_steal:
-                steal_suitable_fallback(A, vc, z, pfn, start_mt)
+                steal_suitable_fallback(A, vc, z, pfn, start_mt, True)
             A.nr_free[z, current_order] -= 1
             buddy_list_del(A, pfn)
             rmv_page_order(A, pfn)
@@ -252,16 +382,143 @@ def __rmqueue_fallback(A, vc, z, order, start_mt):
     return -1
 
 
+@kernel
+def __rmqueue_fallback_alike(A, vc, z, order, start_mt, min_order):
+    """v4.12-v6.9 ``__rmqueue_fallback``: the largest fallback block (the smallest for a
+    movable request that may not steal, ``find_smallest``), moved to the requested type's
+    lists with its pageblock's free pages when it may steal; then ``__rmqueue`` retries
+    ``__rmqueue_smallest`` of the requested type."""
+    current_order = MAX_ORDER - 1
+    fmt = -1
+    can_steal = False
+    while current_order >= min_order:
+        fmt, can_steal = find_suitable_fallback(A, z, current_order, start_mt)
+        if fmt >= 0:
+            break
+        current_order -= 1
+    if fmt < 0:
+        return -1
+    if not can_steal and start_mt == MOVABLE and current_order > order:
+        current_order = order  # find_smallest
+        while current_order < MAX_ORDER:
+            fmt, can_steal = find_suitable_fallback(A, z, current_order, start_mt)
+            if fmt >= 0:
+                break
+            current_order += 1
+    pfn = list_first(A, free_head(A, z, current_order, fmt))
+    steal_suitable_fallback(A, vc, z, pfn, start_mt, can_steal)
+    return __rmqueue_smallest(A, vc, z, order, start_mt)
+
+
+@kernel
+def try_to_claim_block(A, vc, z, pfn, current_order, order, start_mt, block_mt):
+    """v6.10+ ``try_to_claim_block``: a block of pageblock order or more is taken whole
+    (its pageblocks retyped, split onto the requested type's lists); a smaller one claims
+    its pageblock if the pageblock is inside the zone and free + alike pages are half of
+    it: the free blocks move to the tail of the requested type's lists, the pageblock is
+    retyped, and ``__rmqueue_smallest`` allocates. -1 if not claimed."""
+    if current_order >= PAGEBLOCK_ORDER:
+        buddy_list_del(A, pfn)
+        A.nr_free[z, current_order] -= 1
+        rmv_page_order(A, pfn)
+        change_pageblock_range(A, pfn, current_order, start_mt)
+        expand(A, vc, z, pfn, order, current_order, start_mt)
+        return pfn
+    start = pfn & ~(PAGEBLOCK_NR_PAGES - 1)
+    if not zone_spans_pfn(A, z, start) or not zone_spans_pfn(A, z, start + PAGEBLOCK_NR_PAGES - 1):
+        return -1  # prep_move_freepages_block: the pageblock straddles the zone
+    free_pages = 0
+    p = start
+    while p < start + PAGEBLOCK_NR_PAGES:
+        if PageBuddy(A, vc, p):
+            free_pages += 1 << page_order(A, p)
+            p += 1 << page_order(A, p)
+        else:
+            p += 1
+    alike = pageblock_alike_pages(A, vc, pfn, start_mt, block_mt, free_pages)
+    if free_pages + alike < (1 << (PAGEBLOCK_ORDER - 1)):
+        return -1
+    move_freepages(A, vc, z, start, start + PAGEBLOCK_NR_PAGES - 1, start_mt, True)
+    set_pageblock_migratetype(A, start, start_mt)
+    return __rmqueue_smallest(A, vc, z, order, start_mt)
+
+
+@kernel
+def __rmqueue_steal(A, vc, z, order, start_mt):
+    """v6.15+ ``__rmqueue_steal``: the smallest fallback block, split on its own
+    pageblock's lists (the pageblock keeps its type); -1 if there is none."""
+    for current_order in range(order, MAX_ORDER):
+        fmt, _ = find_suitable_fallback(A, z, current_order, start_mt)
+        if fmt >= 0:
+            pfn = list_first(A, free_head(A, z, current_order, fmt))
+            buddy_list_del(A, pfn)
+            A.nr_free[z, current_order] -= 1
+            rmv_page_order(A, pfn)
+            expand(A, vc, z, pfn, order, current_order, fmt)
+            return pfn
+    return -1
+
+
+@kernel
+def __rmqueue_claim_or_steal(A, vc, z, order, start_mt, nofrag):
+    """v6.10+ ``__rmqueue_claim`` then ``__rmqueue_steal`` (v6.15 names). Claim: from the
+    largest order down, while the order may claim (``should_try_claim_block``), the first
+    fallback block of each order. Steal: see :func:`__rmqueue_steal`. ALLOC_NOFRAGMENT
+    (``nofrag``): whole pageblocks only, no steal. (``rmqueue_bulk`` remembers a steal,
+    as v6.16's ``rmqueue_mode`` does.)"""
+    min_order = PAGEBLOCK_ORDER if nofrag and order < PAGEBLOCK_ORDER else order
+    current_order = MAX_ORDER - 1
+    while current_order >= min_order:
+        if not can_steal_fallback(current_order, start_mt):
+            break
+        fmt, _ = find_suitable_fallback(A, z, current_order, start_mt)
+        if fmt >= 0:
+            pfn = list_first(A, free_head(A, z, current_order, fmt))
+            got = try_to_claim_block(A, vc, z, pfn, current_order, order, start_mt, fmt)
+            if got >= 0:
+                return got
+        current_order -= 1
+    if nofrag:
+        return -1
+    return __rmqueue_steal(A, vc, z, order, start_mt)
+
+
+@kernel
+def __rmqueue_fallback(A, vc, z, order, start_mt, nofrag):
+    """The fallback of the variant's era (``fallback_rule``). ``nofrag``: the allocation
+    has ALLOC_NOFRAGMENT (v5.0): only blocks of pageblock order or more may be taken from
+    another type (``min_order``), and v6.10's single-page steal is not tried."""
+    rule = vc[F_FALLBACK_RULE]
+    if rule == FB_CLAIM:
+        return __rmqueue_claim_or_steal(A, vc, z, order, start_mt, nofrag)
+    min_order = PAGEBLOCK_ORDER if nofrag and order < PAGEBLOCK_ORDER else order
+    if rule == FB_HALF_ALIKE:
+        return __rmqueue_fallback_alike(A, vc, z, order, start_mt, min_order)
+    return __rmqueue_fallback_v4(A, vc, z, order, start_mt, min_order)
+
+
 @kernel(inline="always")
-def __rmqueue(A, vc, z, order, mt):
-    """``__rmqueue``: smallest block of ``mt``, then CMA for movable, then fallbacks."""
+def __rmqueue(A, vc, z, order, mt, nofrag):
+    """``__rmqueue``: smallest block of ``mt``, then CMA for movable, then fallbacks
+    (``nofrag``: ALLOC_NOFRAGMENT, see :func:`__rmqueue_fallback`)."""
     pfn = __rmqueue_smallest(A, vc, z, order, mt)
     if pfn < 0:
         if mt == MOVABLE:
             pfn = __rmqueue_smallest(A, vc, z, order, CMA)
         if pfn < 0:
-            pfn = __rmqueue_fallback(A, vc, z, order, mt)
+            pfn = __rmqueue_fallback(A, vc, z, order, mt, nofrag)
     return pfn
+
+
+ZONE_NORMAL_START_PFN = 1 << 20  # x86-64: ZONE_NORMAL begins at 4 GiB
+
+
+@kernel(inline="always")
+def alloc_flags_nofragment(A, vc, zone_hi):
+    """``alloc_flags_nofragment`` (v5.0, one node): ALLOC_NOFRAGMENT when the preferred
+    zone is ZONE_NORMAL (here: the zone starts at 4 GiB, as on x86-64) and a lower zone
+    exists to spread into first."""
+    return vc[F_ALLOC_NOFRAGMENT] != 0 and zone_hi > 0 and A.zone_start[zone_hi] >= ZONE_NORMAL_START_PFN
 
 
 @kernel(inline="always")

@@ -10,14 +10,17 @@ from mmkit.engine.pageflags import PageBuddy
 from mmkit.engine.pcp import PCP_COUNT, pcp_page_order, pindex_to_order
 from mmkit.errors import InvariantError
 from mmkit.model.flags import PG_lru
-from mmkit.model.kinds import MAX_ORDER, MIGRATE_TYPES, NR_KINDS, PageKind
+from mmkit.model.kinds import MAX_ORDER, MIGRATE_TYPES, NR_KINDS, PAGEBLOCK_ORDER, PB_MIGRATETYPE_MASK, PageKind
 from mmkit.model.memory import NR_PCP_LISTS
+from mmkit.semantics.rules import FallbackRule
+from mmkit.semantics.variant import F_FALLBACK_RULE
 
 K_HOLE = int(PageKind.HOLE)
 K_FREE = int(PageKind.FREE)
 K_RESERVED = int(PageKind.RESERVED)
 K_UNINIT = int(PageKind.UNINIT)
 K_PCP = int(PageKind.PCP)
+FB_CLAIM = int(FallbackRule.CLAIM_OR_STEAL_ONE)
 
 # rule code -> text (the kernels return codes; Python raises InvariantError with the text)
 RULES = {
@@ -42,6 +45,7 @@ RULES = {
     19: "per-CPU list holds a block that is not a PCP block of the list's order",
     20: "per-CPU count disagrees with the pages on its lists",
     21: "PCP frame outside every per-CPU list's block",
+    22: "free block on the list of another migratetype than its pageblock's (v6.10 free lists)",
 }
 
 
@@ -50,6 +54,7 @@ def _check(A, vc):
     """Return (rule code, pfn, detail) of the first broken invariant, or (0, -1, 0)."""
     n = A.flags.shape[0]
     nz = A.zone_start.shape[0]
+    hygiene = vc[F_FALLBACK_RULE] == FB_CLAIM
     covered = np.zeros(n, dtype=np.uint8)
     listed = np.zeros(n, dtype=np.uint8)
     for p in range(n):
@@ -81,6 +86,10 @@ def _check(A, vc):
                         return 6, node, order
                     if node < A.zone_start[z] or node + (1 << order) > A.zone_end[z]:
                         return 7, node, z
+                    if hygiene:
+                        for b in range(node >> PAGEBLOCK_ORDER, ((node + (1 << order) - 1) >> PAGEBLOCK_ORDER) + 1):
+                            if (A.pb_flags[b] & PB_MIGRATETYPE_MASK) != mt:
+                                return 22, node, mt * 100 + (A.pb_flags[b] & PB_MIGRATETYPE_MASK)
                     listed[node] = 1
                     for p in range(node, node + (1 << order)):
                         if covered[p]:

@@ -16,12 +16,15 @@ from mmkit.engine.jit import kernel
 from mmkit.engine.alloc import alloc_pages, free_pages, free_the_page
 from mmkit.engine.buddy import (
     CMA,
+    FB_CLAIM,
+    MIGRATE_PCPTYPES,
     MOVABLE,
     WMARK_HIGH,
     WMARK_LOW,
     WMARK_MIN,
     find_suitable_fallback,
     get_pageblock_migratetype,
+    move_freepages_block,
     set_pageblock_migratetype,
     zone_watermark_ok,
 )
@@ -110,6 +113,7 @@ from mmkit.semantics.variant import (
     F_COMPACT_LARGE_FOLIOS,
     F_COMPACTION_MIN_WMARK,
     F_EXTFRAG_COSTLY_ONLY,
+    F_FALLBACK_RULE,
     F_FREE_ISOLATE_FAIL_BREAK,
     F_FREE_SCANNER_STRIDE,
     F_ISOLATE_FREE_MIN_WMARK,
@@ -524,7 +528,11 @@ def __isolate_free_page(A, vc, z, pfn, order):
         p = pfn
         while p < pfn + (1 << order):
             mt = get_pageblock_migratetype(A, p)
-            if mt != CMA and mt != 5:
+            if vc[F_FALLBACK_RULE] == FB_CLAIM:
+                # v6.10: only mergeable types, their free blocks moving with them
+                if mt < MIGRATE_PCPTYPES and move_freepages_block(A, vc, z, p, MOVABLE) >= 0:
+                    set_pageblock_migratetype(A, p, MOVABLE)
+            elif mt != CMA and mt != 5:
                 set_pageblock_migratetype(A, p, MOVABLE)
             p += PAGEBLOCK_NR_PAGES
     return 1 << order

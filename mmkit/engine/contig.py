@@ -14,11 +14,15 @@ from mmkit.engine.alloc import free_the_page
 from mmkit.engine.pcp import ZONE_HAS_ISOLATE, drain_all_pages
 from mmkit.engine.buddy import (
     CMA,
+    FB_CLAIM,
     ISOLATE,
+    PM_ANY,
     get_pageblock_migratetype,
     move_freepages_block,
     page_zone,
+    remerge_pageblock,
     set_pageblock_migratetype,
+    split_large_buddy,
 )
 from mmkit.engine.compaction import (
     CC_MIGRATED,
@@ -46,7 +50,7 @@ from mmkit.engine.state import (
 from mmkit.model.flags import PG_dirty, PG_swapbacked, PG_unevictable
 from mmkit.model.kinds import MAX_ORDER, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, PageKind
 from mmkit.semantics.rules import CmaCleanRule
-from mmkit.semantics.variant import F_CMA_CLEAN_RULE
+from mmkit.semantics.variant import F_CMA_CLEAN_RULE, F_FALLBACK_RULE, F_PAGEBLOCK_MERGE
 
 K_FILE = int(PageKind.FILE)
 K_ANON = int(PageKind.ANON)
@@ -132,6 +136,8 @@ def start_isolate_page_range(A, vc, start, end, saved):
     while b < end:
         saved[i] = get_pageblock_migratetype(A, b)
         set_pageblock_migratetype(A, b, ISOLATE)
+        if vc[F_FALLBACK_RULE] == FB_CLAIM:
+            split_large_buddy(A, vc, z, b)  # v6.10 move_freepages_block_isolate
         move_freepages_block(A, vc, z, b, ISOLATE)
         b = (b & ~(PAGEBLOCK_NR_PAGES - 1)) + PAGEBLOCK_NR_PAGES
         i += 1
@@ -146,6 +152,8 @@ def undo_isolate_page_range(A, vc, start, end, saved):
     while b < end:
         set_pageblock_migratetype(A, b, saved[i])
         move_freepages_block(A, vc, z, b, saved[i])
+        if vc[F_PAGEBLOCK_MERGE] != PM_ANY:
+            remerge_pageblock(A, vc, z, b & ~(PAGEBLOCK_NR_PAGES - 1))
         b = (b & ~(PAGEBLOCK_NR_PAGES - 1)) + PAGEBLOCK_NR_PAGES
         i += 1
 

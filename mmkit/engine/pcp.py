@@ -42,8 +42,11 @@ from mmkit.engine.buddy import (
     MIGRATE_PCPTYPES,
     MOVABLE,
     WMARK_HIGH,
+    ZONE_HAS_ISOLATE,
+    FB_CLAIM,
     __free_one_page,
     __rmqueue,
+    __rmqueue_steal,
     get_pageblock_migratetype,
     zone_watermark_ok,
 )
@@ -52,7 +55,7 @@ from mmkit.engine.lists import buddy_list_add, buddy_list_add_tail, buddy_list_d
 from mmkit.engine.pageflags import set_page_kind
 from mmkit.model.kinds import PAGEBLOCK_ORDER, PageKind
 from mmkit.model.memory import NR_PCP_FIELDS, NR_PCP_LISTS
-from mmkit.semantics.variant import F_PCP_AUTOTUNE, F_PCP_HIGH_ORDER, F_PCP_MT_AT_DRAIN
+from mmkit.semantics.variant import F_FALLBACK_RULE, F_PCP_AUTOTUNE, F_PCP_HIGH_ORDER, F_PCP_MT_AT_DRAIN
 
 K_FREE = int(PageKind.FREE)
 K_PCP = int(PageKind.PCP)
@@ -75,7 +78,7 @@ PCPF_FREE_HIGH_BATCH = 2
 # Memory.zone_flags bits (enum zone_flags; the last stands for zone->nr_isolate_pageblock)
 ZONE_BELOW_HIGH = 1
 ZONE_RECLAIM_ACTIVE = 2
-ZONE_HAS_ISOLATE = 4
+# ZONE_HAS_ISOLATE = 4 is the buddy allocator's (__free_one_page reads it)
 
 PAGE_ALLOC_COSTLY_ORDER = 3
 HPAGE_PMD_ORDER = PAGEBLOCK_ORDER
@@ -282,13 +285,23 @@ def free_unref_page_commit(A, vc, pfn, z, order, mt):
 
 # ------------------------------------------------------------------ allocating
 @kernel
-def rmqueue_bulk(A, vc, z, order, count, mt, cpu, pindex):
+def rmqueue_bulk(A, vc, z, order, count, mt, cpu, pindex, nofrag):
     """``rmqueue_bulk``: up to ``count`` blocks of ``order`` from the buddy onto the list,
-    each after the one before (the list keeps the buddy's order). Returns the blocks."""
+    each after the one before (the list keeps the buddy's order), with the allocation's
+    ALLOC_NOFRAGMENT (``nofrag``). Returns the blocks."""
     head = pcp_head(A, z, cpu, pindex)
     n = 0
+    steal = False
     for _ in range(count):
-        pfn = __rmqueue(A, vc, z, order, mt)
+        if steal:
+            # v6.16 rmqueue_mode: the lists are the zone lock's; once the claim failed
+            # and a page was stolen, the next ones are stolen without trying again
+            pfn = __rmqueue_steal(A, vc, z, order, mt)
+        else:
+            pfn = __rmqueue(A, vc, z, order, mt, nofrag)
+            if pfn >= 0 and vc[F_FALLBACK_RULE] == FB_CLAIM:
+                pt = get_pageblock_migratetype(A, pfn)
+                steal = pt != mt and pt != CMA  # only a stolen page sits in another type's block
         if pfn < 0:
             break
         # set_pcppage_migratetype: the list's type, CMA for a block from the CMA area
@@ -333,7 +346,7 @@ def nr_pcp_alloc(A, z, cpu, order):
 
 
 @kernel
-def rmqueue_pcplist(A, vc, z, order, mt):
+def rmqueue_pcplist(A, vc, z, order, mt, nofrag):
     """``rmqueue_pcplist``: the first block of this CPU's list for (order, mt), after a
     refill if the list is empty; -1 if the buddy had nothing either. v4.8: a refill is
     ``batch`` pages; v5.14-v6.6: ``max(batch >> order, 2)`` blocks; v6.7+:
@@ -349,7 +362,7 @@ def rmqueue_pcplist(A, vc, z, order, mt):
             batch = nr_pcp_alloc(A, z, cpu, order)
         elif vc[F_PCP_HIGH_ORDER] != 0 and batch > 1:
             batch = max(batch >> order, 2)
-        rmqueue_bulk(A, vc, z, order, batch, mt, cpu, pindex)
+        rmqueue_bulk(A, vc, z, order, batch, mt, cpu, pindex, nofrag)
         if list_empty(A, head):
             return -1
     pfn = list_first(A, head)

@@ -11,7 +11,16 @@ from numba import njit
 
 from mmkit.engine.jit import inline_into, kernel
 
-from mmkit.engine.buddy import CMA, MOVABLE, move_freepages_block, set_pageblock_migratetype, zone_free_pages
+from mmkit.engine.buddy import (
+    CMA,
+    FB_CLAIM,
+    MOVABLE,
+    move_freepages_block,
+    remerge_pageblock,
+    set_pageblock_migratetype,
+    split_large_buddy,
+    zone_free_pages,
+)
 from mmkit.engine.compaction import compact_zones_for, kcompactd_do_work
 from mmkit.engine.pcp import pcp_tick
 from mmkit.engine.contig import alloc_contig_range, free_contig_range, NR_CR
@@ -52,7 +61,7 @@ from mmkit.engine.state import (
 from mmkit.model.encodings import MAPPING_ID_BALLOON
 from mmkit.model.flags import PG_head
 from mmkit.model.kinds import MAX_ORDER, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, PageKind
-from mmkit.semantics.variant import F_KCOMPACTD, F_ZSMALLOC_MOVABLE
+from mmkit.semantics.variant import F_FALLBACK_RULE, F_KCOMPACTD, F_ZSMALLOC_MOVABLE
 
 K_FREE = int(PageKind.FREE)
 K_ANON = int(PageKind.ANON)
@@ -292,8 +301,15 @@ def setup_cma_area(A, vc, P):
     b = start
     while b < end:
         set_pageblock_migratetype(A, b, CMA)
+        if vc[F_FALLBACK_RULE] == FB_CLAIM:
+            split_large_buddy(A, vc, z, b)  # no free block across a CMA area's edge
         move_freepages_block(A, vc, z, b, CMA)
         b += PAGEBLOCK_NR_PAGES
+    if vc[F_FALLBACK_RULE] == FB_CLAIM:
+        b = start
+        while b < end:
+            remerge_pageblock(A, vc, z, b)  # the area's own pageblocks merge again
+            b += PAGEBLOCK_NR_PAGES
     return start
 
 

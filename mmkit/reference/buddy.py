@@ -14,13 +14,18 @@ from mmkit.model import flags as pg
 from mmkit.model.kinds import FALLBACKS, MAX_ORDER, MIGRATE_TYPES, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, MigrateType, PageKind
 from mmkit.model.memory import NR_PCP_FIELDS, NR_PCP_LISTS, check_cpus, nr_heads
 from mmkit.reference import pcp as _pcp
-from mmkit.semantics import PageTypes, variant as get_variant
+from mmkit.reference.predicates import PageLRU
+from mmkit.reference.predicates import __PageMovable as _PageMovable_lockless  # no name mangling in the class
+from mmkit.semantics import FallbackRule, PageblockMerge, PageTypes, variant as get_variant
 
 MOVABLE, UNMOVABLE, RECLAIMABLE, CMA = (int(MigrateType.MOVABLE), int(MigrateType.UNMOVABLE),
                                         int(MigrateType.RECLAIMABLE), int(MigrateType.CMA))
 ISOLATE = int(MigrateType.ISOLATE)
 MIGRATE_PCPTYPES = 3
+WMARK_LOW = 1
 WMARK_HIGH = 2
+ZONE_HAS_ISOLATE = 4
+ZONE_NORMAL_START_PFN = 1 << 20  # x86-64: ZONE_NORMAL begins at 4 GiB
 
 
 class TailOf:
@@ -168,12 +173,28 @@ class RefMemory:
             return False
         return self.PageBuddy(pfn) and self.pages[pfn].private == order
 
+    def merge_stops(self, z, mt, buddy_mt) -> bool:
+        """__free_one_page at pageblock order or more: the era's pageblock_merge rule."""
+        rule = self.variant.pageblock_merge
+        if rule == PageblockMerge.ANY or buddy_mt == mt:
+            return False
+        if rule == PageblockMerge.NOT_ISOLATE:
+            return bool(self.zone_flags[z] & ZONE_HAS_ISOLATE) and ISOLATE in (mt, buddy_mt)
+        return mt >= MIGRATE_PCPTYPES or buddy_mt >= MIGRATE_PCPTYPES
+
     def free_one_page(self, pfn, z, order, mt):
-        """__free_one_page: merge upward, then head or tail of the list."""
+        """__free_one_page: merge upward (across pageblocks as the era allows, the
+        buddy's pageblock retyped with v6.10's free lists), then head or tail of the list."""
         while order < MAX_ORDER - 1:
             buddy = pfn ^ (1 << order)
             if not self.page_is_buddy(z, buddy, order):
                 break
+            if order >= PAGEBLOCK_ORDER:
+                buddy_mt = self.pageblock_mt[buddy // PAGEBLOCK_NR_PAGES]
+                if self.merge_stops(z, mt, buddy_mt):
+                    break
+                if buddy_mt != mt and self.variant.fallback_rule == FallbackRule.CLAIM_OR_STEAL_ONE:
+                    self.pageblock_mt[buddy // PAGEBLOCK_NR_PAGES] = mt
             self.list_del(buddy)
             self.zones[z].nr_free[order] -= 1
             self.rmv_page_order(buddy)
@@ -186,6 +207,36 @@ class RefMemory:
             tail = self.page_is_buddy(z, higher_buddy, order + 1)
         self.list_add(pfn, z, order, mt, tail=tail)
         self.zones[z].nr_free[order] += 1
+
+    def split_large_buddy(self, z, pfn):
+        """v6.10: a free block larger than a pageblock holding pfn's pageblock is freed
+        again one pageblock at a time, each with its own pageblock's type."""
+        zone = self.zones[z]
+        for o in range(PAGEBLOCK_ORDER + 1, MAX_ORDER):
+            head = pfn & ~((1 << o) - 1)
+            if zone.start <= head < zone.end and self.PageBuddy(head) and self.pages[head].private == o:
+                self.list_del(head)
+                zone.nr_free[o] -= 1
+                self.rmv_page_order(head)
+                for p in range(head, head + (1 << o), PAGEBLOCK_NR_PAGES):
+                    self.free_one_page(p, z, PAGEBLOCK_ORDER, self.pageblock_mt[p // PAGEBLOCK_NR_PAGES])
+                return
+
+    def remerge_pageblock(self, z, pfn):
+        """unset_migratetype_isolate: a free block of pageblock order left unmerged is
+        freed again so that it merges with its (not isolated) buddy."""
+        if not self.PageBuddy(pfn):
+            return
+        order = self.pages[pfn].private
+        if order < PAGEBLOCK_ORDER or order >= MAX_ORDER - 1:
+            return
+        buddy = pfn ^ (1 << order)
+        if not self.page_is_buddy(z, buddy, order) or self.pageblock_mt[buddy // PAGEBLOCK_NR_PAGES] == ISOLATE:
+            return
+        self.list_del(pfn)
+        self.zones[z].nr_free[order] -= 1
+        self.rmv_page_order(pfn)
+        self.free_one_page(pfn, z, order, self.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES])
 
     def free_pages(self, pfn, order):
         """__free_pages: free_pages_prepare, then onto this CPU's per-CPU list if the era
@@ -226,57 +277,186 @@ class RefMemory:
         return -1
 
     def move_freepages_block(self, z, pfn, mt) -> int:
+        """move_freepages_block: v4.5 moves from pfn when the pageblock starts before the
+        zone, 0 when it ends after; v6.10 moves nothing (-1) and moves to list tails."""
         zone = self.zones[z]
+        hygiene = self.variant.fallback_rule == FallbackRule.CLAIM_OR_STEAL_ONE
         start = pfn - pfn % PAGEBLOCK_NR_PAGES
         end = start + PAGEBLOCK_NR_PAGES - 1
         if not zone.start <= start < zone.end:
+            if hygiene:
+                return -1
             start = pfn
         if not zone.start <= end < zone.end:
-            return 0
+            return -1 if hygiene else 0
+        return self.move_freepages(z, start, end, mt, tail=hygiene)
+
+    def move_freepages(self, z, start, end, mt, tail=False) -> int:
         moved, p = 0, start
         while p <= end:
             if self.PageBuddy(p):
                 order = self.pages[p].private
                 self.list_del(p)
-                self.list_add(p, z, order, mt)
+                self.list_add(p, z, order, mt, tail=tail)
                 p += 1 << order
                 moved += 1 << order
             else:
                 p += 1
         return moved
 
-    def rmqueue_fallback(self, z, order, start_mt):
+    def find_suitable_fallback(self, z, order, start_mt):
+        """find_suitable_fallback: (the first fallback type with a block of this order,
+        whether the pageblock may be taken) or (-1, False)."""
         zone = self.zones[z]
-        for current in range(MAX_ORDER - 1, order - 1, -1):
-            if zone.nr_free[current] == 0:
+        if zone.nr_free[order] == 0:
+            return -1, False
+        for fmt in FALLBACKS[start_mt]:
+            if fmt == -1:
+                break
+            if zone.free_list[order][fmt]:
+                return fmt, self.can_steal(order, start_mt)
+        return -1, False
+
+    @staticmethod
+    def can_steal(order, start_mt) -> bool:
+        return order >= PAGEBLOCK_ORDER // 2 or start_mt in (RECLAIMABLE, UNMOVABLE)
+
+    def alike_pages(self, pfn, start_mt, block_mt, free_pages) -> int:
+        """v4.12+: the pages of pfn's pageblock alike the request (movable ones for a
+        movable request; for another request in a MOVABLE pageblock, neither free nor
+        movable ones)."""
+        start = pfn - pfn % PAGEBLOCK_NR_PAGES
+        movable, p = 0, start
+        while p < start + PAGEBLOCK_NR_PAGES:
+            if self.PageBuddy(p):
+                p += 1 << self.pages[p].private
                 continue
-            for fmt in FALLBACKS[start_mt]:
-                if fmt == -1:
+            if PageLRU(self.pages[p]) or _PageMovable_lockless(self.variant, self.pages[p]):
+                movable += 1
+            p += 1
+        if start_mt == MOVABLE:
+            return movable
+        return PAGEBLOCK_NR_PAGES - (free_pages + movable) if block_mt == MOVABLE else 0
+
+    def take(self, z, pfn, order):
+        self.list_del(pfn)
+        self.zones[z].nr_free[order] -= 1
+        self.rmv_page_order(pfn)
+
+    def retype_range(self, pfn, order, mt):
+        for i in range(1 << (order - PAGEBLOCK_ORDER)):
+            self.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES + i] = mt
+
+    def rmqueue_fallback(self, z, order, start_mt, nofrag=False):
+        """__rmqueue_fallback of the era; nofrag (ALLOC_NOFRAGMENT, v5.0): only blocks of
+        pageblock order or more from other types, and no v6.10 single-page steal."""
+        rule = self.variant.fallback_rule
+        min_order = PAGEBLOCK_ORDER if nofrag and order < PAGEBLOCK_ORDER else order
+        if rule == FallbackRule.CLAIM_OR_STEAL_ONE:
+            return self.rmqueue_claim_or_steal(z, order, start_mt, nofrag)
+        if rule == FallbackRule.MOVE_FREE_CLAIM_HALF_ALIKE:
+            return self.rmqueue_fallback_alike(z, order, start_mt, min_order)
+        zone = self.zones[z]
+        for current in range(MAX_ORDER - 1, min_order - 1, -1):
+            fmt, can_steal = self.find_suitable_fallback(z, current, start_mt)
+            if fmt < 0:
+                continue
+            pfn = zone.free_list[current][fmt][0]
+            if can_steal:
+                if current >= PAGEBLOCK_ORDER:
+                    self.retype_range(pfn, current, start_mt)
+                elif self.move_freepages_block(z, pfn, start_mt) >= PAGEBLOCK_NR_PAGES // 2:
+                    self.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES] = start_mt
+            self.take(z, pfn, current)
+            self.expand(z, pfn, order, current, start_mt)
+            return pfn
+        return -1
+
+    def rmqueue_fallback_alike(self, z, order, start_mt, min_order):
+        """v4.12-v6.9: steal (free + alike pages decide the pageblock), then
+        __rmqueue_smallest of the requested type."""
+        zone = self.zones[z]
+        found = None
+        for current in range(MAX_ORDER - 1, min_order - 1, -1):
+            fmt, can_steal = self.find_suitable_fallback(z, current, start_mt)
+            if fmt >= 0:
+                found = (current, fmt, can_steal)
+                break
+        if found is None:
+            return -1
+        current, fmt, can_steal = found
+        if not can_steal and start_mt == MOVABLE and current > order:
+            for current in range(order, MAX_ORDER):  # find_smallest
+                fmt, can_steal = self.find_suitable_fallback(z, current, start_mt)
+                if fmt >= 0:
                     break
-                if not zone.free_list[current][fmt]:
-                    continue
-                can_steal = (current >= PAGEBLOCK_ORDER or current >= PAGEBLOCK_ORDER // 2
-                             or start_mt in (RECLAIMABLE, UNMOVABLE))
-                pfn = zone.free_list[current][fmt][0]
-                if can_steal:
-                    if current >= PAGEBLOCK_ORDER:
-                        for i in range(1 << (current - PAGEBLOCK_ORDER)):
-                            self.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES + i] = start_mt
-                    elif self.move_freepages_block(z, pfn, start_mt) >= PAGEBLOCK_NR_PAGES // 2:
-                        self.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES] = start_mt
-                zone.nr_free[current] -= 1
-                self.list_del(pfn)
-                self.rmv_page_order(pfn)
+        pfn = zone.free_list[current][fmt][0]
+        block_mt = self.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES]
+        if current >= PAGEBLOCK_ORDER:
+            self.retype_range(pfn, current, start_mt)
+            self.move_page(z, pfn, current, start_mt)
+        elif not can_steal:
+            self.move_page(z, pfn, current, start_mt)
+        else:
+            free = self.move_freepages_block(z, pfn, start_mt)
+            if free == 0:
+                self.move_page(z, pfn, current, start_mt)
+            elif free + self.alike_pages(pfn, start_mt, block_mt, free) >= PAGEBLOCK_NR_PAGES // 2:
+                self.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES] = start_mt
+        return self.rmqueue_smallest(z, order, start_mt)
+
+    def move_page(self, z, pfn, order, mt):
+        """list_move to the head of another type's list (move_to_free_list, v4.12)."""
+        self.list_del(pfn)
+        self.list_add(pfn, z, order, mt)
+
+    def rmqueue_claim_or_steal(self, z, order, start_mt, nofrag):
+        """v6.10+ __rmqueue_claim (try_to_claim_block), then __rmqueue_steal."""
+        zone = self.zones[z]
+        min_order = PAGEBLOCK_ORDER if nofrag and order < PAGEBLOCK_ORDER else order
+        for current in range(MAX_ORDER - 1, min_order - 1, -1):
+            if current < PAGEBLOCK_ORDER and not self.can_steal(current, start_mt):
+                break
+            fmt, _ = self.find_suitable_fallback(z, current, start_mt)
+            if fmt < 0:
+                continue
+            pfn = zone.free_list[current][fmt][0]
+            if current >= PAGEBLOCK_ORDER:
+                self.take(z, pfn, current)
+                self.retype_range(pfn, current, start_mt)
                 self.expand(z, pfn, order, current, start_mt)
+                return pfn
+            start = pfn - pfn % PAGEBLOCK_NR_PAGES
+            if not (zone.start <= start and start + PAGEBLOCK_NR_PAGES <= zone.end):
+                continue
+            free = sum(1 << self.pages[p].private for p in range(start, start + PAGEBLOCK_NR_PAGES)
+                       if self.PageBuddy(p))
+            if free + self.alike_pages(pfn, start_mt, fmt, free) < PAGEBLOCK_NR_PAGES // 2:
+                continue
+            self.move_freepages(z, start, start + PAGEBLOCK_NR_PAGES - 1, start_mt, tail=True)
+            self.pageblock_mt[start // PAGEBLOCK_NR_PAGES] = start_mt
+            return self.rmqueue_smallest(z, order, start_mt)
+        if nofrag:
+            return -1
+        return self.rmqueue_steal(z, order, start_mt)
+
+    def rmqueue_steal(self, z, order, start_mt):
+        """v6.15+ __rmqueue_steal: the smallest fallback block, split on its own lists."""
+        for current in range(order, MAX_ORDER):
+            fmt, _ = self.find_suitable_fallback(z, current, start_mt)
+            if fmt >= 0:
+                pfn = self.zones[z].free_list[current][fmt][0]
+                self.take(z, pfn, current)
+                self.expand(z, pfn, order, current, fmt)
                 return pfn
         return -1
 
-    def rmqueue(self, z, order, mt):
+    def rmqueue(self, z, order, mt, nofrag=False):
         pfn = self.rmqueue_smallest(z, order, mt)
         if pfn < 0 and mt == MOVABLE:
             pfn = self.rmqueue_smallest(z, order, CMA)
         if pfn < 0:
-            pfn = self.rmqueue_fallback(z, order, mt)
+            pfn = self.rmqueue_fallback(z, order, mt, nofrag)
         return pfn
 
     def watermark_ok(self, z, order, mark, alloc_cma) -> bool:
@@ -328,21 +508,27 @@ class RefMemory:
         """get_page_from_freelist: the first zone down from ``zone_hi`` above ``wmark``
         (-1: none) with a block, from this CPU's per-CPU list where the era keeps the
         order (rmqueue_pcplist), else from the buddy. v6.7+ marks a zone found below its
-        high watermark ZONE_BELOW_HIGH."""
-        for z in range(zone_hi, -1, -1):
-            if self.cpus and self.variant.pcp_autotune and not self.zone_flags[z] & _pcp.ZONE_BELOW_HIGH:
-                if not self.watermark_ok(z, order, self.zones[z].wmark[WMARK_HIGH], mt == MOVABLE):
-                    self.zone_flags[z] |= _pcp.ZONE_BELOW_HIGH
-            if wmark < 0 or self.watermark_ok(z, order, self.zones[z].wmark[wmark], mt == MOVABLE):
-                pfn = -1
-                if _pcp.pcp_enabled(self, order, mt):
-                    pfn = _pcp.rmqueue_pcplist(self, z, order, mt)
-                if pfn < 0:
-                    pfn = self.rmqueue(z, order, mt)
-                if pfn >= 0:
-                    self.prep_new_page(pfn, order, kind, owner, compound)
-                    return pfn
-        return -1
+        high watermark ZONE_BELOW_HIGH. alloc_nofragment (v5.0): the fast path (the low
+        watermark) of a Normal-zone request first goes down without fragmenting."""
+        nofrag = (wmark == WMARK_LOW and self.variant.alloc_nofragment and zone_hi > 0
+                  and self.zones[zone_hi].start >= ZONE_NORMAL_START_PFN)
+        while True:
+            for z in range(zone_hi, -1, -1):
+                if self.cpus and self.variant.pcp_autotune and not self.zone_flags[z] & _pcp.ZONE_BELOW_HIGH:
+                    if not self.watermark_ok(z, order, self.zones[z].wmark[WMARK_HIGH], mt == MOVABLE):
+                        self.zone_flags[z] |= _pcp.ZONE_BELOW_HIGH
+                if wmark < 0 or self.watermark_ok(z, order, self.zones[z].wmark[wmark], mt == MOVABLE):
+                    pfn = -1
+                    if _pcp.pcp_enabled(self, order, mt):
+                        pfn = _pcp.rmqueue_pcplist(self, z, order, mt, nofrag)
+                    if pfn < 0:
+                        pfn = self.rmqueue(z, order, mt, nofrag)
+                    if pfn >= 0:
+                        self.prep_new_page(pfn, order, kind, owner, compound)
+                        return pfn
+            if not nofrag:
+                return -1
+            nofrag = False
 
     # ------------------------------------------------------------ comparison
     def state(self) -> dict:

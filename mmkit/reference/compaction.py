@@ -28,6 +28,7 @@ from mmkit.model.kinds import (
     PageKind,
 )
 from mmkit.reference.buddy import CMA, MOVABLE, RECLAIMABLE, UNMOVABLE
+from mmkit.semantics import FallbackRule
 from mmkit.reference.events import record, rule
 from mmkit.reference.lists import (
     list_add,
@@ -498,7 +499,11 @@ def __isolate_free_page(s, z: int, pfn: int, order: int) -> int:
     mem.rmv_page_order(pfn)
     if order >= PAGEBLOCK_ORDER - 1:
         for p in range(pfn, pfn + (1 << order), PAGEBLOCK_NR_PAGES):
-            if mem.pageblock_mt[pageblock_of(p)] not in (CMA, ISOLATE):
+            if s.v.fallback_rule == FallbackRule.CLAIM_OR_STEAL_ONE:
+                # v6.10: mergeable types only, their free blocks moving with them
+                if mem.pageblock_mt[pageblock_of(p)] < 3 and mem.move_freepages_block(z, p, MOVABLE) >= 0:
+                    mem.pageblock_mt[pageblock_of(p)] = MOVABLE
+            elif mem.pageblock_mt[pageblock_of(p)] not in (CMA, ISOLATE):
                 mem.pageblock_mt[pageblock_of(p)] = MOVABLE
     return 1 << order
 

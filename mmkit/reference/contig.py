@@ -33,7 +33,7 @@ from mmkit.reference.predicates import (
     __PageMovable,
     test,
 )
-from mmkit.semantics import CmaCleanRule
+from mmkit.semantics import CmaCleanRule, FallbackRule, PageblockMerge
 
 MAX_ORDER_NR_PAGES = 1 << (MAX_ORDER - 1)
 WMARK_MIN = 0
@@ -126,6 +126,8 @@ def start_isolate_page_range(s, z: int, start: int, end: int) -> list[int]:
     for b in pageblocks(start, end):
         saved.append(s.mem.pageblock_mt[b >> PAGEBLOCK_ORDER])
         s.mem.pageblock_mt[b >> PAGEBLOCK_ORDER] = ISOLATE
+        if s.v.fallback_rule == FallbackRule.CLAIM_OR_STEAL_ONE:
+            s.mem.split_large_buddy(z, b)  # v6.10 move_freepages_block_isolate
         s.mem.move_freepages_block(z, b, ISOLATE)
     return saved
 
@@ -135,6 +137,8 @@ def undo_isolate_page_range(s, z: int, start: int, end: int, saved: list[int]) -
     for b, mt in zip(pageblocks(start, end), saved):
         s.mem.pageblock_mt[b >> PAGEBLOCK_ORDER] = mt
         s.mem.move_freepages_block(z, b, mt)
+        if s.v.pageblock_merge != PageblockMerge.ANY:
+            s.mem.remerge_pageblock(z, b - b % (1 << PAGEBLOCK_ORDER))
 
 
 def test_pages_isolated(s, start: int, end: int) -> bool:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from mmkit.model.kinds import PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, MigrateType, PageKind
 from mmkit.model.memory import NR_PCP_FIELDS, NR_PCP_LISTS
 from mmkit.reference.lists import ListHead, list_add, list_add_tail, list_del, list_empty, list_first
+from mmkit.semantics import FallbackRule
 
 MOVABLE, CMA = int(MigrateType.MOVABLE), int(MigrateType.CMA)
 MIGRATE_PCPTYPES = 3
@@ -228,14 +229,20 @@ def free_unref_page_commit(mem, pfn: int, z: int, order: int, mt: int) -> None:
 
 
 # ------------------------------------------------------------------ allocating
-def rmqueue_bulk(mem, z: int, order: int, count: int, mt: int, cpu: int, pindex: int) -> int:
+def rmqueue_bulk(mem, z: int, order: int, count: int, mt: int, cpu: int, pindex: int, nofrag: bool = False) -> int:
     """``rmqueue_bulk``: up to ``count`` blocks from the buddy onto the list's tail, in the
     buddy's order; each remembers the list's migratetype (CMA from the CMA area)."""
     pcp = mem.pcp[z][cpu]
     head = pcp.lists[pindex]
     n = 0
+    steal = False
     for _ in range(count):
-        pfn = mem.rmqueue(z, order, mt)
+        if steal:  # v6.16 rmqueue_mode: after a steal, steal again
+            pfn = mem.rmqueue_steal(z, order, mt)
+        else:
+            pfn = mem.rmqueue(z, order, mt, nofrag)
+            if pfn >= 0 and mem.variant.fallback_rule == FallbackRule.CLAIM_OR_STEAL_ONE:
+                steal = mem.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES] not in (mt, CMA)
         if pfn < 0:
             break
         cmt = CMA if mem.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES] == CMA else mt
@@ -269,7 +276,7 @@ def nr_pcp_alloc(mem, z: int, pcp: PerCpuPages, order: int) -> int:
     return batch
 
 
-def rmqueue_pcplist(mem, z: int, order: int, mt: int) -> int:
+def rmqueue_pcplist(mem, z: int, order: int, mt: int, nofrag: bool = False) -> int:
     """``rmqueue_pcplist``: the first block of this CPU's (order, mt) list, refilled if
     empty; -1 when the buddy had nothing either."""
     v = mem.variant
@@ -285,7 +292,7 @@ def rmqueue_pcplist(mem, z: int, order: int, mt: int) -> int:
             batch = nr_pcp_alloc(mem, z, pcp, order)
         elif v.pcp_high_order and batch > 1:
             batch = max(batch >> order, 2)
-        rmqueue_bulk(mem, z, order, batch, mt, cpu, pindex)
+        rmqueue_bulk(mem, z, order, batch, mt, cpu, pindex, nofrag)
         if list_empty(head):
             return -1
     page = list_first(head)

@@ -11,11 +11,13 @@ from mmkit.semantics.rules import (
     BalloonProtocol,
     CmaCleanRule,
     FailureRoute,
+    FallbackRule,
     IsolatedBit,
     IsolatedSetter,
     MovableMarker,
     NewpageRoute,
     PageBalloonTest,
+    PageblockMerge,
     PageTypes,
     SwapcacheBit,
 )
@@ -57,7 +59,7 @@ def resolve(vs: Iterable[VariantLike] | VariantLike) -> list[Variant]:
 
 
 __all__ = [
-    "NAMED", "RULE_FIELDS", "BalloonProtocol", "CmaCleanRule", "FailureRoute", "IsolatedBit",
-    "IsolatedSetter", "MovableMarker", "NewpageRoute", "PageBalloonTest", "PageTypes",
+    "NAMED", "RULE_FIELDS", "BalloonProtocol", "CmaCleanRule", "FailureRoute", "FallbackRule", "IsolatedBit",
+    "IsolatedSetter", "MovableMarker", "NewpageRoute", "PageBalloonTest", "PageblockMerge", "PageTypes",
     "SwapcacheBit", "Variant", "VariantLike", "resolve", "variant",
 ]

@@ -7,11 +7,13 @@ from mmkit.semantics.rules import (
     BalloonProtocol as BP,
     CmaCleanRule as CMA,
     FailureRoute as FR,
+    FallbackRule as FB,
     IsolatedBit as IB,
     IsolatedSetter as IS,
     MovableMarker as MM,
     NewpageRoute as NR,
     PageBalloonTest as PB,
+    PageblockMerge as PM,
     PageTypes as PT,
     SwapcacheBit as SB,
 )
@@ -50,6 +52,7 @@ _V3_02 = _V45.replace(
     kpf_buddy_all_pages=True,  # 832fc1de01ae, v4.6: the series is based on v4.6-rc (mmotm)
     kcompactd=True,  # 698b1b30642f, v4.6-rc1: so has the series
     kcompactd_ignore_skip_hint=True,
+    pageblock_merge=PM.NOT_ISOLATE,  # d9dddbf55667, v4.6-rc1
     sources=("v3-00", "R-01", "R-02", "A-02"),
 )
 
@@ -92,6 +95,7 @@ _V4_8 = _V45.replace(
     free_isolate_fail_break=True,  # since v4.8 (66c64223ad4e)
     kcompactd=True,  # since v4.6 (698b1b30642f)
     kcompactd_ignore_skip_hint=True,
+    pageblock_merge=PM.NOT_ISOLATE,  # since v4.6 (d9dddbf55667)
     sources=("K-bda", "K-b11"),
 )
 
@@ -124,6 +128,9 @@ _V6_18 = _V4_8.replace(
     pcp_autotune=True,
     pcp_mt_at_drain=True,
     kcompactd_drain=True,
+    fallback_rule=FB.CLAIM_OR_STEAL_ONE,  # v6.10 freelist hygiene; try_to_claim_block v6.15
+    pageblock_merge=PM.NOT_UNMERGEABLE,  # since v5.18 (1dd214b8f21c)
+    alloc_nofragment=True,  # since v5.0 (6bb154504f8b)
     sources=("K-mod", "K-pf25", "K-kpf", "U-2019", "O-2018"),
 )
 

@@ -158,3 +158,58 @@ class SwapcacheBit(IntEnum):
 
     OWN = 0
     PG_OWNER_PRIV_1 = 1
+
+
+class FallbackRule(IntEnum):
+    """What ``__rmqueue_fallback`` does when the requested migratetype's free lists are
+    empty and a block is taken from a fallback type (``fallbacks[][]``).
+
+    MOVE_FREE_CLAIM_HALF_FREE: v4.5 ``steal_suitable_fallback``. When stealing is allowed
+    (``can_steal_fallback``: a block of pageblock order or more, half of it or more, or an
+    unmovable/reclaimable request), every free block of the pageblock moves to the
+    requested type's lists (``move_freepages_block``, at their heads) and the pageblock is
+    the requested type's if that moved at least half a pageblock; the block taken is split
+    onto the requested type's lists whatever happened to its pageblock, so free lists can
+    hold pages whose pageblock is of another type.
+    MOVE_FREE_CLAIM_HALF_ALIKE: v4.12 to v6.9 (02aa0cdd7248 "count movable pages when
+    stealing from pageblock", 3bc48f96cf11 "split smallest stolen page in fallback"):
+    the pageblock is taken if its free pages plus the pages "alike" the request are half a
+    pageblock (for a movable request, LRU and non-LRU movable pages; for another request
+    falling back to a MOVABLE pageblock, every page that is neither; else none); a request
+    that may not steal the block moves only that block to its lists, and a movable request
+    that may not steal takes the smallest fallback block, not the largest; the allocation
+    is then ``__rmqueue_smallest`` of the requested type.
+    CLAIM_OR_STEAL_ONE: v6.10 and later (Johannes Weiner's "freelist migratetype
+    hygiene"; ``try_to_claim_block`` and ``__rmqueue_steal`` since v6.15): a free page is
+    always on the list of its pageblock's type. ``__rmqueue_claim`` goes down from the
+    largest order and takes a whole pageblock (free + alike pages at least half of it, the
+    pageblock inside the zone), moving its free blocks to the tail of the requested type's
+    lists; if no pageblock can be claimed, ``__rmqueue_steal`` takes the smallest fallback
+    block and splits it on its own pageblock's lists (the pageblock keeps its type).
+    Blocks freed across pageblocks of two types retype the buddy's pageblock (see
+    :class:`PageblockMerge`), and compaction's free scanner moves a pageblock's free
+    blocks with the pageblock it makes MOVABLE.
+    """
+
+    MOVE_FREE_CLAIM_HALF_FREE = 0
+    MOVE_FREE_CLAIM_HALF_ALIKE = 1
+    CLAIM_OR_STEAL_ONE = 2
+
+
+class PageblockMerge(IntEnum):
+    """Whether ``__free_one_page`` merges a block of pageblock order or more with a buddy
+    whose pageblock has another migratetype.
+
+    ANY: always (v4.5).
+    NOT_ISOLATE: not when either pageblock is MIGRATE_ISOLATE, tested while the zone has
+    isolated pageblocks (d9dddbf55667 "prevent merging between isolated and other
+    pageblocks", v4.6).
+    NOT_UNMERGEABLE: not when either type cannot merge with others (ISOLATE, CMA,
+    HIGHATOMIC: ``migratetype_is_mergeable``; 1dd214b8f21c, v5.18); with
+    ``FallbackRule.CLAIM_OR_STEAL_ONE`` the buddy's pageblock takes the freed block's type
+    when they do merge (v6.10, "Match buddy type").
+    """
+
+    ANY = 0
+    NOT_ISOLATE = 1
+    NOT_UNMERGEABLE = 2

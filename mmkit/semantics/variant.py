@@ -17,11 +17,13 @@ from mmkit.semantics.rules import (
     BalloonProtocol,
     CmaCleanRule,
     FailureRoute,
+    FallbackRule,
     IsolatedBit,
     IsolatedSetter,
     MovableMarker,
     NewpageRoute,
     PageBalloonTest,
+    PageblockMerge,
     PageTypes,
     SwapcacheBit,
 )
@@ -61,6 +63,9 @@ RULE_FIELDS = (
     "pcp_autotune",
     "pcp_mt_at_drain",
     "kcompactd_drain",
+    "fallback_rule",
+    "pageblock_merge",
+    "alloc_nofragment",
 )
 NR_RULE_FIELDS = len(RULE_FIELDS)
 
@@ -97,6 +102,9 @@ F_PCP_HIGH_ORDER = 29
 F_PCP_AUTOTUNE = 30
 F_PCP_MT_AT_DRAIN = 31
 F_KCOMPACTD_DRAIN = 32
+F_FALLBACK_RULE = 33
+F_PAGEBLOCK_MERGE = 34
+F_ALLOC_NOFRAGMENT = 35
 assert all(globals()["F_" + n.upper()] == i for i, n in enumerate(RULE_FIELDS))
 
 
@@ -213,6 +221,18 @@ class Variant:
     compaction that ended COMPACT_COMPLETE or COMPACT_PARTIAL_SKIPPED (v4.17, David
     Rientjes' "mm, compaction: drain pcps for zone when kcompactd fails"; absent in
     v4.8)."""
+    fallback_rule: FallbackRule = FallbackRule.MOVE_FREE_CLAIM_HALF_FREE
+    """What the allocator does with a block it takes from another migratetype's free
+    lists: see :class:`~mmkit.semantics.rules.FallbackRule` (v4.5, v4.12, v6.10)."""
+    pageblock_merge: PageblockMerge = PageblockMerge.ANY
+    """Which free blocks merge across pageblocks of different migratetypes: see
+    :class:`~mmkit.semantics.rules.PageblockMerge` (v4.5, v4.6, v5.18)."""
+    alloc_nofragment: bool = False
+    """ALLOC_NOFRAGMENT (v5.0, 6bb154504f8b "spread allocations across zones before
+    introducing fragmentation"): the fast path of a request whose preferred zone is
+    ZONE_NORMAL first goes down the whole zonelist taking only whole pageblocks from
+    other migratetypes (and, from v6.10, never a single stolen page), and only when no
+    zone can serve it so goes down again as before."""
     sources: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -301,6 +321,18 @@ class Variant:
                 "balloon_protocol=PAGE_PRIVATE (with the generic protocol it would take any page with "
                 "PagePrivate that PageBalloon calls a balloon page, e.g. a zsmalloc page in v3-04)"
             )
+        if self.fallback_rule == FallbackRule.CLAIM_OR_STEAL_ONE and self.pageblock_merge != PageblockMerge.NOT_UNMERGEABLE:
+            problems.append(
+                f"fallback_rule=CLAIM_OR_STEAL_ONE keeps every free page on its pageblock's list, which needs "
+                f"pageblock_merge=NOT_UNMERGEABLE (with {self.pageblock_merge.name} a free block could span "
+                "pageblocks of an unmergeable type and another)"
+            )
+        if self.fallback_rule == FallbackRule.CLAIM_OR_STEAL_ONE and not self.pcp_mt_at_drain:
+            problems.append(
+                "fallback_rule=CLAIM_OR_STEAL_ONE keeps every free page on its pageblock's list, which needs "
+                "pcp_mt_at_drain=True (a per-CPU page drained to the type it was freed with could land on "
+                "another type's list)"
+            )
         if self.kcompactd_ignore_skip_hint and not self.kcompactd:
             problems.append("kcompactd_ignore_skip_hint=True is a kcompactd rule; it needs kcompactd=True")
         if problems:
@@ -384,4 +416,7 @@ _FIELD_TYPES = {
     "pcp_autotune": bool,
     "pcp_mt_at_drain": bool,
     "kcompactd_drain": bool,
+    "fallback_rule": FallbackRule,
+    "pageblock_merge": PageblockMerge,
+    "alloc_nofragment": bool,
 }

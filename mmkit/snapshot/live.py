@@ -266,6 +266,22 @@ def _write(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
+def install_folder(tmp: Path, dest: Path, overwrite: bool) -> None:
+    """Rename the finished folder ``tmp`` to ``dest``: an empty ``dest`` is removed first;
+    a full one (``overwrite`` only) is moved aside, replaced, then deleted, so that
+    ``dest`` always holds a whole folder, the old or the new."""
+    old = None
+    if dest.exists():
+        if overwrite and any(dest.iterdir()):
+            old = dest.parent / f".{dest.name}.old-{os.getpid()}"
+            os.rename(dest, old)
+        else:
+            os.rmdir(dest)  # empty
+    os.rename(tmp, dest)
+    if old is not None:
+        shutil.rmtree(old)
+
+
 def check_destination(dir: str | os.PathLike, overwrite: bool, overwrite_hint: str = "overwrite=True") -> Path:
     """``dir`` as the folder a capture may write: new or empty, or any folder with
     ``overwrite``; its parent must exist. The error names ``overwrite_hint`` (the command
@@ -393,16 +409,7 @@ def capture(
         meta["capture_seconds"] = round(time.monotonic() - t0, 3)
         _write(tmp / META_NAME, (json.dumps(meta, indent=2) + "\n").encode())
         os.chmod(tmp, 0o755)
-        old = None
-        if dest.exists():
-            if overwrite and any(dest.iterdir()):
-                old = dest.parent / f".{dest.name}.old-{os.getpid()}"
-                os.rename(dest, old)
-            else:
-                os.rmdir(dest)  # empty
-        os.rename(tmp, dest)
-        if old is not None:
-            shutil.rmtree(old)
+        install_folder(tmp, dest, overwrite)
         dfd = os.open(dest.parent, os.O_RDONLY)
         try:
             os.fsync(dfd)

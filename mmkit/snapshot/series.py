@@ -33,7 +33,7 @@ from typing import Any
 import polars as pl
 
 from mmkit.errors import SnapshotError
-from mmkit.snapshot.live import _write, check_destination
+from mmkit.snapshot.live import _write, check_destination, install_folder
 from mmkit.snapshot.snapshot import META_NAME, TEXT_FILES, Snapshot
 
 __all__ = ["SERIES_NAME", "Series", "load_series", "save_series"]
@@ -109,16 +109,7 @@ def save_series(dir: str | os.PathLike, history: pl.DataFrame, records: list[dic
                 "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "samples": samples}
         _write(tmp / SERIES_NAME, (json.dumps(head, indent=1) + "\n").encode())
         os.chmod(tmp, 0o755)
-        old = None
-        if dest.exists():
-            if any(dest.iterdir()):
-                old = dest.parent / f".{dest.name}.old-{os.getpid()}"
-                os.rename(dest, old)
-            else:
-                os.rmdir(dest)
-        os.rename(tmp, dest)
-        if old is not None:
-            shutil.rmtree(old)
+        install_folder(tmp, dest, overwrite=True)  # check_destination refused a full one unless asked
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
