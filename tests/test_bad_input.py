@@ -100,15 +100,15 @@ def test_sim_count_names_the_event_and_the_kind():
 
 # ------------------------------------------------------------ variants built from one base
 def test_variants_built_from_one_base_have_distinct_names_and_compare_together():
-    from mmkit.semantics import IsolatedSetter
+    from mmkit.semantics import SwapcacheBit
 
     base = mmkit.variant("v3-04")
-    other = next(s for s in IsolatedSetter if s != base.isolated_setter)
-    a = base.replace(isolated_setter=other)
-    b = base.replace(isolated_setter=other, zsmalloc_huge_owner_priv_1=not base.zsmalloc_huge_owner_priv_1)
-    assert a.name == f"v3-04+isolated_setter={other.name}"
+    other = next(s for s in SwapcacheBit if s != base.swapcache_bit)
+    a = base.replace(swapcache_bit=other)
+    b = base.replace(swapcache_bit=other, zsmalloc_huge_owner_priv_1=not base.zsmalloc_huge_owner_priv_1)
+    assert a.name == f"v3-04+swapcache_bit={other.name}"
     assert b.name == f"{a.name}+zsmalloc_huge_owner_priv_1={not base.zsmalloc_huge_owner_priv_1}"
-    assert base.replace(isolated_setter=int(other)).name == a.name  # a plain int names the enum
+    assert base.replace(swapcache_bit=int(other)).name == a.name  # a plain int names the enum
     assert base.replace(description="same rules").name == "v3-04+custom"
     res = mmkit.compare(variants=[base, a, b], **TINY)
     assert res.variants == ["v3-04", a.name, b.name]

@@ -125,8 +125,19 @@ def test_v3_02_balloon_page_held_by_another_compactor_oopses():
         t.check()
 
 
-@pytest.mark.parametrize("variant", list(NAMED))
+BACKPORT = NAMED["v4.5"].replace(name="v4.5+195a8c43e93d", balloon_deflate_list=True)
+
+
+@pytest.mark.parametrize("variant", list(NAMED.values()) + [BACKPORT], ids=lambda v: v.name)
 def test_deflate_race_d2019(variant):
+    """D-2019: a deflate between unlock_page(newpage) and the newpage test. Where the
+    test then says "not movable" (v4.5's PageBalloon, v3's PageMovable), the page goes
+    through putback_lru_page. With the drivers of 2016 (a pfn array) the deflate drops
+    its reference by pfn and the page is freed from the LRU: a misrouted putback, no
+    corruption. With the 2017 driver that deflates through a page list (195a8c43e93d),
+    backported to stable kernels 3.12-4.7 without the series, the list walk breaks:
+    list corruption, once per race. v4.8's sticky mapping bit and v6.18's is_lru test
+    are not exposed."""
     s = Sim(mmkit.Memory.synthetic(mib=64, variant=variant), seed=4, deflate_race=1.0)
     a = s.anon(2000)
     s.balloon_inflate(400)
@@ -135,9 +146,11 @@ def test_deflate_race_d2019(variant):
     races = s.count("deflate_race")
     # with a race rate of 1, every balloon migration is overtaken by a deflate
     assert races == s.count("migrated", PageKind.BALLOON) > 20
-    corrupt = s.count("list_corruption")
-    if variant in ("v4.8", "v6.18"):
-        assert corrupt == 0 and s.count("misrouted_putback") == 0
+    corrupt, misrouted = s.count("list_corruption"), s.count("misrouted_putback")
+    if variant.name in ("v4.8", "v6.18"):
+        assert corrupt == 0 and misrouted == 0
+    elif variant.balloon_deflate_list:
+        assert corrupt == races and misrouted >= races
     else:
-        assert corrupt == races > 0
+        assert corrupt == 0 and misrouted == races
     s.check()

@@ -65,6 +65,7 @@ from mmkit.model.flags import PG_dirty, PG_head, PG_lru, PG_locked, PG_private, 
 from mmkit.model.kinds import PageKind
 from mmkit.semantics.rules import FailureRoute, NewpageRoute
 from mmkit.semantics.variant import (
+    F_BALLOON_DEFLATE_LIST,
     F_FAILURE_ROUTE,
     F_MOVABLE_MARKER,
     F_NEWPAGE_ROUTE,
@@ -224,12 +225,14 @@ def release_pages_balloon(A, vc, S):
 @kernel
 def deflate_newpage(A, vc, S, newpage):
     """A deflate that lands between ``unlock_page(newpage)`` and the newpage test
-    (D-2019): the balloon dequeues the new page and clears its marks."""
+    (D-2019): the balloon dequeues the new page and clears its marks; the driver keeps
+    it on its deflate list (``balloon_deflate_list``) or by its pfn."""
     balloon_page_delete(A, vc, newpage)
     S.st[ST_BALLOON_PAGES] -= 1
     S.vm[VM_BALLOON_DEFLATE] += 1
     set_page_kind(A, newpage, K_KERNEL)  # released by the balloon, its reference about to drop
-    list_add(A, newpage, misc_head(A, HEAD_DEFLATE))
+    if vc[F_BALLOON_DEFLATE_LIST] != 0:
+        list_add(A, newpage, misc_head(A, HEAD_DEFLATE))
     record(S, A, newpage, EV_DEFLATE_RACE, F_NEWPAGE_ROUTE, 0)
 
 
@@ -325,11 +328,15 @@ def unmap_and_move(A, vc, S, page, newpage):
     A.refcount[page] = 0
     free_pages(A, vc, page, order)
     # unlock_page(newpage) ... then the newpage test, which a deflate can overtake
-    if A.kind[newpage] == K_BALLOON and chance_ppm(S, S.st[ST_RACE_PPM]):
+    raced = A.kind[newpage] == K_BALLOON and chance_ppm(S, S.st[ST_RACE_PPM])
+    if raced:
         deflate_newpage(A, vc, S, newpage)
     release_newpage(A, vc, S, newpage, src_was_lru)
-    if not list_first(A, misc_head(A, HEAD_DEFLATE)) < 0:
-        release_pages_balloon(A, vc, S)
+    if vc[F_BALLOON_DEFLATE_LIST] != 0:
+        if not list_first(A, misc_head(A, HEAD_DEFLATE)) < 0:
+            release_pages_balloon(A, vc, S)
+    elif raced:
+        put_page(A, vc, newpage)  # v4.5 release_pages_balloon: by pfn (vb->pfns)
     return MIGRATEPAGE_SUCCESS
 
 

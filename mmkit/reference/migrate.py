@@ -185,7 +185,8 @@ def deflate_lands_on(s, newpage) -> None:
     s.balloon_count -= 1
     s.vm["balloon_deflate"] += 1
     newpage.kind = int(PageKind.KERNEL)
-    list_add(newpage, s.deflated_head)
+    if s.v.balloon_deflate_list:  # else the driver keeps its pfn (vb->pfns)
+        list_add(newpage, s.deflated_head)
     record(s, newpage, "deflate_race", rule("newpage_route"))
 
 
@@ -259,11 +260,15 @@ def unmap_and_move(s, page, newpage) -> int:
         list_del(page)
     page.refcount = 0
     s.mem.free_pages(page.pfn, 0)
-    if newpage.kind == PageKind.BALLOON and s.rng.chance_ppm(s.race_ppm):
+    raced = newpage.kind == PageKind.BALLOON and s.rng.chance_ppm(s.race_ppm)
+    if raced:
         deflate_lands_on(s, newpage)
     release_newpage(s, newpage, src_was_lru)
-    if not list_empty(s.deflated_head):
-        release_pages_balloon(s)
+    if s.v.balloon_deflate_list:
+        if not list_empty(s.deflated_head):
+            release_pages_balloon(s)
+    elif raced:
+        put_page(s, newpage)  # v4.5 release_pages_balloon: by pfn
     return MIGRATEPAGE_SUCCESS
 
 

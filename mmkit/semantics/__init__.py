@@ -13,7 +13,6 @@ from mmkit.semantics.rules import (
     FailureRoute,
     FallbackRule,
     IsolatedBit,
-    IsolatedSetter,
     MovableMarker,
     NewpageRoute,
     PageBalloonTest,
@@ -60,6 +59,6 @@ def resolve(vs: Iterable[VariantLike] | VariantLike) -> list[Variant]:
 
 __all__ = [
     "NAMED", "RULE_FIELDS", "BalloonProtocol", "CmaCleanRule", "FailureRoute", "FallbackRule", "IsolatedBit",
-    "IsolatedSetter", "MovableMarker", "NewpageRoute", "PageBalloonTest", "PageblockMerge", "PageTypes",
+    "MovableMarker", "NewpageRoute", "PageBalloonTest", "PageblockMerge", "PageTypes",
     "SwapcacheBit", "Variant", "VariantLike", "resolve", "variant",
 ]

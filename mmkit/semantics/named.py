@@ -9,7 +9,6 @@ from mmkit.semantics.rules import (
     FailureRoute as FR,
     FallbackRule as FB,
     IsolatedBit as IB,
-    IsolatedSetter as IS,
     MovableMarker as MM,
     NewpageRoute as NR,
     PageBalloonTest as PB,
@@ -27,7 +26,6 @@ _V45 = Variant(
     balloon_protocol=BP.PAGE_PRIVATE,
     page_balloon=PB.MAPCOUNT,
     pg_isolated=IB.NONE,
-    isolated_setter=IS.DRIVER,
     newpage_route=NR.PAGE_BALLOON,
     failure_route=FR.V4_5,
     cma_clean_rule=CMA.NOT_BALLOON,
@@ -84,7 +82,6 @@ _V4_8 = _V45.replace(
     movable_marker=MM.MAPPING_BIT,
     balloon_protocol=BP.GENERIC,
     pg_isolated=IB.PG_RECLAIM,
-    isolated_setter=IS.VM,
     newpage_route=NR.MAPPING_BIT,
     failure_route=FR.V4_8,
     cma_clean_rule=CMA.NOT_MOVABLE,
@@ -131,6 +128,7 @@ _V6_18 = _V4_8.replace(
     fallback_rule=FB.CLAIM_OR_STEAL_ONE,  # v6.10 freelist hygiene; try_to_claim_block v6.15
     pageblock_merge=PM.NOT_UNMERGEABLE,  # since v5.18 (1dd214b8f21c)
     alloc_nofragment=True,  # since v5.0 (6bb154504f8b)
+    balloon_deflate_list=True,  # since 2017 (195a8c43e93d)
     sources=("K-mod", "K-pf25", "K-kpf", "U-2019", "O-2018"),
 )
 

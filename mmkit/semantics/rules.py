@@ -89,17 +89,6 @@ class IsolatedBit(IntEnum):
     OWN_BIT = 3
 
 
-class IsolatedSetter(IntEnum):
-    """Who sets PG_isolated in ``isolate_movable_page``.
-
-    DRIVER: the driver's ``isolate_page`` callback (v3).
-    VM: the VM, after the driver's callback said yes (v4.8, K-b11; v6.18).
-    """
-
-    DRIVER = 0
-    VM = 1
-
-
 class NewpageRoute(IntEnum):
     """How ``__unmap_and_move`` releases the new page after a successful migration (§4.2).
 

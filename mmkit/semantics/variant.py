@@ -19,7 +19,6 @@ from mmkit.semantics.rules import (
     FailureRoute,
     FallbackRule,
     IsolatedBit,
-    IsolatedSetter,
     MovableMarker,
     NewpageRoute,
     PageBalloonTest,
@@ -35,7 +34,6 @@ RULE_FIELDS = (
     "balloon_protocol",
     "page_balloon",
     "pg_isolated",
-    "isolated_setter",
     "newpage_route",
     "failure_route",
     "cma_clean_rule",
@@ -66,6 +64,7 @@ RULE_FIELDS = (
     "fallback_rule",
     "pageblock_merge",
     "alloc_nofragment",
+    "balloon_deflate_list",
 )
 NR_RULE_FIELDS = len(RULE_FIELDS)
 
@@ -74,37 +73,37 @@ F_MOVABLE_MARKER = 1
 F_BALLOON_PROTOCOL = 2
 F_PAGE_BALLOON = 3
 F_PG_ISOLATED = 4
-F_ISOLATED_SETTER = 5
-F_NEWPAGE_ROUTE = 6
-F_FAILURE_ROUTE = 7
-F_CMA_CLEAN_RULE = 8
-F_SWAPCACHE_BIT = 9
-F_ZSMALLOC_MOVABLE = 10
-F_ZSMALLOC_LAST_PRIVATE_2 = 11
-F_ZSMALLOC_HUGE_OWNER_PRIV_1 = 12
-F_KPF_BUDDY_ALL_PAGES = 13
-F_BALLOON_BRANCH_FIRST = 14
-F_EXTFRAG_COSTLY_ONLY = 15
-F_KPF_FOLIO_FLAGS = 16
-F_ISOLATE_FREE_MIN_WMARK = 17
-F_COMPACT_COUNT_SKIPPED = 18
-F_COMPACT_LARGE_FOLIOS = 19
-F_COMPACT_FINISH_PAGEBLOCK = 20
-F_FREE_SCANNER_STRIDE = 21
-F_SKIP_HINTS_SCANNED = 22
-F_COMPACT_FINISHED_LOW_WMARK = 23
-F_COMPACT_FINISHED_ALIGNED = 24
-F_FREE_ISOLATE_FAIL_BREAK = 25
-F_COMPACTION_MIN_WMARK = 26
-F_KCOMPACTD = 27
-F_KCOMPACTD_IGNORE_SKIP_HINT = 28
-F_PCP_HIGH_ORDER = 29
-F_PCP_AUTOTUNE = 30
-F_PCP_MT_AT_DRAIN = 31
-F_KCOMPACTD_DRAIN = 32
-F_FALLBACK_RULE = 33
-F_PAGEBLOCK_MERGE = 34
-F_ALLOC_NOFRAGMENT = 35
+F_NEWPAGE_ROUTE = 5
+F_FAILURE_ROUTE = 6
+F_CMA_CLEAN_RULE = 7
+F_SWAPCACHE_BIT = 8
+F_ZSMALLOC_MOVABLE = 9
+F_ZSMALLOC_LAST_PRIVATE_2 = 10
+F_ZSMALLOC_HUGE_OWNER_PRIV_1 = 11
+F_KPF_BUDDY_ALL_PAGES = 12
+F_BALLOON_BRANCH_FIRST = 13
+F_EXTFRAG_COSTLY_ONLY = 14
+F_KPF_FOLIO_FLAGS = 15
+F_ISOLATE_FREE_MIN_WMARK = 16
+F_COMPACT_COUNT_SKIPPED = 17
+F_COMPACT_LARGE_FOLIOS = 18
+F_COMPACT_FINISH_PAGEBLOCK = 19
+F_FREE_SCANNER_STRIDE = 20
+F_SKIP_HINTS_SCANNED = 21
+F_COMPACT_FINISHED_LOW_WMARK = 22
+F_COMPACT_FINISHED_ALIGNED = 23
+F_FREE_ISOLATE_FAIL_BREAK = 24
+F_COMPACTION_MIN_WMARK = 25
+F_KCOMPACTD = 26
+F_KCOMPACTD_IGNORE_SKIP_HINT = 27
+F_PCP_HIGH_ORDER = 28
+F_PCP_AUTOTUNE = 29
+F_PCP_MT_AT_DRAIN = 30
+F_KCOMPACTD_DRAIN = 31
+F_FALLBACK_RULE = 32
+F_PAGEBLOCK_MERGE = 33
+F_ALLOC_NOFRAGMENT = 34
+F_BALLOON_DEFLATE_LIST = 35
 assert all(globals()["F_" + n.upper()] == i for i, n in enumerate(RULE_FIELDS))
 
 
@@ -119,7 +118,6 @@ class Variant:
     balloon_protocol: BalloonProtocol
     page_balloon: PageBalloonTest
     pg_isolated: IsolatedBit
-    isolated_setter: IsolatedSetter
     newpage_route: NewpageRoute
     failure_route: FailureRoute
     cma_clean_rule: CmaCleanRule
@@ -233,6 +231,14 @@ class Variant:
     ZONE_NORMAL first goes down the whole zonelist taking only whole pageblocks from
     other migratetypes (and, from v6.10, never a single stolen page), and only when no
     zone can serve it so goes down again as before."""
+    balloon_deflate_list: bool = False
+    """virtio-balloon's deflate gives pages back by walking a list threaded through
+    ``page->lru`` (195a8c43e93d "virtio-balloon: deflate via a page list", 2017); before,
+    ``release_pages_balloon`` dropped them by pfn from ``vb->pfns``. With the list, a page
+    that D-2019's race sent through ``putback_lru_page`` breaks the walk (list
+    corruption, as on the stable kernels 3.12-4.7 that took the driver without the
+    series); by pfn, the page reaches an LRU list and its last reference, dropped by the
+    driver, frees it from there."""
     sources: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -265,8 +271,6 @@ class Variant:
             )
         if self.cma_clean_rule == CmaCleanRule.NOT_ISOLATED and self.pg_isolated == IsolatedBit.NONE:
             problems.append("cma_clean_rule=NOT_ISOLATED reads PageIsolated, which pg_isolated=NONE does not have")
-        if self.isolated_setter == IsolatedSetter.VM and self.pg_isolated == IsolatedBit.NONE:
-            problems.append("isolated_setter=VM needs a PG_isolated bit to set (pg_isolated is NONE)")
         one_byte = self.page_types == PageTypes.ONE_BYTE
         if one_byte and self.movable_marker in mapcount_markers:
             problems.append(
@@ -388,7 +392,6 @@ _FIELD_TYPES = {
     "balloon_protocol": BalloonProtocol,
     "page_balloon": PageBalloonTest,
     "pg_isolated": IsolatedBit,
-    "isolated_setter": IsolatedSetter,
     "newpage_route": NewpageRoute,
     "failure_route": FailureRoute,
     "cma_clean_rule": CmaCleanRule,
@@ -419,4 +422,5 @@ _FIELD_TYPES = {
     "fallback_rule": FallbackRule,
     "pageblock_merge": PageblockMerge,
     "alloc_nofragment": bool,
+    "balloon_deflate_list": bool,
 }
