@@ -142,7 +142,8 @@ def _prefill(mem: Memory, P: np.ndarray, values: dict, seed: int, stop: threadin
     workload's prefill follows, in pieces of about 0.1 s: in the main thread an interrupt
     is seen between them, in a run's thread ``stop`` (raising ``_Stopped``)."""
     sim = Sim(mem, seed)
-    W.setup_cma_area(sim.A, sim.vc, P)
+    vc = W.prefill_rules(sim.vc)  # the same machine for every variant
+    W.setup_cma_area(sim.A, vc, P)
     if values["prefill"] <= 0:
         return
     share = int(round(values["prefill"] * 1_000_000))
@@ -151,7 +152,7 @@ def _prefill(mem: Memory, P: np.ndarray, values: dict, seed: int, stop: threadin
         if stop is not None and stop.is_set():
             raise _Stopped
         n = pace.next()
-        if W.prefill(sim.A, sim.vc, sim.S, P, share, n) >= 0:
+        if W.prefill(sim.A, vc, sim.S, P, share, n) >= 0:
             return
         pace.done(n)
 
@@ -315,8 +316,9 @@ def compare(
         None: a synthetic machine of ``gib`` GiB (the workload's default size) with
         ``cpus`` CPUs' per-CPU page lists. A ``Memory``: re-encoded per variant; its CPUs
         are its own. A snapshot folder or ``Snapshot``: node 0 rebuilt, with the CPUs its
-        zoneinfo lists. With CPUs, the synthetic machine's prefill runs under the first
-        variant's per-CPU rules, and each variant starts from that same memory.
+        zoneinfo lists. The synthetic machine's prefill runs under the first variant's
+        per-CPU rules and v6.10's free-list rules (``workload.prefill_rules``), and each
+        variant starts from that same memory.
     workload : str or Workload
         A preset name (``mmkit.workloads.PRESETS``) or a ``Workload``.
     variants : iterable of str or Variant, or "all"

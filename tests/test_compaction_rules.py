@@ -135,7 +135,9 @@ def test_v6_compaction_finishes_at_a_pageblock_boundary():
     there, mid-block."""
     stops = {}
     for aligned in (True, False):
-        v = NAMED["v6.18"].replace(compact_finished_aligned=aligned)
+        # no watermark boost: fragment()'s fallbacks boost the zone's marks, and the order-2
+        # run then never meets its (boosted) watermark before the scanners meet
+        v = NAMED["v6.18"].replace(compact_finished_aligned=aligned, watermark_boost=False)
         e, t = pair(v)
         z = fragment(e, t)
         r = both(e, t, "compact_zone", z, order=2, sync=True, ignore_skip=False)

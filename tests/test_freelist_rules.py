@@ -226,3 +226,60 @@ def test_alloc_nofragment_spreads_into_dma32_before_stealing_in_normal():
             mem.check()
     assert got == {(True, WMARK_LOW): normal - 1, (True, WMARK_MIN): normal,
                    (False, WMARK_LOW): normal, (False, WMARK_MIN): normal}
+
+
+def test_a_fragmenting_fallback_boosts_the_watermarks_and_kswapd_takes_the_boost_back():
+    """v5.0's watermark boost: a fallback of less than a pageblock raises the zone's
+    min/low/high by a pageblock and marks it ZONE_BOOSTED_WATERMARK; kswapd, woken,
+    reclaims the boost (without swapping: the anon pages stay), drops it and wakes
+    kcompactd at pageblock order. v4.8 has no boost."""
+    from mmkit.engine import alloc as _alloc
+    from mmkit.engine import page_alloc as _pa
+    from mmkit.engine.buddy import WMARK_LOW, ZONE_BOOSTED_WATERMARK
+    from mmkit.engine.sim import Sim
+
+    for v, boosts in ((NAMED["v6.18"].replace(alloc_nofragment=False), True), (NAMED["v4.8"], False)):
+        mem, normal, base = three_zones_nearly_full(v)
+        mem.wmark[normal] = (0, 0, 1000)  # a high watermark to boost from; the fill kept the others at 0
+        pfn = int(_alloc.get_page_from_freelist(mem.arrays(), mem.variant.compile(), 0, UNMOVABLE,
+                                                int(PageKind.KERNEL), 16, False, normal, WMARK_LOW))
+        assert mem.zone_of(pfn) == normal  # stolen from (v6.18) or moved in (v4.8) a MOVABLE pageblock
+        if not boosts:
+            assert mem.watermark_boost.sum() == 0 and mem.wmark[normal].tolist() == [0, 0, 1000]
+            continue
+        assert mem.watermark_boost[normal] == PAGEBLOCK_NR_PAGES
+        assert mem.wmark[normal].tolist() == [512, 512, 1512]
+        assert mem.zone_flags[normal] & ZONE_BOOSTED_WATERMARK
+        s = Sim(mem, seed=1)
+        wakes, lru = s.vmstat["compact_daemon_wake"], int(np.count_nonzero(mem.kind == PageKind.ANON))
+        _pa.wakeup_kswapd(s.A, s.vc, s.S, 0, normal)
+        assert s.mem.watermark_boost.sum() == 0 and s.mem.wmark[normal].tolist() == [0, 0, 1000]
+        assert s.vmstat["compact_daemon_wake"] == wakes + 1
+        assert int(np.count_nonzero(s.mem.kind == PageKind.ANON)) == lru  # no swap in boosted reclaim
+        s.check()
+
+
+def test_boosts_fire_in_a_workload_and_wake_kcompactd():
+    """In review-04 on 8 GiB, v6.18's fallbacks boost the watermarks and the wakes reach
+    kcompactd: more kcompactd wakes than without the boost."""
+    v = NAMED["v6.18"]
+    r = mmkit.compare(workload="review-04", variants=[v, v.replace(name="no boost", watermark_boost=False)],
+                      gib=8, seed=1, cpus=2)
+    f = {row["variant"]: row for row in r.final().iter_rows(named=True)}
+    assert f["v6.18"]["compact_daemon_wake"] > f["no boost"]["compact_daemon_wake"]
+
+
+def test_the_boost_is_capped_at_one_and_a_half_high_watermarks():
+    from mmkit.engine.buddy import boost_watermark
+
+    mem = mmkit.Memory.synthetic(gib=4.5, variant="v6.18")
+    z = mem.nr_zones - 1
+    high = int(mem.wmark[z, 2])
+    for _ in range(100):
+        boost_watermark(mem.arrays(), mem.variant.compile(), z)
+    assert mem.watermark_boost[z] == max(PAGEBLOCK_NR_PAGES, high * 15000 // 10000)
+    assert mem.wmark[z, 2] == high + mem.watermark_boost[z]
+    tiny = mmkit.Memory.synthetic(zones=[("Normal", 4)], variant="v6.18")  # two pageblocks: never boosted
+    assert tiny.zone_end[0] - tiny.zone_start[0] < 4 * PAGEBLOCK_NR_PAGES
+    boost_watermark(tiny.arrays(), tiny.variant.compile(), 0)
+    assert tiny.watermark_boost[0] == 0

@@ -1,7 +1,8 @@
 """What the allocator's fallback rules change in a workload: ``review-04`` and
 ``zram-pressure`` on an 8 GiB machine (DMA, DMA32 and a Normal zone from 4 GiB), seeds
-1-5, under v6.18, v6.18 without ALLOC_NOFRAGMENT, and v6.18 with the fallbacks of
-v4.12-v6.9 and of v4.5. Prints the means at the last tick of mixed pageblocks, mixed
+1-5, under v6.18, v6.18 without the watermark boost, v6.18 without ALLOC_NOFRAGMENT,
+and v6.18 with the fallbacks of v4.12-v6.9 and of v4.5 (without the boost and
+ALLOC_NOFRAGMENT of v5.0 for v4.5's). Prints the means at the last tick of mixed pageblocks, mixed
 MOVABLE pageblocks and THP success, and the free pages left on a list of another type
 than their pageblock's (docs/modelling.md, "Free lists and fallbacks by era").
 
@@ -28,11 +29,12 @@ def variants() -> list:
     v = mmkit.variant("v6.18")
     return [
         v,
+        v.replace(name="v6.18 without watermark_boost", watermark_boost=False),
         v.replace(name="v6.18 without alloc_nofragment", alloc_nofragment=False),
         v.replace(name="v6.18 with v4.12-v6.9 fallbacks", fallback_rule=FallbackRule.MOVE_FREE_CLAIM_HALF_ALIKE,
                   pcp_mt_at_drain=False),
         v.replace(name="v6.18 with v4.5 fallbacks", fallback_rule=FallbackRule.MOVE_FREE_CLAIM_HALF_FREE,
-                  pcp_mt_at_drain=False, alloc_nofragment=False),
+                  pcp_mt_at_drain=False, alloc_nofragment=False, watermark_boost=False),
     ]
 
 

@@ -33,7 +33,7 @@ from mmkit.model.kinds import (
     MigrateType,
 )
 from mmkit.semantics.rules import FallbackRule, PageblockMerge
-from mmkit.semantics.variant import F_ALLOC_NOFRAGMENT, F_FALLBACK_RULE, F_PAGEBLOCK_MERGE
+from mmkit.semantics.variant import F_ALLOC_NOFRAGMENT, F_FALLBACK_RULE, F_PAGEBLOCK_MERGE, F_WATERMARK_BOOST
 
 UNMOVABLE = int(MigrateType.UNMOVABLE)
 MOVABLE = int(MigrateType.MOVABLE)
@@ -50,6 +50,8 @@ PM_ANY = int(PageblockMerge.ANY)
 PM_NOT_ISOLATE = int(PageblockMerge.NOT_ISOLATE)
 
 ZONE_HAS_ISOLATE = 4  # zone->nr_isolate_pageblock > 0 (a zone_flags bit)
+ZONE_BOOSTED_WATERMARK = 8  # enum zone_flags: a fallback boosted the watermarks
+WATERMARK_BOOST_FACTOR = 15000  # vm.watermark_boost_factor's default
 
 # fallbacks[][] of v4.5 __rmqueue_fallback; -1 ends a row.
 FALLBACKS = np.array(
@@ -285,6 +287,46 @@ def can_steal_fallback(order, start_mt):
     return False
 
 
+@kernel
+def boost_watermark(A, vc, z):
+    """v5.0 ``boost_watermark`` after a fallback of less than a pageblock: the zone's
+    watermarks rise by a pageblock, up to ``high * watermark_boost_factor / 10000`` (at
+    least a pageblock), not in a zone of fewer than four pageblocks (spanned pages stand
+    in for managed ones); the zone is marked ZONE_BOOSTED_WATERMARK (every mmkit
+    allocation may wake kswapd: ALLOC_KSWAPD). ``A.wmark`` holds the boosted marks, as
+    ``wmark_pages()`` returns them; ``A.watermark_boost`` the boost."""
+    if vc[F_WATERMARK_BOOST] == 0:
+        return
+    if PAGEBLOCK_NR_PAGES * 4 > A.zone_end[z] - A.zone_start[z]:
+        return
+    high = A.wmark[z, 2] - A.watermark_boost[z]
+    max_boost = high * WATERMARK_BOOST_FACTOR // 10000
+    if max_boost == 0:
+        return
+    max_boost = max(PAGEBLOCK_NR_PAGES, max_boost)
+    boost = min(A.watermark_boost[z] + PAGEBLOCK_NR_PAGES, max_boost)
+    delta = boost - A.watermark_boost[z]
+    for i in range(3):
+        A.wmark[z, i] += delta
+    A.watermark_boost[z] = boost
+    A.zone_flags[z] |= ZONE_BOOSTED_WATERMARK
+
+
+@kernel
+def clear_watermark_boosts(A, zone_hi):
+    """The end of ``balance_pgdat``: the boost of every zone up to ``zone_hi`` is taken
+    back off its marks. Returns whether there was any."""
+    any_boost = False
+    for z in range(zone_hi + 1):
+        b = A.watermark_boost[z]
+        if b > 0:
+            any_boost = True
+            for i in range(3):
+                A.wmark[z, i] -= b
+            A.watermark_boost[z] = 0
+    return any_boost
+
+
 @kernel(inline="always")
 def change_pageblock_range(A, pfn, order, mt):
     """``change_pageblock_range``: every pageblock of a block of pageblock order or more."""
@@ -331,6 +373,7 @@ def steal_suitable_fallback(A, vc, z, pfn, start_mt, whole_block):
         if alike_rule:
             buddy_list_move(A, pfn, free_head(A, z, current_order, start_mt))
         return
+    boost_watermark(A, vc, z)  # v5.0
     if not whole_block:
         buddy_list_move(A, pfn, free_head(A, z, current_order, start_mt))
         return
@@ -424,6 +467,7 @@ def try_to_claim_block(A, vc, z, pfn, current_order, order, start_mt, block_mt):
         change_pageblock_range(A, pfn, current_order, start_mt)
         expand(A, vc, z, pfn, order, current_order, start_mt)
         return pfn
+    boost_watermark(A, vc, z)
     start = pfn & ~(PAGEBLOCK_NR_PAGES - 1)
     if not zone_spans_pfn(A, z, start) or not zone_spans_pfn(A, z, start + PAGEBLOCK_NR_PAGES - 1):
         return -1  # prep_move_freepages_block: the pageblock straddles the zone

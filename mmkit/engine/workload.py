@@ -61,7 +61,16 @@ from mmkit.engine.state import (
 from mmkit.model.encodings import MAPPING_ID_BALLOON
 from mmkit.model.flags import PG_head
 from mmkit.model.kinds import MAX_ORDER, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, PageKind
-from mmkit.semantics.variant import F_FALLBACK_RULE, F_KCOMPACTD, F_ZSMALLOC_MOVABLE
+from mmkit.semantics.rules import FallbackRule, PageblockMerge
+from mmkit.semantics.variant import (
+    F_ALLOC_NOFRAGMENT,
+    F_FALLBACK_RULE,
+    F_KCOMPACTD,
+    F_PAGEBLOCK_MERGE,
+    F_PCP_MT_AT_DRAIN,
+    F_WATERMARK_BOOST,
+    F_ZSMALLOC_MOVABLE,
+)
 
 K_FREE = int(PageKind.FREE)
 K_ANON = int(PageKind.ANON)
@@ -374,11 +383,26 @@ def do_alloc(A, vc, S, P, kind, zone_hi, nowait):
     return 0
 
 
+def prefill_rules(vc: np.ndarray) -> np.ndarray:
+    """The rules the prefill (and the CMA area's reservation before it) runs under: the
+    variant's, with the allocator's free-list rules fixed to v6.10's (free lists that
+    match their pageblocks, a state every era's rules accept), no ALLOC_NOFRAGMENT and no
+    watermark boost (which would wake kswapd), so that one prefill serves every variant
+    and each starts from the same machine."""
+    out = vc.copy()
+    out[F_FALLBACK_RULE] = int(FallbackRule.CLAIM_OR_STEAL_ONE)
+    out[F_PAGEBLOCK_MERGE] = int(PageblockMerge.NOT_UNMERGEABLE)
+    out[F_PCP_MT_AT_DRAIN] = 1
+    out[F_ALLOC_NOFRAGMENT] = 0
+    out[F_WATERMARK_BOOST] = 0
+    return out
+
+
 @kernel(nogil=True)
 def prefill(A, vc, S, P, share_ppm, max_ops):
     """Before tick 0: allocate with the workload's mix, fast path only, until
     ``share_ppm`` of the managed pages are in use or the fast path fails 64 times in a
-    row (the low watermark). No variant rule is consulted on this path, so one prefill
+    row (the low watermark). Called with :func:`prefill_rules`, so that one prefill
     serves every variant. Returns the pages in use.
 
     ``max_ops`` -1 runs it to the end; ``max_ops`` >= 0 cuts it into pieces, so that a

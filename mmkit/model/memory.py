@@ -92,6 +92,7 @@ PageArrays = namedtuple(
         "pcp",
         "zone_flags",
         "this_cpu",
+        "watermark_boost",
     ],
 )
 
@@ -133,6 +134,9 @@ class Memory:
     pcp: np.ndarray | None = None
     zone_flags: np.ndarray | None = None  # int64 [Z]: zone->flags (ZONE_BELOW_HIGH, ...)
     this_cpu: np.ndarray | None = None  # int64 [1]: smp_processor_id() of the engine
+    # int64 [Z]: zone->watermark_boost, already included in ``wmark`` (which holds what
+    # min/low/high_wmark_pages() return, as /proc/zoneinfo prints them)
+    watermark_boost: np.ndarray | None = None
     variant: Any = None  # the Variant whose encodings the arrays use (set by the engine)
     meta: dict = field(default_factory=dict)
 
@@ -148,6 +152,8 @@ class Memory:
             self.zone_flags = np.zeros(nz, dtype=np.int64)
         if self.this_cpu is None:
             self.this_cpu = np.zeros(1, dtype=np.int64)
+        if self.watermark_boost is None:
+            self.watermark_boost = np.zeros(nz, dtype=np.int64)
         heads = self.lru_next.shape[0] - self.flags.shape[0]
         if heads != nr_heads(nz, self.cpus):
             raise ParameterError(
@@ -198,7 +204,7 @@ class Memory:
             self.flags, self.mapcount, self.refcount, self.kind, self.mapping, self.private,
             self.lru_next, self.lru_prev, self.pb_flags, self.zone_start, self.zone_end,
             self.nr_free, self.wmark, self.lru_size, self.pb_nr_kind, self.pcp, self.zone_flags,
-            self.this_cpu,
+            self.this_cpu, self.watermark_boost,
         )
 
     def copy(self) -> "Memory":

@@ -25,6 +25,7 @@ MIGRATE_PCPTYPES = 3
 WMARK_LOW = 1
 WMARK_HIGH = 2
 ZONE_HAS_ISOLATE = 4
+ZONE_BOOSTED_WATERMARK = 8
 ZONE_NORMAL_START_PFN = 1 << 20  # x86-64: ZONE_NORMAL begins at 4 GiB
 
 
@@ -77,7 +78,8 @@ class Zone:
         self.name, self.start, self.end = name, start, end
         self.free_list = [[[] for _ in range(MIGRATE_TYPES)] for _ in range(MAX_ORDER)]
         self.nr_free = [0] * MAX_ORDER
-        self.wmark = [0, 0, 0]
+        self.wmark = [0, 0, 0]  # what min/low/high_wmark_pages() return: the boost included
+        self.watermark_boost = 0
 
 
 class RefMemory:
@@ -365,8 +367,10 @@ class RefMemory:
             if can_steal:
                 if current >= PAGEBLOCK_ORDER:
                     self.retype_range(pfn, current, start_mt)
-                elif self.move_freepages_block(z, pfn, start_mt) >= PAGEBLOCK_NR_PAGES // 2:
-                    self.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES] = start_mt
+                else:
+                    self.boost_watermark(z)
+                    if self.move_freepages_block(z, pfn, start_mt) >= PAGEBLOCK_NR_PAGES // 2:
+                        self.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES] = start_mt
             self.take(z, pfn, current)
             self.expand(z, pfn, order, current, start_mt)
             return pfn
@@ -396,14 +400,39 @@ class RefMemory:
             self.retype_range(pfn, current, start_mt)
             self.move_page(z, pfn, current, start_mt)
         elif not can_steal:
+            self.boost_watermark(z)
             self.move_page(z, pfn, current, start_mt)
         else:
+            self.boost_watermark(z)
             free = self.move_freepages_block(z, pfn, start_mt)
             if free == 0:
                 self.move_page(z, pfn, current, start_mt)
             elif free + self.alike_pages(pfn, start_mt, block_mt, free) >= PAGEBLOCK_NR_PAGES // 2:
                 self.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES] = start_mt
         return self.rmqueue_smallest(z, order, start_mt)
+
+    def boost_watermark(self, z):
+        """v5.0 boost_watermark: the marks rise by a pageblock, up to 1.5 x high."""
+        zone = self.zones[z]
+        if not self.variant.watermark_boost or PAGEBLOCK_NR_PAGES * 4 > zone.end - zone.start:
+            return
+        max_boost = (zone.wmark[WMARK_HIGH] - zone.watermark_boost) * 15000 // 10000
+        if max_boost == 0:
+            return
+        boost = min(zone.watermark_boost + PAGEBLOCK_NR_PAGES, max(PAGEBLOCK_NR_PAGES, max_boost))
+        zone.wmark = [w + boost - zone.watermark_boost for w in zone.wmark]
+        zone.watermark_boost = boost
+        self.zone_flags[z] |= ZONE_BOOSTED_WATERMARK
+
+    def clear_watermark_boosts(self, zone_hi: int) -> bool:
+        """balance_pgdat's end: the boosts of zones up to zone_hi taken back off their marks."""
+        any_boost = False
+        for zone in self.zones[:zone_hi + 1]:
+            if zone.watermark_boost:
+                any_boost = True
+                zone.wmark = [w - zone.watermark_boost for w in zone.wmark]
+                zone.watermark_boost = 0
+        return any_boost
 
     def move_page(self, z, pfn, order, mt):
         """list_move to the head of another type's list (move_to_free_list, v4.12)."""
@@ -426,6 +455,7 @@ class RefMemory:
                 self.retype_range(pfn, current, start_mt)
                 self.expand(z, pfn, order, current, start_mt)
                 return pfn
+            self.boost_watermark(z)
             start = pfn - pfn % PAGEBLOCK_NR_PAGES
             if not (zone.start <= start and start + PAGEBLOCK_NR_PAGES <= zone.end):
                 continue
@@ -546,6 +576,7 @@ class RefMemory:
         out["pcp_lists"] = {(z, cpu, i): pcp.blocks(i) for z, row in enumerate(self.pcp)
                             for cpu, pcp in enumerate(row) for i in range(NR_PCP_LISTS)}
         out["zone_flags"] = np.array(self.zone_flags, dtype=np.int64)
+        out["watermark_boost"] = np.array([zone.watermark_boost for zone in self.zones], dtype=np.int64)
         out["this_cpu"] = self.this_cpu
         return out
 
@@ -585,6 +616,7 @@ def engine_state(mem) -> dict:
                 pcp_lists[(z, cpu, i)] = seq
     out["pcp_lists"] = pcp_lists
     out["zone_flags"] = mem.zone_flags.copy()
+    out["watermark_boost"] = mem.watermark_boost.copy()
     out["this_cpu"] = int(mem.this_cpu[0])
     return out
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 from mmkit.model import flags as pg
 from mmkit.model.kinds import PageKind
 from mmkit.reference.buddy import MOVABLE, RECLAIMABLE, UNMOVABLE
-from mmkit.reference.compaction import compaction_defer_reset, try_to_compact_pages
+from mmkit.model.kinds import PAGEBLOCK_ORDER
+from mmkit.reference.compaction import compaction_defer_reset, kcompactd_do_work, try_to_compact_pages
 from mmkit.reference.owners import add_page_to_lru_list, del_page_from_lru_list
 from mmkit.reference.pcp import drain_all_pages
 from mmkit.reference.predicates import set_flag, test
-from mmkit.reference.reclaim import kswapd, shrink_zone
+from mmkit.reference.reclaim import kswapd, shrink_zone, zone_free_pages
 
 WMARK_MIN, WMARK_LOW, WMARK_HIGH = 0, 1, 2
+ZONE_BOOSTED_WATERMARK = 8
 
 GFP_RECLAIM = 1  # __GFP_DIRECT_RECLAIM
 GFP_COMPACT = 2
@@ -42,9 +44,15 @@ def alloc_pages_slowpath(s, order: int, mt: int, kind: int, owner: int, compound
         return mem.alloc_pages(order, mt, kind, owner, zone_hi, compound, wmark)
 
     pfn = attempt(WMARK_LOW)
-    if pfn >= 0 or gfp & GFP_NOWAIT:
+    if pfn >= 0:
+        z = mem.zone_of(pfn)
+        if mem.zone_flags[z] & ZONE_BOOSTED_WATERMARK:  # rmqueue's end (ALLOC_KSWAPD)
+            mem.zone_flags[z] &= ~ZONE_BOOSTED_WATERMARK
+            wakeup_kswapd(s, 0, z)
         return pfn
-    kswapd(s, order)
+    if gfp & GFP_NOWAIT:
+        return pfn
+    wakeup_kswapd(s, order, zone_hi)
     pfn = attempt(WMARK_MIN)
     if pfn >= 0:
         return pfn
@@ -77,6 +85,27 @@ def alloc_pages_slowpath(s, order: int, mt: int, kind: int, owner: int, compound
     if order == 0:
         s.vm["oom"] += 1
     return -1
+
+
+def wakeup_kswapd(s, order: int, zone_hi: int) -> None:
+    """kswapd woken (balance_pgdat): with boosted watermarks and a balanced node, the
+    boost is reclaimed without swapping; otherwise kswapd as usual. Any boost is then
+    dropped and kcompactd woken at pageblock order (v5.0)."""
+    mem = s.mem
+    boosted = any(zone.watermark_boost for zone in mem.zones[:zone_hi + 1])
+    balanced = any(mem.watermark_ok(z, order, mem.zones[z].wmark[WMARK_HIGH], True) for z in range(zone_hi + 1))
+    if boosted and balanced:
+        swap, s.swap = s.swap, False
+        for z in range(zone_hi + 1):
+            zone = mem.zones[z]
+            if zone.watermark_boost:
+                shrink_zone(s, z, zone_free_pages(s, z) + zone.watermark_boost, zone.end - zone.start)
+        s.swap = swap
+    else:
+        kswapd(s, order)
+    if mem.clear_watermark_boosts(zone_hi) and s.v.kcompactd:
+        s.vm["compact_daemon_wake"] += 1
+        kcompactd_do_work(s, PAGEBLOCK_ORDER, zone_hi)
 
 
 def new_owner(s) -> int:

@@ -129,6 +129,7 @@ _V6_18 = _V4_8.replace(
     pageblock_merge=PM.NOT_UNMERGEABLE,  # since v5.18 (1dd214b8f21c)
     alloc_nofragment=True,  # since v5.0 (6bb154504f8b)
     balloon_deflate_list=True,  # since 2017 (195a8c43e93d)
+    watermark_boost=True,  # since v5.0 (1c30844d2dfe)
     sources=("K-mod", "K-pf25", "K-kpf", "U-2019", "O-2018"),
 )
 

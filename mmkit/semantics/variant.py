@@ -65,6 +65,7 @@ RULE_FIELDS = (
     "pageblock_merge",
     "alloc_nofragment",
     "balloon_deflate_list",
+    "watermark_boost",
 )
 NR_RULE_FIELDS = len(RULE_FIELDS)
 
@@ -104,6 +105,7 @@ F_FALLBACK_RULE = 32
 F_PAGEBLOCK_MERGE = 33
 F_ALLOC_NOFRAGMENT = 34
 F_BALLOON_DEFLATE_LIST = 35
+F_WATERMARK_BOOST = 36
 assert all(globals()["F_" + n.upper()] == i for i, n in enumerate(RULE_FIELDS))
 
 
@@ -239,6 +241,14 @@ class Variant:
     corruption, as on the stable kernels 3.12-4.7 that took the driver without the
     series); by pfn, the page reaches an LRU list and its last reference, dropped by the
     driver, frees it from there."""
+    watermark_boost: bool = False
+    """A fallback of less than a pageblock boosts the zone's watermarks (v5.0,
+    1c30844d2dfe "mm: reclaim small amounts of memory when an external fragmentation event
+    occurs"): ``boost_watermark`` raises min, low and high by a pageblock, up to 1.5 x the
+    high watermark (``watermark_boost_factor`` 15000), and marks the zone
+    ZONE_BOOSTED_WATERMARK; the next allocation wakes kswapd, which reclaims the boost
+    without swapping or writeback when the node is balanced (normally when it is not),
+    drops the boost and wakes kcompactd at pageblock order."""
     sources: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -423,4 +433,5 @@ _FIELD_TYPES = {
     "pageblock_merge": PageblockMerge,
     "alloc_nofragment": bool,
     "balloon_deflate_list": bool,
+    "watermark_boost": bool,
 }
