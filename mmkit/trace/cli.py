@@ -27,26 +27,13 @@ def _run_trace_record(args: argparse.Namespace) -> int:
 
 
 def main_record(argv: Sequence[str] | None = None) -> int:
-    """``mmkit trace record`` alone (before it is in mmkit's COMMANDS): parses ``argv``
-    and runs it with mmkit's error and interrupt handling (status 2 and 130)."""
+    """``mmkit trace record`` with ``argv`` (default ``sys.argv[1:]``): :func:`mmkit.cli.main`
+    runs it, with its one-line errors (status 2) and interrupts (status 130)."""
     import sys
 
-    from mmkit.cli import _add_trace_record
-    from mmkit.errors import MmkitError
+    from mmkit.cli import main
 
-    p = argparse.ArgumentParser(prog="mmkit trace record",
-                                description="snapshot, the page allocator's tracepoints for N seconds, snapshot (root)")
-    _add_trace_record(p)
-    args = p.parse_args(argv)
-    try:
-        return _run_trace_record(args)
-    except MmkitError as e:
-        print(f"mmkit: error: {' '.join(str(e).split(chr(10)))}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt as e:
-        how = getattr(e, "progress", "")
-        print(f"mmkit: interrupted{': ' + how if how else ''}", file=sys.stderr)
-        return 130
+    return main(["trace", "record", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
