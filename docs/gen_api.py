@@ -34,6 +34,8 @@ PUBLIC = [
     ("metrics/contiguity.py", "contiguity", "mmkit.contiguity"),
     ("sweep/api.py", "sweep", "mmkit.sweep.sweep"),
     ("result.py", "load_result", "mmkit.load_result"),
+    ("trace/replay.py", "replay", "mmkit.replay"),
+    ("trace/replay.py", "versus_real", "mmkit.versus_real"),
     ("viz/timeline.py", "fragmentation", "mmkit.viz.fragmentation"),
     ("viz/timeline.py", "misrouted", "mmkit.viz.misrouted"),
 ]

@@ -29,6 +29,10 @@ def __getattr__(name: str):
         from mmkit import run
 
         return getattr(run, name)
+    if name in ("replay", "versus_real"):
+        from mmkit.trace import replay as _replay
+
+        return getattr(_replay, name)
     if name == "load_result":
         from mmkit.result import load_result
 

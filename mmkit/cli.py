@@ -278,6 +278,48 @@ def _run_trace_record(args: argparse.Namespace) -> int:
     return run(args)
 
 
+# ------------------------------------------------------------------ replay
+def _add_replay(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", metavar="DIR", help="a trace folder written by `mmkit trace record`")
+    p.add_argument("--variants", default="v4.5,v4.8,v6.18", help="comma-separated variant names (see `mmkit variants`)")
+    p.add_argument("--tick-ms", type=_positive_float, default=100.0, help="trace time per tick in ms (default 100)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--swap", action="store_true", help="let the simulation's reclaim swap anonymous pages")
+    p.add_argument("--out", default=None, metavar="DIR", help="write the Result here (a new folder)")
+    p.add_argument("--json", action="store_true", help="print the comparison with the real machine as JSON")
+    p.add_argument("--progress", action="store_true", help="show a progress bar")
+
+
+def _run_replay(args: argparse.Namespace) -> int:
+    import json
+
+    import mmkit.trace.replay as rp
+    from mmkit.inputs import check_out_folder
+
+    if args.out is not None:
+        check_out_folder(args.out, "--out")
+    try:
+        res = rp.replay(args.dir, args.variants.split(","), tick_ms=args.tick_ms, seed=args.seed, swap=args.swap,
+                        progress=args.progress)
+    except Interrupted as e:
+        raise Interrupted(e.progress + (f"; nothing written to {args.out}" if args.out else "")) from None
+    vs = rp.versus_real(res)
+    if args.json:
+        print(json.dumps({"trace": res.info["trace"], "replay": res.info["replay"], "versus_real": vs.to_dicts()},
+                         default=str, indent=1))
+    else:
+        import polars as pl
+
+        with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, float_precision=3):
+            print(vs.select("variant", "free_pages_sim", "free_pages_real", "free_l1_share", "unusable_9_sim",
+                            "unusable_9_real", "pgmigrate_success_sim", "pgmigrate_success_real",
+                            "compact_stall_sim", "compact_stall_real"))
+            print(pl.DataFrame([{"variant": k, **v} for k, v in res.info["replay"].items()]))
+    if args.out:
+        print(f"result written to {res.save(args.out)}", file=sys.stderr)
+    return 0
+
+
 COMMANDS: tuple[Command, ...] = (
     Command("run", "run a workload under several variants and print the before/after table",
             _add_run, _run_run),
@@ -302,6 +344,8 @@ COMMANDS: tuple[Command, ...] = (
         Command("record", "snapshot, the page allocator's tracepoints for N seconds, snapshot (root)",
                 _add_trace_record, _run_trace_record),
     )),
+    Command("replay", "replay a recorded trace under several variants, from its start snapshot, and compare the "
+            "end with the real machine's", _add_replay, _run_replay),
 )
 
 

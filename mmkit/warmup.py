@@ -112,6 +112,27 @@ def _everything(snapshot) -> None:
     sim = _machine()
     sim.folio(2, order=4)
     sim.check()
+    _replay_kernels()
+
+
+def _replay_kernels() -> None:
+    """mmkit.replay's kernels: a few allocations and frees replayed on a small machine."""
+    import numpy as np
+
+    from mmkit.engine import replay as R
+    from mmkit.engine.sim import Sim
+    from mmkit.model.kinds import PageKind
+    from mmkit.model.memory import Memory
+
+    mem = Memory.synthetic(gib=0.0625, variant="v6.18", cpus=2)
+    sim = Sim(mem, 0)
+    obj_page, *rest = R.new_replay_state(mem.kind, mem.flags, mem.private, mem.lru_next)
+    sim.S = sim.S._replace(obj_page=obj_page)
+    R.tag_objects(sim.A, sim.S)
+    pk = [R.pack(R.OP_ALLOC, 0, int(PageKind.ANON), 1, mem.nr_zones - 1, 0, 0, 0),
+          R.pack(R.OP_FREE, 0, 0, 0, 0, 0, 0, 0)]
+    ops = np.array([[0, 5, pk[0]], [0, 5, pk[1]]], dtype=np.int64)
+    R.replay_ticks(sim.A, sim.vc, sim.S, ops, 0, 0, 1, *rest)
 
 
 def warm(jobs: int | None = None, quiet: bool = False) -> float:

@@ -49,6 +49,7 @@ from mmkit.engine.state import (
     EV_PUTBACK_LRU,
     EV_PUTBACK_MOVABLE,
     HEAD_DEFLATE,
+    REPLAY_TAG_BASE,
     RULE_NONE,
     ST_BALLOON_ISOLATED,
     ST_BALLOON_PAGES,
@@ -302,7 +303,18 @@ def move_to_new_page(A, vc, S, page, newpage, order):
         A.refcount[page] -= 1
         A.mapping[page] = 0
         A.mapcount[page] = -1
+        replay_follow(A, S, page, newpage)
     ClearPageIsolated(A, vc, page)
+
+
+@kernel(inline="always")
+def replay_follow(A, S, page, newpage):
+    """A replay (``mmkit.replay``) follows its objects: the one on ``page`` now lives on
+    ``newpage`` (``S.obj_page`` is empty outside a replay)."""
+    if S.obj_page.shape[0] != 0:
+        oid = (A.mapping[newpage] >> 2) - REPLAY_TAG_BASE
+        if 0 <= oid < S.obj_page.shape[0] and S.obj_page[oid] == page:
+            S.obj_page[oid] = newpage
 
 
 @kernel(inline="always")

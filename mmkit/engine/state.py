@@ -176,8 +176,13 @@ ZS_HUGE_CLASS = 4
 SimArrays = namedtuple(
     "SimArrays",
     ["st", "vm", "faults", "events", "zs_pages", "zs_npages", "zs_objs", "zs_max", "zs_class",
-     "zs_free_ids", "zs_current", "zc", "cc"],
+     "zs_free_ids", "zs_current", "zc", "cc", "obj_page"],
 )
+# replay (mmkit.replay): S.obj_page[oid] is the head pfn of object ``oid`` in this
+# simulation (-1: gone); an anonymous or file object's pages carry ``oid +
+# REPLAY_TAG_BASE`` as their ->mapping id, which migration follows (migrate.replay_follow).
+# Empty outside a replay.
+REPLAY_TAG_BASE = 16
 
 # struct compact_control buffers (rows of S.cc; columns: compaction.CC_*), so that no
 # kernel allocates one: compaction from the allocator or kcompactd, and alloc_contig_range
@@ -213,6 +218,7 @@ def new_sim(seed: int, event_capacity: int = 1 << 16, zs_capacity: int = 1 << 16
         zs_current=np.full(NR_ZS_CLASSES, -1, dtype=np.int64),
         zc=_new_zc(),
         cc=np.zeros((2, CC_COLUMNS), dtype=np.int64),
+        obj_page=np.zeros(0, dtype=np.int32),
     )
 
 

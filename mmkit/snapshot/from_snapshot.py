@@ -694,6 +694,7 @@ def _build_memory(snapshot, variant: Any, node: int, step: Callable[[str], None]
         "snapshot_path": str(snap.path),
         "kernel_release": snap.kernel_release,
         "node": int(node),
+        "cpu_ids": tuple(int(c) for c in cpu_ids),  # the kernel's CPU number of each per-CPU list column
         "balloon_pages": int(balloon_pfns.size),
         "lru_add_pending": tuple(int(p) for p in pending),
         "from_snapshot": {

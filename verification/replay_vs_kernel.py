@@ -1,0 +1,132 @@
+"""Replay against reality: record workloads on this machine, replay each under the
+variants, compare the replay's end with the real end snapshot (issue #19 §2).
+
+Run as root from the repository root::
+
+    .venv/bin/python verification/replay_vs_kernel.py --seconds 20 --out /tmp/replays
+
+For each workload: ``mmkit trace record`` while it runs (the workload starts a second
+after the recording does, in a child process), then ``mmkit.replay`` under v6.18 (and
+``--variants``), then one row per (workload, variant) of ``mmkit.versus_real``: free
+pages by order (L1 share of the real free pages), unusable index at order 9 of Normal,
+migrations, compaction stalls, simulated against real; with the replay's speed. The
+workloads:
+
+- ``compileall``: ``python -m compileall -f -j 2`` over the venv's site-packages (many
+  small files read and written, short-lived processes);
+- ``copy-anon``: write 1.5 GiB to a file, churn 200 MB of anonymous arrays, copy the
+  file (page cache, large folios, anonymous THPs);
+- ``fragmenter``: ``verification/capture_fragmented.py``'s steps (4 GiB anonymous held
+  as every other page, 10000 small files with every other deleted, THPs faulted until
+  Normal has no order-9 block), held until the recording ends, then released.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+
+import polars as pl
+
+HERE = Path(__file__).resolve().parent
+
+COPY_ANON = """
+import numpy as np, os, shutil, sys, time
+d = sys.argv[1]
+with open(os.path.join(d, 'big'), 'wb') as f:
+    for _ in range(1536):
+        f.write(os.urandom(1 << 20))
+xs = []
+for i in range(40):
+    xs.append(np.ones(20_000_000, dtype=np.int8))
+    if len(xs) > 10:
+        xs.pop(0)
+shutil.copy(os.path.join(d, 'big'), os.path.join(d, 'big2'))
+os.sync()
+"""
+
+FRAGMENTER = """
+import sys, time
+sys.path.insert(0, sys.argv[2])
+import capture_fragmented as c
+from pathlib import Path
+mm = c.fragment_anon(4)
+c.churn_files(Path(sys.argv[1]), 10000)
+held, n = c.eat_high_orders('Normal', 9, 400)
+time.sleep(float(sys.argv[3]))
+"""
+
+
+def workload_cmd(name: str, tmp: Path, seconds: float) -> list[str]:
+    if name == "compileall":
+        return [sys.executable, "-m", "compileall", "-f", "-q", "-j", "2", sysconfig.get_paths()["purelib"]]
+    if name == "copy-anon":
+        return [sys.executable, "-c", COPY_ANON, str(tmp)]
+    if name == "fragmenter":
+        return [sys.executable, "-c", FRAGMENTER, str(tmp), str(HERE), str(seconds)]
+    raise SystemExit(f"unknown workload {name!r}")
+
+
+def record_one(name: str, out: Path, seconds: float) -> Path:
+    import mmkit.trace
+
+    dest = out / name
+    with tempfile.TemporaryDirectory(dir=out) as tmp:
+        cmd = workload_cmd(name, Path(tmp), seconds)
+        proc = subprocess.Popen(["bash", "-c", 'sleep 1; exec "$@"', "_", *cmd], stdout=subprocess.DEVNULL)
+        try:
+            mmkit.trace.record(dest, seconds, overwrite=True, progress=False)
+        finally:
+            proc.wait()
+    return dest
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, default=Path("/tmp/mmkit-replays"))
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--workloads", default="compileall,copy-anon,fragmenter")
+    ap.add_argument("--variants", default="v6.18")
+    ap.add_argument("--replay-only", action="store_true", help="replay traces already in --out")
+    ap.add_argument("--record-only", action="store_true", help="record the traces, do not replay them")
+    args = ap.parse_args(argv)
+    import mmkit
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name in args.workloads.split(","):
+        path = args.out / name
+        if not args.replay_only:
+            t0 = time.perf_counter()
+            record_one(name, args.out, args.seconds)
+            print(f"{name}: recorded in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        if args.record_only:
+            continue
+        t0 = time.perf_counter()
+        res = mmkit.replay(path, args.variants.split(","))
+        wall = time.perf_counter() - t0
+        tr = res.info["trace"]
+        vs = mmkit.versus_real(res)
+        for r in vs.iter_rows(named=True):
+            c = res.info["replay"][r["variant"]]
+            rows.append({"workload": name, "variant": r["variant"], "seconds": tr["seconds"],
+                         "events": tr["allocs"] + tr["frees"], "lost": tr["lost_events"],
+                         "free_real": r["free_pages_real"], "free_sim": r["free_pages_sim"],
+                         "L1": r["free_l1_share"], "unusable9_real": r["unusable_9_real"],
+                         "unusable9_sim": r["unusable_9_sim"],
+                         "migrated_real": r["pgmigrate_success_real"], "migrated_sim": r["pgmigrate_success_sim"],
+                         "stalls_real": r["compact_stall_real"], "stalls_sim": r["compact_stall_sim"],
+                         "unknown_frees": c["free_unknown"], "alloc_failed": c["alloc_failed"],
+                         "replay_s": round(wall, 2), "replay_loop_s": res.info["replay_seconds"]})
+    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=250, float_precision=3):
+        print(pl.DataFrame(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
