@@ -192,7 +192,7 @@ def reports():
     return built_reports()
 
 
-NOTEBOOKS = ["01-quickstart", "02-the-review", "03-why-the-series", "04-your-machine"]
+NOTEBOOKS = ["01-quickstart", "02-the-review", "03-why-the-series", "04-your-machine", "06-your-workload"]
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)

@@ -28,7 +28,8 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-NAMES = ["01-quickstart", "02-the-review", "03-why-the-series", "04-your-machine", "05-sweeps"]
+NAMES = ["01-quickstart", "02-the-review", "03-why-the-series", "04-your-machine", "05-sweeps",
+         "06-your-workload"]
 CHROMIUM = next((p for p in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser"))
                  if p and os.path.exists(p)), None)
 try:

@@ -28,7 +28,8 @@ from mmkit.report import MAX_BYTES, Report, build
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
-NAMES = ["01-quickstart", "02-the-review", "03-why-the-series", "04-your-machine", "05-sweeps"]
+NAMES = ["01-quickstart", "02-the-review", "03-why-the-series", "04-your-machine", "05-sweeps",
+         "06-your-workload"]
 # seconds a notebook may take, warm numba cache, 2 cores (the budget)
 BUDGET = float(os.environ.get("MMKIT_NOTEBOOK_SECONDS", "120"))
 CELL_TIMEOUT = 600
@@ -58,7 +59,7 @@ def reports():
 
 
 def test_notebooks_are_what_build_py_writes():
-    for script in ("build.py", "build_05.py"):
+    for script in ("build.py", "build_05.py", "build_06.py"):
         r = subprocess.run([sys.executable, str(NOTEBOOKS / script), "--check"], capture_output=True, text=True,
                            check=False)
         assert r.returncode == 0, (script, r.stderr)

@@ -65,7 +65,8 @@ def test_unknown_notebook_lists_the_known_ones(tmp_path):
 
 def test_the_repository_notebooks_resolve():
     names = [p.stem for p in available()]
-    assert names == ["01-quickstart", "02-the-review", "03-why-the-series", "04-your-machine", "05-sweeps"]
+    assert names == ["01-quickstart", "02-the-review", "03-why-the-series", "04-your-machine", "05-sweeps",
+                     "06-your-workload"]
     assert resolve(["the-review"])[0].name == "02-the-review.ipynb"
 
 
@@ -80,7 +81,7 @@ def test_cli_unknown_notebook_is_one_line_and_status_2(capsys, tmp_path):
 def test_cli_list(capsys):
     assert cli.main(["report", "--list"]) == 0
     assert capsys.readouterr().out.split() == ["01-quickstart", "02-the-review", "03-why-the-series",
-                                               "04-your-machine", "05-sweeps"]
+                                               "04-your-machine", "05-sweeps", "06-your-workload"]
 
 
 # ------------------------------------------------------------------ the HTML writer

@@ -251,3 +251,28 @@ def test_rerun_updates_the_charts_in_place_with_the_new_results_data(explorer):
     finally:
         ex.controls["seed"].value = 1
         ex.run()
+
+
+def test_explorer_replays_a_trace():
+    """Explorer(trace=...) offers the trace beside the presets, selected, with the
+    synthetic machine's controls disabled; Run replays it (mmkit.replay) and draws the
+    same charts; switching to a preset runs compare again."""
+    from pathlib import Path
+
+    from mmkit.errors import TraceError
+
+    sample = Path(__file__).resolve().parents[1] / "data" / "trace-sample"
+    ex = Explorer(variants=["v4.8", "v6.18"], trace=sample)
+    w = ex.controls["workload"]
+    assert w.value == "trace: trace-sample" and w.options[0] == w.value
+    assert ex.controls["gib"].disabled and ex.controls["ticks"].disabled and ex.controls["thp_rate"].disabled
+    assert set(ex.values()) == {"trace", "variants", "seed"}
+    r = ex.run()
+    assert r.info["workload"] == "trace trace-sample" and r.variants == ["v4.8", "v6.18"]
+    assert r.info["replay"]["v6.18"]["allocs"] > 100_000
+    assert set(ex.charts) == {"fragmentation", "misrouted", "buddyinfo", "memory_map", "table"}
+    assert ex.progress.bar_style == "success"
+    w.value = "steady"
+    assert not ex.controls["gib"].disabled and "workload" in ex.values()
+    with pytest.raises(TraceError, match="no such trace folder"):
+        Explorer(trace=sample.parent / "no-such-trace")

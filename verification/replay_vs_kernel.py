@@ -18,7 +18,12 @@ workloads:
   file (page cache, large folios, anonymous THPs);
 - ``fragmenter``: ``verification/capture_fragmented.py``'s steps (4 GiB anonymous held
   as every other page, 10000 small files with every other deleted, THPs faulted until
-  Normal has no order-9 block), held until the recording ends, then released.
+  Normal has no order-9 block), held until the recording ends, then released;
+- ``compaction``: 14 GiB anonymous held as every other page, THPs (``MADV_HUGEPAGE``)
+  faulted until Normal has no free order-9 block and then ``--extra-thp`` more, each of
+  which the kernel can only make by direct compaction (migrating the held pages), held
+  until the recording ends. The recording must be long enough for all of it
+  (``--seconds 40`` here).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from pathlib import Path
 import polars as pl
 
 HERE = Path(__file__).resolve().parent
+EXTRA_THP = 300
 
 COPY_ANON = """
 import numpy as np, os, shutil, sys, time
@@ -48,6 +54,28 @@ for i in range(40):
         xs.pop(0)
 shutil.copy(os.path.join(d, 'big'), os.path.join(d, 'big2'))
 os.sync()
+"""
+
+COMPACTION = """
+import mmap, sys, time
+import numpy as np
+sys.path.insert(0, sys.argv[2])
+import capture_fragmented as c
+held = c.fragment_anon(14)
+huge = 2 << 20
+extra = int(sys.argv[4])
+mm = mmap.mmap(-1, (4096 + extra + 1) * huge, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+view = np.frombuffer(mm, dtype=np.uint8)
+base = (-view.ctypes.data) % huge
+mm.madvise(mmap.MADV_HUGEPAGE, base, (4096 + extra) * huge)
+n = 0
+while n < 4096 and sum(c.zone_free_counts("Normal")[9:]):
+    view[base + n * huge] = 1
+    n += 1
+for i in range(extra):
+    view[base + (n + i) * huge] = 1
+print(n, "THPs from free blocks,", extra, "more", file=sys.stderr)
+time.sleep(float(sys.argv[3]))
 """
 
 FRAGMENTER = """
@@ -69,6 +97,8 @@ def workload_cmd(name: str, tmp: Path, seconds: float) -> list[str]:
         return [sys.executable, "-c", COPY_ANON, str(tmp)]
     if name == "fragmenter":
         return [sys.executable, "-c", FRAGMENTER, str(tmp), str(HERE), str(seconds)]
+    if name == "compaction":
+        return [sys.executable, "-c", COMPACTION, str(tmp), str(HERE), str(seconds), str(EXTRA_THP)]
     raise SystemExit(f"unknown workload {name!r}")
 
 
@@ -94,7 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variants", default="v6.18")
     ap.add_argument("--replay-only", action="store_true", help="replay traces already in --out")
     ap.add_argument("--record-only", action="store_true", help="record the traces, do not replay them")
+    ap.add_argument("--extra-thp", type=int, default=EXTRA_THP, help="THPs past the last free order-9 block "
+                                                                      "(the compaction workload)")
     args = ap.parse_args(argv)
+    global EXTRA_THP
+    EXTRA_THP = args.extra_thp
     import mmkit
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -122,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
                          "migrated_real": r["pgmigrate_success_real"], "migrated_sim": r["pgmigrate_success_sim"],
                          "stalls_real": r["compact_stall_real"], "stalls_sim": r["compact_stall_sim"],
                          "unknown_frees": c["free_unknown"], "alloc_failed": c["alloc_failed"],
+                         "migrated_src": c["migrated"], "orphans_freed": c["orphan_freed"],
                          "replay_s": round(wall, 2), "replay_loop_s": res.info["replay_seconds"]})
     with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=250, float_precision=3):
         print(pl.DataFrame(rows))

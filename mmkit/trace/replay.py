@@ -34,7 +34,7 @@ from mmkit.pieces import Pacer
 from mmkit.result import CONTIGUITY_POINTS, Result, RunData, run_parts
 from mmkit.semantics import Variant, VariantLike, resolve
 
-__all__ = ["DEFAULT_VARIANTS", "ReplayOps", "replay", "replay_ops", "versus_real"]
+__all__ = ["DEFAULT_VARIANTS", "ReplayOps", "replay", "replay_ops", "requests", "versus_real"]
 
 DEFAULT_VARIANTS = ("v4.5", "v4.8", "v6.18")
 MAX_THREADS = 16
@@ -69,6 +69,58 @@ def _gfp_bits(tr) -> dict[str, int]:
     formats = tr.path / "formats"
     names, _ = _tables(formats if formats.is_dir() else None)
     return names
+
+
+def _kinds(gfp: np.ndarray, mt: np.ndarray, names: dict[str, int]) -> np.ndarray:
+    """The page kind each allocation is replayed as (docs/modelling.md): movable with
+    __GFP_ZERO or __GFP_NOMEMALLOC anonymous, other movable page cache, reclaimable slab
+    from MIGRATE_RECLAIMABLE, a kernel page from MIGRATE_UNMOVABLE."""
+    gfp = gfp.astype(np.uint64)
+    anon_bits = np.uint64(int(names.get("__GFP_ZERO", 0)) | int(names.get("__GFP_NOMEMALLOC", 0)))
+    movable = mt == 1
+    anon = movable & ((gfp & anon_bits) != 0)
+    kind = np.where(mt == 2, K_SLAB_RECLAIMABLE, K_KERNEL)
+    return np.where(movable, np.where(anon, K_ANON, K_FILE), kind)
+
+
+def requests(trace, *, bin_ms: float = 100.0) -> pl.DataFrame:
+    """The trace's allocation requests as the replay reads them, counted per time bin.
+
+    Parameters
+    ----------
+    trace : str, os.PathLike or mmkit.trace.Trace
+        A recorded trace folder.
+    bin_ms : float
+        The bins' width in ms of trace time.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``seconds`` (the bin's start, from the first event), ``kind`` (the page kind the
+        replay makes: anon, file, slab_reclaimable, kernel), ``order``, ``requests`` and
+        ``pages`` (requests times 2**order); successful allocations only.
+
+    Examples
+    --------
+    >>> mmkit.trace.replay.requests("data/trace-sample")            # doctest: +SKIP
+    """
+    tr = _load(trace)
+    bin_ms = check_number("bin_ms", bin_ms)
+    if not bin_ms > 0:
+        raise ParameterError(f"bin_ms: {bin_ms!r}; give a positive width in ms")
+    a = tr.events.filter((pl.col("event") == "mm_page_alloc") & pl.col("pfn").is_not_null())
+    if a.height == 0:
+        return pl.DataFrame(schema={"seconds": pl.Float64, "kind": pl.String, "order": pl.Int16,
+                                    "requests": pl.UInt32, "pages": pl.Int64})
+    kind = _kinds(a["gfp_flags"].fill_null(0).to_numpy(), a["migratetype"].fill_null(0).to_numpy(), _gfp_bits(tr))
+    names = np.array([k.name.lower() for k in PageKind], dtype=object)
+    t0 = int(tr.events["ts_ns"].min())
+    width = int(round(bin_ms * 1e6))
+    df = pl.DataFrame({"seconds": ((a["ts_ns"] - t0) // width * width / 1e9), "kind": names[kind].tolist(),
+                       "order": a["order"]})
+    return (df.group_by("seconds", "kind", "order").agg(pl.len().alias("requests"))
+            .with_columns(pages=pl.col("requests").cast(pl.Int64) * pl.lit(2, pl.Int64).pow(pl.col("order").cast(pl.Int64)))
+            .sort("seconds", "kind", "order"))
 
 
 def replay_ops(tr, mem: Memory, *, tick_ms: float = 100.0) -> ReplayOps:
@@ -132,10 +184,7 @@ def replay_ops(tr, mem: Memory, *, tick_ms: float = 100.0) -> ReplayOps:
     unknown = gfp & ~np.uint64(known) if known else np.zeros_like(gfp)
     unknown_bits = int(np.bitwise_or.reduce(unknown[alloc])) if alloc.any() else 0
 
-    movable = mt == 1
-    anon = movable & ((gfp & np.uint64(bit("__GFP_ZERO") | bit("__GFP_NOMEMALLOC"))) != 0)
-    kind = np.where(mt == 2, K_SLAB_RECLAIMABLE, K_KERNEL)
-    kind = np.where(movable, np.where(anon, K_ANON, K_FILE), kind)
+    kind = _kinds(gfp, mt, names)
     emt = np.where((mt >= 0) & (mt <= 2), mt, 0)
     # gfp_zone: the highest zone the request may use
     zone_idx = {z: i for i, z in enumerate(mem.zone_names)}

@@ -47,10 +47,23 @@ class Explorer:
     ``run()`` does what the Run button does; ``result`` is the last ``Result``,
     ``charts`` its charts by name (``compare_table`` under ``"table"``), ``timings``
     the seconds the last run spent simulating and building charts.
+
+    ``trace``: a folder recorded by ``mmkit trace record`` (or a ``mmkit.trace.Trace``):
+    the workload control then offers it beside the presets, selected, and a run replays
+    it (``mmkit.replay``) under the selected variants instead of running a preset; the
+    machine size, ticks and workload parameters do not apply to it and are disabled.
     """
 
     def __init__(self, workload: str = "review-04", gib: float | None = None,
-                 variants: Iterable[str | Variant] | None = None, seed: int = 1, ticks: int | None = None) -> None:
+                 variants: Iterable[str | Variant] | None = None, seed: int = 1, ticks: int | None = None,
+                 trace: Any = None) -> None:
+        self._trace = None
+        self._trace_option = None
+        if trace is not None:
+            from mmkit.trace.replay import _load
+
+            self._trace = _load(trace)  # TraceError now, not at the first run
+            self._trace_option = f"trace: {self._trace.path.name}"
         wl = get_workload(workload)
         self._variants: dict[str, Variant] = dict(NAMED)
         picked = []
@@ -82,6 +95,11 @@ class Explorer:
         self.timings: dict[str, float] = {}
         self._build_layout()
         vhtml.warm_bundle()
+        if self._trace_option is not None:
+            w = self.controls["workload"]
+            w.options = [self._trace_option, *w.options]
+            w.value = self._trace_option
+            self._trace_controls(True)
         self.controls["workload"].observe(self._on_workload, names="value")
         for name in ("order", "index"):
             self.controls[name].observe(lambda _: self._refresh("fragmentation"), names="value")
@@ -164,7 +182,18 @@ class Explorer:
                     raise ParameterError(f"{name}: {value!r} is out of range; allowed {w.min:g}..{w.max:g}")
             w.value = value
 
+    def _trace_controls(self, on: bool) -> None:
+        """With the trace selected, the synthetic machine's controls do not apply."""
+        for name in ("gib", "ticks", *PARAMS):
+            self.controls[name].disabled = on
+        self.controls["workload"].tooltip = (f"replay {self._trace.path} (mmkit.replay)" if on
+                                             else PRESETS[self.controls["workload"].value].description)
+
     def _on_workload(self, change: dict) -> None:
+        if self._trace_option is not None:
+            self._trace_controls(change["new"] == self._trace_option)
+            if change["new"] == self._trace_option:
+                return
         wl = PRESETS[change["new"]]
         C.set_preset(self.controls, wl.name)
         self.controls["workload"].tooltip = wl.description
@@ -176,11 +205,15 @@ class Explorer:
         self._place_params()
 
     def values(self) -> dict[str, Any]:
-        """The arguments the next run passes to ``mmkit.compare``, from the controls."""
+        """The arguments the next run passes to ``mmkit.compare`` (or, with the trace
+        selected, to ``mmkit.replay``: ``trace``, ``variants``, ``seed``), from the
+        controls."""
         c = self.controls
         names = list(c["variants"].value)
         if not names:
             raise ParameterError(f"variants: select at least one of {', '.join(self._variants)}")
+        if self._trace_option is not None and c["workload"].value == self._trace_option:
+            return {"trace": self._trace, "variants": [self._variants[n] for n in names], "seed": int(c["seed"].value)}
         kw = {"workload": c["workload"].value, "variants": [self._variants[n] for n in names],
               "gib": float(c["gib"].value), "seed": int(c["seed"].value), "ticks": int(c["ticks"].value)}
         kw.update({name: c[name].value for name in PARAMS})
@@ -195,21 +228,32 @@ class Explorer:
             self.status.value = f'<span style="color:#B22222">{html.escape(str(e))}</span>'
 
     def run(self) -> Any:
-        """Run ``mmkit.compare`` with the controls' values and update every chart;
-        returns the Result. Raises the API's error (ParameterError...) on bad values."""
+        """Run ``mmkit.compare`` (``mmkit.replay`` with the trace selected) with the
+        controls' values and update every chart; returns the Result. Raises the API's
+        error (ParameterError...) on bad values."""
         from mmkit.run import compare
+        from mmkit.trace.replay import replay
 
         kw = self.values()
         n = len(kw["variants"])
         self.progress.bar_style = "info"
         self.progress.value = 1
-        self.status.value = f"simulating {kw['workload']}: {n} variants x {kw['ticks']} ticks, {kw['gib']:g} GiB"
+        if "trace" in kw:
+            self.status.value = f"replaying {self._trace.path.name}: {n} variants"
+        else:
+            self.status.value = f"simulating {kw['workload']}: {n} variants x {kw['ticks']} ticks, {kw['gib']:g} GiB"
         t0 = time.perf_counter()
         self.run_button.disabled = True
+
+        def bar(done: int, total: int) -> None:
+            # work done over all variants moves the bar to 80 %; the charts take the rest
+            self.progress.value = 1 + 79 * done // max(total, 1)
+
         try:
-            # ticks done over all variants move the bar to 80 %; the charts take the rest
-            result = compare(None, **kw, progress=lambda done, total: setattr(
-                self.progress, "value", 1 + 79 * done // max(total, 1)))
+            if "trace" in kw:
+                result = replay(kw["trace"], kw["variants"], seed=kw["seed"], progress=bar)
+            else:
+                result = compare(None, **kw, progress=bar)
         except BaseException:
             self.progress.bar_style = "danger"
             self.progress.value = 0
