@@ -90,7 +90,7 @@ time.sleep(float(sys.argv[3]))
 """
 
 
-def workload_cmd(name: str, tmp: Path, seconds: float) -> list[str]:
+def workload_cmd(name: str, tmp: Path, seconds: float, extra_thp: int = EXTRA_THP) -> list[str]:
     if name == "compileall":
         return [sys.executable, "-m", "compileall", "-f", "-q", "-j", "2", sysconfig.get_paths()["purelib"]]
     if name == "copy-anon":
@@ -98,16 +98,16 @@ def workload_cmd(name: str, tmp: Path, seconds: float) -> list[str]:
     if name == "fragmenter":
         return [sys.executable, "-c", FRAGMENTER, str(tmp), str(HERE), str(seconds)]
     if name == "compaction":
-        return [sys.executable, "-c", COMPACTION, str(tmp), str(HERE), str(seconds), str(EXTRA_THP)]
+        return [sys.executable, "-c", COMPACTION, str(tmp), str(HERE), str(seconds), str(extra_thp)]
     raise SystemExit(f"unknown workload {name!r}")
 
 
-def record_one(name: str, out: Path, seconds: float) -> Path:
+def record_one(name: str, out: Path, seconds: float, extra_thp: int = EXTRA_THP) -> Path:
     import mmkit.trace
 
     dest = out / name
     with tempfile.TemporaryDirectory(dir=out) as tmp:
-        cmd = workload_cmd(name, Path(tmp), seconds)
+        cmd = workload_cmd(name, Path(tmp), seconds, extra_thp)
         proc = subprocess.Popen(["bash", "-c", 'sleep 1; exec "$@"', "_", *cmd], stdout=subprocess.DEVNULL)
         try:
             mmkit.trace.record(dest, seconds, overwrite=True, progress=False)
@@ -127,8 +127,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--extra-thp", type=int, default=EXTRA_THP, help="THPs past the last free order-9 block "
                                                                       "(the compaction workload)")
     args = ap.parse_args(argv)
-    global EXTRA_THP
-    EXTRA_THP = args.extra_thp
     import mmkit
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -137,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         path = args.out / name
         if not args.replay_only:
             t0 = time.perf_counter()
-            record_one(name, args.out, args.seconds)
+            record_one(name, args.out, args.seconds, args.extra_thp)
             print(f"{name}: recorded in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         if args.record_only:
             continue

@@ -182,7 +182,7 @@ def find_page(A, vc, S, z, kind, budget):
     return -1
 
 
-@kernel
+@kernel(inline=inline_into("replay_ticks"))
 def free_user_page(A, vc, pfn):
     """Unmap and free an anonymous or file page (exit, munmap, truncate)."""
     if test_bit(A, pfn, PG_lru):
@@ -194,7 +194,7 @@ def free_user_page(A, vc, pfn):
     free_pages(A, vc, pfn, order)
 
 
-@kernel
+@kernel(inline=inline_into("replay_ticks"))
 def free_kernel_page(A, vc, pfn):
     """Free a kernel, slab or page-table allocation (its order from the compound head,
     or 0)."""

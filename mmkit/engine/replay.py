@@ -28,11 +28,12 @@ import numpy as np
 
 from mmkit.engine.jit import kernel
 
-from mmkit.engine.alloc import free_pages
-from mmkit.engine.buddy import MOVABLE
+from mmkit.engine.alloc import free_pages, free_the_page
+from mmkit.engine.buddy import MOVABLE, set_pageblock_migratetype
 from mmkit.engine.compaction import compact_zones_for, kcompactd_do_work
 from mmkit.engine.owners import add_page_to_lru_list
 from mmkit.engine.page_alloc import __alloc_pages_nodemask
+from mmkit.engine.pageflags import set_page_kind
 from mmkit.engine.pcp import pcp_tick
 from mmkit.engine.populate import free_kernel_page, free_user_page
 from mmkit.engine.predicates import clear_bit, set_bit, test_bit
@@ -48,7 +49,7 @@ from mmkit.engine.state import (
     ST_TICK,
 )
 from mmkit.model.flags import PG_active, PG_head, PG_lru
-from mmkit.model.kinds import MAX_ORDER, PageKind
+from mmkit.model.kinds import MAX_ORDER, PAGEBLOCK_NR_PAGES, PageKind
 from mmkit.semantics.variant import F_KCOMPACTD
 
 K_ANON = int(PageKind.ANON)
@@ -59,6 +60,7 @@ K_ISOLATED_FREE = int(PageKind.ISOLATED_FREE)
 K_HOLE = int(PageKind.HOLE)
 K_UNINIT = int(PageKind.UNINIT)
 K_RESERVED = int(PageKind.RESERVED)
+K_KERNEL = int(PageKind.KERNEL)
 
 OID_NONE = -1
 OID_FAILED = -2
@@ -98,11 +100,13 @@ RC_OPS_DONE = 13
 RC_ALLOC_OVER_LIVE_CAPTURE = 14  # ... while the start snapshot was read: it saw the page allocated
 RC_ORPHANS = 15  # orphans held (the orphans array's size)
 RC_ORPHAN_OVERFLOW = 16  # migration sources freed at once: the orphans array was full
+RC_DEFERRED_INIT = 17  # pages the real kernel initialised and freed (deferred struct page init)
 NR_RC = 20
 RC_NAMES = ("allocs", "alloc_failed", "frees", "free_reclaimed", "free_alloc_failed", "free_unknown",
             "free_split", "migrated", "orphan_freed", "alloc_over_live", "split_lost", "out_of_ids")
 RC_NAMES_AT = dict(zip(RC_NAMES, range(len(RC_NAMES)))) | {"alloc_over_live_capture": RC_ALLOC_OVER_LIVE_CAPTURE,
-                                                              "orphan_overflow": RC_ORPHAN_OVERFLOW}
+                                                              "orphan_overflow": RC_ORPHAN_OVERFLOW,
+                                                              "deferred_init_pages": RC_DEFERRED_INIT}
 ORPHAN_SEARCH = 64  # orphans looked at (from the newest) for one of the freed order
 
 
@@ -234,6 +238,26 @@ def split_obj(A, S, oid, h, real2oid, obj_order, free_ids, rc):
 
 
 @kernel
+def deferred_init_free(A, vc, p, order):
+    """Frames not initialised in the start snapshot (deferred struct page init) that the
+    real kernel has now initialised and freed (``deferred_init_pages`` /
+    ``deferred_free_range``: each whole pageblock MIGRATE_MOVABLE, then
+    ``__free_pages_core``, which fires ``mm_page_free``): here too they join the buddy."""
+    n = 1 << order
+    for q in range(p, p + n):
+        set_page_kind(A, q, K_KERNEL)  # free_pages makes it free from here
+        A.flags[q] = 0
+        A.refcount[q] = 0
+        A.lru_next[q] = -1
+        A.lru_prev[q] = -1
+    b = (p + PAGEBLOCK_NR_PAGES - 1) & ~(PAGEBLOCK_NR_PAGES - 1)
+    while b + PAGEBLOCK_NR_PAGES <= p + n:
+        set_pageblock_migratetype(A, b, MOVABLE)
+        b += PAGEBLOCK_NR_PAGES
+    free_the_page(A, vc, p, order)
+
+
+@kernel
 def _containing(A, S, r, real2oid, obj_order):
     """The real head pfn of a live object whose block holds real pfn ``r``, or -1."""
     n = real2oid.shape[0]
@@ -286,8 +310,21 @@ def replay_free(A, vc, S, r, order, migrated, real2oid, obj_order, free_ids, orp
             real2oid[q] = OID_NONE
             q += 1 << ko
             continue
-        # nothing known at q: part of a larger object, or a page the trace freed after
-        # a migration moved it there (an orphan's new home), or unknown
+        # nothing known at q: frames initialised just now, part of a larger object, or a
+        # page the trace freed after a migration moved it there (an orphan's new home),
+        # or unknown
+        if A.kind[q] == K_UNINIT:
+            o = 0
+            if q == r:
+                o = order
+                for x in range(r, end):
+                    if A.kind[x] != K_UNINIT:
+                        o = 0
+                        break
+            deferred_init_free(A, vc, q, o)
+            rc[RC_DEFERRED_INIT] += 1 << o
+            q += 1 << o
+            continue
         h = _containing(A, S, q, real2oid, obj_order)
         if h >= 0:
             split_obj(A, S, real2oid[h], h, real2oid, obj_order, free_ids, rc)
@@ -393,8 +430,22 @@ def replay_ticks(A, vc, S, ops, i, t0, t1, real2oid, obj_order, free_ids, orphan
                 if fo > failed_order:
                     failed_order = fo
             else:
-                replay_free(A, vc, S, r, order, op == OP_FREE_MIGRATED, real2oid, obj_order, free_ids,
-                            orphans, rc)
+                oid = real2oid[r]
+                p = S.obj_page[oid] if oid >= 0 else -1
+                k = A.kind[p] if p >= 0 else K_FREE
+                if op == OP_FREE and p >= 0 and obj_order[oid] == order and (order == 0 or test_bit(A, p, PG_head)) \
+                        and obj_alive(A, S, oid):
+                    # the common case, inlined: the object is here whole; free it as its owner would
+                    if k == K_ANON or k == K_FILE:
+                        free_user_page(A, vc, p)
+                    else:
+                        free_kernel_page(A, vc, p)
+                    _release(S, oid, free_ids, rc)
+                    rc[RC_FREES] += 1
+                    real2oid[r] = OID_NONE
+                else:
+                    replay_free(A, vc, S, r, order, op == OP_FREE_MIGRATED, real2oid, obj_order, free_ids,
+                                orphans, rc)
         if failed_order > 0:
             S.vm[VM_COMPACT_DAEMON_WAKE] += 1
             zone_hi = A.zone_start.shape[0] - 1

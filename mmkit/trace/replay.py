@@ -250,13 +250,14 @@ class _Stop(Exception):
     pass
 
 
-def _one(base: Memory, v: Variant, ro: ReplayOps, seed: int, swap: bool, log_traffic: bool, sample_every: int,
+def _one(start: Callable[[], Memory], v: Variant, ro: ReplayOps, seed: int, swap: bool, log_traffic: bool,
+         sample_every: int,
          bar, stop: threading.Event) -> tuple[RunData, dict] | None:
-    from mmkit.run import _reencoded, _sample_now, _Stopped
+    from mmkit.run import _sample_now
 
     try:
-        mem = _reencoded(base, v, stop)
-    except _Stopped:
+        mem = start()  # the variant's own build of the start snapshot, in the run's thread
+    except _Stop:
         return None
     sim = Sim(mem, seed, swap=swap, log_traffic=log_traffic, event_capacity=1 << 18)
     obj_page, real2oid, obj_order, free_ids, orphans, rc = R.new_replay_state(
@@ -400,10 +401,13 @@ def replay(
                          f"({tr.start / 'meta.json'}) on {snap.kernel_release}: not the same machine's")
     try:
         base = _build_memory(snap, vs[0], 0, step)
-        ro = replay_ops(tr, base, tick_ms=tick_ms)
+        ro = replay_ops(tr, base, tick_ms=tick_ms)  # the zones and CPUs are every build's
     except (KeyboardInterrupt, _Stop):
         raise Interrupted("replay stopped before its first tick, while reading the trace and its start snapshot") \
             from None
+    # each variant starts from its own build of the snapshot, as compare does with a
+    # snapshot: a variant's result does not depend on which others run beside it
+    starts = [lambda: base] + [lambda v=v: _build_memory(snap, v, 0, step) for v in vs[1:]]
     bar = _Progress(ro.ops.shape[0] * len(vs), progress, f"replay {tr.path.name} x {len(vs)} variants")
     bar_unit = getattr(bar, "bar", None)
     if bar_unit is not None:
@@ -411,7 +415,8 @@ def replay(
     t_start = time.perf_counter()
     try:
         with ThreadPoolExecutor(max_workers=min(len(vs), MAX_THREADS)) as ex:
-            futs = [ex.submit(_one, base, v, ro, seed, swap, log_traffic, int(sample_every), bar, stop) for v in vs]
+            futs = [ex.submit(_one, st, v, ro, seed, swap, log_traffic, int(sample_every), bar, stop)
+                    for st, v in zip(starts, vs)]
             outs = _wait_runs(futs, stop)
     finally:
         bar.close()
