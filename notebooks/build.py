@@ -1079,5 +1079,25 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def one_notebook_main(name: str, cells, script: str, argv: list[str] | None = None) -> int:
+    """The command line of a script that writes one notebook (``build_05.py``,
+    ``build_06.py``): write ``name`` from ``cells()``, or with ``--check`` exit 1 if it
+    differs."""
+    p = argparse.ArgumentParser(description=f"write (or --check) notebooks/{name}")
+    p.add_argument("--check", action="store_true", help="exit 1 if the notebook differs from what this script writes")
+    args = p.parse_args(argv)
+    path = HERE / name
+    text = nbformat.writes(notebook(cells())) + "\n"
+    if args.check:
+        if not path.is_file() or path.read_text() != text:
+            print(f"out of date: {name}; run: python notebooks/{script}", file=sys.stderr)
+            return 1
+        return 0
+    if not path.is_file() or path.read_text() != text:
+        path.write_text(text)
+        print(f"wrote {path}")
+    return 0
+
+
 if __name__ == "__main__":
     sys.exit(main())

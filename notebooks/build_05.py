@@ -7,16 +7,13 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
-
-import nbformat
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from build import D_2019, R_04, V3_00, code, md, notebook
+from build import D_2019, R_04, V3_00, code, md, one_notebook_main
 
 NAME = "05-sweeps.ipynb"
 
@@ -177,25 +174,8 @@ cluster.close()
     ]
 
 
-def render() -> str:
-    return nbformat.writes(notebook(sweeps())) + "\n"
-
-
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=f"write (or --check) notebooks/{NAME}")
-    p.add_argument("--check", action="store_true", help="exit 1 if the notebook differs from what this script writes")
-    args = p.parse_args(argv)
-    path = HERE / NAME
-    text = render()
-    if args.check:
-        if not path.is_file() or path.read_text() != text:
-            print(f"out of date: {NAME}; run: python notebooks/build_05.py", file=sys.stderr)
-            return 1
-        return 0
-    if not path.is_file() or path.read_text() != text:
-        path.write_text(text)
-        print(f"wrote {path}")
-    return 0
+    return one_notebook_main(NAME, sweeps, "build_05.py", argv)
 
 
 if __name__ == "__main__":

@@ -7,16 +7,13 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
-
-import nbformat
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from build import R_04, code, md, notebook
+from build import R_04, code, md, one_notebook_main
 
 NAME = "06-your-workload.ipynb"
 
@@ -165,25 +162,8 @@ the replay's own reclaim swap anonymous pages into zram under memory pressure), 
     ]
 
 
-def render() -> str:
-    return nbformat.writes(notebook(your_workload())) + "\n"
-
-
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=f"write (or --check) notebooks/{NAME}")
-    p.add_argument("--check", action="store_true", help="exit 1 if the notebook differs from what this script writes")
-    args = p.parse_args(argv)
-    path = HERE / NAME
-    text = render()
-    if args.check:
-        if not path.is_file() or path.read_text() != text:
-            print(f"out of date: {NAME}; run: python notebooks/build_06.py", file=sys.stderr)
-            return 1
-        return 0
-    if not path.is_file() or path.read_text() != text:
-        path.write_text(text)
-        print(f"wrote {path}")
-    return 0
+    return one_notebook_main(NAME, your_workload, "build_06.py", argv)
 
 
 if __name__ == "__main__":
