@@ -267,6 +267,15 @@ def test_snapshot_of_another_kernel_refuses_the_trace(tmp_path, idle_mem):
         mmkit.replay(path, ["v6.18"])
 
 
+def test_events_out_of_time_order_refuse_the_trace(tmp_path, idle_mem):
+    p = free_pfns(idle_mem, 1)[0]
+    path = write_trace(tmp_path / "t", [alloc(10, p), free(20, p)])
+    df = pl.read_parquet(path / "events.parquet")
+    df.reverse().write_parquet(path / "events.parquet")  # same rows, last first
+    with pytest.raises(TraceError, match=r"events.parquet: events out of time order at row 1 \(mm_page_alloc at ts 10"):
+        mmkit.replay(path, ["v6.18"])
+
+
 def test_unknown_gfp_bits_and_lost_events_are_reported(tmp_path, idle_mem):
     p = free_pfns(idle_mem, 1)[0]
     path = write_trace(tmp_path / "t", [alloc(10, p, gfp=FILE | (1 << 40)), free(20, p)], lost_total=12)

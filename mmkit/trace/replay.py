@@ -131,6 +131,13 @@ def replay_ops(tr, mem: Memory, *, tick_ms: float = 100.0) -> ReplayOps:
     Raises :class:`TraceError` when the trace is not its start snapshot's machine's (too
     many pfns outside the zones) or has no allocation events."""
     ev = tr.events
+    ts = ev["ts_ns"].to_numpy()
+    back = np.flatnonzero(ts[1:] < ts[:-1])
+    if back.size:
+        i = int(back[0]) + 1
+        raise TraceError(f"{tr.path / 'events.parquet'}: events out of time order at row {i} ({ev['event'][i]} at "
+                         f"ts {int(ts[i])} ns after ts {int(ts[i - 1])} ns); a recorded trace is in time order, so "
+                         f"this file was edited or damaged")
     times = tr.meta.get("times_ns", {})
     t0 = int(times.get("start_snapshot_begin_ns", ev["ts_ns"].min() if ev.height else 0))
     rec_end = int(times.get("record_end_ns", ev["ts_ns"].max() if ev.height else 0))
