@@ -55,13 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     for v in vs:
         mem = _reencoded(base, mmkit.variant(v), threading.Event())
         sim = Sim(mem, 0)
-        state = R.new_replay_state(mem.kind, mem.flags, mem.private, mem.lru_next)
-        sim.S = sim.S._replace(obj_page=state[0])
-        R.tag_objects(sim.A, sim.S)
+        state = R.begin_replay(sim)
         t0 = time.perf_counter()
-        R.replay_ticks(sim.A, sim.vc, sim.S, ro.ops, 0, 0, ro.ticks, *state[1:])
+        R.replay_ticks(sim.A, sim.vc, sim.S, ro.ops, 0, 0, ro.ticks, *state)
         dt = time.perf_counter() - t0
-        extra = sum(a.nbytes for a in state)
+        extra = sim.S.obj_page.nbytes + sum(a.nbytes for a in state)
         print(f"  {v:<8} engine loop: {dt:.3f} s, {m / dt / 1e6:.2f} M events/s; replay state "
               f"{extra / 2**20:.0f} MiB = {extra / mem_bytes:.2f} x the start Memory ({mem_bytes / 2**20:.0f} MiB)")
     t0 = time.perf_counter()

@@ -188,11 +188,7 @@ def _one_run(start: Callable[[], Memory], variant: Variant, P: np.ndarray, param
     cma_start = W.setup_cma_area(sim.A, sim.vc, P)  # reserved before the prefill: here it finds it so
     sim.S.st[_st.ST_CMA_START] = cma_start
     every = max(int(P[W.P_SAMPLE_EVERY]), 1)
-    nsamples = ticks // every + 2
-    samples = np.zeros((nsamples, W.NR_SM), dtype=np.int64)
-    sfree = np.zeros((nsamples, mem.nr_zones, mem.nr_free.shape[1]), dtype=np.int64)
-    svm = np.zeros((nsamples, _st.NR_VMSTAT), dtype=np.int64)
-    sfaults = np.zeros((nsamples, _st.NR_EVENTS), dtype=np.int64)
+    samples, sfree, svm, sfaults = sample_buffers(mem, ticks // every + 2)
     # sample 0: the starting state
     W.sample(sim.A, sim.vc, sim.S, samples[0])
     samples[0, W.SM_TICK] = 0
@@ -212,10 +208,27 @@ def _one_run(start: Callable[[], Memory], variant: Variant, P: np.ndarray, param
             contig.append((t, contiguity_row(mem)))
         if progress_cb is not None:
             progress_cb(n)
+    return finish_run(variant, sim, (samples, sfree, svm, sfaults), int(sim.S.st[_st.ST_NS]), t, contig)
+
+
+def sample_buffers(mem: Memory, nsamples: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The timeline's buffers for ``nsamples`` rows of a run on ``mem``: the sample
+    columns (``W.SM_*``), free blocks by zone and order, vmstat, fault counts."""
+    return (np.zeros((nsamples, W.NR_SM), dtype=np.int64),
+            np.zeros((nsamples, mem.nr_zones, mem.nr_free.shape[1]), dtype=np.int64),
+            np.zeros((nsamples, _st.NR_VMSTAT), dtype=np.int64),
+            np.zeros((nsamples, _st.NR_EVENTS), dtype=np.int64))
+
+
+def finish_run(variant: Variant, sim: Sim, buffers: tuple, ns: int, t: int, contig: list) -> RunData:
+    """A run (``compare``'s or ``replay``'s) as it ended at tick ``t`` with ``ns`` timeline
+    rows written: a contiguity row and a timeline row for the state it ended in unless
+    one was taken there, then its frames (made here, in the run's thread)."""
+    samples, sfree, svm, sfaults = buffers
+    mem = sim.mem
     if contig[-1][0] != t:
         contig.append((t, contiguity_row(mem)))  # the state the run stopped in
-    ns = int(sim.S.st[_st.ST_NS])
-    if t < ticks and samples[ns - 1, W.SM_TICK] != t:
+    if samples[ns - 1, W.SM_TICK] != t:
         _sample_now(sim, t, samples[ns], sfree[ns], svm[ns], sfaults[ns])  # the state the run stopped in
         ns += 1
     run = RunData(variant=variant, sim=sim, samples=samples[:ns], sample_free=sfree[:ns],

@@ -126,13 +126,11 @@ def _replay_kernels() -> None:
 
     mem = Memory.synthetic(gib=0.0625, variant="v6.18", cpus=2)
     sim = Sim(mem, 0)
-    obj_page, *rest = R.new_replay_state(mem.kind, mem.flags, mem.private, mem.lru_next)
-    sim.S = sim.S._replace(obj_page=obj_page)
-    R.tag_objects(sim.A, sim.S)
+    state = R.begin_replay(sim)
     pk = [R.pack(R.OP_ALLOC, 0, int(PageKind.ANON), 1, mem.nr_zones - 1, 0, 0, 0),
           R.pack(R.OP_FREE, 0, 0, 0, 0, 0, 0, 0)]
     ops = np.array([[0, 5, pk[0]], [0, 5, pk[1]]], dtype=np.int64)
-    R.replay_ticks(sim.A, sim.vc, sim.S, ops, 0, 0, 1, *rest)
+    R.replay_ticks(sim.A, sim.vc, sim.S, ops, 0, 0, 1, *state)
 
 
 def warm(jobs: int | None = None, quiet: bool = False) -> float:

@@ -208,10 +208,8 @@ def test_objects_followed_through_compaction():
     """Objects moved by this simulation's compaction are freed where they went."""
     mem = mmkit.Memory.synthetic(gib=0.125, variant="v6.18")
     sim = Sim(mem, 0)
-    state = R.new_replay_state(mem.kind, mem.flags, mem.private, mem.lru_next)
-    obj_page, real2oid, obj_order, free_ids, orphans, rc = state
-    sim.S = sim.S._replace(obj_page=obj_page)
-    R.tag_objects(sim.A, sim.S)
+    real2oid, obj_order, free_ids, orphans, rc = R.begin_replay(sim)
+    obj_page = sim.S.obj_page
     n = 4000
     real = np.arange(n, dtype=np.int64) * 3 + 7  # any distinct real pfns
     zone_hi = mem.nr_zones - 1

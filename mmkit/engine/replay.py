@@ -102,36 +102,41 @@ RC_ORPHANS = 15  # orphans held (the orphans array's size)
 RC_ORPHAN_OVERFLOW = 16  # migration sources freed at once: the orphans array was full
 RC_DEFERRED_INIT = 17  # pages the real kernel initialised and freed (deferred struct page init)
 NR_RC = 20
-RC_NAMES = ("allocs", "alloc_failed", "frees", "free_reclaimed", "free_alloc_failed", "free_unknown",
-            "free_split", "migrated", "orphan_freed", "alloc_over_live", "split_lost", "out_of_ids")
-RC_NAMES_AT = dict(zip(RC_NAMES, range(len(RC_NAMES)))) | {"alloc_over_live_capture": RC_ALLOC_OVER_LIVE_CAPTURE,
-                                                              "orphan_overflow": RC_ORPHAN_OVERFLOW,
-                                                              "deferred_init_pages": RC_DEFERRED_INIT}
+# the counters a replay reports (Result.info["replay"]), by name
+RC_COUNTERS = {"allocs": RC_ALLOCS, "alloc_failed": RC_ALLOC_FAILED, "frees": RC_FREES,
+               "free_reclaimed": RC_FREE_RECLAIMED, "free_alloc_failed": RC_FREE_ALLOC_FAILED,
+               "free_unknown": RC_FREE_UNKNOWN, "free_split": RC_FREE_SPLIT, "migrated": RC_MIGRATED,
+               "orphan_freed": RC_ORPHAN_FREED, "alloc_over_live": RC_ALLOC_OVER_LIVE, "split_lost": RC_SPLIT_LOST,
+               "out_of_ids": RC_OUT_OF_IDS, "alloc_over_live_capture": RC_ALLOC_OVER_LIVE_CAPTURE,
+               "orphan_overflow": RC_ORPHAN_OVERFLOW, "deferred_init_pages": RC_DEFERRED_INIT}
 ORPHAN_SEARCH = 64  # orphans looked at (from the newest) for one of the freed order
 
 
-def new_replay_state(mem_kind: np.ndarray, mem_flags: np.ndarray, mem_private: np.ndarray,
-                     mem_lru_next: np.ndarray) -> tuple:
-    """(obj_page, real2oid, obj_order, free_ids, orphans, rc) for a
-    memory whose page arrays are given: each allocated head page of the start is object
-    ``pfn``."""
-    n = mem_kind.shape[0]
+def begin_replay(sim) -> tuple:
+    """Make ``sim`` (a ``Sim`` at the start of a replay) follow objects: each allocated
+    head page of its memory is object ``pfn`` (``S.obj_page``, installed in ``sim.S``),
+    its anonymous and file objects tagged. Returns the replay's other arrays,
+    ``(real2oid, obj_order, free_ids, orphans, rc)``, in :func:`replay_ticks`' order."""
+    mem = sim.mem
+    n = mem.nr_pages
     obj_page = np.full(2 * n, -1, dtype=np.int32)
     obj_order = np.zeros(2 * n, dtype=np.int8)
-    k = mem_kind
+    k = mem.kind
     allocated = (k != K_FREE) & (k != K_PCP) & (k != K_ISOLATED_FREE) & (k != K_HOLE) & (k != K_UNINIT) \
-        & (k != K_RESERVED) & (mem_lru_next[:n] > -2)  # not a compound tail (list heads follow the pages)
+        & (k != K_RESERVED) & (mem.lru_next[:n] > -2)  # not a compound tail (list heads follow the pages)
     heads = np.flatnonzero(allocated)
     obj_page[heads] = heads
-    is_head = (mem_flags[heads] >> PG_head) & 1 != 0
+    is_head = (mem.flags[heads] >> PG_head) & 1 != 0
     hh = heads[is_head]
-    obj_order[hh] = mem_private[hh + 1]
+    obj_order[hh] = mem.private[hh + 1]
     real2oid = np.arange(n, dtype=np.int32)
     free_ids = np.arange(2 * n - 1, n - 1, -1, dtype=np.int32)  # popped from the end: n first
     orphans = np.full(max(n // 16, 1024), -1, dtype=np.int32)  # a stack, newest last
     rc = np.zeros(NR_RC, dtype=np.int64)
     rc[RC_FREE_TOP] = n
-    return obj_page, real2oid, obj_order, free_ids, orphans, rc
+    sim.S = sim.S._replace(obj_page=obj_page)
+    tag_objects(sim.A, sim.S)
+    return real2oid, obj_order, free_ids, orphans, rc
 
 
 @kernel
@@ -172,26 +177,34 @@ def _release(S, oid, free_ids, rc):
         rc[RC_FREE_TOP] += 1
 
 
+@kernel(inline="always")
+def free_whole(A, vc, p):
+    """An object whole on its page (order 0 or a compound head) freed as its owner frees
+    it: unmapped and freed (anonymous, file), or freed (kernel, slab, page tables)."""
+    k = A.kind[p]
+    if k == K_ANON or k == K_FILE:
+        free_user_page(A, vc, p)
+    else:
+        free_kernel_page(A, vc, p)
+
+
 @kernel
 def free_obj(A, vc, S, oid, obj_order, free_ids, rc):
     """Free object ``oid``'s pages here, as its owner would."""
     p = S.obj_page[oid]
     k = A.kind[p]
     order = obj_order[oid]
-    if k == K_ANON or k == K_FILE:
-        if order == 0 or test_bit(A, p, PG_head):
-            free_user_page(A, vc, p)
-        else:
-            # split here (a failed migration's try_split_folio): free what carries its tag
-            tag = oid + REPLAY_TAG_BASE
-            for q in range(p, p + (1 << order)):
-                if (A.mapping[q] >> 2) == tag and A.refcount[q] > 0 and not _freeish(A.kind[q]) \
-                        and A.lru_next[q] > -2:
-                    free_user_page(A, vc, q)
-                else:
-                    rc[RC_SPLIT_LOST] += 1
-    elif test_bit(A, p, PG_head) or order == 0:
-        free_kernel_page(A, vc, p)
+    if order == 0 or test_bit(A, p, PG_head):
+        free_whole(A, vc, p)
+    elif k == K_ANON or k == K_FILE:
+        # split here (a failed migration's try_split_folio): free what carries its tag
+        tag = oid + REPLAY_TAG_BASE
+        for q in range(p, p + (1 << order)):
+            if (A.mapping[q] >> 2) == tag and A.refcount[q] > 0 and not _freeish(A.kind[q]) \
+                    and A.lru_next[q] > -2:
+                free_user_page(A, vc, q)
+            else:
+                rc[RC_SPLIT_LOST] += 1
     else:
         A.refcount[p] = 0  # a block of 2**order pages allocated without __GFP_COMP
         free_pages(A, vc, p, order)
@@ -365,7 +378,7 @@ def replay_alloc(A, vc, S, r, order, kind, mt, zone_hi, gfp, compound, in_captur
     """A real allocation of ``2**order`` pages that landed at real pfn ``r``: the same
     request here. Returns the order of a failed request (0 on success)."""
     old = real2oid[r]
-    if old >= 0 and S.obj_page[old] >= 0 and obj_alive(A, S, old):
+    if old >= 0 and obj_alive(A, S, old):
         # the trace never freed what was here (a free before the window, or lost): it is
         # gone in the real machine, so here too
         rc[RC_ALLOC_OVER_LIVE_CAPTURE if in_capture else RC_ALLOC_OVER_LIVE] += 1
@@ -432,14 +445,10 @@ def replay_ticks(A, vc, S, ops, i, t0, t1, real2oid, obj_order, free_ids, orphan
             else:
                 oid = real2oid[r]
                 p = S.obj_page[oid] if oid >= 0 else -1
-                k = A.kind[p] if p >= 0 else K_FREE
                 if op == OP_FREE and p >= 0 and obj_order[oid] == order and (order == 0 or test_bit(A, p, PG_head)) \
                         and obj_alive(A, S, oid):
                     # the common case, inlined: the object is here whole; free it as its owner would
-                    if k == K_ANON or k == K_FILE:
-                        free_user_page(A, vc, p)
-                    else:
-                        free_kernel_page(A, vc, p)
+                    free_whole(A, vc, p)
                     _release(S, oid, free_ids, rc)
                     rc[RC_FREES] += 1
                     real2oid[r] = OID_NONE

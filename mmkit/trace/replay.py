@@ -21,8 +21,6 @@ import polars as pl
 
 from mmkit.engine import page_alloc as _pa
 from mmkit.engine import replay as R
-from mmkit.engine import state as _st
-from mmkit.engine import workload as W
 from mmkit.engine.sim import Sim
 from mmkit.errors import Interrupted, ParameterError, TraceError
 from mmkit.inputs import check_flag, check_number, check_seed
@@ -31,7 +29,7 @@ from mmkit.metrics.contiguity import contiguity_row
 from mmkit.model.kinds import PageKind
 from mmkit.model.memory import Memory
 from mmkit.pieces import Pacer
-from mmkit.result import CONTIGUITY_POINTS, Result, RunData, run_parts
+from mmkit.result import CONTIGUITY_POINTS, Result, RunData
 from mmkit.semantics import Variant, VariantLike, resolve
 
 __all__ = ["DEFAULT_VARIANTS", "ReplayOps", "replay", "replay_ops", "requests", "versus_real"]
@@ -139,8 +137,8 @@ def replay_ops(tr, mem: Memory, *, tick_ms: float = 100.0) -> ReplayOps:
                          f"ts {int(ts[i])} ns after ts {int(ts[i - 1])} ns); a recorded trace is in time order, so "
                          f"this file was edited or damaged")
     times = tr.meta.get("times_ns", {})
-    t0 = int(times.get("start_snapshot_begin_ns", ev["ts_ns"].min() if ev.height else 0))
-    rec_end = int(times.get("record_end_ns", ev["ts_ns"].max() if ev.height else 0))
+    t0 = int(times.get("start_snapshot_begin_ns", ts.min() if ev.height else 0))
+    rec_end = int(times.get("record_end_ns", ts.max() if ev.height else 0))
     end_snap = int(times.get("end_snapshot_end_ns", rec_end))
     t1 = (rec_end + end_snap) // 2  # the end snapshot is read over a while: its middle
     tick_ns = int(round(tick_ms * 1e6))
@@ -172,14 +170,13 @@ def replay_ops(tr, mem: Memory, *, tick_ms: float = 100.0) -> ReplayOps:
     mt = pages["migratetype"].fill_null(0).to_numpy().astype(np.int64)
     cpu = pages["cpu"].to_numpy().astype(np.int64)
     in_comp = (pages["_in_compaction"].to_numpy() > 0) & ~alloc
-    tick = (pages["ts_ns"].to_numpy() - t0) // tick_ns
+    pts = pages["ts_ns"].to_numpy()
+    tick = (pts - t0) // tick_ns
 
-    n = mem.nr_pages
-    outside = (pfn < 0) | (pfn + (1 << order) > n)
-    inside_zone = np.zeros(pfn.shape[0], dtype=bool)
+    inside_zone = np.zeros(pfn.shape[0], dtype=bool)  # the zones lie inside the memory's pfns
     for z in range(mem.nr_zones):
         inside_zone |= (pfn >= mem.zone_start[z]) & (pfn + (1 << order) <= mem.zone_end[z])
-    outside |= ~inside_zone
+    outside = ~inside_zone
     if pfn.shape[0] and outside.mean() > MAX_OUTSIDE_SHARE:
         i = int(np.flatnonzero(outside)[0])
         raise TraceError(
@@ -189,7 +186,7 @@ def replay_ops(tr, mem: Memory, *, tick_ms: float = 100.0) -> ReplayOps:
     if not alloc.any():
         raise TraceError(f"{tr.path}: no mm_page_alloc event in the trace's window: nothing to replay")
     unknown = gfp & ~np.uint64(known) if known else np.zeros_like(gfp)
-    unknown_bits = int(np.bitwise_or.reduce(unknown[alloc])) if alloc.any() else 0
+    unknown_bits = int(np.bitwise_or.reduce(unknown[alloc]))
 
     kind = _kinds(gfp, mt, names)
     emt = np.where((mt >= 0) & (mt <= 2), mt, 0)
@@ -218,7 +215,7 @@ def replay_ops(tr, mem: Memory, *, tick_ms: float = 100.0) -> ReplayOps:
     packed = R.pack(op.astype(np.int64), order, kind.astype(np.int64), emt.astype(np.int64), zone_hi,
                     gclass.astype(np.int64), compound.astype(np.int64), cpu_index[cpu])
     capture_end = int(times.get("start_snapshot_end_ns", t0))
-    packed |= np.where(pages["ts_ns"].to_numpy() < capture_end, R.IN_CAPTURE, 0)
+    packed |= np.where(pts < capture_end, R.IN_CAPTURE, 0)
     keep = ~outside
     ops = np.stack([tick[keep], pfn[keep], packed[keep]], axis=1).astype(np.int64)
     ev_counts = {k: int(v) for k, v in win.group_by("event").len().iter_rows()}
@@ -260,23 +257,17 @@ class _Stop(Exception):
 def _one(start: Callable[[], Memory], v: Variant, ro: ReplayOps, seed: int, swap: bool, log_traffic: bool,
          sample_every: int,
          bar, stop: threading.Event) -> tuple[RunData, dict] | None:
-    from mmkit.run import _sample_now
+    from mmkit.run import _sample_now, finish_run, sample_buffers
 
     try:
         mem = start()  # the variant's own build of the start snapshot, in the run's thread
     except _Stop:
         return None
     sim = Sim(mem, seed, swap=swap, log_traffic=log_traffic, event_capacity=1 << 18)
-    obj_page, real2oid, obj_order, free_ids, orphans, rc = R.new_replay_state(
-        mem.kind, mem.flags, mem.private, mem.lru_next)
-    sim.S = sim.S._replace(obj_page=obj_page)
-    R.tag_objects(sim.A, sim.S)
+    real2oid, obj_order, free_ids, orphans, rc = R.begin_replay(sim)
     ticks = ro.ticks
     nsamples = ticks // sample_every + 2
-    samples = np.zeros((nsamples, W.NR_SM), dtype=np.int64)
-    sfree = np.zeros((nsamples, mem.nr_zones, mem.nr_free.shape[1]), dtype=np.int64)
-    svm = np.zeros((nsamples, _st.NR_VMSTAT), dtype=np.int64)
-    sfaults = np.zeros((nsamples, _st.NR_EVENTS), dtype=np.int64)
+    samples, sfree, svm, sfaults = sample_buffers(mem, nsamples)
     _sample_now(sim, 0, samples[0], sfree[0], svm[0], sfaults[0])
     ns = 1
     cevery = max(ticks // CONTIGUITY_POINTS, 1)
@@ -299,15 +290,8 @@ def _one(start: Callable[[], Memory], v: Variant, ro: ReplayOps, seed: int, swap
             contig.append((t, contiguity_row(mem)))
         if bar is not None:
             bar(i - i0)
-    if contig[-1][0] != t:
-        contig.append((t, contiguity_row(mem)))
-    if samples[ns - 1, W.SM_TICK] != t and ns < nsamples:
-        _sample_now(sim, t, samples[ns], sfree[ns], svm[ns], sfaults[ns])
-        ns += 1
-    run = RunData(variant=v, sim=sim, samples=samples[:ns], sample_free=sfree[:ns], sample_vm=svm[:ns],
-                  sample_faults=sfaults[:ns], ticks_done=t, contiguity=contig)
-    run.parts = run_parts(run)
-    counts = {name: int(rc[j]) for name, j in R.RC_NAMES_AT.items()}
+    run = finish_run(v, sim, (samples, sfree, svm, sfaults), ns, t, contig)
+    counts = {name: int(rc[j]) for name, j in R.RC_COUNTERS.items()}
     counts["ops_done"] = int(rc[R.RC_OPS_DONE])
     return run, counts
 
@@ -354,7 +338,7 @@ def replay(
     Result
         The frames of :func:`mmkit.compare` (timeline, zones, vmstat, faults, events,
         pageblocks, contiguity); ``info["replay"]`` holds, per variant, the counts of
-        each inference (``mmkit.engine.replay.RC_NAMES``), ``info["trace"]`` what was
+        each inference (``mmkit.engine.replay.RC_COUNTERS``), ``info["trace"]`` what was
         read from the trace; :func:`versus_real` compares the end with the real machine.
 
     Raises
@@ -438,7 +422,7 @@ def replay(
         res.info["trace"] = ro.info
         res.info["replay"] = {r.variant.name: c for r, c in done}
         res.info["replay_seconds"] = round(wall, 3)
-        res.info["versus_real"] = _versus_real_rows(res, tr)
+        res.info["versus_real"] = _versus_real_rows(res, tr, snap)
     if stop.is_set():
         at = {v.name: (o[0].ticks_done if o is not None else 0) for v, o in zip(vs, outs)}
         lo = min(at.values())
@@ -456,7 +440,7 @@ def _free_by_order(free: np.ndarray) -> np.ndarray:
     return f.sum(axis=0) << np.arange(f.shape[1])
 
 
-def _versus_real_rows(res: Result, tr) -> list[dict]:
+def _versus_real_rows(res: Result, tr, start) -> list[dict]:
     """Per variant: the end of the replay against the end snapshot (free pages by order,
     L1 share; unusable index at order 9 of the main zone) and vmstat counters against the
     real machine's change over the recording."""
@@ -464,7 +448,6 @@ def _versus_real_rows(res: Result, tr) -> list[dict]:
 
     try:
         end = tr.end_snapshot()
-        start = tr.start_snapshot()
         zones, _, table = buddyinfo_zone_table(end.buddyinfo)
     except Exception as e:  # a trace without a readable end snapshot: nothing to compare
         return [{"error": f"{type(e).__name__}: {e}"}]

@@ -191,8 +191,9 @@ class Explorer:
 
     def _on_workload(self, change: dict) -> None:
         if self._trace_option is not None:
-            self._trace_controls(change["new"] == self._trace_option)
-            if change["new"] == self._trace_option:
+            on = change["new"] == self._trace_option
+            self._trace_controls(on)
+            if on:
                 return
         wl = PRESETS[change["new"]]
         C.set_preset(self.controls, wl.name)
