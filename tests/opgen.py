@@ -64,12 +64,15 @@ SIM_OPS = (  # (name, weight)
 )
 
 
-def random_sim_ops(seed: int, n_ops: int, zone_spans, scale: float = 1.0):
+def random_sim_ops(seed: int, n_ops: int, zone_spans, scale: float = 1.0, proactive: float = 0.0):
     """Seeded operation descriptions for ``Sim`` / ``RefSim`` on a memory whose zones span
     ``zone_spans`` [(start, end), ...] (pfns); sizes scale with the memory (and
     ``scale``: above 1, memory runs out and reclaim and compaction work). ``free`` and
     the contiguous ranges are resolved against the simulation's state by
     :func:`apply_sim_op`."""
+    # kcompactd's proactive check (``proactive_compact``) after an op with probability
+    # ``proactive``, drawn from a generator of its own: at 0 the stream is as it always was
+    prng = np.random.default_rng([seed, 0x9C]) if proactive > 0 else None
     rng = np.random.default_rng(seed)
     names = [n for n, _ in SIM_OPS]
     weights = np.array([w for _, w in SIM_OPS], dtype=float)
@@ -128,6 +131,8 @@ def random_sim_ops(seed: int, n_ops: int, zone_spans, scale: float = 1.0):
             start, end = zone_spans[zone]
             target = None if rng.random() < 0.5 else int(rng.integers(0, end - start))
             yield name, dict(zone=zone, target_free=target)
+        if prng is not None and prng.random() < proactive:
+            yield "proactive_compact", {}
 
 
 def free_candidates(kind, refcount, compound_tail, held_ranges):

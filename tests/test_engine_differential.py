@@ -92,14 +92,14 @@ def engine_candidates(e, held):
     return free_candidates(m.kind.astype(np.int64), m.refcount, m.lru_next[: m.nr_pages] <= -2, held)
 
 
-def run_differential(variant, seed, n_ops, rates, zones=ZONES, full_every=6, mib=None, scale=1.0):
+def run_differential(variant, seed, n_ops, rates, zones=ZONES, full_every=6, mib=None, scale=1.0, proactive=0.0):
     """Drive both with ``random_sim_ops``; compare after every op, in full every
     ``full_every`` ops and at the end. Returns the engine Sim."""
     e, t = make_pair(variant, seed, zones=zones, mib=mib, **rates)
     spans = [(int(a), int(b)) for a, b in zip(e.mem.zone_start, e.mem.zone_end)]
     held: list[tuple[int, int]] = []
     assert_same(e, t, "after boot")
-    for i, (name, args) in enumerate(random_sim_ops(seed, n_ops, spans, scale)):
+    for i, (name, args) in enumerate(random_sim_ops(seed, n_ops, spans, scale, proactive)):
         cand = engine_candidates(e, held)
         assert np.array_equal(cand, twin_candidates(t, held)), f"op {i} {name}: the pages to free differ"
         a = apply_sim_op(e, name, args, cand, held)
@@ -235,3 +235,13 @@ def test_random_user_variants_agree(base, data, seed):
         assume(False)
         return
     run_differential(v, seed, n_ops=20, rates=RATES[1], zones=[("DMA32", 4), ("Normal", 8)], full_every=4)
+
+
+# ---------------------------------------------------------------- proactive compaction
+@pytest.mark.parametrize("variant", ["v6.18", "v4.8"])
+@pytest.mark.parametrize("seed", [11, 12])
+def test_proactive_compaction_agrees(variant, seed):
+    """kcompactd's proactive check (``Sim.proactive_compact``) among random operations,
+    a fifth of the ops followed by one: engine and twin agree after every op."""
+    e = run_differential(NAMED[variant], seed=seed, n_ops=40, rates=RATES[0], scale=1.3, proactive=0.2)
+    assert e.vmstat["compact_migrate_scanned"] > 0

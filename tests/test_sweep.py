@@ -117,6 +117,14 @@ def test_resumption_after_an_interrupt_gives_the_same_frame(local, tmp_path):
     (pl.DataFrame({"seed": [1, None]}), {}, ParameterError, "seed: row 1 is null"),
     (pl.DataFrame({"seed": [1, 1]}), {}, ParameterError, "appears 2 times"),
     (pl.DataFrame({"seed": [1, 1], "variant": ["v4.8", "v4.8"]}), {}, VariantError, "'v4.8' appears twice"),
+    # a sweep of a trace: a replay's keys only
+    ({"seed": [1]}, {"trace": "data/trace-sample", "gib": 1}, ParameterError, "gib: a sweep of a trace"),
+    ({"thp_rate": [0.1]}, {"trace": "data/trace-sample"}, ParameterError, "grid: thp_rate: a sweep of a trace"),
+    ({"workload": ["review-04"], "trace": ["data/trace-sample"]}, {}, ParameterError, "workload: a sweep of a trace"),
+    ({"tick_ms": [100.0]}, {}, ParameterError, "tick_ms: a replay's tick; give trace="),
+    ({"trace": ["data/nope"]}, {}, ParameterError, "trace: data/nope has no meta.json"),
+    ({"trace": [3]}, {}, ParameterError, "trace: 3 is not a folder's path"),
+    ({"seed": [1]}, {"trace": "data/trace-sample", "tick_ms": 0}, ParameterError, "tick_ms: 0 is out of range"),
 ])
 def test_bad_grids_are_refused_before_anything_runs(grid, kw, error, words, tmp_path, monkeypatch):
     import mmkit.sweep.local
@@ -272,3 +280,19 @@ def test_notebook_05_is_what_build_05_writes_and_is_stripped():
     nbformat.validate(nb)
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
     assert all(c.outputs == [] and c.execution_count is None for c in nb.cells if c.cell_type == "code")
+
+
+@pytest.mark.slow  # a worker process, and two replays of a 24 GiB start snapshot
+def test_a_cell_of_a_trace_is_its_replay():
+    """With ``trace``, a cell is ``mmkit.replay`` of it: the final metrics bit for bit,
+    a column per swept replay key, and a key that follows the tick."""
+    metrics = ["unusable_9", "free_o9", "pgmigrate_success", "thp_success"]
+    df = mmkit.sweep({"tick_ms": [100.0, 250.0]}, trace="data/trace-sample", variants=["v6.18", "v4.8"],
+                     workers=1, thin=0, metrics=metrics)
+    assert df.columns == ["cell", "tick_ms", "variant", *metrics]
+    res = mmkit.replay("data/trace-sample", ["v6.18", "v4.8"], tick_ms=250.0)
+    assert_frame_equal(df.filter(pl.col("cell") == 1).select("variant", *metrics),
+                       res.final().select("variant", *metrics), check_exact=True)
+    p = plan({"tick_ms": [100.0, 250.0]}, trace="data/trace-sample")
+    assert p.fixed["trace"] == "data/trace-sample" and p.cells[0].key != p.cells[1].key
+    assert plan({"tick_ms": [100.0]}, trace="data/trace-sample").cells[0].key == p.cells[0].key

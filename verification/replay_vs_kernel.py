@@ -23,7 +23,12 @@ workloads:
   faulted until Normal has no free order-9 block and then ``--extra-thp`` more, each of
   which the kernel can only make by direct compaction (migrating the held pages), held
   until the recording ends. The recording must be long enough for all of it
-  (``--seconds 40`` here).
+  (``--seconds 40`` here);
+- ``compaction-full``: as ``compaction`` on the whole of Normal. Before the recording,
+  all but 512 MiB of the available memory is faulted in and released (the kernel
+  initialises the rest of Normal and drops its page cache); the workload then holds
+  every other page of all but 1.5 GiB of what is available, and faults THPs as
+  ``compaction`` does (``--seconds 60``).
 """
 
 from __future__ import annotations
@@ -61,7 +66,11 @@ import mmap, sys, time
 import numpy as np
 sys.path.insert(0, sys.argv[2])
 import capture_fragmented as c
-held = c.fragment_anon(14)
+if sys.argv[5] == "all":  # all but 1.5 GiB of what is available
+    avail = int(next(l.split()[1] for l in open('/proc/meminfo') if l.startswith('MemAvailable:'))) << 10
+    held = c.fragment_anon((avail - (1536 << 20)) / (1 << 30))
+else:
+    held = c.fragment_anon(float(sys.argv[5]))
 huge = 2 << 20
 extra = int(sys.argv[4])
 mm = mmap.mmap(-1, (4096 + extra + 1) * huge, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
@@ -76,6 +85,19 @@ for i in range(extra):
     view[base + (n + i) * huge] = 1
 print(n, "THPs from free blocks,", extra, "more", file=sys.stderr)
 time.sleep(float(sys.argv[3]))
+"""
+
+
+# Before the compaction-full recording: fault in all but 512 MiB of what is available
+# and exit, so that the kernel has initialised every frame of Normal (deferred struct
+# page init) and dropped most of its page cache; the workload then fragments the whole
+# zone and the kernel has no fresh pageblock left to give.
+PRIME = """
+import mmap
+import numpy as np
+avail = int(next(l.split()[1] for l in open('/proc/meminfo') if l.startswith('MemAvailable:'))) << 10
+mm = mmap.mmap(-1, avail - (512 << 20), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+np.frombuffer(mm, dtype=np.uint8)[::4096] = 1
 """
 
 FRAGMENTER = """
@@ -97,8 +119,9 @@ def workload_cmd(name: str, tmp: Path, seconds: float, extra_thp: int = EXTRA_TH
         return [sys.executable, "-c", COPY_ANON, str(tmp)]
     if name == "fragmenter":
         return [sys.executable, "-c", FRAGMENTER, str(tmp), str(HERE), str(seconds)]
-    if name == "compaction":
-        return [sys.executable, "-c", COMPACTION, str(tmp), str(HERE), str(seconds), str(extra_thp)]
+    if name in ("compaction", "compaction-full"):
+        gib = "14" if name == "compaction" else "all"
+        return [sys.executable, "-c", COMPACTION, str(tmp), str(HERE), str(seconds), str(extra_thp), gib]
     raise SystemExit(f"unknown workload {name!r}")
 
 
@@ -106,6 +129,8 @@ def record_one(name: str, out: Path, seconds: float, extra_thp: int = EXTRA_THP)
     import mmkit.trace
 
     dest = out / name
+    if name == "compaction-full":
+        subprocess.run([sys.executable, "-c", PRIME], check=True)
     with tempfile.TemporaryDirectory(dir=out) as tmp:
         cmd = workload_cmd(name, Path(tmp), seconds, extra_thp)
         proc = subprocess.Popen(["bash", "-c", 'sleep 1; exec "$@"', "_", *cmd], stdout=subprocess.DEVNULL)

@@ -275,10 +275,12 @@ class Case:
     seed: int
     n_ops: int
     scale: float = 1.0
+    proactive: float = 0.0  # chance of kcompactd's proactive check after an op
 
     def describe(self) -> str:
         return (f"variant {self.variant.name}, layout {layout_name(self.layout)}, rates {RATES[self.rates]}, "
-                f"seed {self.seed}, {self.n_ops} ops, scale {self.scale}")
+                f"seed {self.seed}, {self.n_ops} ops, scale {self.scale}"
+                + (f", proactive {self.proactive}" if self.proactive else ""))
 
 
 @dataclass
@@ -336,7 +338,7 @@ def ops_of(case: Case) -> list[tuple[str, dict]]:
         spans = [(int(a), int(b)) for a, b in zip(m.zone_start, m.zone_end)]
     else:
         spans = [(s, s + n) for _, s, n in synthetic_layout(**_geometry(LAYOUTS[case.layout]))]
-    return list(random_sim_ops(case.seed, case.n_ops, spans, case.scale))
+    return list(random_sim_ops(case.seed, case.n_ops, spans, case.scale, case.proactive))
 
 
 def run(case: Case, ops: Iterable[tuple[str, dict]] | None = None, *, findings: bool = True,
@@ -446,7 +448,8 @@ def case_of(index: int, seed: int = 1) -> Case:
     rng = np.random.default_rng([seed, index])
     return Case(variant=random_variant(rng), layout=int(rng.integers(len(LAYOUTS))),
                 rates=int(rng.integers(len(RATES))), seed=int(rng.integers(2**40)),
-                n_ops=int(rng.integers(10, 61)), scale=float(rng.choice([1.0, 1.0, 1.4])))
+                n_ops=int(rng.integers(10, 61)), scale=float(rng.choice([1.0, 1.0, 1.4])),
+                proactive=float(rng.choice([0.0, 0.1])))
 
 
 def snapshot_case_of(index: int, seed: int = 1) -> Case:

@@ -76,6 +76,7 @@ from mmkit.engine.state import (
     ZC_MIGRATE_ASYNC,
     ZC_MIGRATE_SYNC,
     ZC_ORDER_FAILED,
+    ZC_PRESENT,
     EV_ISOLATED,
     EV_ISOLATED_FALSE_POSITIVE,
     EV_MIGRATE_FAILED,
@@ -88,6 +89,8 @@ from mmkit.engine.state import (
     ST_BLOCKSKIP_FLUSH,
     ST_CONCURRENT_PPM,
     ST_OOPSED,
+    ST_PROACTIVE_WAIT,
+    VM_COMPACT_DAEMON_WAKE,
     VM_COMPACT_FREE_SCANNED,
     VM_COMPACT_ISOLATED,
     VM_COMPACT_MIGRATE_SCANNED,
@@ -117,16 +120,26 @@ from mmkit.semantics.variant import (
     F_FREE_ISOLATE_FAIL_BREAK,
     F_FREE_SCANNER_STRIDE,
     F_ISOLATE_FREE_MIN_WMARK,
+    F_KCOMPACTD,
     F_KCOMPACTD_DRAIN,
     F_KCOMPACTD_IGNORE_SKIP_HINT,
     F_MOVABLE_MARKER,
     F_PG_ISOLATED,
+    F_PROACTIVE_COMPACTION,
     F_SKIP_HINTS_SCANNED,
 )
 
 COMPACT_CLUSTER_MAX = 32
 MIGRATE_PASSES = 10
 EXTFRAG_THRESHOLD = 500
+# proactive compaction (v5.9): the order its score is about (HPAGE_PMD_ORDER on x86-64),
+# vm.compaction_proactiveness at its default, kcompactd's wait between checks
+COMPACTION_HPAGE_ORDER = PAGEBLOCK_ORDER
+COMPACTION_PROACTIVENESS = 20
+HPAGE_FRAG_CHECK_INTERVAL_MSEC = 500
+PROACTIVE_NOT_NEEDED = 0
+PROACTIVE_PROGRESS = 1
+PROACTIVE_NO_PROGRESS = 2
 PAGE_ALLOC_COSTLY_ORDER = 3
 
 K_HOLE = int(PageKind.HOLE)
@@ -162,7 +175,8 @@ CC_FINISH_PAGEBLOCK = 12
 CC_RESULT = 13  # compact_zone cut into pieces: the result so far
 CC_LAST_MIGRATED = 14  # and its last_migrated (compact_finish_pageblock)
 CC_DRAIN_PFN = 15  # v4.x compact_zone's last_migrated_pfn for the per-CPU list flush (0: none)
-NR_CC = 16
+CC_PROACTIVE = 16  # cc->proactive_compaction (v5.9)
+NR_CC = 17
 assert NR_CC <= CC_COLUMNS
 
 
@@ -202,6 +216,60 @@ def fragmentation_index(A, z, order):
     if suitable > 0:
         return -1000
     return 1000 - (1000 + (free_pages_ * 1000) // (1 << order)) // total
+
+
+@kernel
+def extfrag_for_order(A, z, order):
+    """``extfrag_for_order``: the percentage of the zone's free pages that are in blocks
+    smaller than ``order`` (0 with no free page)."""
+    free_pages_ = 0
+    suitable = 0
+    for o in range(MAX_ORDER):
+        blocks = A.nr_free[z, o]
+        free_pages_ += blocks << o
+        if o >= order:
+            suitable += blocks << (o - order)
+    if free_pages_ == 0:
+        return 0
+    return (free_pages_ - (suitable << order)) * 100 // free_pages_
+
+
+@kernel
+def zone_present_pages(A, S, z):
+    """``zone->present_pages``: the zone's frames that are not holes (counted once per
+    run, kept in ``S.zc``)."""
+    v = S.zc[z, ZC_PRESENT]
+    if v == 0:
+        for p in range(A.zone_start[z], A.zone_end[z]):
+            if A.kind[p] != K_HOLE:
+                v += 1
+        v += 1
+        S.zc[z, ZC_PRESENT] = v
+    return v - 1
+
+
+@kernel
+def fragmentation_score_node(A, S):
+    """``fragmentation_score_node``: each populated zone's ``extfrag_for_order`` at
+    COMPACTION_HPAGE_ORDER, weighted by its share of the node's present pages."""
+    nz = A.zone_start.shape[0]
+    node = 0
+    for z in range(nz):
+        node += zone_present_pages(A, S, z)
+    score = 0
+    for z in range(nz):
+        present = zone_present_pages(A, S, z)
+        if present != 0:
+            score += present * extfrag_for_order(A, z, COMPACTION_HPAGE_ORDER) // (node + 1)
+    return score
+
+
+@kernel(inline="always")
+def fragmentation_score_wmark(low):
+    """``fragmentation_score_wmark``: 100 - proactiveness (at least 5), the high mark 10
+    above it (at most 100)."""
+    wmark_low = max(100 - COMPACTION_PROACTIVENESS, 5)
+    return wmark_low if low else min(wmark_low + 10, 100)
 
 
 # ------------------------------------------------------------------ helpers
@@ -943,11 +1011,17 @@ def compaction_suitable(A, vc, z, order):
 
 @kernel
 def compact_finished(A, vc, cc):
-    """``__compact_finished``: scanners met, or (not for order -1) a free page of the
-    order in the right migratetype, or one that could be stolen."""
+    """``__compact_finished``: scanners met; for proactive compaction, the zone's score
+    at the low mark; or (not for order -1) a free page of the order in the right
+    migratetype, or one that could be stolen."""
     z = cc[CC_ZONE]
     if cc[CC_FREE_PFN] >> PAGEBLOCK_ORDER <= cc[CC_MIGRATE_PFN] >> PAGEBLOCK_ORDER:
         return COMPACT_COMPLETE
+    if cc[CC_PROACTIVE] != 0:
+        # v5.9: until the zone's own score is down to the low mark (COMPACT_SUCCESS)
+        if extfrag_for_order(A, z, COMPACTION_HPAGE_ORDER) > fragmentation_score_wmark(True):
+            return COMPACT_CONTINUE
+        return COMPACT_PARTIAL
     order = cc[CC_ORDER]
     if order < 0:
         return COMPACT_CONTINUE
@@ -1199,3 +1273,59 @@ def kcompactd_do_work(A, vc, S, order, zone_hi):
         if vc[F_KCOMPACTD_DRAIN] != 0 and ret == COMPACT_COMPLETE:
             # v6.x kcompactd_do_work: drain_all_pages(zone) after a run to the end
             drain_all_pages(A, vc, z)
+
+
+@kernel
+def proactive_compact_node(A, vc, S):
+    """``compact_node(pgdat, true)`` (v5.9): every populated zone, order -1, sync-light,
+    skip hints ignored, each until its score is at the low mark (``compact_finished``)
+    or its scanners meet."""
+    for z in range(A.zone_start.shape[0]):
+        if zone_present_pages(A, S, z) == 0:
+            continue
+        cc = S.cc[CC_ROW_COMPACT]
+        init_cc(cc, z, -1, 1, 1, MOVABLE)
+        cc[CC_PROACTIVE] = 1
+        compact_zone(A, vc, S, cc)
+
+
+@kernel
+def proactive_compaction_check(A, vc, S):
+    """kcompactd's loop after a wait that timed out (v5.9): ``should_proactive_compact_node``
+    (the node's score above the high mark; kswapd is never running here, it runs within
+    the allocation that woke it), then ``compact_node(pgdat, true)``. Returns
+    PROACTIVE_NOT_NEEDED, PROACTIVE_PROGRESS, or PROACTIVE_NO_PROGRESS when the score did
+    not go down (the next wait is 64 times longer)."""
+    prev = fragmentation_score_node(A, S)
+    if prev <= fragmentation_score_wmark(False):
+        return PROACTIVE_NOT_NEEDED
+    proactive_compact_node(A, vc, S)
+    if fragmentation_score_node(A, S) >= prev:
+        return PROACTIVE_NO_PROGRESS
+    return PROACTIVE_PROGRESS
+
+
+@kernel
+def kcompactd_tick(A, vc, S, failed_order, zone_hi, period):
+    """kcompactd at the end of a tick: woken for the highest order that failed, it runs
+    ``kcompactd_do_work`` (or, before v4.6, compaction as the allocator runs it) and its
+    wait starts again; otherwise, with ``proactive_compaction``, one tick of its
+    ``period``-tick wait (HPAGE_FRAG_CHECK_INTERVAL_MSEC) passes, and a wait that ran out
+    is a proactive check. ``period`` 0: no proactive checks."""
+    if failed_order > 0:
+        S.vm[VM_COMPACT_DAEMON_WAKE] += 1
+        if vc[F_KCOMPACTD] != 0:
+            kcompactd_do_work(A, vc, S, failed_order, zone_hi)
+        else:
+            compact_zones_for(A, vc, S, failed_order, MOVABLE, zone_hi, True)
+        S.st[ST_PROACTIVE_WAIT] = period
+        return
+    if vc[F_PROACTIVE_COMPACTION] == 0 or period <= 0:
+        return
+    wait = S.st[ST_PROACTIVE_WAIT] - 1
+    if wait > 0:
+        S.st[ST_PROACTIVE_WAIT] = wait
+        return
+    S.st[ST_PROACTIVE_WAIT] = period
+    if proactive_compaction_check(A, vc, S) == PROACTIVE_NO_PROGRESS:
+        S.st[ST_PROACTIVE_WAIT] = period << COMPACT_MAX_DEFER_SHIFT

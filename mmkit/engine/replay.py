@@ -30,7 +30,7 @@ from mmkit.engine.jit import kernel
 
 from mmkit.engine.alloc import free_pages, free_the_page
 from mmkit.engine.buddy import MOVABLE, set_pageblock_migratetype
-from mmkit.engine.compaction import compact_zones_for, kcompactd_do_work
+from mmkit.engine.compaction import kcompactd_tick
 from mmkit.engine.owners import add_page_to_lru_list
 from mmkit.engine.page_alloc import __alloc_pages_nodemask
 from mmkit.engine.pageflags import set_page_kind
@@ -39,7 +39,6 @@ from mmkit.engine.populate import free_kernel_page, free_user_page
 from mmkit.engine.predicates import clear_bit, set_bit, test_bit
 from mmkit.engine.state import (
     REPLAY_TAG_BASE,
-    VM_COMPACT_DAEMON_WAKE,
     VM_ORDER2_ALLOC,
     VM_ORDER2_FAIL,
     VM_ORDER3_ALLOC,
@@ -50,7 +49,6 @@ from mmkit.engine.state import (
 )
 from mmkit.model.flags import PG_active, PG_head, PG_lru
 from mmkit.model.kinds import MAX_ORDER, PAGEBLOCK_NR_PAGES, PageKind
-from mmkit.semantics.variant import F_KCOMPACTD
 
 K_ANON = int(PageKind.ANON)
 K_FILE = int(PageKind.FILE)
@@ -413,10 +411,11 @@ def replay_alloc(A, vc, S, r, order, kind, mt, zone_hi, gfp, compound, in_captur
 
 
 @kernel(nogil=True)
-def replay_ticks(A, vc, S, ops, i, t0, t1, real2oid, obj_order, free_ids, orphans, rc):
+def replay_ticks(A, vc, S, ops, i, t0, t1, real2oid, obj_order, free_ids, orphans, rc, proactive_period):
     """Ticks ``[t0, t1)`` of a replay: per tick the per-CPU lists' tick, the tick's
-    operations from row ``i`` of ``ops`` on, then kcompactd for the highest order that
-    failed. Returns the row after the last one done. All state is in the arrays, so a
+    operations from row ``i`` of ``ops`` on, then kcompactd (``kcompactd_tick``: woken
+    for the highest order that failed, else a proactive check every
+    ``proactive_period`` ticks). Returns the row after the last one done. All state is in the arrays, so a
     replay cut into chunks equals the replay in one go."""
     m = ops.shape[0]
     n = real2oid.shape[0]
@@ -455,12 +454,6 @@ def replay_ticks(A, vc, S, ops, i, t0, t1, real2oid, obj_order, free_ids, orphan
                 else:
                     replay_free(A, vc, S, r, order, op == OP_FREE_MIGRATED, real2oid, obj_order, free_ids,
                                 orphans, rc)
-        if failed_order > 0:
-            S.vm[VM_COMPACT_DAEMON_WAKE] += 1
-            zone_hi = A.zone_start.shape[0] - 1
-            if vc[F_KCOMPACTD] != 0:
-                kcompactd_do_work(A, vc, S, failed_order, zone_hi)
-            else:
-                compact_zones_for(A, vc, S, failed_order, MOVABLE, zone_hi, True)
+        kcompactd_tick(A, vc, S, failed_order, A.zone_start.shape[0] - 1, proactive_period)
     rc[RC_OPS_DONE] = i
     return i

@@ -25,6 +25,7 @@ from mmkit.engine.pageflags import recount_pb_nr_kind
 from mmkit.model.kinds import MAX_ORDER, NR_KINDS, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, MigrateType, PageKind
 from mmkit.model.memory import Memory
 
+PROACTIVE_RESULT_NAMES = {0: "not needed", 1: "progress", 2: "no progress"}
 COMPACT_RESULT_NAMES = {
     _cp.COMPACT_SKIPPED: "skipped",
     _cp.COMPACT_CONTINUE: "continue",
@@ -190,6 +191,13 @@ class Sim:
         hints ignored."""
         return {name: self.compact_zone(z, order=-1, sync=True, ignore_skip=True)
                 for z, name in enumerate(self.mem.zone_names)}
+
+    def proactive_compact(self) -> str:
+        """kcompactd's proactive check (v5.9, whatever the variant says): "not needed"
+        when the node's fragmentation score is at most the high mark; otherwise every
+        zone compacted until its score is at the low mark, "progress" or "no progress"
+        (the score did not go down)."""
+        return PROACTIVE_RESULT_NAMES[int(_cp.proactive_compaction_check(self.A, self.vc, self.S))]
 
     def alloc_contig_range(self, start: int, end: int) -> dict[str, int]:
         """``alloc_contig_range`` of [start, end) (pageblock aligned, inside one zone)."""

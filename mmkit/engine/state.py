@@ -167,6 +167,7 @@ ST_NS = 18  # timeline samples written
 ST_ZS_IDS_USED = 19  # zspage ids handed out at least once (0..this-1)
 ST_PREFILL_MISSES = 20  # a prefill cut into pieces: fast-path failures in a row so far
 ST_MANAGED = 21  # the run's managed pages, counted by its first run_ticks (0: not yet)
+ST_PROACTIVE_WAIT = 22  # ticks until kcompactd's next proactive check (its wait's timeout)
 NR_ST = 24
 
 ZS_MAX_PAGES = 4
@@ -188,7 +189,7 @@ REPLAY_TAG_BASE = 16
 # kernel allocates one: compaction from the allocator or kcompactd, and alloc_contig_range
 CC_ROW_COMPACT = 0
 CC_ROW_CONTIG = 1
-CC_COLUMNS = 16
+CC_COLUMNS = 17
 
 
 def new_sim(seed: int, event_capacity: int = 1 << 16, zs_capacity: int = 1 << 16,
@@ -230,7 +231,8 @@ ZC_MIGRATE_ASYNC = 3  # compact_cached_migrate_pfn[0]; -1: reset
 ZC_MIGRATE_SYNC = 4  # compact_cached_migrate_pfn[1]
 ZC_FREE = 5  # compact_cached_free_pfn
 ZC_INACTIVE_RATIO = 6  # zone->inactive_ratio (anon)
-NR_ZC = 7
+ZC_PRESENT = 7  # zone->present_pages + 1 (0: not counted yet)
+NR_ZC = 8
 MAX_ZONES = 8
 COMPACT_MAX_DEFER_SHIFT = 6
 

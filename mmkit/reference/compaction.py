@@ -97,9 +97,13 @@ class CompactControl:
     nr_migrated: int = 0
     nr_failed: int = 0
     finish_pageblock: bool = False
+    proactive: bool = False  # cc->proactive_compaction (v5.9)
 
 
 COMPACT_MAX_DEFER_SHIFT = 6
+# proactive compaction (v5.9): HPAGE_PMD_ORDER, vm.compaction_proactiveness's default
+COMPACTION_HPAGE_ORDER = PAGEBLOCK_ORDER
+COMPACTION_PROACTIVENESS = 20
 
 
 @dataclass
@@ -214,6 +218,36 @@ def fragmentation_index(s, z: int, order: int) -> int:
     if suitable > 0:
         return -1000
     return 1000 - (1000 + free * 1000 // (1 << order)) // total
+
+
+def extfrag_for_order(s, z: int, order: int) -> int:
+    """``extfrag_for_order``: percent of the zone's free pages in blocks below ``order``."""
+    free = suitable = 0
+    for o, blocks in enumerate(s.mem.zones[z].nr_free):
+        free += blocks << o
+        if o >= order:
+            suitable += blocks << (o - order)
+    return (free - (suitable << order)) * 100 // free if free else 0
+
+
+def zone_present_pages(s, z: int) -> int:
+    """``zone->present_pages``: the zone's frames that are not holes."""
+    zone = s.mem.zones[z]
+    return sum(1 for p in s.mem.pages[zone.start:zone.end] if p.kind != int(PageKind.HOLE))
+
+
+def fragmentation_score_node(s) -> int:
+    """``fragmentation_score_node``: the zones' ``extfrag_for_order`` at
+    COMPACTION_HPAGE_ORDER, each weighted by its present pages over the node's + 1."""
+    present = [zone_present_pages(s, z) for z in range(len(s.mem.zones))]
+    node = sum(present)
+    return sum(p * extfrag_for_order(s, z, COMPACTION_HPAGE_ORDER) // (node + 1)
+               for z, p in enumerate(present) if p)
+
+
+def fragmentation_score_wmark(low: bool) -> int:
+    wmark_low = max(100 - COMPACTION_PROACTIVENESS, 5)
+    return wmark_low if low else min(wmark_low + 10, 100)
 
 
 # ------------------------------------------------------------------ migrate scanner
@@ -817,6 +851,9 @@ def compact_finished(s, cc) -> str:
     z = cc.zone
     if compact_scanners_met(cc):
         return COMPLETE
+    if cc.proactive:  # v5.9: until the zone's own score is at the low mark
+        low = fragmentation_score_wmark(True)
+        return CONTINUE if extfrag_for_order(s, z, COMPACTION_HPAGE_ORDER) > low else PARTIAL
     if cc.order < 0:
         return CONTINUE
     if s.v.compact_finished_aligned and cc.migrate_pfn % PAGEBLOCK_NR_PAGES:
@@ -992,6 +1029,21 @@ def kcompactd_do_work(s, order: int, zone_hi: int) -> None:
             defer_compaction(s, z, order)
         if s.v.kcompactd_drain and ret == COMPLETE:
             drain_all_pages(s.mem, z)  # v6.x: pages stranded on per-CPU lists may merge
+
+
+def proactive_compaction_check(s) -> str:
+    """kcompactd's proactive check (v5.9): above the high mark, ``compact_node(pgdat,
+    true)`` (every populated zone, order -1, sync-light, skip hints ignored, until the
+    zone's score is at the low mark). Returns "not needed", "progress" or "no progress"
+    (the score did not go down)."""
+    prev = fragmentation_score_node(s)
+    if prev <= fragmentation_score_wmark(False):
+        return "not needed"
+    for z in range(len(s.mem.zones)):
+        if zone_present_pages(s, z):
+            compact_zone(s, CompactControl(zone=z, order=-1, sync=True, ignore_skip_hint=True,
+                                           migratetype=MOVABLE, proactive=True))
+    return "no progress" if fragmentation_score_node(s) >= prev else "progress"
 
 
 def try_to_compact_pages(s, order: int, mt: int, zone_hi: int, sync: bool) -> int:

@@ -166,6 +166,9 @@ class RefSim:
         return {zone.name: self.compact_zone(z, order=-1, sync=True, ignore_skip=True)
                 for z, zone in enumerate(self.mem.zones)}
 
+    def proactive_compact(self) -> str:
+        return _cp.proactive_compaction_check(self)
+
     def alloc_contig_range(self, start: int, end: int) -> dict[str, int]:
         return _contig.alloc_contig_range(self, int(start), int(end))
 

@@ -66,6 +66,7 @@ RULE_FIELDS = (
     "alloc_nofragment",
     "balloon_deflate_list",
     "watermark_boost",
+    "proactive_compaction",
 )
 NR_RULE_FIELDS = len(RULE_FIELDS)
 
@@ -106,6 +107,7 @@ F_PAGEBLOCK_MERGE = 33
 F_ALLOC_NOFRAGMENT = 34
 F_BALLOON_DEFLATE_LIST = 35
 F_WATERMARK_BOOST = 36
+F_PROACTIVE_COMPACTION = 37
 assert all(globals()["F_" + n.upper()] == i for i, n in enumerate(RULE_FIELDS))
 
 
@@ -249,6 +251,15 @@ class Variant:
     ZONE_BOOSTED_WATERMARK; the next allocation wakes kswapd, which reclaims the boost
     without swapping or writeback when the node is balanced (normally when it is not),
     drops the boost and wakes kcompactd at pageblock order."""
+    proactive_compaction: bool = False
+    """kcompactd compacts proactively (v5.9, facaa902a "mm: proactive compaction"): every
+    ``HPAGE_FRAG_CHECK_INTERVAL_MSEC`` (500 ms) without a wakeup, when the node's
+    fragmentation score (``fragmentation_score_node``: each zone's
+    ``extfrag_for_order(zone, HPAGE_PMD_ORDER)``, weighted by its present pages) is above
+    the high mark (90 at ``vm.compaction_proactiveness`` = 20, its default), it runs
+    ``compact_node(pgdat, true)``: every zone, order -1, sync-light, skip hints ignored,
+    until the zone's own score is at most the low mark (80); a run that did not lower the
+    score makes the next wait 64 times longer."""
     sources: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -349,6 +360,8 @@ class Variant:
             )
         if self.kcompactd_ignore_skip_hint and not self.kcompactd:
             problems.append("kcompactd_ignore_skip_hint=True is a kcompactd rule; it needs kcompactd=True")
+        if self.proactive_compaction and not self.kcompactd:
+            problems.append("proactive_compaction=True is a kcompactd rule; it needs kcompactd=True")
         if problems:
             raise VariantError(f"variant {self.name!r} cannot exist: " + "; ".join(problems))
 
@@ -434,4 +447,5 @@ _FIELD_TYPES = {
     "alloc_nofragment": bool,
     "balloon_deflate_list": bool,
     "watermark_boost": bool,
+    "proactive_compaction": bool,
 }

@@ -22,6 +22,8 @@ def sweep(
     seed: int | None = None,
     gib: float | None = None,
     ticks: int | None = None,
+    trace: str | os.PathLike | None = None,
+    tick_ms: float | None = None,
     metrics: Iterable[str] | str | None = None,
     thin: int = DEFAULT_THIN,
     client: Any = None,
@@ -44,6 +46,12 @@ def sweep(
         ``review-04``), ``variants`` (default v4.5, v3-04, v4.8), ``seed`` (0), ``gib``
         and ``ticks`` (the workload's), workload parameters. Each cell is one
         :func:`mmkit.compare` of its variants from the same memory and seed.
+    trace, tick_ms
+        A folder ``mmkit trace record`` wrote (also a grid key, to sweep several traces),
+        and the replay's ms of trace time per tick (default 100; also a grid key). With a
+        trace each cell is one :func:`mmkit.replay` of it under the cell's variants and
+        seed; ``workload``, ``gib``, ``ticks`` and workload parameters are refused (they
+        are the recording's).
     metrics : iterable of str or "all"
         Timeline columns whose final values the frame holds (default
         ``mmkit.sweep.DEFAULT_METRICS``).
@@ -91,8 +99,8 @@ def sweep(
     >>> df.select("cell", "seed", "variant").rows()
     [(0, 1, 'v4.5'), (0, 1, 'v4.8'), (1, 2, 'v4.5'), (1, 2, 'v4.8')]
     """
-    p = plan(grid, workload=workload, variants=variants, seed=seed, gib=gib, ticks=ticks, metrics=metrics,
-             thin=thin, **params)
+    p = plan(grid, workload=workload, variants=variants, seed=seed, gib=gib, ticks=ticks, trace=trace,
+             tick_ms=tick_ms, metrics=metrics, thin=thin, **params)
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         from mmkit.errors import ParameterError
 

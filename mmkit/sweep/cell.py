@@ -59,15 +59,21 @@ def _cancel_watch() -> tuple[threading.Event | None, threading.Event]:
 
 
 def run_cell(cell: Cell, metrics: tuple[str, ...], thin: int) -> pl.DataFrame:
-    """``variant``, each metric's final value and (``thin`` > 0) ``timeline``: a list of
-    ``{tick, metrics...}`` at ``thin`` sample ticks; one row per variant of the cell."""
+    """One ``compare`` (for a cell with a trace, one ``mmkit.replay``): ``variant``, each
+    metric's final value and (``thin`` > 0) ``timeline``: a list of ``{tick, metrics...}``
+    at ``thin`` sample ticks; one row per variant of the cell."""
     from mmkit.errors import Interrupted
     from mmkit.run import compare
 
     stop, finished = _cancel_watch()
     try:
-        res = compare(None, cell.workload, list(cell.variants), ticks=cell.ticks, seed=cell.seed, gib=cell.gib,
-                      stop=stop, **cell.changes)
+        if cell.trace:
+            from mmkit.trace.replay import replay
+
+            res = replay(cell.trace, list(cell.variants), tick_ms=cell.tick_ms, seed=cell.seed, stop=stop)
+        else:
+            res = compare(None, cell.workload, list(cell.variants), ticks=cell.ticks, seed=cell.seed,
+                          gib=cell.gib, stop=stop, **cell.changes)
     except Interrupted:
         if stop is None or not stop.is_set():
             raise

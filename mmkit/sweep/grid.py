@@ -5,6 +5,10 @@ row a cell, or a cell and a variant). Its keys are ``variant`` (or ``variants``)
 ``workload``, ``seed``, ``gib``, ``ticks`` and any workload parameter of
 ``mmkit.workloads.PARAMS``. A cell runs every variant of its row from the same memory
 and seed (one ``compare``), so the variants of a cell are a paired comparison.
+
+With ``trace`` (a folder ``mmkit trace record`` wrote, as a key or a keyword) a cell is a
+``mmkit.replay`` of that trace instead: its keys are then ``variant``, ``seed``,
+``trace`` and ``tick_ms``; a workload, its size, ticks and parameters are the recording's.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from mmkit.workloads import workload as get_workload
 
 FORMAT = 1
 RUN_KEYS = ("workload", "seed", "gib", "ticks")
+TRACE_KEYS = ("trace", "tick_ms")  # a replay's (mmkit.replay)
+NOT_WITH_TRACE = ("workload", "gib", "ticks")
 VARIANT_KEYS = ("variant", "variants")
 DEFAULT_WORKLOAD = "review-04"
 DEFAULT_VARIANTS = ("v4.5", "v3-04", "v4.8")
@@ -75,8 +81,10 @@ and swap counters."""
 
 
 def _dtype(key: str) -> pl.DataType:
-    if key in ("workload", "variant"):
+    if key in ("workload", "variant", "trace"):
         return pl.String
+    if key == "tick_ms":
+        return _FLOAT
     if key in ("seed", "ticks"):
         return _INT
     if key == "gib":
@@ -90,7 +98,7 @@ class Cell:
     """One point of the grid: a ``compare`` of ``variants`` on one machine and seed."""
 
     index: int
-    workload: Workload
+    workload: Workload | None  # None: a replay of ``trace``
     variants: tuple[Variant, ...]
     gib: float
     seed: int
@@ -99,6 +107,8 @@ class Cell:
     values: dict[str, Any]  # every workload parameter, as the run sees it
     row: dict[str, Any]  # this cell's value of each grid column (the variant column excepted)
     key: str = ""  # content hash: the same key, the same frames
+    trace: str = ""  # a trace folder: the cell replays it (mmkit.replay)
+    tick_ms: float = 100.0
 
     def describe(self) -> str:
         parts = [f"{k}={v!r}" for k, v in self.row.items()]
@@ -146,6 +156,58 @@ def _gib(v: Any, key: str = "gib") -> float:
     return check_gib(v, f"grid: {key}")
 
 
+def _trace(v: Any, key: str = "trace") -> str:
+    """A trace folder's path (its meta.json read, its files there), or an error naming the key."""
+    import os
+
+    from mmkit.errors import TraceError
+
+    if not isinstance(v, (str, os.PathLike)):
+        raise _err(key, f"{v!r} is not a folder's path (a trace that mmkit trace record wrote)")
+    root = Path(v)
+    try:
+        meta = json.loads((root / "meta.json").read_text())
+    except FileNotFoundError:
+        raise _err(key, f"{root} has no meta.json; not a trace folder (record one with mmkit trace record)") from None
+    except (OSError, ValueError) as e:
+        raise TraceError(f"grid: {key}: {root / 'meta.json'}: cannot be read ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != "mmkit-trace":
+        raise _err(key, f"{root / 'meta.json'} is not a trace's (no \"format\": \"mmkit-trace\")")
+    if not (root / "events.parquet").is_file():
+        raise _err(key, f"{root / 'events.parquet'} is missing")
+    return str(root)
+
+
+def _tick_ms(v: Any, key: str = "tick_ms") -> float:
+    from mmkit.inputs import check_number
+
+    try:
+        ms = check_number(key, v)
+    except ParameterError as e:
+        raise ParameterError(f"grid: {e}") from None
+    if not 0.001 <= ms <= 60_000:
+        raise _err(key, f"{v!r} is out of range 0.001..60000 (ms of trace time per tick)")
+    return float(ms)
+
+
+_DIGESTS: dict[tuple, str] = {}
+
+
+def _trace_digest(path: str) -> str:
+    """A hash of the trace's meta.json and events.parquet (memoised by size and mtime)."""
+    root = Path(path)
+    files = [root / "meta.json", root / "events.parquet"]
+    stamp = (str(root.resolve()), *((f.stat().st_size, f.stat().st_mtime_ns) for f in files))
+    if stamp not in _DIGESTS:
+        h = hashlib.sha256()
+        for f in files:
+            with open(f, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+        _DIGESTS[stamp] = h.hexdigest()
+    return _DIGESTS[stamp]
+
+
 def _nr_pages(gib: float) -> int:
     from mmkit.model.memory import synthetic_layout
 
@@ -187,6 +249,10 @@ def _check_value(key: str, v: Any) -> Any:
         return _gib(v)
     if key == "ticks":
         return _ticks(v)
+    if key == "trace":
+        return _trace(v)
+    if key == "tick_ms":
+        return _tick_ms(v)
     return _param(key, v)
 
 
@@ -200,14 +266,14 @@ def _column_value(key: str, v: Any) -> Any:
 
 
 def _known_keys() -> list[str]:
-    return ["variant", "variants", *RUN_KEYS, *PARAMS]
+    return ["variant", "variants", *RUN_KEYS, *TRACE_KEYS, *PARAMS]
 
 
 def _check_key(key: Any) -> str:
     if not isinstance(key, str) or key not in _known_keys():
         raise ParameterError(
             f"grid: unknown key {key!r}; keys are variant (or variants), workload, seed, gib, ticks and the "
-            f"workload parameters {', '.join(PARAMS)}"
+            f"workload parameters {', '.join(PARAMS)}; or, for a replay, trace and tick_ms"
         )
     return key
 
@@ -232,17 +298,19 @@ def _no_repeats(key: str, shown: list) -> None:
 
 # ------------------------------------------------------------------ the plan
 def plan(grid: Mapping[str, Any] | pl.DataFrame, workload: Any = None, *, variants: Any = None,
-         seed: int | None = None, gib: float | None = None, ticks: int | None = None,
-         metrics: Iterable[str] | str | None = None, thin: int = DEFAULT_THIN, **params: Any) -> Plan:
+         seed: int | None = None, gib: float | None = None, ticks: int | None = None, trace: Any = None,
+         tick_ms: float | None = None, metrics: Iterable[str] | str | None = None, thin: int = DEFAULT_THIN,
+         **params: Any) -> Plan:
     """Every cell of ``grid`` checked (keys, values, each cell's workload parameters),
     with the shared values given as keywords; a ParameterError or VariantError naming
     the key otherwise."""
     fixed_in = {"workload": workload, "variants": variants, "seed": seed, "gib": gib, "ticks": ticks,
-                **params}
+                "trace": trace, "tick_ms": tick_ms, **params}
     for k in fixed_in:
         if k not in _known_keys():
             raise ParameterError(f"sweep: unknown keyword {k!r}; keywords shared by every cell are workload, "
-                                 f"variants, seed, gib, ticks and the workload parameters {', '.join(PARAMS)}")
+                                 f"variants, seed, gib, ticks and the workload parameters {', '.join(PARAMS)}; "
+                                 f"or, for a replay, trace and tick_ms")
     if isinstance(grid, pl.DataFrame):
         columns, rows = _frame_rows(grid)
     elif isinstance(grid, Mapping):
@@ -272,7 +340,23 @@ def _plan(columns: list[str], rows: list[dict], fixed_in: dict[str, Any], metric
     in_grid = set(columns)
     fixed = {}
     wl0 = None
-    if "workload" not in in_grid:
+    replaying = "trace" in in_grid or fixed_in["trace"] is not None
+    if replaying:
+        for k in (*NOT_WITH_TRACE, *PARAMS):
+            if k in in_grid or fixed_in.get(k) is not None:
+                where = f"grid: {k}" if k in in_grid else k
+                raise ParameterError(f"{where}: a sweep of a trace replays what was recorded (mmkit.replay); a "
+                                     f"workload, its size, ticks and parameters are the recording's (keys with a "
+                                     f"trace: variant, seed, trace, tick_ms)")
+    elif "tick_ms" in in_grid or fixed_in["tick_ms"] is not None:
+        raise ParameterError("grid: tick_ms: a replay's tick; give trace= (a folder mmkit trace record wrote) "
+                             "to sweep a trace")
+    if replaying:
+        for k, check in (("trace", _trace), ("tick_ms", _tick_ms)):
+            if k not in in_grid:
+                v = fixed_in[k] if fixed_in[k] is not None else 100.0
+                fixed[k] = _keyword(check, v, k)
+    if "workload" not in in_grid and not replaying:
         given = fixed_in["workload"] if fixed_in["workload"] is not None else DEFAULT_WORKLOAD
         wl0 = _keyword(_workload, given, "workload")
         fixed["workload"] = wl0.name
@@ -324,6 +408,18 @@ def _plan(columns: list[str], rows: list[dict], fixed_in: dict[str, Any], metric
                                    f"each variant may appear once per cell")
         else:
             vs = vs0
+        s = r.get("seed", fixed_run.get("seed", 0))
+        if replaying:
+            tr = r.get("trace", fixed.get("trace"))
+            ms = r.get("tick_ms", fixed.get("tick_ms"))
+            # everything the cell's frames depend on: the trace's bytes, the engine's sources
+            key = hashlib.sha256(json.dumps(
+                {"format": FORMAT, "mmkit": __version__, "engine": engine, "trace": _trace_digest(tr),
+                 "tick_ms": ms, "variants": [[v.name, v.rules()] for v in vs], "seed": s,
+                 "metrics": list(metrics_t), "thin": thin}, sort_keys=True, default=str).encode()).hexdigest()[:24]
+            cells.append(Cell(index=i, workload=None, variants=vs, gib=0.0, seed=s, ticks=0, changes={},
+                              values={}, row=row, key=key, trace=tr, tick_ms=ms))
+            continue
         changes = dict(fixed_params)
         changes.update({c: r[c] for c in order if c in PARAMS})
         try:
@@ -337,7 +433,6 @@ def _plan(columns: list[str], rows: list[dict], fixed_in: dict[str, Any], metric
         except ParameterError as e:
             where = f"the cell {row}" + ("" if "gib" in row else f", gib={g:g}")
             raise ParameterError(f"grid: {e} (in {where})") from None
-        s = r.get("seed", fixed_run.get("seed", 0))
         t = r.get("ticks", fixed_run.get("ticks", wl.ticks))
         # everything the cell's frames depend on, the engine's sources included
         key = hashlib.sha256(json.dumps(

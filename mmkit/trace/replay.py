@@ -59,6 +59,13 @@ class ReplayOps:
     t0_ns: int  # the trace time of tick 0
     info: dict  # what was read, inferred and left out, counted
 
+    @property
+    def proactive_period(self) -> int:
+        """Ticks in kcompactd's wait between proactive checks (HPAGE_FRAG_CHECK_INTERVAL_MSEC)."""
+        from mmkit.engine.compaction import HPAGE_FRAG_CHECK_INTERVAL_MSEC
+
+        return max(1, round(HPAGE_FRAG_CHECK_INTERVAL_MSEC * 1_000_000 / self.tick_ns))
+
 
 def _gfp_bits(tr) -> dict[str, int]:
     """The tracing kernel's gfp names (its mm_page_alloc format), or v6.18's."""
@@ -280,7 +287,7 @@ def _one(start: Callable[[], Memory], v: Variant, ro: ReplayOps, seed: int, swap
         n = min(n, sample_every - t % sample_every)  # chunks end on sample ticks
         i0 = i
         i = int(R.replay_ticks(sim.A, sim.vc, sim.S, ro.ops, i, t, t + n, real2oid, obj_order, free_ids,
-                               orphans, rc))
+                               orphans, rc, ro.proactive_period))
         pace.done(n)
         t += n
         if (t % sample_every == 0 or t == ticks) and ns < nsamples:
