@@ -41,11 +41,15 @@ case "$cmd" in
     test)
         shift || true
         warmup
-        # both tiers (pyproject.toml's addopts alone would run the fast one)
-        exec "$VENV/bin/python" -m pytest -q -m "slow or not slow" "$@"
+        # both tiers: the fast one on every core (pyproject.toml's addopts), then the slow
+        # one in one process (its clean clones, servers and browsers each load the machine)
+        status=0
+        "$VENV/bin/python" -m pytest -q "$@" || status=$?
+        "$VENV/bin/python" -m pytest -q -m slow -n 0 "$@" || status=$?
+        exit "$status"
         ;;
     coverage)
-        NUMBA_DISABLE_JIT=1 "$VENV/bin/python" -m coverage run -m pytest -q -p no:cacheprovider
+        NUMBA_DISABLE_JIT=1 "$VENV/bin/python" -m coverage run -m pytest -q -p no:cacheprovider -n 0
         exec "$VENV/bin/python" -m coverage report --skip-covered
         ;;
     bench)

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         sim = Sim(mem, 0)
         state = R.begin_replay(sim)
         t0 = time.perf_counter()
-        R.replay_ticks(sim.A, sim.vc, sim.S, ro.ops, 0, 0, ro.ticks, *state, ro.proactive_period)
+        R.replay_ticks(sim.A, sim.vc, sim.S, ro.ops, 0, 0, ro.ticks, *state, ro.proactive_period, ro.tick_ns)
         dt = time.perf_counter() - t0
         extra = sim.S.obj_page.nbytes + sum(a.nbytes for a in state)
         print(f"  {v:<8} engine loop: {dt:.3f} s, {m / dt / 1e6:.2f} M events/s; replay state "

@@ -130,7 +130,7 @@ def _replay_kernels() -> None:
     pk = [R.pack(R.OP_ALLOC, 0, int(PageKind.ANON), 1, mem.nr_zones - 1, 0, 0, 0),
           R.pack(R.OP_FREE, 0, 0, 0, 0, 0, 0, 0)]
     ops = np.array([[0, 5, pk[0]], [0, 5, pk[1]]], dtype=np.int64)
-    R.replay_ticks(sim.A, sim.vc, sim.S, ops, 0, 0, 1, *state, 5)
+    R.replay_ticks(sim.A, sim.vc, sim.S, ops, 0, 0, 1, *state, 5, 100_000_000)
 
 
 def warm(jobs: int | None = None, quiet: bool = False) -> float:

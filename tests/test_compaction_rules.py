@@ -298,7 +298,7 @@ def test_proactive_compaction_without_progress_waits_64_times_longer():
                     e.kernel(1, order=o, zone=zone)
         scanned = []
         for tick in range(8):
-            cp.kcompactd_tick(e.A, e.vc, e.S, 0, e.zone_hi, 5)
+            cp.kcompactd_tick(e.A, e.vc, e.S, 0, e.zone_hi, 5, 100_000_000)
             scanned.append(e.vmstat["compact_migrate_scanned"])
         if not checks:
             assert scanned[-1] == 0 and int(e.S.st[ST_PROACTIVE_WAIT]) == 0
@@ -307,7 +307,33 @@ def test_proactive_compaction_without_progress_waits_64_times_longer():
         assert int(cp.fragmentation_score_node(e.A, e.S)) > 90
         assert int(e.S.st[ST_PROACTIVE_WAIT]) == (5 << 6) - 7
         wakes = e.vmstat["compact_daemon_wake"]
-        cp.kcompactd_tick(e.A, e.vc, e.S, 3, e.zone_hi, 5)  # woken: the wait starts again
+        cp.kcompactd_tick(e.A, e.vc, e.S, 3, e.zone_hi, 5, 100_000_000)  # woken: the wait starts again
         assert int(e.S.st[ST_PROACTIVE_WAIT]) == 5
         assert e.vmstat["compact_daemon_wake"] == wakes + 1
         e.check()
+
+
+def test_a_proactive_run_lasts_and_a_wakeup_waits_for_its_end():
+    """A proactive run's pages move at once, but it lasts PROACTIVE_NS_PER_PAGE per page
+    migrated: its score is read when it ends (the next wait: ``period`` after progress),
+    and a wakeup during it is served then."""
+    from mmkit.engine.state import ST_PROACTIVE_BUSY, ST_PROACTIVE_WAIT
+
+    v = NAMED["v4.8"].replace(proactive_compaction=True)
+    e, t = pair(v)
+    fragment(e, t, "DMA32")
+    fragment(e, t)
+    tick_ns = 100_000
+    cp.kcompactd_tick(e.A, e.vc, e.S, 0, e.zone_hi, 5, tick_ns)
+    moved = e.vmstat["pgmigrate_success"]
+    busy = moved * cp.PROACTIVE_NS_PER_PAGE // tick_ns
+    assert moved > 0 and busy > 2 and int(e.S.st[ST_PROACTIVE_BUSY]) == busy
+    wakes = e.vmstat["compact_daemon_wake"]
+    for i in range(busy - 1):
+        cp.kcompactd_tick(e.A, e.vc, e.S, 3 if i == 0 else 0, e.zone_hi, 5, tick_ns)
+        assert int(e.S.st[ST_PROACTIVE_BUSY]) == busy - 1 - i
+    assert e.vmstat["compact_daemon_wake"] == wakes  # woken during the run: not yet served
+    cp.kcompactd_tick(e.A, e.vc, e.S, 0, e.zone_hi, 5, tick_ns)  # the run ends
+    assert int(e.S.st[ST_PROACTIVE_BUSY]) == 0 and int(e.S.st[ST_PROACTIVE_WAIT]) == 5
+    assert e.vmstat["compact_daemon_wake"] == wakes + 1
+    e.check()

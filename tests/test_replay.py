@@ -215,13 +215,13 @@ def test_objects_followed_through_compaction():
     zone_hi = mem.nr_zones - 1
     pk = R.pack(R.OP_ALLOC, 0, int(PageKind.FILE), 1, zone_hi, 0, 0, 0)
     ops = np.stack([np.zeros(n, dtype=np.int64), real, np.full(n, pk)], axis=1)
-    R.replay_ticks(sim.A, sim.vc, sim.S, ops, 0, 0, 1, real2oid, obj_order, free_ids, orphans, rc, 5)
+    R.replay_ticks(sim.A, sim.vc, sim.S, ops, 0, 0, 1, real2oid, obj_order, free_ids, orphans, rc, 5, 100_000_000)
     assert rc[R.RC_ALLOCS] == n
     before = obj_page[real2oid[real]].copy()
     # free every other object: holes for compaction to fill
     fk = R.pack(R.OP_FREE, 0, 0, 0, 0, 0, 0, 0)
     ops = np.stack([np.ones(n // 2, dtype=np.int64), real[::2], np.full(n // 2, fk)], axis=1)
-    R.replay_ticks(sim.A, sim.vc, sim.S, ops, 0, 1, 2, real2oid, obj_order, free_ids, orphans, rc, 5)
+    R.replay_ticks(sim.A, sim.vc, sim.S, ops, 0, 1, 2, real2oid, obj_order, free_ids, orphans, rc, 5, 100_000_000)
     sim.compact_zone(order=-1)
     assert sim.vmstat["pgmigrate_success"] > 0
     live = real[1::2]
@@ -231,7 +231,7 @@ def test_objects_followed_through_compaction():
         p = obj_page[oid]
         assert mem.kind[p] == PageKind.FILE and (mem.mapping[p] >> 2) == oid + 16
     ops = np.stack([np.full(live.shape[0], 2, dtype=np.int64), live, np.full(live.shape[0], fk)], axis=1)
-    R.replay_ticks(sim.A, sim.vc, sim.S, ops, 0, 2, 3, real2oid, obj_order, free_ids, orphans, rc, 5)
+    R.replay_ticks(sim.A, sim.vc, sim.S, ops, 0, 2, 3, real2oid, obj_order, free_ids, orphans, rc, 5, 100_000_000)
     assert rc[R.RC_FREES] == n and rc[R.RC_FREE_RECLAIMED] == 0 and rc[R.RC_FREE_UNKNOWN] == 0
     sim.check()
 

@@ -5,7 +5,7 @@ Run as root from the repository root::
 
     .venv/bin/python verification/replay_vs_kernel.py --seconds 20 --out /tmp/replays
 
-For each workload: ``mmkit trace record`` while it runs (the workload starts a second
+For each workload: ``mmkit trace record`` while it runs (the workload starts three seconds
 after the recording does, in a child process), then ``mmkit.replay`` under v6.18 (and
 ``--variants``), then one row per (workload, variant) of ``mmkit.versus_real``: free
 pages by order (L1 share of the real free pages), unusable index at order 9 of Normal,
@@ -133,7 +133,7 @@ def record_one(name: str, out: Path, seconds: float, extra_thp: int = EXTRA_THP)
         subprocess.run([sys.executable, "-c", PRIME], check=True)
     with tempfile.TemporaryDirectory(dir=out) as tmp:
         cmd = workload_cmd(name, Path(tmp), seconds, extra_thp)
-        proc = subprocess.Popen(["bash", "-c", 'sleep 1; exec "$@"', "_", *cmd], stdout=subprocess.DEVNULL)
+        proc = subprocess.Popen(["bash", "-c", 'sleep 3; exec "$@"', "_", *cmd], stdout=subprocess.DEVNULL)
         try:
             mmkit.trace.record(dest, seconds, overwrite=True, progress=False)
         finally:

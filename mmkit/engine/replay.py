@@ -411,11 +411,12 @@ def replay_alloc(A, vc, S, r, order, kind, mt, zone_hi, gfp, compound, in_captur
 
 
 @kernel(nogil=True)
-def replay_ticks(A, vc, S, ops, i, t0, t1, real2oid, obj_order, free_ids, orphans, rc, proactive_period):
+def replay_ticks(A, vc, S, ops, i, t0, t1, real2oid, obj_order, free_ids, orphans, rc, proactive_period,
+                 tick_ns):
     """Ticks ``[t0, t1)`` of a replay: per tick the per-CPU lists' tick, the tick's
     operations from row ``i`` of ``ops`` on, then kcompactd (``kcompactd_tick``: woken
     for the highest order that failed, else a proactive check every
-    ``proactive_period`` ticks). Returns the row after the last one done. All state is in the arrays, so a
+    ``proactive_period`` ticks of ``tick_ns``). Returns the row after the last one done. All state is in the arrays, so a
     replay cut into chunks equals the replay in one go."""
     m = ops.shape[0]
     n = real2oid.shape[0]
@@ -454,6 +455,6 @@ def replay_ticks(A, vc, S, ops, i, t0, t1, real2oid, obj_order, free_ids, orphan
                 else:
                     replay_free(A, vc, S, r, order, op == OP_FREE_MIGRATED, real2oid, obj_order, free_ids,
                                 orphans, rc)
-        kcompactd_tick(A, vc, S, failed_order, A.zone_start.shape[0] - 1, proactive_period)
+        kcompactd_tick(A, vc, S, failed_order, A.zone_start.shape[0] - 1, proactive_period, tick_ns)
     rc[RC_OPS_DONE] = i
     return i

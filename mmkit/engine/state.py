@@ -168,7 +168,10 @@ ST_ZS_IDS_USED = 19  # zspage ids handed out at least once (0..this-1)
 ST_PREFILL_MISSES = 20  # a prefill cut into pieces: fast-path failures in a row so far
 ST_MANAGED = 21  # the run's managed pages, counted by its first run_ticks (0: not yet)
 ST_PROACTIVE_WAIT = 22  # ticks until kcompactd's next proactive check (its wait's timeout)
-NR_ST = 24
+ST_PROACTIVE_BUSY = 23  # ticks until kcompactd's proactive run ends (0: not running)
+ST_PROACTIVE_PREV = 24  # the node's fragmentation score when that run began
+ST_KCOMPACTD_PENDING = 25  # highest order kcompactd was woken for during that run
+NR_ST = 26
 
 ZS_MAX_PAGES = 4
 NR_ZS_CLASSES = 5  # 1, 2, 3, 4 pages per zspage, and the huge class (1 page, 1 object)

@@ -21,7 +21,7 @@ from mmkit.engine.buddy import (
     split_large_buddy,
     zone_free_pages,
 )
-from mmkit.engine.compaction import compact_zones_for, kcompactd_do_work
+from mmkit.engine.compaction import kcompactd_wake
 from mmkit.engine.pcp import pcp_tick
 from mmkit.engine.contig import alloc_contig_range, free_contig_range, NR_CR
 from mmkit.engine.owners import balloon_deflate, balloon_inflate, zs_free
@@ -53,7 +53,6 @@ from mmkit.engine.state import (
     ST_PREFILL_MISSES,
     ST_TICK,
     ST_ZS_OBJECTS,
-    VM_COMPACT_DAEMON_WAKE,
     VM_PSWPIN,
     chance_ppm,
     rand_below,
@@ -65,7 +64,6 @@ from mmkit.semantics.rules import FallbackRule, PageblockMerge
 from mmkit.semantics.variant import (
     F_ALLOC_NOFRAGMENT,
     F_FALLBACK_RULE,
-    F_KCOMPACTD,
     F_PAGEBLOCK_MERGE,
     F_PCP_MT_AT_DRAIN,
     F_WATERMARK_BOOST,
@@ -498,11 +496,7 @@ def tick_ops(A, vc, S, P, zone_hi, managed, target):
                 anon_fault(A, vc, S, zone_hi, False)
     # kcompactd: background compaction for the order that failed
     if P[P_KCOMPACTD] != 0 and failed_order > 0:
-        S.vm[VM_COMPACT_DAEMON_WAKE] += 1
-        if vc[F_KCOMPACTD] != 0:
-            kcompactd_do_work(A, vc, S, failed_order, zone_hi)
-        else:
-            compact_zones_for(A, vc, S, failed_order, MOVABLE, zone_hi, True)
+        kcompactd_wake(A, vc, S, failed_order, zone_hi)
 
 
 @njit(cache=True, nogil=True)

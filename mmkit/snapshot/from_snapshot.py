@@ -51,6 +51,7 @@ per-zone block counts and, as closely as possible, its free counts per migratety
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import time
 from dataclasses import dataclass, field
@@ -331,7 +332,31 @@ def _mismatch(fhat: np.ndarray, target: np.ndarray, capped: np.ndarray) -> np.nd
     return np.where(capped, np.maximum(-d, 0), np.abs(d)).sum(axis=-1)
 
 
+_ASSIGNED: dict[str, tuple[np.ndarray, dict]] = {}  # _assign_types' answers by their inputs' bytes
+_ASSIGNED_KEEP = 16
+
+
 def _assign_types(counts: np.ndarray, hist: np.ndarray, sizes: np.ndarray, targets: np.ndarray,
+                  free_target: np.ndarray | None, free_capped: np.ndarray | None,
+                  pool: int = 1024, max_iter: int = 400) -> tuple[np.ndarray, dict]:
+    """:func:`_search_types`, remembered by its inputs (the search is deterministic and
+    takes most of a large snapshot's build: a replay builds its start snapshot once per
+    variant, a notebook rebuilds it on every run)."""
+    h = hashlib.sha256(repr((pool, max_iter, free_target is None)).encode())
+    for a in (counts, hist, sizes, targets, free_target, free_capped):
+        if a is not None:
+            h.update(repr((a.dtype.str, a.shape)).encode())
+            h.update(np.ascontiguousarray(a).tobytes())
+    key = h.hexdigest()
+    if key not in _ASSIGNED:
+        if len(_ASSIGNED) >= _ASSIGNED_KEEP:
+            del _ASSIGNED[next(iter(_ASSIGNED))]
+        _ASSIGNED[key] = _search_types(counts, hist, sizes, targets, free_target, free_capped, pool, max_iter)
+    assign, stats = _ASSIGNED[key]
+    return assign.copy(), dict(stats)
+
+
+def _search_types(counts: np.ndarray, hist: np.ndarray, sizes: np.ndarray, targets: np.ndarray,
                   free_target: np.ndarray | None, free_capped: np.ndarray | None,
                   pool: int = 1024, max_iter: int = 400) -> tuple[np.ndarray, dict]:
     """Migratetype per unit (a pageblock, or the pageblocks one free block spans).

@@ -287,7 +287,7 @@ def _one(start: Callable[[], Memory], v: Variant, ro: ReplayOps, seed: int, swap
         n = min(n, sample_every - t % sample_every)  # chunks end on sample ticks
         i0 = i
         i = int(R.replay_ticks(sim.A, sim.vc, sim.S, ro.ops, i, t, t + n, real2oid, obj_order, free_ids,
-                               orphans, rc, ro.proactive_period))
+                               orphans, rc, ro.proactive_period, ro.tick_ns))
         pace.done(n)
         t += n
         if (t % sample_every == 0 or t == ticks) and ns < nsamples:
