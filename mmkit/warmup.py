@@ -46,6 +46,7 @@ def _compaction_side() -> None:
     sim = _machine()
     _pa.try_to_compact_pages(sim.A, sim.vc, sim.S, 9, MOVABLE, sim.zone_hi, False)
     sim.compact_memory()
+    sim.proactive_compact()
     end = int(sim.mem.zone_end[sim.zone_hi]) // PAGEBLOCK_NR_PAGES * PAGEBLOCK_NR_PAGES
     sim.alloc_contig_range(end - 4 * PAGEBLOCK_NR_PAGES, end)
 
