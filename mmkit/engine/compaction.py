@@ -69,6 +69,7 @@ from mmkit.engine.predicates import (
 from mmkit.engine.state import (
     CC_COLUMNS,
     CC_ROW_COMPACT,
+    CC_ROW_KCOMPACTD,
     COMPACT_MAX_DEFER_SHIFT,
     ZC_CONSIDERED,
     ZC_DEFER_SHIFT,
@@ -91,7 +92,9 @@ from mmkit.engine.state import (
     ST_OOPSED,
     ST_KCOMPACTD_PENDING,
     ST_PROACTIVE_BUSY,
+    ST_PROACTIVE_IN_ZONE,
     ST_PROACTIVE_PREV,
+    ST_PROACTIVE_ZONE,
     ST_PROACTIVE_WAIT,
     VM_COMPACT_DAEMON_WAKE,
     VM_COMPACT_FREE_SCANNED,
@@ -141,8 +144,8 @@ COMPACTION_HPAGE_ORDER = PAGEBLOCK_ORDER
 COMPACTION_PROACTIVENESS = 20
 HPAGE_FRAG_CHECK_INTERVAL_MSEC = 500
 # how long a proactive run takes, per page migrated: measured on this machine's 6.18
-# kernel (two compact_node runs of 267,227 pages in 0.49 s and 306,021 in 0.50 s);
-# allocations during the run can undo its progress, which decides kcompactd's next wait
+# kernel (two compact_node runs of 267,227 pages in 0.49 s and 306,021 in 0.50 s); a
+# run goes on from tick to tick at that pace, among the allocations made meanwhile
 PROACTIVE_NS_PER_PAGE = 1700
 PROACTIVE_NOT_NEEDED = 0
 PROACTIVE_PROGRESS = 1
@@ -1283,17 +1286,62 @@ def kcompactd_do_work(A, vc, S, order, zone_hi):
 
 
 @kernel
+def proactive_begin(S, prev):
+    """A proactive run starts (``compact_node(pgdat, true)``) at the lowest zone."""
+    S.st[ST_PROACTIVE_BUSY] = 1
+    S.st[ST_PROACTIVE_PREV] = prev
+    S.st[ST_PROACTIVE_ZONE] = 0
+    S.st[ST_PROACTIVE_IN_ZONE] = 0
+
+
+@kernel
+def proactive_slice(A, vc, S, budget):
+    """The proactive run goes on until ``budget`` more pages have migrated: every
+    populated zone from the lowest, order -1, sync-light, skip hints ignored, each until
+    its score is at the low mark (``compact_finished``), its scanners meet or its free
+    scanner runs dry. Cut there, the zone's scanners stay in S.cc's kcompactd row and its
+    isolated free pages go back to the buddy (its free scanner resumes at the highest of
+    them, as ``compact_zone``'s cached position would). Returns True when the run is over."""
+    cc = S.cc[CC_ROW_KCOMPACTD]
+    nz = A.zone_start.shape[0]
+    moved0 = S.vm[VM_PGMIGRATE_SUCCESS]
+    while S.st[ST_PROACTIVE_ZONE] < nz and S.vm[VM_PGMIGRATE_SUCCESS] - moved0 < budget:
+        z = S.st[ST_PROACTIVE_ZONE]
+        if S.st[ST_PROACTIVE_IN_ZONE] == 0:
+            if zone_present_pages(A, S, z) == 0:
+                S.st[ST_PROACTIVE_ZONE] = z + 1
+                continue
+            init_cc(cc, z, -1, 1, 1, MOVABLE)
+            cc[CC_PROACTIVE] = 1
+            if compact_zone_begin(A, vc, S, cc) >= 0:
+                S.st[ST_PROACTIVE_ZONE] = z + 1
+                continue
+            S.st[ST_PROACTIVE_IN_ZONE] = 1
+        if compact_zone_steps(A, vc, S, cc, 1):
+            compact_zone_end(A, vc, S, cc)
+            S.st[ST_PROACTIVE_IN_ZONE] = 0
+            S.st[ST_PROACTIVE_ZONE] = z + 1
+    if S.st[ST_PROACTIVE_IN_ZONE] != 0:
+        high = release_freepages(A, vc, HEAD_FREEPAGES)
+        if vc[F_COMPACT_LARGE_FOLIOS] != 0:
+            high = max(high, release_free_list(A, vc))
+        if high >= 0:
+            block = high & ~(PAGEBLOCK_NR_PAGES - 1)
+            if block > cc[CC_FREE_PFN]:
+                cc[CC_FREE_PFN] = block
+        cc[CC_NR_FREE] = 0
+    if S.st[ST_PROACTIVE_ZONE] < nz:
+        return False
+    S.st[ST_PROACTIVE_BUSY] = 0
+    return True
+
+
+@kernel
 def proactive_compact_node(A, vc, S):
-    """``compact_node(pgdat, true)`` (v5.9): every populated zone, order -1, sync-light,
-    skip hints ignored, each until its score is at the low mark (``compact_finished``)
-    or its scanners meet."""
-    for z in range(A.zone_start.shape[0]):
-        if zone_present_pages(A, S, z) == 0:
-            continue
-        cc = S.cc[CC_ROW_COMPACT]
-        init_cc(cc, z, -1, 1, 1, MOVABLE)
-        cc[CC_PROACTIVE] = 1
-        compact_zone(A, vc, S, cc)
+    """``compact_node(pgdat, true)`` (v5.9) in one go: :func:`proactive_slice` without a
+    budget."""
+    proactive_begin(S, 0)
+    proactive_slice(A, vc, S, 1 << 62)
 
 
 @kernel
@@ -1324,32 +1372,38 @@ def kcompactd_wake(A, vc, S, order, zone_hi):
 
 
 @kernel
+def proactive_tick(A, vc, S, failed_order, zone_hi, period, budget):
+    """A tick of the proactive run going on: a wakeup for ``failed_order`` is kept for
+    its end; a slice of ``budget`` pages; at the end, the next wait (64 times longer when
+    the score did not go down) and the wakeup served."""
+    if failed_order > S.st[ST_KCOMPACTD_PENDING]:
+        S.st[ST_KCOMPACTD_PENDING] = failed_order
+    if not proactive_slice(A, vc, S, budget):
+        return
+    S.st[ST_PROACTIVE_WAIT] = period
+    if fragmentation_score_node(A, S) >= S.st[ST_PROACTIVE_PREV]:
+        S.st[ST_PROACTIVE_WAIT] = period << COMPACT_MAX_DEFER_SHIFT
+    pending = S.st[ST_KCOMPACTD_PENDING]
+    S.st[ST_KCOMPACTD_PENDING] = 0
+    if pending > 0:
+        kcompactd_wake(A, vc, S, pending, zone_hi)
+        S.st[ST_PROACTIVE_WAIT] = period
+
+
+@kernel
 def kcompactd_tick(A, vc, S, failed_order, zone_hi, period, tick_ns):
     """kcompactd at the end of a tick of ``tick_ns``. Woken for the highest order that
     failed, it runs ``kcompactd_do_work`` and its wait starts again. Otherwise, with
     ``proactive_compaction``, one tick of its ``period``-tick wait
     (HPAGE_FRAG_CHECK_INTERVAL_MSEC) passes, and a wait that ran out is a proactive
-    check. A proactive run's pages move at once, but the run lasts
-    PROACTIVE_NS_PER_PAGE per page migrated: the score that decides the next wait (64
-    times longer when it did not go down) is read when it ends, after the allocations
-    made meanwhile, and a wakeup during it is served then. ``period`` 0: no proactive
-    checks."""
-    busy = S.st[ST_PROACTIVE_BUSY]
-    if busy > 0:
-        if failed_order > S.st[ST_KCOMPACTD_PENDING]:
-            S.st[ST_KCOMPACTD_PENDING] = failed_order
-        busy -= 1
-        S.st[ST_PROACTIVE_BUSY] = busy
-        if busy > 0:
-            return
-        S.st[ST_PROACTIVE_WAIT] = period
-        if fragmentation_score_node(A, S) >= S.st[ST_PROACTIVE_PREV]:
-            S.st[ST_PROACTIVE_WAIT] = period << COMPACT_MAX_DEFER_SHIFT
-        failed_order = S.st[ST_KCOMPACTD_PENDING]
-        S.st[ST_KCOMPACTD_PENDING] = 0
-        if failed_order > 0:
-            kcompactd_wake(A, vc, S, failed_order, zone_hi)
-            S.st[ST_PROACTIVE_WAIT] = period
+    check. A proactive run goes on at PROACTIVE_NS_PER_PAGE per page migrated, a tick's
+    worth at each tick's end, among the allocations of the ticks it spans (they can take
+    the blocks it makes, or the free pages it needs); when it is over, the score decides
+    the next wait (64 times longer when it did not go down), and a wakeup during it is
+    served. ``period`` 0: no proactive checks."""
+    budget = max(tick_ns // PROACTIVE_NS_PER_PAGE, 1)
+    if S.st[ST_PROACTIVE_BUSY] != 0:
+        proactive_tick(A, vc, S, failed_order, zone_hi, period, budget)
         return
     if failed_order > 0:
         kcompactd_wake(A, vc, S, failed_order, zone_hi)
@@ -1365,11 +1419,5 @@ def kcompactd_tick(A, vc, S, failed_order, zone_hi, period, tick_ns):
     prev = fragmentation_score_node(A, S)
     if prev <= fragmentation_score_wmark(False):
         return
-    before = S.vm[VM_PGMIGRATE_SUCCESS]
-    proactive_compact_node(A, vc, S)
-    ticks = ((S.vm[VM_PGMIGRATE_SUCCESS] - before) * PROACTIVE_NS_PER_PAGE) // max(tick_ns, 1)
-    if ticks > 0:
-        S.st[ST_PROACTIVE_BUSY] = ticks
-        S.st[ST_PROACTIVE_PREV] = prev
-    elif fragmentation_score_node(A, S) >= prev:
-        S.st[ST_PROACTIVE_WAIT] = period << COMPACT_MAX_DEFER_SHIFT
+    proactive_begin(S, prev)
+    proactive_tick(A, vc, S, 0, zone_hi, period, budget)  # the check's tick: the run's first slice

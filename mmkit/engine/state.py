@@ -168,10 +168,12 @@ ST_ZS_IDS_USED = 19  # zspage ids handed out at least once (0..this-1)
 ST_PREFILL_MISSES = 20  # a prefill cut into pieces: fast-path failures in a row so far
 ST_MANAGED = 21  # the run's managed pages, counted by its first run_ticks (0: not yet)
 ST_PROACTIVE_WAIT = 22  # ticks until kcompactd's next proactive check (its wait's timeout)
-ST_PROACTIVE_BUSY = 23  # ticks until kcompactd's proactive run ends (0: not running)
+ST_PROACTIVE_BUSY = 23  # 1: kcompactd's proactive run is going on (from tick to tick)
 ST_PROACTIVE_PREV = 24  # the node's fragmentation score when that run began
 ST_KCOMPACTD_PENDING = 25  # highest order kcompactd was woken for during that run
-NR_ST = 26
+ST_PROACTIVE_ZONE = 26  # the zone that run is compacting (or begins next)
+ST_PROACTIVE_IN_ZONE = 27  # 1: that zone's compact_zone has begun (its scanners in S.cc's kcompactd row)
+NR_ST = 28
 
 ZS_MAX_PAGES = 4
 NR_ZS_CLASSES = 5  # 1, 2, 3, 4 pages per zspage, and the huge class (1 page, 1 object)
@@ -192,6 +194,7 @@ REPLAY_TAG_BASE = 16
 # kernel allocates one: compaction from the allocator or kcompactd, and alloc_contig_range
 CC_ROW_COMPACT = 0
 CC_ROW_CONTIG = 1
+CC_ROW_KCOMPACTD = 2  # kcompactd's proactive run, kept from tick to tick
 CC_COLUMNS = 17
 
 
@@ -221,7 +224,7 @@ def new_sim(seed: int, event_capacity: int = 1 << 16, zs_capacity: int = 1 << 16
         zs_free_ids=np.empty(zs_capacity, dtype=np.int64),
         zs_current=np.full(NR_ZS_CLASSES, -1, dtype=np.int64),
         zc=_new_zc(),
-        cc=np.zeros((2, CC_COLUMNS), dtype=np.int64),
+        cc=np.zeros((3, CC_COLUMNS), dtype=np.int64),
         obj_page=np.zeros(0, dtype=np.int32),
     )
 
