@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -50,17 +51,30 @@ def test_live_pages_match_the_kernels_text(tmp_path):
 
 
 @pytest.mark.slow
+def shm_raw() -> list:
+    from mmkit.trace.record import SHM
+
+    return sorted(SHM.glob("mmkit-trace-raw-*")) if SHM.is_dir() else []
+
+
 def test_record_two_seconds(tmp_path):
     before = tracing_state()
+    shm_before = shm_raw()
     seen = []
     info = mmkit.trace.record(tmp_path / "t", 2, progress=lambda d, t: seen.append((d, t)), attempts=1)
     assert tracing_state() == before
     assert [x for x in tmp_path.iterdir()] == [tmp_path / "t"]  # no temporary folder left
+    assert shm_raw() == shm_before  # nor the raw pages' folder in /dev/shm
     assert info.events > 0 and info.lost_total == 0
     assert seen and seen[-1] == (2.0, 2.0)
     t = mmkit.trace.load(tmp_path / "t")
     m = t.meta
     assert m["kernel_release"] == os.uname().release
+    # the raw pages were written to tmpfs (movable, never dirty page cache under writeback)
+    from mmkit.trace.record import SHM, SHM_MIN_FREE
+
+    shm = SHM.is_dir() and shutil.disk_usage(SHM).free >= SHM_MIN_FREE
+    assert m["raw_scratch"] == ("tmpfs /dev/shm" if shm else "the destination's file system")
     assert m["cpus"] == info.cpus and set(m["lost"]) == {str(c) for c in info.cpus}
     assert "kmem:mm_page_alloc" in m["events_recorded"] and m["events"] == t.events.height == info.events
     assert m["durations_s"]["recording"] >= 2.0
@@ -133,6 +147,7 @@ def _wait_recording(p: subprocess.Popen, tmp_path: Path) -> None:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["SIGINT", "SIGTERM", "SIGKILL"])
 def test_signal_restores_tracing(tmp_path, sig):
     before = tracing_state()
+    shm_before = shm_raw()
     p = _recorder(tmp_path)
     try:
         _wait_recording(p, tmp_path)
@@ -154,6 +169,9 @@ def test_signal_restores_tracing(tmp_path, sig):
         time.sleep(0.1)
     assert tracing_state() == before
     assert list(tmp_path.iterdir()) == []  # neither the folder nor its temporary twin
+    while time.monotonic() < deadline and shm_raw() != shm_before:
+        time.sleep(0.1)
+    assert shm_raw() == shm_before  # nor the raw pages' folder in /dev/shm
 
 
 @pytest.mark.slow

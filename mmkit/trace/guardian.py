@@ -28,9 +28,10 @@ import time
 def undo(plan: dict, patience: float = 10.0) -> list[str]:
     """Remove the instance and unmount tracefs as ``plan`` says; returns what failed."""
     problems = []
-    scratch = plan.get("remove")
-    if scratch and os.path.isdir(scratch):  # the dead recorder's half-written temporary folder
-        shutil.rmtree(scratch, ignore_errors=True)
+    scratch = plan.get("remove") or []
+    for folder in [scratch] if isinstance(scratch, str) else scratch:
+        if os.path.isdir(folder):  # the dead recorder's half-written temporary folders
+            shutil.rmtree(folder, ignore_errors=True)
     inst = plan.get("instance")
     if inst:
         deadline = time.monotonic() + patience

@@ -71,6 +71,27 @@ class RecordInfo:
                 f"decoded at {self.parse_rate:,.0f}/s; lost {self.lost_total} ({lost})")
 
 
+SHM = Path("/dev/shm")
+SHM_MIN_FREE = 2 << 30
+
+
+def _raw_folder(tmp: Path) -> tuple[Path, str]:
+    """Where the readers write the raw ring-buffer pages while the machine is recorded: a
+    folder in /dev/shm when it has room (tmpfs: swap-backed movable pages that compaction
+    migrates like anonymous memory), else ``tmp/raw`` on the destination's file system.
+    Files written there are dirty page cache, large folios under writeback that the
+    kernel's compaction cannot move: the recording would change what it records (a
+    proactive compaction run of this machine ended COMPACT_CONTENDED at one of them)."""
+    try:
+        if SHM.is_dir() and shutil.disk_usage(SHM).free >= SHM_MIN_FREE:
+            return Path(tempfile.mkdtemp(prefix="mmkit-trace-raw-", dir=SHM)), "tmpfs /dev/shm"
+    except OSError:
+        pass
+    raw = tmp / "raw"
+    raw.mkdir()
+    return raw, "the destination's file system"
+
+
 class _Reader(threading.Thread):
     """Copies one CPU's ``trace_pipe_raw`` pages into a file until told to stop and the
     pipe is empty."""
@@ -284,7 +305,8 @@ def record(dir: str | os.PathLike, seconds: float, *, events=ev.DEFAULT_EVENTS, 
     kb = buffer_kb if buffer_kb is not None else _auto_buffer_kb(ncpu)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
     restore_sigterm = None
-    session = Session(pairs, kb, scratch=tmp)
+    raw, raw_scratch = _raw_folder(tmp)
+    session = Session(pairs, kb, scratch=[tmp] if raw.parent == tmp else [tmp, raw])
     readers: list[_Reader] = []
     stop = threading.Event()
     bar = None
@@ -298,8 +320,6 @@ def record(dir: str | os.PathLike, seconds: float, *, events=ev.DEFAULT_EVENTS, 
                 raise TracingUnavailableError(f"this kernel has no {need} tracepoint; it cannot be recorded")
         _save_formats(session.root, tmp / "formats", session.enabled)
         header, _, formats = load_formats(tmp / "formats")
-        raw = tmp / "raw"
-        raw.mkdir()
         readers = [_Reader(c, session.pipe_path(c), raw / f"cpu{c}.raw", header.page_size, stop) for c in session.cpus]
         for r in readers:
             r.start()
@@ -347,7 +367,9 @@ def record(dir: str | os.PathLike, seconds: float, *, events=ev.DEFAULT_EVENTS, 
         del cpus
         parse_seconds = time.perf_counter() - t1
         dec.frame.write_parquet(tmp / EVENTS_FILE, compression="zstd", statistics=True)
-        if not keep_raw:
+        if keep_raw and raw != tmp / "raw":
+            shutil.copytree(raw, tmp / "raw")
+        if not keep_raw or raw != tmp / "raw":
             shutil.rmtree(raw)
         lost = {c: {"dropped_events": stats[c].get("dropped_events", 0), "overrun": stats[c].get("overrun", 0),
                     "commit_overrun": stats[c].get("commit_overrun", 0),
@@ -386,6 +408,7 @@ def record(dir: str | os.PathLike, seconds: float, *, events=ev.DEFAULT_EVENTS, 
             "record_rate": round(n / span, 1) if span > 0 else None,
             "parse_rate": round(n / parse_seconds, 1) if parse_seconds > 0 else None,
             "raw_bytes": raw_bytes,
+            "raw_scratch": raw_scratch,
             "lost": {str(c): d for c, d in lost.items()},
             "lost_total": lost_total,
             "recorded_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -411,4 +434,6 @@ def record(dir: str | os.PathLike, seconds: float, *, events=ev.DEFAULT_EVENTS, 
             restore_sigterm()
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+        if raw.exists():
+            shutil.rmtree(raw, ignore_errors=True)
 

@@ -107,7 +107,7 @@ class Session:
     guardian: subprocess.Popen | None = None
     enabled: list[str] = field(default_factory=list)
     closed: bool = False
-    scratch: Path | None = None  # the recorder's temporary folder: the guardian removes it too
+    scratch: list[Path] = field(default_factory=list)  # the recorder's temporary folders: the guardian removes them too
 
     def start(self) -> Session:
         self.root, self.mounted = find_tracefs()
@@ -133,7 +133,7 @@ class Session:
 
     def _start_guardian(self) -> None:
         plan = {"instance": str(self.instance), "unmount": str(self.root) if self.mounted else None,
-                "remove": str(self.scratch) if self.scratch is not None else None}
+                "remove": [str(p) for p in self.scratch]}
         script = Path(__file__).with_name("guardian.py")
         self.guardian = subprocess.Popen([sys.executable, "-I", str(script)], stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, start_new_session=True, text=True)
