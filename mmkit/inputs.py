@@ -47,6 +47,14 @@ def check_ticks(value: Any, name: str = "ticks") -> int:
     return check_int(name, value, 1, MAX_TICKS)
 
 
+def check_tick_ms(value: Any, name: str = "tick_ms") -> float:
+    """A replay's trace time per tick, in ms: a number 0.001..60000."""
+    ms = check_number(name, value)
+    if not 0.001 <= ms <= 60_000:
+        raise ParameterError(f"{name}: {value!r} is out of range 0.001..60000 (ms of trace time per tick)")
+    return ms
+
+
 def check_number(name: str, value: Any, unit: str = "") -> float:
     """``value`` as a float: an int, a float or a numpy number, not a bool or a str."""
     if _is_bool(value) or not isinstance(value, numbers.Real):

@@ -46,15 +46,16 @@ def agree(e, t):
     assert e.vmstat == t.vmstat
 
 
-def fragment(e, t, zone="Normal", keep_every=2, kernel_every=0, holes=None):
-    """Fill the zone with anonymous pages, then free all but every ``keep_every``-th (and
-    make every ``kernel_every``-th a kernel page), so every pageblock is half used; with
-    ``holes``, free only that many, every other page at the top of the zone."""
+def fragment(e, t, zone="Normal", keep_every=2, kernel_every=0, holes=None, pinned=False):
+    """Fill the zone with anonymous pages (``pinned``: that compaction cannot move), then
+    free all but every ``keep_every``-th (and make every ``kernel_every``-th a kernel
+    page), so every pageblock is half used; with ``holes``, free only that many, every
+    other page at the top of the zone."""
     z = e.mem.zone_names.index(zone)
     lo, hi = int(e.mem.zone_start[z]), int(e.mem.zone_end[z])
     # down to twice the high watermark: no reclaim, so every page stays where it was put
     free = int(np.count_nonzero(e.mem.kind[lo:hi] == PageKind.FREE)) - 2 * int(e.mem.wmark[z, 2])
-    pfns = both(e, t, "anon", free, zone=zone)
+    pfns = both(e, t, "anon", free, pinned=pinned, zone=zone)
     pfns = pfns[pfns >= 0]
     drop = [int(p) for i, p in enumerate(sorted(pfns)) if i % keep_every]
     if holes is not None:
@@ -287,15 +288,8 @@ def test_proactive_compaction_without_progress_waits_64_times_longer():
     for variant, checks in (("v6.18", True), ("v4.8", False)):
         e, t = pair(variant)
         # every other page pinned: compaction can move nothing, the score stays at 100
-        for zone in ("DMA32", "Normal"):
-            z = e.mem.zone_names.index(zone)
-            lo, hi = int(e.mem.zone_start[z]), int(e.mem.zone_end[z])
-            free = int(np.count_nonzero(e.mem.kind[lo:hi] == PageKind.FREE)) - 2 * int(e.mem.wmark[z, 2])
-            pfns = e.anon(free, pinned=True, zone=zone)
-            e.free([int(p) for i, p in enumerate(sorted(pfns[pfns >= 0])) if i % 2])
-            for o in range(10, 0, -1):
-                while int(e.mem.nr_free[z, o]):
-                    e.kernel(1, order=o, zone=zone)
+        fragment(e, t, "DMA32", pinned=True)
+        fragment(e, t, "Normal", pinned=True)
         scanned = []
         for tick in range(8):
             cp.kcompactd_tick(e.A, e.vc, e.S, 0, e.zone_hi, 5, 100_000_000)

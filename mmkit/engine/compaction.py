@@ -209,9 +209,10 @@ def init_cc(cc, zone, order, sync, ignore_skip, migratetype):
 
 
 # ------------------------------------------------------------------ fragmentation
-@kernel
-def fragmentation_index(A, z, order):
-    """``__fragmentation_index`` (``fill_contig_page_info``), integer arithmetic."""
+@kernel(inline="always")
+def fill_contig_page_info(A, z, order):
+    """``fill_contig_page_info``: the zone's free blocks, free pages, and free blocks of
+    ``order`` its free pages would make (``free_blocks_suitable``)."""
     total = 0
     free_pages_ = 0
     suitable = 0
@@ -221,6 +222,13 @@ def fragmentation_index(A, z, order):
         free_pages_ += blocks << o
         if o >= order:
             suitable += blocks << (o - order)
+    return total, free_pages_, suitable
+
+
+@kernel
+def fragmentation_index(A, z, order):
+    """``__fragmentation_index`` (``fill_contig_page_info``), integer arithmetic."""
+    total, free_pages_, suitable = fill_contig_page_info(A, z, order)
     if total == 0:
         return 0
     if suitable > 0:
@@ -232,13 +240,7 @@ def fragmentation_index(A, z, order):
 def extfrag_for_order(A, z, order):
     """``extfrag_for_order``: the percentage of the zone's free pages that are in blocks
     smaller than ``order`` (0 with no free page)."""
-    free_pages_ = 0
-    suitable = 0
-    for o in range(MAX_ORDER):
-        blocks = A.nr_free[z, o]
-        free_pages_ += blocks << o
-        if o >= order:
-            suitable += blocks << (o - order)
+    _, free_pages_, suitable = fill_contig_page_info(A, z, order)
     if free_pages_ == 0:
         return 0
     return (free_pages_ - (suitable << order)) * 100 // free_pages_
@@ -280,6 +282,15 @@ def fragmentation_score_wmark(low):
     above it (at most 100)."""
     wmark_low = max(100 - COMPACTION_PROACTIVENESS, 5)
     return wmark_low if low else min(wmark_low + 10, 100)
+
+
+@kernel
+def should_proactive_compact_node(A, S):
+    """``should_proactive_compact_node``: the node's score when it is above the high mark
+    (a proactive run is due), else -1. kswapd is never running here: it runs within the
+    allocation that woke it."""
+    score = fragmentation_score_node(A, S)
+    return score if score > fragmentation_score_wmark(False) else -1
 
 
 # ------------------------------------------------------------------ helpers
@@ -1346,13 +1357,12 @@ def proactive_compact_node(A, vc, S):
 
 @kernel
 def proactive_compaction_check(A, vc, S):
-    """kcompactd's loop after a wait that timed out (v5.9): ``should_proactive_compact_node``
-    (the node's score above the high mark; kswapd is never running here, it runs within
-    the allocation that woke it), then ``compact_node(pgdat, true)``. Returns
-    PROACTIVE_NOT_NEEDED, PROACTIVE_PROGRESS, or PROACTIVE_NO_PROGRESS when the score did
-    not go down (the next wait is 64 times longer)."""
-    prev = fragmentation_score_node(A, S)
-    if prev <= fragmentation_score_wmark(False):
+    """kcompactd's loop after a wait that timed out (v5.9): ``should_proactive_compact_node``,
+    then ``compact_node(pgdat, true)``. Returns PROACTIVE_NOT_NEEDED, PROACTIVE_PROGRESS,
+    or PROACTIVE_NO_PROGRESS when the score did not go down (the next wait is 64 times
+    longer)."""
+    prev = should_proactive_compact_node(A, S)
+    if prev < 0:
         return PROACTIVE_NOT_NEEDED
     proactive_compact_node(A, vc, S)
     if fragmentation_score_node(A, S) >= prev:
@@ -1416,8 +1426,8 @@ def kcompactd_tick(A, vc, S, failed_order, zone_hi, period, tick_ns):
         S.st[ST_PROACTIVE_WAIT] = wait
         return
     S.st[ST_PROACTIVE_WAIT] = period
-    prev = fragmentation_score_node(A, S)
-    if prev <= fragmentation_score_wmark(False):
+    prev = should_proactive_compact_node(A, S)
+    if prev < 0:
         return
     proactive_begin(S, prev)
     proactive_tick(A, vc, S, 0, zone_hi, period, budget)  # the check's tick: the run's first slice

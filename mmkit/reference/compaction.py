@@ -205,14 +205,21 @@ def compact_scanners_met(cc) -> bool:
     return pageblock_of(cc.free_pfn) <= pageblock_of(cc.migrate_pfn)
 
 
-def fragmentation_index(s, z: int, order: int) -> int:
-    """``__fragmentation_index`` from ``fill_contig_page_info`` (SEMANTICS.md §5)."""
+def fill_contig_page_info(s, z: int, order: int) -> tuple[int, int, int]:
+    """``fill_contig_page_info``: free blocks, free pages, and the free blocks of ``order``
+    those pages would make."""
     total = free = suitable = 0
     for o, blocks in enumerate(s.mem.zones[z].nr_free):
         total += blocks
         free += blocks << o
         if o >= order:
             suitable += blocks << (o - order)
+    return total, free, suitable
+
+
+def fragmentation_index(s, z: int, order: int) -> int:
+    """``__fragmentation_index`` from ``fill_contig_page_info`` (SEMANTICS.md §5)."""
+    total, free, suitable = fill_contig_page_info(s, z, order)
     if total == 0:
         return 0
     if suitable > 0:
@@ -222,11 +229,7 @@ def fragmentation_index(s, z: int, order: int) -> int:
 
 def extfrag_for_order(s, z: int, order: int) -> int:
     """``extfrag_for_order``: percent of the zone's free pages in blocks below ``order``."""
-    free = suitable = 0
-    for o, blocks in enumerate(s.mem.zones[z].nr_free):
-        free += blocks << o
-        if o >= order:
-            suitable += blocks << (o - order)
+    _, free, suitable = fill_contig_page_info(s, z, order)
     return (free - (suitable << order)) * 100 // free if free else 0
 
 

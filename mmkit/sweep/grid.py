@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 
 from mmkit.errors import ParameterError, VariantError
-from mmkit.inputs import check_gib, check_int, check_seed, check_ticks
+from mmkit.inputs import check_gib, check_int, check_seed, check_tick_ms, check_ticks
 from mmkit.semantics import Variant, resolve
 from mmkit.workloads import PARAMS, Workload
 from mmkit.workloads import workload as get_workload
@@ -179,15 +179,7 @@ def _trace(v: Any, key: str = "trace") -> str:
 
 
 def _tick_ms(v: Any, key: str = "tick_ms") -> float:
-    from mmkit.inputs import check_number
-
-    try:
-        ms = check_number(key, v)
-    except ParameterError as e:
-        raise ParameterError(f"grid: {e}") from None
-    if not 0.001 <= ms <= 60_000:
-        raise _err(key, f"{v!r} is out of range 0.001..60000 (ms of trace time per tick)")
-    return float(ms)
+    return check_tick_ms(v, f"grid: {key}")
 
 
 _DIGESTS: dict[tuple, str] = {}

@@ -306,7 +306,8 @@ def record(dir: str | os.PathLike, seconds: float, *, events=ev.DEFAULT_EVENTS, 
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
     restore_sigterm = None
     raw, raw_scratch = _raw_folder(tmp)
-    session = Session(pairs, kb, scratch=[tmp] if raw.parent == tmp else [tmp, raw])
+    on_tmpfs = raw.parent != tmp
+    session = Session(pairs, kb, scratch=[tmp, raw] if on_tmpfs else [tmp])
     readers: list[_Reader] = []
     stop = threading.Event()
     bar = None
@@ -367,9 +368,11 @@ def record(dir: str | os.PathLike, seconds: float, *, events=ev.DEFAULT_EVENTS, 
         del cpus
         parse_seconds = time.perf_counter() - t1
         dec.frame.write_parquet(tmp / EVENTS_FILE, compression="zstd", statistics=True)
-        if keep_raw and raw != tmp / "raw":
-            shutil.copytree(raw, tmp / "raw")
-        if not keep_raw or raw != tmp / "raw":
+        if on_tmpfs:  # kept beside the trace when asked for; its memory freed now
+            if keep_raw:
+                shutil.copytree(raw, tmp / "raw")
+            shutil.rmtree(raw)
+        elif not keep_raw:
             shutil.rmtree(raw)
         lost = {c: {"dropped_events": stats[c].get("dropped_events", 0), "overrun": stats[c].get("overrun", 0),
                     "commit_overrun": stats[c].get("commit_overrun", 0),

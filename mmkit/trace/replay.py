@@ -23,7 +23,7 @@ from mmkit.engine import page_alloc as _pa
 from mmkit.engine import replay as R
 from mmkit.engine.sim import Sim
 from mmkit.errors import Interrupted, ParameterError, TraceError
-from mmkit.inputs import check_flag, check_number, check_seed
+from mmkit.inputs import check_flag, check_number, check_seed, check_tick_ms
 from mmkit.metrics import unusable_free_index
 from mmkit.metrics.contiguity import contiguity_row
 from mmkit.model.kinds import PageKind
@@ -376,9 +376,7 @@ def replay(
 
     tr = _load(trace)
     vs = resolve(variants)
-    tick_ms = check_number("tick_ms", tick_ms)
-    if not 0.001 <= tick_ms <= 60_000:
-        raise ParameterError(f"tick_ms: {tick_ms!r} is out of range 0.001..60000 (ms of trace time per tick)")
+    tick_ms = check_tick_ms(tick_ms)
     if not isinstance(sample_every, (int, np.integer)) or isinstance(sample_every, bool) or sample_every < 1:
         raise ParameterError(f"sample_every: {sample_every!r}; give a whole number of ticks >= 1")
     seed = check_seed(seed)
