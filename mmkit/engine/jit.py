@@ -11,17 +11,18 @@ do (``run_ticks``, ``sample``, ``alloc_contig_range``, ``_check``) keep plain
 counts references on every array it touches: ``tick_ops`` and ``_sample_pageblocks``
 exist for that).
 
-A call that is not inlined still passes the namedtuples by value, a hundred-odd machine
-words each time. The buddy allocator's and the free path's functions, the predicates and
-the steps of one migration are ``inline="always"``. Every inlined copy costs compile
-time, so the functions that call the allocator from many places (``anon_fault``,
-``file_page``, ``free_user_page``, ``do_alloc``, ``record``, ...) stay calls: each kernel
-holds one copy of the allocator, not one per call site. The cold paths (the slow path's
-retries, reclaim, zsmalloc and balloon pages, contiguous ranges) call
-``get_page_from_freelist`` and ``free_the_page``, one compiled copy each. ``prefill`` goes
-the other way: it is a loop of nothing but allocations, so ``inline_into("prefill")``
-inlines its whole allocation path there (one more copy of the allocator per kind of page
-it makes) and nowhere else.
+A kernel takes ``A`` and ``S`` by reference (``mmkit.engine.byref``): a call passes one
+pointer for each, where by value it copied a hundred-odd machine words per namedtuple.
+The buddy allocator's and the free path's functions, the predicates and the steps of one
+migration are ``inline="always"``. Every inlined copy costs compile time, so the
+functions that call the allocator from many places (``anon_fault``, ``file_page``,
+``free_user_page``, ``do_alloc``, ``record``, ...) stay calls: each kernel holds one copy
+of the allocator, not one per call site. The cold paths (the slow path's retries,
+reclaim, zsmalloc and balloon pages, contiguous ranges) call ``get_page_from_freelist``
+and ``free_the_page``, one compiled copy each. ``prefill`` goes the other way: it is a
+loop of nothing but allocations, so ``inline_into("prefill")`` inlines its whole
+allocation path there (one more copy of the allocator per kind of page it makes) and
+nowhere else.
 
 A kernel called from other kernels is compiled once, for plain argument types, however
 many constants its callers pass (``one_specialisation``); numba alone compiles it once
@@ -33,6 +34,11 @@ What each of these rules gained or cost, measured: ``docs/performance.md``.
 from __future__ import annotations
 
 from numba import njit
+
+from mmkit.engine.byref import by_reference
+from mmkit.model.memory import PageArrays
+
+by_reference(PageArrays)
 
 
 def one_specialisation(dispatcher):

@@ -12,6 +12,7 @@ import math
 from collections import namedtuple
 
 import numpy as np
+from mmkit.engine.byref import by_reference
 from mmkit.engine.jit import kernel
 
 from mmkit.model.kinds import NR_KINDS
@@ -184,6 +185,7 @@ SimArrays = namedtuple(
     ["st", "vm", "faults", "events", "zs_pages", "zs_npages", "zs_objs", "zs_max", "zs_class",
      "zs_free_ids", "zs_current", "zc", "cc", "obj_page"],
 )
+by_reference(SimArrays)
 # replay (mmkit.replay): S.obj_page[oid] is the head pfn of object ``oid`` in this
 # simulation (-1: gone); an anonymous or file object's pages carry ``oid +
 # REPLAY_TAG_BASE`` as their ->mapping id, which migration follows (migrate.replay_follow).

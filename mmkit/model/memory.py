@@ -70,7 +70,8 @@ MAX_CPUS = 1024
 
 PAGE_ARRAY_FIELDS = ("flags", "mapcount", "refcount", "kind", "mapping", "private", "lru_next", "lru_prev")
 
-# The arrays handed to the numba kernels, as one namedtuple (numba passes it by value).
+# The arrays handed to the numba kernels, as one namedtuple (passed by reference:
+# mmkit.engine.byref).
 PageArrays = namedtuple(
     "PageArrays",
     [
