@@ -296,3 +296,47 @@ def test_a_cell_of_a_trace_is_its_replay():
     p = plan({"tick_ms": [100.0, 250.0]}, trace="data/trace-sample")
     assert p.fixed["trace"] == "data/trace-sample" and p.cells[0].key != p.cells[1].key
     assert plan({"tick_ms": [100.0]}, trace="data/trace-sample").cells[0].key == p.cells[0].key
+
+
+def _in_main_thread_with_ctrl_c():
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("a signal handler needs the main thread")
+    return signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def test_ctrl_c_during_a_cell_write_lands_after_it(tmp_path):
+    """Ctrl-C while a cell is written (``sigint_deferred``): the write finishes, the file
+    is whole and in place, no temporary file is left, then KeyboardInterrupt is raised;
+    blocks nest, and without Ctrl-C nothing is raised."""
+    import os
+    import signal
+
+    from mmkit.sweep.store import _atomic_write, sigint_deferred
+
+    old = _in_main_thread_with_ctrl_c()
+    try:
+        frame = pl.DataFrame({"variant": ["v4.5"], "x": [1]})
+
+        def write_interrupted(p):
+            os.kill(os.getpid(), signal.SIGINT)  # arrives while the file is being written
+            frame.write_parquet(p)
+
+        target = tmp_path / "cell.parquet"
+        with pytest.raises(KeyboardInterrupt):
+            _atomic_write(target, write_interrupted)
+        assert_frame_equal(pl.read_parquet(target), frame)
+        assert [p.name for p in tmp_path.iterdir()] == ["cell.parquet"]
+        done = []
+        with pytest.raises(KeyboardInterrupt):
+            with sigint_deferred():
+                _atomic_write(tmp_path / "two.parquet", write_interrupted)
+                done.append("after the inner block")
+        assert done and (tmp_path / "two.parquet").is_file()
+        with sigint_deferred():
+            _atomic_write(tmp_path / "three.parquet", frame.write_parquet)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, old)

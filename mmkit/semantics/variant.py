@@ -3,11 +3,22 @@
 Every field is one rule (a row of SEMANTICS.md §2-§4). Build a variant no kernel ever had
 with ``dataclasses.replace(mmkit.variant("v3-04"), pg_isolated=IsolatedBit.PG_RECLAIM)``;
 ``validate()`` refuses combinations that cannot exist and says why.
+
+To add a rule: a field of ``Variant`` below (its type: bool or an enum of
+``mmkit.semantics.rules``; its default; its docstring, with the kernel function and
+commit it models), its index ``F_<NAME>`` among the F_* constants in field order (the
+import fails naming the line to add), ``validate()`` if it needs other rules, its value
+in each named variant that differs from the default (``mmkit.semantics.named``), the
+kernel that reads ``vc[F_<NAME>]`` and the twin's code (``mmkit.reference``).
+``RULE_FIELDS``, the field types, ``Variant.compile()``, ``mmkit.variants()`` and the
+differential tests' strategies follow from the field; ``tests/test_rules_alive.py``
+checks that changing it changes some run.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -27,49 +38,8 @@ from mmkit.semantics.rules import (
     SwapcacheBit,
 )
 
-# Rule fields in the order Variant.compile() lays them out; F_<NAME> is the index.
-RULE_FIELDS = (
-    "page_types",
-    "movable_marker",
-    "balloon_protocol",
-    "page_balloon",
-    "pg_isolated",
-    "newpage_route",
-    "failure_route",
-    "cma_clean_rule",
-    "swapcache_bit",
-    "zsmalloc_movable",
-    "zsmalloc_last_private_2",
-    "zsmalloc_huge_owner_priv_1",
-    "kpf_buddy_all_pages",
-    "balloon_branch_first",
-    "extfrag_costly_only",
-    "kpf_folio_flags",
-    "isolate_free_min_wmark",
-    "compact_count_skipped",
-    "compact_large_folios",
-    "compact_finish_pageblock",
-    "free_scanner_stride",
-    "skip_hints_scanned",
-    "compact_finished_low_wmark",
-    "compact_finished_aligned",
-    "free_isolate_fail_break",
-    "compaction_min_wmark",
-    "kcompactd",
-    "kcompactd_ignore_skip_hint",
-    "pcp_high_order",
-    "pcp_autotune",
-    "pcp_mt_at_drain",
-    "kcompactd_drain",
-    "fallback_rule",
-    "pageblock_merge",
-    "alloc_nofragment",
-    "balloon_deflate_list",
-    "watermark_boost",
-    "proactive_compaction",
-)
-NR_RULE_FIELDS = len(RULE_FIELDS)
-
+# The kernels' index of each rule in Variant.compile()'s array: the rule fields of
+# Variant in their order (RULE_FIELDS, derived below, is checked against these).
 F_PAGE_TYPES = 0
 F_MOVABLE_MARKER = 1
 F_BALLOON_PROTOCOL = 2
@@ -108,7 +78,6 @@ F_ALLOC_NOFRAGMENT = 34
 F_BALLOON_DEFLATE_LIST = 35
 F_WATERMARK_BOOST = 36
 F_PROACTIVE_COMPACTION = 37
-assert all(globals()["F_" + n.upper()] == i for i, n in enumerate(RULE_FIELDS))
 
 
 @dataclass(frozen=True)
@@ -391,6 +360,17 @@ class Variant:
         return dataclasses.replace(self, **changes)
 
 
+# Every field of Variant but its name, description and sources is a rule, in the order
+# Variant.compile() lays them out; each is declared once, in the class above (its type,
+# its default, its doc), and F_<NAME> is its index.
+RULE_FIELDS = tuple(f.name for f in fields(Variant) if f.name not in ("name", "description", "sources"))
+NR_RULE_FIELDS = len(RULE_FIELDS)
+_FIELD_TYPES = {n: t for n, t in typing.get_type_hints(Variant).items() if n in RULE_FIELDS}
+_F_MISSING = [f"F_{n.upper()} = {i}" for i, n in enumerate(RULE_FIELDS) if globals().get("F_" + n.upper()) != i]
+if _F_MISSING or sum(k.startswith("F_") for k in globals()) != NR_RULE_FIELDS:
+    raise ImportError(f"mmkit.semantics.variant: the F_* indices do not follow Variant's rule fields (want {_F_MISSING})")
+
+
 def _coerce(name: str, value):
     """A rule field's value as its enum or bool (plain ints and numpy bools accepted)."""
     typ = _FIELD_TYPES[name]
@@ -407,45 +387,3 @@ def _coerce(name: str, value):
 
 def _show(value) -> str:
     return str(value) if isinstance(value, bool) else value.name
-
-
-_FIELD_TYPES = {
-    "page_types": PageTypes,
-    "movable_marker": MovableMarker,
-    "balloon_protocol": BalloonProtocol,
-    "page_balloon": PageBalloonTest,
-    "pg_isolated": IsolatedBit,
-    "newpage_route": NewpageRoute,
-    "failure_route": FailureRoute,
-    "cma_clean_rule": CmaCleanRule,
-    "swapcache_bit": SwapcacheBit,
-    "zsmalloc_movable": bool,
-    "zsmalloc_last_private_2": bool,
-    "zsmalloc_huge_owner_priv_1": bool,
-    "kpf_buddy_all_pages": bool,
-    "balloon_branch_first": bool,
-    "extfrag_costly_only": bool,
-    "kpf_folio_flags": bool,
-    "isolate_free_min_wmark": bool,
-    "compact_count_skipped": bool,
-    "compact_large_folios": bool,
-    "compact_finish_pageblock": bool,
-    "free_scanner_stride": bool,
-    "skip_hints_scanned": bool,
-    "compact_finished_low_wmark": bool,
-    "compact_finished_aligned": bool,
-    "free_isolate_fail_break": bool,
-    "compaction_min_wmark": bool,
-    "kcompactd": bool,
-    "kcompactd_ignore_skip_hint": bool,
-    "pcp_high_order": bool,
-    "pcp_autotune": bool,
-    "pcp_mt_at_drain": bool,
-    "kcompactd_drain": bool,
-    "fallback_rule": FallbackRule,
-    "pageblock_merge": PageblockMerge,
-    "alloc_nofragment": bool,
-    "balloon_deflate_list": bool,
-    "watermark_boost": bool,
-    "proactive_compaction": bool,
-}

@@ -121,10 +121,13 @@ def sweep(
     bar = CellProgress(len(p.cells), len(frames), False if dask_bar else progress, f"sweep of {len(p.cells)} cells")
 
     def on_done(cell: Cell, frame: pl.DataFrame) -> None:
-        if store is not None:
-            store.write(cell, frame)
-        frames[cell.index] = frame
-        bar.advance()
+        from mmkit.sweep.store import sigint_deferred
+
+        with sigint_deferred():  # a cell on disk is a cell counted as finished, Ctrl-C or not
+            if store is not None:
+                store.write(cell, frame)
+            frames[cell.index] = frame
+            bar.advance()
 
     try:
         if client is not None:

@@ -15,8 +15,11 @@ back every cell it shares with an earlier one and runs only the rest.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import threading
 import uuid
 from pathlib import Path
 
@@ -29,14 +32,37 @@ from mmkit.sweep.grid import Cell, Plan
 TMP_PREFIX = ".tmp-"
 
 
+@contextlib.contextmanager
+def sigint_deferred():
+    """Ctrl-C during the block takes effect at its end: a write in progress finishes
+    (polars may still be writing a file from its own threads when a KeyboardInterrupt
+    reaches Python, and would leave it behind). Only the main thread can hold a signal
+    handler; elsewhere the block runs as it is. Blocks nest: an inner one hands the
+    signal to the outer one."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got = []
+    old = signal.signal(signal.SIGINT, lambda signum, frame: got.append(frame))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+    if got and callable(old):
+        old(signal.SIGINT, got[0])  # the default handler raises KeyboardInterrupt here
+    elif got and old == signal.SIG_DFL:
+        signal.raise_signal(signal.SIGINT)
+
+
 def _atomic_write(path: Path, write) -> None:
     tmp = path.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex}-{path.name}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with sigint_deferred():
+        try:
+            write(tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
 
 class Store:
