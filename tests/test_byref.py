@@ -2,6 +2,7 @@
 (one pointer per call), read and write the same arrays as by value, and leave no
 reference behind."""
 
+import os
 import re
 import sys
 from collections import namedtuple
@@ -15,6 +16,12 @@ from mmkit.engine.byref import ArraysRef
 from mmkit.engine.sim import Sim
 from mmkit.engine.state import new_sim
 from mmkit.model.memory import PageArrays
+
+
+# numba's compiler itself (LLVM IR, wrappers, reference counts): not there under
+# NUMBA_DISABLE_JIT=1 (bash run.sh coverage), where kernels are plain Python
+needs_the_compiler = pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1",
+                                        reason="NUMBA_DISABLE_JIT=1: no compiled code")
 
 
 def _touch(X, i):
@@ -51,6 +58,7 @@ def test_the_namedtuples_are_typed_by_reference():
     assert typeof(A) == typeof(_memory().arrays())  # one type (one compile) for every memory
 
 
+@needs_the_compiler
 def test_a_call_passes_one_word_for_the_arrays():
     """The callee's LLVM definition takes ``A`` as one pointer (by value it was one
     parameter per array member, 138 for ``PageArrays``)."""
@@ -62,6 +70,7 @@ def test_a_call_passes_one_word_for_the_arrays():
     assert params == ["%arg.X"] or params == ['%"arg.X'], define[:300]
 
 
+@needs_the_compiler
 def test_by_reference_reads_and_writes_the_same_arrays_as_by_value():
     """The same function on the same arrays through a namedtuple class numba passes by
     value gives the same results and the same writes."""
@@ -80,6 +89,7 @@ def _with_reference_counting(X):
     return c.sum() + X.nr_free.sum()
 
 
+@needs_the_compiler
 def test_no_reference_is_left_behind():
     """Calls from Python into kernels with and without reference counting leave each
     array's reference count as it was (the wrapper gives back what unboxing took)."""
@@ -103,6 +113,7 @@ def test_the_engine_runs_on_it():
     assert int(sim.S.vm.sum()) > before
 
 
+@needs_the_compiler
 @pytest.mark.parametrize("bad", ["not a tuple", (1, 2, 3)])
 def test_a_kernel_refuses_what_is_not_its_namedtuple(bad):
     from numba.core.errors import TypingError
