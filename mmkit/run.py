@@ -4,9 +4,7 @@ and the engine together and returns polars results (DESIGN.md)."""
 from __future__ import annotations
 
 import os
-import sys
 import threading
-import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any, Callable, Iterable
 
@@ -21,6 +19,7 @@ from mmkit.inputs import check_flag, check_gib, check_seed, check_ticks
 from mmkit.model.kinds import PAGE_SIZE, PAGEBLOCK_NR_PAGES
 from mmkit.model.memory import Memory, check_cpus
 from mmkit.pieces import Pacer
+from mmkit.progress import Progress
 from mmkit.metrics.contiguity import contiguity_row
 from mmkit.result import CONTIGUITY_POINTS, Result, RunData, run_parts
 from mmkit.semantics import Variant, VariantLike, resolve
@@ -246,40 +245,6 @@ def _sample_now(sim: Sim, tick: int, sample, free, vm, faults) -> None:
     faults[:] = sim.S.faults.sum(axis=1)
 
 
-class _Progress:
-    """tqdm.auto in notebooks and terminals when installed; otherwise a plain line."""
-
-    def __init__(self, total: int, enabled, desc: str) -> None:
-        self.callback = enabled if callable(enabled) else None  # progress=f: f(done, total)
-        enabled = bool(enabled) and self.callback is None
-        self.enabled, self.total, self.done, self.bar = enabled, total, 0, None
-        self.t0 = time.perf_counter()
-        self.lock = threading.Lock()
-        if enabled:
-            try:
-                from tqdm.auto import tqdm
-
-                self.bar = tqdm(total=total, desc=desc, unit="tick")
-            except ImportError:
-                print(f"{desc}: {total} ticks", file=sys.stderr)
-
-    def __call__(self, n: int) -> None:
-        with self.lock:  # one call per chunk, from the variants' threads: in order
-            self.done += n
-            if self.callback is not None:
-                self.callback(self.done, self.total)
-        if self.bar is not None:
-            self.bar.update(n)
-        elif self.enabled:
-            print(f"\r{self.done}/{self.total} ticks", end="", file=sys.stderr)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-        elif self.enabled:
-            print(f" done in {time.perf_counter() - self.t0:.1f} s", file=sys.stderr)
-
-
 def _checked(memory, workload, variants, ticks, seed, gib, progress, log_traffic, params: dict) -> tuple:
     """``compare``'s arguments checked before any work: the workload, the variants, the
     workload parameters, ticks, seed and gib (the workload's defaults filled in)."""
@@ -392,7 +357,7 @@ def compare(
         starts, P = _starts(memory, gib, vs, wl, values, seed, stop, cpus)
     except (KeyboardInterrupt, _Stopped):
         raise Interrupted(f"compare stopped before tick 1 of {ticks}, while making the starting memory") from None
-    bar = _Progress(ticks * len(vs), progress, f"{wl.name} x {len(vs)} variants")
+    bar = Progress(ticks * len(vs), progress, f"{wl.name} x {len(vs)} variants", "tick")
     try:
         # one thread per variant (the kernels release the GIL): the runs differ in length,
         # and on two cores three threads end sooner than two taking turns (bench_compare)

@@ -10,7 +10,7 @@ import polars as pl
 
 from mmkit.semantics import VariantLike
 from mmkit.sweep.grid import DEFAULT_THIN, Cell, Plan, plan
-from mmkit.sweep.progress import CellProgress
+from mmkit.progress import Progress
 from mmkit.workloads import Workload
 
 
@@ -118,7 +118,8 @@ def sweep(
         frames.update(store.finished(p.cells))
     todo = [c for c in p.cells if c.index not in frames]
     dask_bar = client is not None and progress is True
-    bar = CellProgress(len(p.cells), len(frames), False if dask_bar else progress, f"sweep of {len(p.cells)} cells")
+    bar = Progress(len(p.cells), False if dask_bar else progress, f"sweep of {len(p.cells)} cells", "cell",
+                   done=len(frames), announce=True)
 
     def on_done(cell: Cell, frame: pl.DataFrame) -> None:
         from mmkit.sweep.store import sigint_deferred

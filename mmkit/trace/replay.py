@@ -371,7 +371,8 @@ def replay(
     >>> res = mmkit.replay("data/trace-sample", ["v4.5", "v6.18"])     # doctest: +SKIP
     >>> mmkit.versus_real(res)                                          # doctest: +SKIP
     """
-    from mmkit.run import _Progress, _wait_runs
+    from mmkit.progress import Progress
+    from mmkit.run import _wait_runs
     from mmkit.snapshot.from_snapshot import _build_memory
 
     tr = _load(trace)
@@ -404,7 +405,7 @@ def replay(
     # each variant starts from its own build of the snapshot, as compare does with a
     # snapshot: a variant's result does not depend on which others run beside it
     starts = [lambda: base] + [lambda v=v: _build_memory(snap, v, 0, step) for v in vs[1:]]
-    bar = _Progress(ro.ops.shape[0] * len(vs), progress, f"replay {tr.path.name} x {len(vs)} variants")
+    bar = Progress(ro.ops.shape[0] * len(vs), progress, f"replay {tr.path.name} x {len(vs)} variants", "event")
     bar_unit = getattr(bar, "bar", None)
     if bar_unit is not None:
         bar_unit.unit = "event"
