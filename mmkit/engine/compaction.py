@@ -1,11 +1,19 @@
-"""Compaction (v4.5 / v4.8 ``mm/compaction.c``): ``compact_zone`` with the migrate
-scanner walking up from the zone start and the free scanner down from its end, a
-pageblock at a time, ``COMPACT_CLUSTER_MAX`` pages per batch, pageblock skip bits,
-``compaction_suitable`` and ``compact_finished``.
+"""Compaction (``mm/compaction.c``, v4.5 to v6.18 by the Variant's rules), with the
+migration loop it drives (``migrate_pages``, from ``mm/migrate.c``) and the free-block
+counts of ``mm/vmstat.c`` it reads (``fill_contig_page_info``, ``extfrag_for_order``).
 
-Simplified: each ``compact_zone`` starts its scanners at the zone's ends (no cached
-positions between runs); skip bits are cleared when a run completes with the scanners
-met (``compact_blockskip_flush``), at the start of the next run.
+``compact_zone``: the migrate scanner walks up from where the last run left it
+(``compact_cached_migrate_pfn``, one for async and one for sync runs), the free scanner
+down from ``compact_cached_free_pfn``, a pageblock at a time, ``COMPACT_CLUSTER_MAX``
+pages per batch; whole-zone runs (skip hints ignored: ``compact_memory``, contiguous
+ranges, proactive runs) start at the zone's ends. Pageblock skip bits, deferral,
+``compaction_suitable`` and ``__compact_finished`` as each era has them
+(``docs/modelling.md``, "Compaction"); kcompactd, woken and proactive
+(``kcompactd_do_work``, ``proactive_compact_node``).
+
+``migrate_pages`` calls ``compaction_alloc`` / ``compaction_free`` directly (the kernel
+passes them as function pointers), which is why the migration loop lives in this file
+and ``mm/migrate.c``'s per-page steps in ``migrate.py``.
 """
 
 from __future__ import annotations
