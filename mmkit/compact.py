@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from mmkit.engine.state import VMSTAT_MMKIT_OWN, VMSTAT_NAMES
 from mmkit.errors import Interrupted, ParameterError
 from mmkit.inputs import check_seed
 from mmkit.model.flags import PG_lru
@@ -25,27 +26,8 @@ __all__ = ["KERNEL_VMSTAT_NAMES", "compact_memory", "lru_add_drain_all"]
 FIRST_BATCHES = 64  # isolate-and-migrate batches in a compaction's first piece
 
 # The engine's counters that are /proc/vmstat items of the same name (mm/vmstat.c
-# vmstat_text[]); the others (order2_alloc, pgscan, ...) are mmkit's own.
-KERNEL_VMSTAT_NAMES = (
-    "compact_stall",
-    "compact_fail",
-    "compact_success",
-    "compact_migrate_scanned",
-    "compact_free_scanned",
-    "compact_isolated",
-    "compact_daemon_wake",
-    "pgmigrate_success",
-    "pgmigrate_fail",
-    "balloon_inflate",
-    "balloon_deflate",
-    "balloon_migrate",
-    "pswpin",
-    "pswpout",
-    "thp_fault_alloc",
-    "thp_fault_fallback",
-    "cma_alloc_success",
-    "cma_alloc_fail",
-)
+# vmstat_text[]), in the engine's order; the others (order2_alloc, pgscan, ...) are mmkit's own.
+KERNEL_VMSTAT_NAMES = tuple(n for n in VMSTAT_NAMES if n not in VMSTAT_MMKIT_OWN)
 
 
 def lru_add_drain_all(memory: Memory) -> int:

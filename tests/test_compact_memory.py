@@ -116,3 +116,18 @@ def test_synthetic_machine():
 def test_bad_memory():
     with pytest.raises(ParameterError, match="Memory"):
         compact_memory("data/fragmented")
+
+
+def test_the_kernel_counter_names_are_this_machines_vmstat_items():
+    """``KERNEL_VMSTAT_NAMES`` (the engine's counters less ``VMSTAT_MMKIT_OWN``) are items
+    of a real /proc/vmstat (the bundled snapshot's, this machine's kernel), but for those
+    of a config this kernel was built without; mmkit's own counters are not."""
+    from pathlib import Path
+
+    from mmkit.engine.state import VMSTAT_MMKIT_OWN
+
+    real = {line.split()[0] for line in (Path(__file__).resolve().parents[1] / "data" / "fragmented" / "vmstat")
+            .read_text().splitlines()}
+    config_dependent = {"cma_alloc_success", "cma_alloc_fail"}  # CONFIG_CMA (mm/vmstat.c)
+    assert set(KERNEL_VMSTAT_NAMES) - real <= config_dependent
+    assert "compact_stall" in real and not VMSTAT_MMKIT_OWN & real

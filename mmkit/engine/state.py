@@ -101,6 +101,11 @@ VMSTAT_NAMES = (
     "zspage_free",
     "oom",
 )
+# the counters that are not /proc/vmstat items of the same name (mm/vmstat.c
+# vmstat_text[]): mmkit's own (the kernel counts pgscan and pgsteal per reclaimer and
+# type, and an OOM kill as oom_kill); every other counter is the kernel's item
+VMSTAT_MMKIT_OWN = frozenset({"pgscan", "pgsteal", "order2_alloc", "order2_fail", "order3_alloc", "order3_fail",
+                              "alloc_fail", "cma_reclaimed", "cma_migrated", "zspage_alloc", "zspage_free", "oom"})
 NR_VMSTAT = len(VMSTAT_NAMES)
 VM_COMPACT_STALL = 0
 VM_COMPACT_FAIL = 1
