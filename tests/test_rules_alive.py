@@ -23,7 +23,7 @@ import mmkit
 from mmkit.engine.kpageflags import kpageflags
 from mmkit.errors import VariantError
 from mmkit.semantics import NAMED, RULE_FIELDS
-from mmkit.semantics.variant import _FIELD_TYPES
+from mmkit.semantics.variant import rule_values
 
 TRACE = Path(__file__).resolve().parents[1] / "data" / "trace-sample"
 FRAMES = ("timeline", "zone_timeline", "pageblocks", "events", "faults", "vmstat")
@@ -63,16 +63,11 @@ def _run(probe, base, changed):
     return mmkit.compare(workload=workload, variants=[base, changed], gib=gib, ticks=80, cpus=cpus, seed=1)
 
 
-def _alternatives(field: str, value) -> list:
-    t = _FIELD_TYPES[field]
-    return [not value] if t is bool else [m for m in t if m != value]
-
-
 def witness(field: str):
     """The first (base variant, probe, value) where changing ``field`` alone changes what
     the run shows, or None."""
     for probe, base in itertools.product(PROBES, NAMED.values()):
-        for alt in _alternatives(field, getattr(base, field)):
+        for alt in [v for v in rule_values(field) if v != getattr(base, field)]:
             try:
                 changed = base.replace(**{field: alt}, name="changed")
             except VariantError:

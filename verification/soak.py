@@ -59,6 +59,7 @@ from mmkit.model.flags import PG_head, PG_lru
 from mmkit.model.kinds import MAX_ORDER, MIGRATE_TYPES, NR_LRU_LISTS, PageKind
 from mmkit.model.memory import synthetic_layout
 from mmkit.semantics import NAMED, RULE_FIELDS, Variant
+from mmkit.semantics.variant import rule_values
 
 # machines: two small zones and 2 CPUs' per-CPU lists; one zone; the mib= layout (DMA
 # from pfn 1); a larger one with 3 CPUs
@@ -84,16 +85,6 @@ FAULT_CODES = tuple(_st.FAULT_EVENTS)
 
 
 # --------------------------------------------------------------------------- variants
-def rule_values(name: str) -> list:
-    """Every value rule field ``name`` can take (its enum's members, or False/True)."""
-    v = getattr(NAMED["v4.5"], name)
-    if isinstance(v, bool):
-        return [False, True]
-    if isinstance(v, enum.Enum):
-        return list(type(v))
-    raise TypeError(f"rule field {name} has no known value set")  # a new kind of rule
-
-
 def user_variant(base: str, changes: dict) -> Variant | None:
     """``NAMED[base]`` with ``changes``, or None where no kernel could have that mix."""
     try:

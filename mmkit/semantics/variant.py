@@ -367,8 +367,16 @@ RULE_FIELDS = tuple(f.name for f in fields(Variant) if f.name not in ("name", "d
 NR_RULE_FIELDS = len(RULE_FIELDS)
 _FIELD_TYPES = {n: t for n, t in typing.get_type_hints(Variant).items() if n in RULE_FIELDS}
 _F_MISSING = [f"F_{n.upper()} = {i}" for i, n in enumerate(RULE_FIELDS) if globals().get("F_" + n.upper()) != i]
-if _F_MISSING or sum(k.startswith("F_") for k in globals()) != NR_RULE_FIELDS:
-    raise ImportError(f"mmkit.semantics.variant: the F_* indices do not follow Variant's rule fields (want {_F_MISSING})")
+_F_EXTRA = [k for k in globals() if k.startswith("F_") and k[2:].lower() not in RULE_FIELDS]
+if _F_MISSING or _F_EXTRA:
+    raise ImportError(f"mmkit.semantics.variant: the F_* indices do not follow Variant's rule fields (want "
+                      f"{_F_MISSING}, no rule for {_F_EXTRA})")
+
+
+def rule_values(name: str) -> list:
+    """Every value rule field ``name`` can take: its enum's members, or False and True."""
+    typ = _FIELD_TYPES[name]
+    return [False, True] if typ is bool else list(typ)
 
 
 def _coerce(name: str, value):

@@ -10,6 +10,7 @@ import polars as pl
 
 from mmkit.semantics import VariantLike
 from mmkit.sweep.grid import DEFAULT_THIN, Cell, Plan, plan
+from mmkit.sweep.store import sigint_deferred
 from mmkit.progress import Progress
 from mmkit.workloads import Workload
 
@@ -122,8 +123,6 @@ def sweep(
                    done=len(frames), announce=True)
 
     def on_done(cell: Cell, frame: pl.DataFrame) -> None:
-        from mmkit.sweep.store import sigint_deferred
-
         with sigint_deferred():  # a cell on disk is a cell counted as finished, Ctrl-C or not
             if store is not None:
                 store.write(cell, frame)
