@@ -6,6 +6,7 @@ import pytest
 
 import mmkit
 from mmkit.engine.sim import Sim
+from mmkit.model.flags import PG_lru, PG_private, PG_private_2, PG_reclaim
 from mmkit.model.kinds import PageKind
 from mmkit.semantics import NAMED
 
@@ -72,16 +73,76 @@ def test_point2_v3_02_misroutes_every_migrated_zsmalloc_page(variant):
     assert s.count("migrated", PageKind.BALLOON) > 0
 
 
-def test_point2_consequence_reclaim_loses_objects():
+EV_OOPS, EV_NONLRU_TO_RECLAIM, EV_OBJECTS_LOST, EV_RELEASED_FALSE_POSITIVE = 10, 16, 8, 18
+
+
+def zsmalloc_fates(s, pages, ev):
+    """Which of ``pages`` shrink_page_list kept (PG_private: the release failed), which
+    oopsed (PG_private_2 alone: page_buffers()) and which it freed, by the events."""
+    on = {e: {int(p) for p in ev[ev[:, 2] == e][:, 1]} & pages for e in (EV_NONLRU_TO_RECLAIM, EV_OOPS, EV_OBJECTS_LOST)}
+    return on[EV_NONLRU_TO_RECLAIM] - on[EV_OOPS] - on[EV_OBJECTS_LOST], on[EV_OOPS], on[EV_OBJECTS_LOST]
+
+
+def test_point2_consequence_reclaim_of_misrouted_zsmalloc_pages():
+    """v3-02's misrouted zsmalloc pages in shrink_page_list, by their flags: the first
+    page of a zspage (PG_private) fails try_to_release_page and is activated, the last
+    (PG_private_2 alone) oopses in page_buffers(), the others are freed with their
+    objects by __remove_mapping."""
     s = setup("v3-02")
     s.compact_memory()
+    misrouted = {int(p) for p in s.events()[s.events()[:, 2] == 6][:, 1]}
+    flags = {p: int(s.mem.flags[p]) for p in misrouted}
     before = int(s.S.st[7])
-    misrouted = s.count("misrouted_putback")
+    n0 = len(s.events())
     s.reclaim(target_free=s.mem.nr_pages)  # reclaim hard: the LRU tail holds the zsmalloc pages
-    lost = s.events()
-    lost = lost[lost[:, 2] == 8]
-    assert len(lost) > 0 and len(lost) <= misrouted
+    ev = s.events()[n0:]
+    kept, oopsed, freed = zsmalloc_fates(s, misrouted, ev)
+    assert kept and oopsed and freed
+    assert all(flags[p] >> PG_private & 1 for p in kept)
+    assert all(flags[p] >> PG_private_2 & 1 and not flags[p] >> PG_private & 1 for p in oopsed)
+    assert not any(flags[p] >> PG_private & 1 or flags[p] >> PG_private_2 & 1 for p in freed)
+    assert (ev[ev[:, 2] == EV_OOPS][:, 5] == 1).all()  # extra: page_buffers()
+    for p in kept:  # back on an LRU list (activated, then aged), still zsmalloc's
+        assert s.mem.kind[p] == PageKind.ZSMALLOC and s.mem.flags[p] >> PG_lru & 1
+    for p in oopsed:  # the reclaiming task died holding it: off every list, still zsmalloc's
+        assert s.mem.kind[p] == PageKind.ZSMALLOC and not s.mem.flags[p] >> PG_lru & 1
+    lost = ev[ev[:, 2] == EV_OBJECTS_LOST]
     assert int(s.S.st[7]) == before - int(lost[:, 5].sum()) + s.vmstat["pswpout"]
+    s.check()
+
+
+@pytest.mark.parametrize("variant", ["v3-02", "v3-04-reviewed", "v4.8"])
+def test_v3_02_misrouted_page_migrated_again_is_released_not_moved(variant):
+    """v3 02/16's move_to_new_page: a PageMovable page that is not PageIsolated counts as
+    released by its driver. A misrouted zsmalloc page, isolated from the LRU by
+    alloc_contig_range and kept by reclaim (PG_private: its release fails), passes that
+    test: success without a copy, its marker and mapping cleared, zsmalloc still holding
+    it where it was."""
+    s = setup(variant)
+    s.compact_memory()
+    misrouted = {int(p) for p in s.events()[s.events()[:, 2] == 6][:, 1]}
+    objects = int(s.S.st[7])
+    n0 = len(s.events())
+    end = int(s.mem.zone_end[-1])
+    s.alloc_contig_range(end - 6 * 512, end)  # where compaction put the misrouted pages
+    ev = s.events()[n0:]
+    released = ev[ev[:, 2] == EV_RELEASED_FALSE_POSITIVE]
+    if variant != "v3-02":
+        assert len(misrouted) == 0 and len(released) == 0
+        return
+    kept, oopsed, freed = zsmalloc_fates(s, misrouted, ev)
+    rel = {int(p) for p in released[:, 1]}
+    assert rel and rel == kept  # every misrouted page reclaim kept, and only those
+    assert (released[:, 3] == PageKind.ZSMALLOC).all()
+    cap = s.S.zs_free_ids.shape[0]
+    live = s.S.zs_free_ids[cap - int(s.S.st[6]):]
+    members = {int(p) for p in s.S.zs_pages[live].ravel() if p >= 0}
+    for p in rel:
+        assert s.mem.kind[p] == PageKind.ZSMALLOC and p in members  # not moved: zsmalloc holds it here
+        assert not s.mem.flags[p] >> PG_reclaim & 1 and s.mem.mapcount[p] == -1 and s.mem.mapping[p] == 0
+        assert not s.mem.flags[p] >> PG_lru & 1 and s.mem.refcount[p] == 1
+    lost = ev[ev[:, 2] == EV_OBJECTS_LOST]
+    assert int(s.S.st[7]) == objects - int(lost[:, 5].sum())  # the released ones lost nothing
     s.check()
 
 

@@ -90,6 +90,7 @@ from mmkit.engine.state import (
     EV_ISOLATED_FALSE_POSITIVE,
     EV_MIGRATE_FAILED,
     EV_OOPS,
+    OOPS_ISOLATE_MOVABLE_PAGE,
     HEAD_FREEPAGES,
     HEAD_FREEPAGES_ORDER1,
     HEAD_SPLIT,
@@ -514,7 +515,7 @@ def isolate_migratepages_block(A, vc, S, cc, low_pfn, end_pfn, head_id):
             else:
                 got = try_nonlru(A, vc, S, pfn)
             if got < 0:
-                record(S, A, pfn, EV_OOPS, F_MOVABLE_MARKER, 0)
+                record(S, A, pfn, EV_OOPS, F_MOVABLE_MARKER, OOPS_ISOLATE_MOVABLE_PAGE)
                 S.st[ST_OOPSED] = 1
                 S.vm[VM_COMPACT_MIGRATE_SCANNED] += nr_scanned
                 return -1

@@ -35,7 +35,7 @@ from mmkit.engine.lists import list_del, list_empty, misc_head
 from mmkit.engine.migrate import putback_movable_pages
 from mmkit.engine.pageflags import PageBuddy, page_order, set_page_kind
 from mmkit.engine.predicates import PageBalloon, PageIsolated, PageLRU, __PageMovable, test_bit
-from mmkit.engine.reclaim import reclaim_zsmalloc_page
+from mmkit.engine.reclaim import ZR_KEPT, ZR_REMOVED, reclaim_zsmalloc_page, release_zsmalloc_page
 from mmkit.engine.state import (
     CC_ROW_CONTIG,
     EV_CMA_SKIP_FALSE_POSITIVE,
@@ -114,10 +114,12 @@ def reclaim_clean_pages_from_list(A, vc, S, head_id, res):
                     res[CR_RECLAIMED] += 1
                     S.vm[VM_CMA_RECLAIMED] += 1
             elif kind == K_ZSMALLOC:
-                record(S, A, node, EV_NONLRU_TO_RECLAIM, F_CMA_CLEAN_RULE, 0)
-                list_del(A, node)
-                reclaim_zsmalloc_page(A, vc, S, node, F_CMA_CLEAN_RULE)
-                res[CR_RECLAIMED] += 1
+                r = release_zsmalloc_page(A, S, node, F_CMA_CLEAN_RULE)
+                if r != ZR_KEPT:  # a page whose release failed stays for migration (ret_pages)
+                    list_del(A, node)
+                if r == ZR_REMOVED:
+                    reclaim_zsmalloc_page(A, vc, S, node, F_CMA_CLEAN_RULE)
+                    res[CR_RECLAIMED] += 1
             elif kind != K_ANON:
                 record(S, A, node, EV_NONLRU_TO_RECLAIM, F_CMA_CLEAN_RULE, 0)
         elif truly:

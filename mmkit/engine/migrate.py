@@ -48,6 +48,7 @@ from mmkit.engine.state import (
     EV_PUT_PAGE_NEWPAGE,
     EV_PUTBACK_LRU,
     EV_PUTBACK_MOVABLE,
+    EV_RELEASED_FALSE_POSITIVE,
     HEAD_DEFLATE,
     REPLAY_TAG_BASE,
     RULE_NONE,
@@ -64,12 +65,14 @@ from mmkit.engine.state import (
 from mmkit.model.encodings import MAPPING_ID_BALLOON, MAPPING_ID_ZSMALLOC, PAGE_BALLOON_MAPCOUNT_VALUE
 from mmkit.model.flags import PG_dirty, PG_head, PG_lru, PG_locked, PG_private, PG_writeback
 from mmkit.model.kinds import PageKind
-from mmkit.semantics.rules import FailureRoute, NewpageRoute
+from mmkit.semantics.rules import BalloonProtocol, FailureRoute, NewpageRoute
 from mmkit.semantics.variant import (
     F_BALLOON_DEFLATE_LIST,
+    F_BALLOON_PROTOCOL,
     F_FAILURE_ROUTE,
     F_MOVABLE_MARKER,
     F_NEWPAGE_ROUTE,
+    F_RELEASED_IF_NOT_ISOLATED,
 )
 
 K_ANON = int(PageKind.ANON)
@@ -85,6 +88,7 @@ NR_SOURCE_IS_LRU = int(NewpageRoute.SOURCE_IS_LRU)
 FR_V45 = int(FailureRoute.V4_5)
 FR_V3_02 = int(FailureRoute.V3_02)
 FR_V3_04 = int(FailureRoute.V3_04)
+BP_PAGE_PRIVATE = int(BalloonProtocol.PAGE_PRIVATE)
 
 MIGRATEPAGE_SUCCESS = 0
 EAGAIN = 1
@@ -318,12 +322,45 @@ def replay_follow(A, S, page, newpage):
 
 
 @kernel(inline="always")
+def released_by_driver(A, vc, page):
+    """v3 02/16's ``move_to_new_page`` test (``released_if_not_isolated``): PageMovable and
+    not PageIsolated means the driver released the page after isolation. A balloon page of
+    the v3.19 protocol never gets there: ``__unmap_and_move``'s ``isolated_balloon_page``
+    branch comes first."""
+    if vc[F_RELEASED_IF_NOT_ISOLATED] == 0:
+        return False
+    if vc[F_BALLOON_PROTOCOL] == BP_PAGE_PRIVATE and PageBalloon(A, vc, page):
+        return False
+    return marker_movable(A, vc, page) and not PageIsolated(A, vc, page)
+
+
+@kernel
+def migrate_released(A, vc, S, page, newpage):
+    """v3 02/16: ``rc = MIGRATEPAGE_SUCCESS; __ClearPageMovable(page); goto out``: nothing
+    is copied. The old page goes off the migration list and ``put_page`` drops the
+    isolation's reference; a driver that still holds the page keeps it (a false release:
+    its page is no longer movable and was not moved). The unused new page goes down
+    ``putback_lru_page`` (not a balloon page) with its only reference and is freed."""
+    __ClearPageMovable(A, vc, page)
+    list_del(A, page)
+    A.refcount[page] -= 1
+    if A.refcount[page] > 0:
+        record(S, A, page, EV_RELEASED_FALSE_POSITIVE, F_RELEASED_IF_NOT_ISOLATED, 0)
+    else:
+        free_pages(A, vc, page, 0)
+    put_page(A, vc, newpage)
+
+
+@kernel(inline="always")
 def unmap_and_move(A, vc, S, page, newpage):
     """``__unmap_and_move`` for one page or folio into ``newpage`` (a free block of its
     order); -EAGAIN when it has a reference migration cannot account for, or by the
     workload's transient failure rate."""
     if A.refcount[page] > 2 or chance_ppm(S, S.st[ST_FAIL_PPM]):
         return EAGAIN
+    if released_by_driver(A, vc, page):
+        migrate_released(A, vc, S, page, newpage)
+        return MIGRATEPAGE_SUCCESS
     order = folio_order(A, page)
     src_was_lru = not __PageMovable(A, vc, page)  # folio_test_movable(src), before migration
     move_to_new_page(A, vc, S, page, newpage, order)

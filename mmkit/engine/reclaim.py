@@ -18,12 +18,15 @@ from mmkit.engine.owners import (
     del_page_from_lru_list,
     zs_malloc,
 )
-from mmkit.engine.predicates import clear_bit, test_bit
+from mmkit.engine.predicates import clear_bit, set_bit, test_bit
 from mmkit.engine.state import (
     EV_BAD_PAGE_FREED,
     EV_LIST_CORRUPTION,
+    EV_NONLRU_TO_RECLAIM,
     EV_OBJECTS_LOST,
+    EV_OOPS,
     NR_ZS_CLASSES,
+    OOPS_PAGE_BUFFERS,
     RULE_NONE,
     ST_SWAP_ENABLED,
     ST_ZS_OBJECTS,
@@ -34,7 +37,7 @@ from mmkit.engine.state import (
     rand_below,
     record,
 )
-from mmkit.model.flags import PG_active, PG_dirty, PG_head
+from mmkit.model.flags import PG_active, PG_dirty, PG_head, PG_private, PG_private_2
 from mmkit.model.kinds import (
     LRU_INACTIVE_ANON,
     LRU_INACTIVE_FILE,
@@ -98,6 +101,34 @@ def reclaim_zsmalloc_page(A, vc, S, pfn, rule):
     free_the_page(A, vc, pfn, 0)
 
 
+ZR_KEPT = 0  # try_to_release_page failed: the page goes back (activate_locked / ret_pages)
+ZR_REMOVED = 1  # __remove_mapping: freed with its objects
+ZR_OOPS = 2  # page_buffers() BUG: the reclaiming task died holding the page
+
+
+@kernel
+def release_zsmalloc_page(A, S, pfn, rule):
+    """A zsmalloc page in ``shrink_page_list`` (v4.5/v4.6 ``mm/vmscan.c``, ``fs/buffer.c``),
+    where a misroute (the LRU) or a CMA rule (``reclaim_clean_pages_from_list``) sends
+    it: not mapped, not swap-backed, not dirty, so it is taken for a clean file page.
+    ``page_has_private`` (PG_private on a zspage's first page, PG_private_2 on its last)
+    sends it to ``try_to_release_page``; zsmalloc's address_space has no
+    ``->releasepage``, so ``try_to_free_buffers`` looks for buffer heads:
+    ``page_buffers()`` hits ``BUG_ON(!PagePrivate(page))`` on a last page without
+    PG_private (an oops: the task dies holding the page, locked, off every list; mmkit
+    goes on without it); on a first page it reads zsmalloc's ``page->private`` as a ring
+    of buffer heads, which the model takes as busy (the release fails and the page goes
+    back). A page with neither flag goes through ``__remove_mapping``: the caller frees
+    it with its objects. Returns ZR_KEPT, ZR_REMOVED or ZR_OOPS."""
+    record(S, A, pfn, EV_NONLRU_TO_RECLAIM, rule, 0)
+    if test_bit(A, pfn, PG_private):
+        return ZR_KEPT
+    if test_bit(A, pfn, PG_private_2):
+        record(S, A, pfn, EV_OOPS, rule, OOPS_PAGE_BUFFERS)
+        return ZR_OOPS
+    return ZR_REMOVED
+
+
 @kernel
 def shrink_page(A, vc, S, pfn, zone_hi):
     """``shrink_page_list`` for one isolated page; returns True if it was freed."""
@@ -128,9 +159,13 @@ def shrink_page(A, vc, S, pfn, zone_hi):
         free_the_page(A, vc, pfn, 0)
         return True
     if kind == K_ZSMALLOC:
-        # not swap-backed, not dirty: reclaim takes it for a clean file page
-        reclaim_zsmalloc_page(A, vc, S, pfn, F_NEWPAGE_ROUTE)
-        return True
+        r = release_zsmalloc_page(A, S, pfn, F_NEWPAGE_ROUTE)
+        if r == ZR_KEPT:  # activate_locked
+            set_bit(A, pfn, PG_active)
+            add_page_to_lru_list(A, pfn)
+        elif r == ZR_REMOVED:
+            reclaim_zsmalloc_page(A, vc, S, pfn, F_NEWPAGE_ROUTE)
+        return r == ZR_REMOVED
     if kind == K_BALLOON:
         record(S, A, pfn, EV_BAD_PAGE_FREED, F_NEWPAGE_ROUTE, 0)
         return False  # left off every LRU: the balloon list still points at it

@@ -15,29 +15,11 @@ import numpy as np
 from mmkit.engine.byref import by_reference
 from mmkit.engine.jit import kernel
 
+from mmkit.model.events import EVENT_NAMES, FAULT_NAMES, OOPS_ISOLATE_MOVABLE_PAGE, OOPS_PAGE_BUFFERS  # noqa: F401
 from mmkit.model.kinds import NR_KINDS
 
 # ----------------------------------------------------------------- events
-EVENT_NAMES = (
-    "isolated",  # a page isolated for migration (rule: the branch that took it)
-    "migrated",
-    "migrate_failed",
-    "putback_lru",  # putback_lru_page of an LRU page (correct)
-    "putback_movable",  # a driver's putback_page (correct)
-    "put_page_newpage",  # newpage released with put_page (correct for non-LRU pages)
-    "misrouted_putback",  # a non-LRU page sent to putback_lru_page
-    "lru_corruption",  # a driver-owned page threaded onto an LRU list
-    "objects_lost",  # reclaim freed a zsmalloc page that still held objects (extra: count)
-    "list_corruption",  # a list walk found a node whose neighbour does not point back
-    "oops",  # isolate_movable_page called through a NULL ->mapping
-    "cma_skip_false_positive",  # reclaim_clean_pages_from_list skipped a droppable page
-    "kpf_balloon_misreport",  # KPF_BALLOON differs from the truth
-    "deflate_race",  # a balloon deflate landed between unlock and the newpage test
-    "lost_from_lru",  # an LRU page's newpage released with put_page: off every LRU
-    "isolated_false_positive",  # a movable page skipped because PageIsolated lied
-    "nonlru_to_reclaim",  # a driver-owned page handed to shrink_page_list
-    "bad_page_freed",  # reclaim freed a balloon page still owned by the balloon
-)
+# the events, one row each, are declared in mmkit.model.events
 NR_EVENTS = len(EVENT_NAMES)
 EV_ISOLATED = 0
 EV_MIGRATED = 1
@@ -57,13 +39,10 @@ EV_LOST_FROM_LRU = 14
 EV_ISOLATED_FALSE_POSITIVE = 15
 EV_NONLRU_TO_RECLAIM = 16
 EV_BAD_PAGE_FREED = 17
+EV_RELEASED_FALSE_POSITIVE = 18
 
 # events that are faults (the rest are ordinary traffic)
-FAULT_EVENTS = (
-    EV_MISROUTED_PUTBACK, EV_LRU_CORRUPTION, EV_OBJECTS_LOST, EV_LIST_CORRUPTION, EV_OOPS,
-    EV_CMA_SKIP_FALSE_POSITIVE, EV_KPF_BALLOON_MISREPORT, EV_DEFLATE_RACE, EV_LOST_FROM_LRU,
-    EV_ISOLATED_FALSE_POSITIVE, EV_NONLRU_TO_RECLAIM, EV_BAD_PAGE_FREED,
-)
+FAULT_EVENTS = tuple(EVENT_NAMES.index(n) for n in FAULT_NAMES)
 # ordinary traffic is only logged when asked (log_traffic), faults always
 EVENT_FIELDS = ("tick", "pfn", "event", "kind", "rule", "extra")
 RULE_NONE = -1
@@ -138,7 +117,12 @@ VM_ZSPAGE_ALLOC = 27
 VM_ZSPAGE_FREE = 28
 VM_OOM = 29
 assert all(globals()["VM_" + n.upper()] == i for i, n in enumerate(VMSTAT_NAMES))
-assert all(globals()["EV_" + n.upper()] == i for i, n in enumerate(EVENT_NAMES))
+_ev = {k: v for k, v in globals().items() if k.startswith("EV_")}
+_want = {"EV_" + n.upper(): i for i, n in enumerate(EVENT_NAMES)}
+if _ev != _want:
+    raise ImportError("mmkit.engine.state: the EV_* constants must be mmkit.model.events' rows in order; "
+                      f"add or fix: {sorted(f'{k} = {v}' for k, v in _want.items() if _ev.get(k) != v)}, "
+                      f"remove: {sorted(k for k in _ev if k not in _want)}")
 
 # ----------------------------------------------------------------- misc list heads
 HEAD_BALLOON = 0  # balloon->pages

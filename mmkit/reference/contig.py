@@ -24,6 +24,7 @@ from mmkit.reference.events import record, rule
 from mmkit.reference.lists import list_del, list_empty
 from mmkit.reference.migrate import migrate_pages, putback_movable_pages
 from mmkit.reference.owners import reclaim_zsmalloc_page
+from mmkit.reference.reclaim import release_zsmalloc_page
 from mmkit.reference.pcp import ZONE_HAS_ISOLATE, drain_all_pages
 from mmkit.reference.reclaim import shrink_zone
 from mmkit.reference.predicates import (
@@ -83,10 +84,12 @@ def reclaim_clean_pages_from_list(s, head, res: dict) -> None:
                     res["reclaimed"] += 1
                     s.vm["cma_reclaimed"] += 1
             elif page.kind == PageKind.ZSMALLOC:
-                record(s, page, "nonlru_to_reclaim", r)
-                list_del(page)
-                reclaim_zsmalloc_page(s, page, r)
-                res["reclaimed"] += 1
+                out = release_zsmalloc_page(s, page, r)
+                if out != "kept":  # a page whose release failed stays for migration
+                    list_del(page)
+                if out == "removed":
+                    reclaim_zsmalloc_page(s, page, r)
+                    res["reclaimed"] += 1
             elif page.kind != PageKind.ANON:
                 record(s, page, "nonlru_to_reclaim", r)
         elif truly:

@@ -55,7 +55,7 @@ from mmkit.reference.predicates import (
     test,
     typed,
 )
-from mmkit.semantics import FailureRoute, MovableMarker, NewpageRoute
+from mmkit.semantics import BalloonProtocol, FailureRoute, MovableMarker, NewpageRoute
 
 MIGRATEPAGE_SUCCESS = 0
 EAGAIN = 1
@@ -245,12 +245,41 @@ def move_to_new_page(s, page, newpage) -> None:
     ClearPageIsolated(v, page)
 
 
+def released_by_driver(s, page) -> bool:
+    """v3 02/16's ``move_to_new_page``: PageMovable and not PageIsolated means the driver
+    released the page after isolation (a v3.19-protocol balloon page takes
+    ``__unmap_and_move``'s ``isolated_balloon_page`` branch before it)."""
+    v = s.v
+    if not v.released_if_not_isolated:
+        return False
+    if v.balloon_protocol == BalloonProtocol.PAGE_PRIVATE and PageBalloon(v, page):
+        return False
+    return movable_mark(v, page) and not PageIsolated(v, page)
+
+
+def migrate_released(s, page, newpage) -> None:
+    """``rc = MIGRATEPAGE_SUCCESS; __ClearPageMovable(page)``, nothing copied: the isolation's
+    reference dropped (a driver still holding the page keeps it, unmoved and no longer
+    movable: a false release), the unused new page freed through ``putback_lru_page``."""
+    __ClearPageMovable(s.v, page)
+    list_del(page)
+    page.refcount -= 1
+    if page.refcount > 0:
+        record(s, page, "released_false_positive", rule("released_if_not_isolated"))
+    else:
+        s.mem.free_pages(page.pfn, 0)
+    put_page(s, newpage)
+
+
 def unmap_and_move(s, page, newpage) -> int:
     """One page into ``newpage``. -EAGAIN for a page with references migration cannot
     account for (more than the owner's and the isolation's), or by the workload's
     transient failure rate; otherwise it moves."""
     if page.refcount > 2 or s.rng.chance_ppm(s.fail_ppm):
         return EAGAIN
+    if released_by_driver(s, page):
+        migrate_released(s, page, newpage)
+        return MIGRATEPAGE_SUCCESS
     src_was_lru = not __PageMovable(s.v, page)
     move_to_new_page(s, page, newpage)
     record(s, newpage, "migrated", RULE_NONE, page.pfn)
@@ -352,6 +381,9 @@ def unmap_and_move_folio(s, page, newpage, order: int) -> int:
     folio is freed whole, and the new one released by the variant's newpage route."""
     if page.refcount > 2 or s.rng.chance_ppm(s.fail_ppm):
         return EAGAIN
+    if released_by_driver(s, page):
+        migrate_released(s, page, newpage)
+        return MIGRATEPAGE_SUCCESS
     src_was_lru = not __PageMovable(s.v, page)
     pages = s.mem.pages
     for i in range(1, 1 << order):

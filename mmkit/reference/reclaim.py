@@ -15,6 +15,7 @@ list can be met again in the same batch; the kernel isolates the batch first.
 from __future__ import annotations
 
 from mmkit.model import flags as pg
+from mmkit.model.events import OOPS_PAGE_BUFFERS
 from mmkit.model.kinds import LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, PageKind
 from mmkit.reference.buddy import Page
 from mmkit.reference.events import RULE_NONE, record, rule
@@ -26,7 +27,7 @@ from mmkit.reference.owners import (
     zs_malloc,
 )
 from mmkit.reference.pcp import ZONE_RECLAIM_ACTIVE
-from mmkit.reference.predicates import clear_flag, test
+from mmkit.reference.predicates import clear_flag, set_flag, test
 
 SWAP_CLUSTER_MAX = 32
 WMARK_LOW, WMARK_HIGH = 1, 2
@@ -64,6 +65,23 @@ def split_huge_page(s, head) -> None:
         add_page_to_lru_list(s, tail)
 
 
+def release_zsmalloc_page(s, page, r: int) -> str:
+    """A zsmalloc page in ``shrink_page_list`` (a misroute's LRU page or a CMA rule's),
+    taken for a clean file page: ``page_has_private`` sends it to
+    ``try_to_release_page`` and, with no ``->releasepage``, ``try_to_free_buffers``.
+    PG_private (a zspage's first page): zsmalloc's ``page->private`` read as buffer heads,
+    taken as busy, "kept". PG_private_2 alone (its last page): ``page_buffers()``'s
+    ``BUG_ON(!PagePrivate)``, "oops", the page stays with the dead task. Neither:
+    "removed" by ``__remove_mapping``, for the caller to free with its objects."""
+    record(s, page, "nonlru_to_reclaim", r)
+    if test(page, pg.PG_private):
+        return "kept"
+    if test(page, pg.PG_private_2):
+        record(s, page, "oops", r, OOPS_PAGE_BUFFERS)
+        return "oops"
+    return "removed"
+
+
 def shrink_page(s, page, zone_hi: int) -> bool:
     """``shrink_page_list`` for one isolated page; True when it was freed."""
     if page.kind == PageKind.FILE:
@@ -93,8 +111,14 @@ def shrink_page(s, page, zone_hi: int) -> bool:
         s.mem.free_pages(page.pfn, 0)
         return True
     if page.kind == PageKind.ZSMALLOC:
-        reclaim_zsmalloc_page(s, page, rule("newpage_route"))
-        return True
+        r = rule("newpage_route")
+        out = release_zsmalloc_page(s, page, r)
+        if out == "kept":  # activate_locked
+            set_flag(page, pg.PG_active)
+            add_page_to_lru_list(s, page)
+        elif out == "removed":
+            reclaim_zsmalloc_page(s, page, r)
+        return out == "removed"
     if page.kind == PageKind.BALLOON:
         record(s, page, "bad_page_freed", rule("newpage_route"))
         return False  # the balloon's list still points at it: left off the LRU

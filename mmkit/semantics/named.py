@@ -51,6 +51,7 @@ _V3_02 = _V45.replace(
     kcompactd=True,  # 698b1b30642f, v4.6-rc1: so has the series
     kcompactd_ignore_skip_hint=True,
     pageblock_merge=PM.NOT_ISOLATE,  # d9dddbf55667, v4.6-rc1
+    released_if_not_isolated=True,  # v3 02's move_to_new_page, unchanged by 04
     sources=("v3-00", "R-01", "R-02", "A-02"),
 )
 

@@ -78,6 +78,7 @@ F_ALLOC_NOFRAGMENT = 34
 F_BALLOON_DEFLATE_LIST = 35
 F_WATERMARK_BOOST = 36
 F_PROACTIVE_COMPACTION = 37
+F_RELEASED_IF_NOT_ISOLATED = 38
 
 
 @dataclass(frozen=True)
@@ -229,6 +230,15 @@ class Variant:
     ``compact_node(pgdat, true)``: every zone, order -1, sync-light, skip hints ignored,
     until the zone's own score is at most the low mark (80); a run that did not lower the
     score makes the next wait 64 times longer."""
+    released_if_not_isolated: bool = False
+    """``move_to_new_page`` as v3 02/16 wrote it (R-02): a page that is ``PageMovable`` but
+    not ``PageIsolated`` was released by its driver after isolation, so migration succeeds
+    without a copy and ``__ClearPageMovable`` clears its mapcount sentinel, PG_movable and
+    ``page->mapping``. A driver's page that a misroute left on an LRU list, isolated from
+    there, passes this test: its driver keeps it, not moved and no longer movable. From
+    v4.8 (bda807d44454) a page is non-LRU by ``__PageMovable`` and taken as released only
+    when ``!PageMovable`` (its driver cleared the marker under migration; no driver here
+    does); v4.5 has no such test."""
     sources: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:

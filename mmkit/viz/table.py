@@ -12,6 +12,7 @@ from typing import Any
 import polars as pl
 
 from mmkit.errors import ParameterError
+from mmkit.model.events import EVENT_TITLES, FAULT_NAMES
 from mmkit.result import format_value
 from mmkit.viz.inputs import check_result
 from mmkit.viz.theme import variant_color
@@ -36,19 +37,8 @@ DOCS = {
     "thp_success": "thp_fault_alloc / (thp_fault_alloc + thp_fault_fallback)",
     "order2_success": "share of order-2 allocations that succeeded",
     "order3_success": "share of order-3 allocations that succeeded",
-    "misrouted_putback": "non-LRU pages sent to putback_lru_page after migration",
-    "lru_corruption": "driver-owned pages threaded onto an LRU list",
-    "objects_lost": "zsmalloc pages freed by reclaim while still holding objects",
-    "list_corruption": "list_head whose neighbour does not point back",
-    "oops": "isolate_movable_page through a NULL ->mapping",
-    "cma_skip_false_positive": "reclaim_clean_pages_from_list skipped a droppable page",
-    "kpf_balloon_misreport": "pages whose KPF_BALLOON in /proc/kpageflags is wrong (now)",
-    "deflate_race": "balloon deflates landing between unlock and the newpage test",
-    "lost_from_lru": "LRU pages whose newpage was released with put_page",
-    "isolated_false_positive": "movable pages skipped because PageIsolated lied",
-    "nonlru_to_reclaim": "driver-owned pages handed to shrink_page_list",
-    "bad_page_freed": "balloon pages freed by reclaim while the balloon owned them",
-}
+} | {n: "count of: " + EVENT_TITLES[n] for n in FAULT_NAMES} | {  # the faults, as mmkit.model.events says them
+    "kpf_balloon_misreport": "pages whose KPF_BALLOON in /proc/kpageflags is wrong (now)"}
 
 
 class CompareTable:

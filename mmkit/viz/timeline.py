@@ -11,6 +11,7 @@ import polars as pl
 
 from mmkit.errors import ParameterError
 from mmkit.metrics import fragmentation_index, unusable_free_index
+from mmkit.model.events import EVENT_TITLES, FAULT_NAMES
 from mmkit.model.kinds import MAX_ORDER, PAGE_SIZE
 from mmkit.viz import vl
 from mmkit.viz.inputs import (
@@ -50,20 +51,9 @@ UNATTRIBUTED_COLOR = "#777777"
 NO_FAULT = "none happened"
 NO_FAULT_COLOR = "#CCCCCC"
 
-FAULT_TITLES = {
-    "misrouted_putback": "a non-LRU page sent to putback_lru_page",
-    "lru_corruption": "a driver-owned page threaded onto an LRU list",
-    "objects_lost": "reclaim freed a zsmalloc page that still held objects",
-    "list_corruption": "a list_head whose neighbour does not point back",
-    "oops": "isolate_movable_page through a NULL ->mapping",
-    "cma_skip_false_positive": "reclaim_clean_pages_from_list skipped a droppable page",
-    "kpf_balloon_misreport": "KPF_BALLOON misreported in /proc/kpageflags (pages, not cumulative)",
-    "deflate_race": "balloon deflate between unlock and the newpage test",
-    "lost_from_lru": "an LRU page's newpage released with put_page: off every LRU",
-    "isolated_false_positive": "a movable page skipped because PageIsolated lied",
-    "nonlru_to_reclaim": "a driver-owned page handed to shrink_page_list",
-    "bad_page_freed": "reclaim freed a balloon page still owned by the balloon",
-}
+# a fault's title: its row in mmkit.model.events (KPF_BALLOON's panel counts pages at each tick)
+FAULT_TITLES = {n: EVENT_TITLES[n] for n in FAULT_NAMES} | {
+    "kpf_balloon_misreport": "KPF_BALLOON misreported in /proc/kpageflags (pages, not cumulative)"}
 
 
 def _order_words(order: int) -> str:
