@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     from mmkit.engine import replay as R
     from mmkit.engine.sim import Sim
     from mmkit.run import _reencoded
-    from mmkit.snapshot.from_snapshot import build_memory
+    from mmkit.from_snapshot import build_memory
     from mmkit.trace.replay import replay_ops
 
     import threading

@@ -96,7 +96,7 @@ def _start_memory(memory, variant: Variant, gib: float | None, stop: threading.E
     if isinstance(memory, Memory):
         return _reencoded(memory, variant, stop)
     from mmkit import snapshot as _snap
-    from mmkit.snapshot.from_snapshot import _build_memory
+    from mmkit.from_snapshot import _build_memory
 
     def step(_name: str) -> None:
         if stop.is_set():

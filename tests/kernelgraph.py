@@ -1,6 +1,7 @@
 """The engine's kernels and who calls whom, read from the kernels' own source: every numba
-dispatcher defined in ``mmkit.engine`` and ``mmkit.snapshot.from_snapshot``, and for
-each the dispatchers its body calls (by name, or as ``module.name``)."""
+dispatcher defined in ``mmkit.engine`` (and in ``MODULES``, none today: every numba
+function of mmkit is in the engine), and for each the dispatchers its body calls (by
+name, or as ``module.name``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import textwrap
 
 from numba.core.registry import CPUDispatcher
 
-MODULES = ("mmkit.snapshot.from_snapshot",)
+MODULES: tuple[str, ...] = ()
 
 
 def name(d: CPUDispatcher) -> str:

@@ -23,7 +23,8 @@ from mmkit.errors import ParameterError, SnapshotError
 from mmkit.model import flags as pg
 from mmkit.model.encodings import PAGE_BUDDY_MAPCOUNT_VALUE, PGTY_buddy, PGTY_slab, pgty_store
 from mmkit.model.kinds import MAX_ORDER, MIGRATETYPE_NAMES, NR_LRU_LISTS, PageKind
-from mmkit.snapshot.from_snapshot import _buddy_blocks, build_memory, from_snapshot_report
+from mmkit.engine.rebuild import buddy_blocks
+from mmkit.from_snapshot import build_memory, from_snapshot_report
 
 ROOT = Path(__file__).parent.parent
 FIXTURE = Path(__file__).parent / "data" / "linux-6.18-idle"
@@ -174,7 +175,7 @@ def test_buddy_blocks_are_maximally_merged():
     for density in (0.2, 0.5, 0.9, 0.99):
         free = rng.random(n) < density
         free[rng.integers(0, n, 5)] = False
-        heads, orders, _ = _buddy_blocks(free, np.array([1, 5000], np.int64), np.array([5000, n], np.int64))
+        heads, orders, _ = buddy_blocks(free, np.array([1, 5000], np.int64), np.array([5000, n], np.int64))
         cover = np.zeros(n, dtype=np.int64)
         for h, o in zip(heads, orders):
             assert h % (1 << o) == 0 and o < MAX_ORDER

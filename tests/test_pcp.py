@@ -32,7 +32,7 @@ from mmkit.errors import ParameterError
 from mmkit.model import kpf
 from mmkit.model.kinds import MigrateType, PageKind
 from mmkit.model.memory import Memory
-from mmkit.snapshot.from_snapshot import build_memory, from_snapshot_report
+from mmkit.from_snapshot import build_memory, from_snapshot_report
 
 ROOT = Path(__file__).parent.parent
 FIXTURE = Path(__file__).parent / "data" / "linux-6.18-idle"

@@ -23,7 +23,7 @@ from mmkit.engine import replay as R
 from mmkit.engine.sim import Sim
 from mmkit.errors import Interrupted, ParameterError, TraceError
 from mmkit.model.kinds import PageKind
-from mmkit.snapshot.from_snapshot import build_memory
+from mmkit.from_snapshot import build_memory
 from mmkit.trace import events as tev
 from mmkit.trace.replay import replay_ops
 

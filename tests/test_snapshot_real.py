@@ -329,7 +329,7 @@ def test_page_size_defaults_and_meta_wins(tmp_path):
 # ------------------------------------------------------------------ zoneinfo without managed
 def test_from_snapshot_without_managed_lines(tmp_path):
     """3.2 and 3.4 print no managed line (v3.8+): present pages stand in, and the report says so."""
-    from mmkit.snapshot.from_snapshot import build_memory, from_snapshot_report
+    from mmkit.from_snapshot import build_memory, from_snapshot_report
 
     d = tmp_path / "no-managed"
     d.mkdir()

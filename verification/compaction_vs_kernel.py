@@ -364,7 +364,7 @@ def compare(args, run: dict) -> dict:
     import mmkit.snapshot
     from mmkit.compact import compact_memory
     from mmkit.metrics import unusable_free_index
-    from mmkit.snapshot.from_snapshot import from_snapshot_report
+    from mmkit.from_snapshot import from_snapshot_report
 
     before = mmkit.snapshot.load(args.out / "before")
     after = mmkit.snapshot.load(args.out / "after")

@@ -374,7 +374,7 @@ class Memory:
         --------
         >>> mem = mmkit.Memory.from_snapshot("data/fragmented", variant="v6.18")  # doctest: +SKIP
         """
-        from mmkit.snapshot.from_snapshot import build_memory
+        from mmkit.from_snapshot import build_memory
 
         return build_memory(snapshot, variant=variant)
 

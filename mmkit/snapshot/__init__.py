@@ -14,8 +14,9 @@
 * :func:`buddyinfo` prints /proc/buddyinfo for a Snapshot or a Memory
   (:mod:`mmkit.snapshot.buddyinfo_text`);
 * :func:`build_memory` rebuilds a ``Memory`` from a snapshot and
-  :func:`from_snapshot_report` says how faithful it is (:mod:`mmkit.snapshot.from_snapshot`,
-  imported on first use: it compiles numba kernels).
+  :func:`from_snapshot_report` says how faithful it is (:mod:`mmkit.from_snapshot`,
+  outside this package: it fills the engine's state; imported on first use, as that
+  compiles numba kernels). This package itself only reads and writes the kernel's files.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ _LAZY = ("FromSnapshotReport", "build_memory", "from_snapshot_report")
 
 def __getattr__(name: str):
     if name in _LAZY:
-        from mmkit.snapshot import from_snapshot
+        from mmkit import from_snapshot
 
         return getattr(from_snapshot, name)
     raise AttributeError(f"module 'mmkit.snapshot' has no attribute {name!r}")

@@ -373,7 +373,7 @@ def replay(
     """
     from mmkit.progress import Progress
     from mmkit.run import _wait_runs
-    from mmkit.snapshot.from_snapshot import _build_memory
+    from mmkit.from_snapshot import _build_memory
 
     tr = _load(trace)
     vs = resolve(variants)

@@ -393,7 +393,7 @@ class Monitor:
             ``real=True`` without root.
         """
         from mmkit.compact import KERNEL_VMSTAT_NAMES, compact_memory
-        from mmkit.snapshot.from_snapshot import _build_memory
+        from mmkit.from_snapshot import _build_memory
 
         if real and os.geteuid() != 0:
             raise ParameterError("real: running the real compact_memory needs root")

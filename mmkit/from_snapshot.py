@@ -61,11 +61,8 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from numba import njit
 
-from mmkit.engine.lists import free_head, list_add_tail
-from mmkit.engine.owners import add_page_to_lru_list, balloon_page_insert
-from mmkit.engine.pageflags import set_page_order
+from mmkit.engine import rebuild
 from mmkit.engine.state import new_sim
 from mmkit.errors import Interrupted, ParameterError, SnapshotError
 from mmkit.model import flags as pg
@@ -222,107 +219,6 @@ def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Starts and ends (exclusive) of the runs of True in ``mask``."""
     d = np.diff(np.concatenate(([0], mask.view(np.int8), [0])))
     return np.flatnonzero(d == 1), np.flatnonzero(d == -1)
-
-
-@njit(cache=True)
-def _carry_flags(f, table):
-    """PG_* words from kpageflags words: the inverse of ``kpf_copy_bit`` for each pair."""
-    out = np.zeros(f.shape[0], dtype=np.uint32)
-    for i in range(f.shape[0]):
-        w = f[i]
-        if w == 0:
-            continue
-        x = np.uint32(0)
-        for j in range(table.shape[0]):
-            if (w >> np.uint64(table[j, 0])) & np.uint64(1):
-                x |= np.uint32(1) << np.uint32(table[j, 1])
-        out[i] = x
-    return out
-
-
-@njit(cache=True)
-def _compound_groups(head, tail, eligible):
-    """For each head with a naturally aligned power-of-two run of tails after it: the head,
-    its order; and per pfn the head it belongs to (-1 if none)."""
-    n = head.shape[0]
-    head_of = np.full(n, -1, dtype=np.int64)
-    heads = np.empty(n, dtype=np.int64)
-    orders = np.empty(n, dtype=np.int64)
-    bad = 0
-    k = 0
-    p = 0
-    while p < n:
-        if not (head[p] and eligible[p]):
-            p += 1
-            continue
-        q = p + 1
-        while q < n and tail[q] and eligible[q]:
-            q += 1
-        size = q - p
-        order = 0
-        while (1 << order) < size:
-            order += 1
-        if size >= 2 and (1 << order) == size and p % size == 0:
-            heads[k] = p
-            orders[k] = order
-            k += 1
-            for t in range(p, q):
-                head_of[t] = p
-        else:
-            bad += 1
-        p = q
-    return heads[:k], orders[:k], head_of, bad
-
-
-@njit(cache=True)
-def _buddy_blocks(free, zone_start, zone_end):
-    """Free runs as the naturally aligned blocks the buddy allocator holds them in
-    (``__free_one_page`` merges every free buddy pair up to order MAX_ORDER - 1):
-    at each pfn the largest order it is aligned to that fits in the run and the zone."""
-    n = free.shape[0]
-    heads = np.empty(n, dtype=np.int64)
-    orders = np.empty(n, dtype=np.int64)
-    zones = np.empty(n, dtype=np.int64)
-    k = 0
-    for z in range(zone_start.shape[0]):
-        p = zone_start[z]
-        e = zone_end[z]
-        while p < e:
-            if not free[p]:
-                p += 1
-                continue
-            q = p
-            while q < e and free[q]:
-                q += 1
-            while p < q:
-                o = MAX_ORDER - 1
-                while o > 0 and ((p & ((1 << o) - 1)) != 0 or p + (1 << o) > q):
-                    o -= 1
-                heads[k] = p
-                orders[k] = o
-                zones[k] = z
-                k += 1
-                p += 1 << o
-    return heads[:k], orders[:k], zones[:k]
-
-
-@njit(cache=True)
-def _fill_lists(A, vc, S, free_heads, free_orders, free_zones, lru_pfns, balloon_pfns):
-    """Free blocks onto the free list of their pageblock's migratetype (``set_page_order``
-    and ``list_add_tail``, lowest pfn first), LRU pages onto their zone's LRU list
-    (``add_page_to_lru_list``), balloon pages into the balloon (``balloon_page_insert``)."""
-    for i in range(free_heads.shape[0]):
-        p = free_heads[i]
-        o = free_orders[i]
-        z = free_zones[i]
-        mt = np.int64(A.pb_flags[p >> PAGEBLOCK_ORDER] & 0x7)
-        set_page_order(A, vc, p, o)
-        list_add_tail(A, p, free_head(A, z, o, mt))
-        A.nr_free[z, o] += 1
-    for i in range(lru_pfns.shape[0] - 1, -1, -1):
-        add_page_to_lru_list(A, lru_pfns[i])
-    for i in range(balloon_pfns.shape[0]):
-        balloon_page_insert(A, vc, S, balloon_pfns[i])
 
 
 # ------------------------------------------------------------------ pageblock types
@@ -611,7 +507,7 @@ def _build_memory(snapshot, variant: Any, node: int, step: Callable[[str], None]
     # ---------------------------------------------------------------- compound pages
     step(BUILD_STEPS[2])
     eligible = framed & ~buddy
-    cheads, corders, head_of, bad_groups = _compound_groups(
+    cheads, corders, head_of, bad_groups = rebuild.compound_groups(
         _bit(f, kpf.KPF_COMPOUND_HEAD), _bit(f, kpf.KPF_COMPOUND_TAIL), eligible)
     tails = (head_of >= 0) & (head_of != np.arange(n))
     tail_pfns = np.flatnonzero(tails)
@@ -626,7 +522,7 @@ def _build_memory(snapshot, variant: Any, node: int, step: Callable[[str], None]
     step(BUILD_STEPS[3])
     zs = np.array([z.start for z in zones], dtype=np.int64)
     ze = np.array([z.end for z in zones], dtype=np.int64)
-    fheads, forders, fzones = _buddy_blocks(k == _K["FREE"], zs, ze)
+    fheads, forders, fzones = rebuild.buddy_blocks(k == _K["FREE"], zs, ze)
 
     # ---------------------------------------------------------------- pageblock types
     step(BUILD_STEPS[4])
@@ -642,7 +538,7 @@ def _build_memory(snapshot, variant: Any, node: int, step: Callable[[str], None]
     # ---------------------------------------------------------------- page words
     step(BUILD_STEPS[5])
     allocated = (k != _K["HOLE"]) & (k != _K["UNINIT"]) & (k != _K["FREE"]) & (k != _K["PCP"])
-    carried = _carry_flags(f, _CARRY_TABLE)
+    carried = rebuild.carry_flags(f, _CARRY_TABLE)
     if v.swapcache_bit == SwapcacheBit.OWN:  # PG_swapcache has its own bit before v4.10
         sc = _bit(f, kpf.KPF_SWAPCACHE)
         carried[sc] = (carried[sc] & ~np.uint32(1 << pg.PG_owner_priv_1)) | np.uint32(1 << pg.PG_swapcache_own)
@@ -686,7 +582,7 @@ def _build_memory(snapshot, variant: Any, node: int, step: Callable[[str], None]
         mem.flags[balloon_pfns] &= ~np.uint32(1 << pg.PG_uptodate)
     step(BUILD_STEPS[6])
     S = new_sim(0, 1, 1)
-    _fill_lists(mem.arrays(), vc, S, fheads, forders, fzones, lru_pfns, balloon_pfns)
+    rebuild.fill_lists(mem.arrays(), vc, S, fheads, forders, fzones, lru_pfns, balloon_pfns)
     _fill_pcp_lists(mem, zones, cpu_ids, pcp_pfns)
     from mmkit.engine.pcp import PCP_BATCH, PCP_HIGH_MAX, PCP_HIGH_MIN, setup_pcp
 
@@ -998,21 +894,6 @@ class FromSnapshotReport:
         return self.text()
 
 
-@njit(cache=True)
-def _bit_counts(words):
-    """How many words have each of the 64 bits set."""
-    out = np.zeros(64, dtype=np.int64)
-    for i in range(words.shape[0]):
-        w = words[i]
-        b = 0
-        while w:
-            if w & np.uint64(1):
-                out[b] += 1
-            w >>= np.uint64(1)
-            b += 1
-    return out
-
-
 def _kpf_names(w: int) -> str:
     return ",".join(kpf.KPF_NAMES.get(b, str(b)) for b in range(64) if w >> b & 1) or "0"
 
@@ -1059,7 +940,7 @@ def from_snapshot_report(snapshot, memory: Memory) -> FromSnapshotReport:
     fmask = _U64(_FOLIO_COPY_MASK)
     em_folio = em.copy()
     em_folio[tails] = (em[tails] & ~fmask) | (em[heads] & fmask)
-    real_bits, emu_bits, diff_bits = _bit_counts(rm), _bit_counts(em), _bit_counts(rm ^ em)
+    real_bits, emu_bits, diff_bits = rebuild.bit_counts(rm), rebuild.bit_counts(em), rebuild.bit_counts(rm ^ em)
     bits = [{"bit": b, "name": kpf.KPF_NAMES[b], "real": int(real_bits[b]), "emulated": int(emu_bits[b]),
              "mismatch": int(diff_bits[b])} for b in _MODELLED_BITS]
     top = []
