@@ -22,22 +22,10 @@ from mmkit.pieces import Pacer
 from mmkit.progress import Progress
 from mmkit.metrics.contiguity import contiguity_row
 from mmkit.result import CONTIGUITY_POINTS, Result, RunData, run_parts
-from mmkit.semantics import Variant, VariantLike, resolve
+from mmkit.semantics import COMPARE_VARIANTS, Variant, VariantLike, resolve
 from mmkit.workloads import Workload, workload as get_workload
 from mmkit.workloads.presets import PRESETS
 
-# workload parameter -> engine P_* slot
-SLOTS = {
-    "ops_per_tick": W.P_OPS, "target_used": W.P_TARGET_USED_PPM, "churn": W.P_CHURN_PPM,
-    "mix_anon": W.P_MIX_ANON, "mix_file": W.P_MIX_FILE, "mix_slab": W.P_MIX_SLAB,
-    "mix_slab_reclaimable": W.P_MIX_SLAB_RECLAIMABLE, "mix_kernel": W.P_MIX_KERNEL,
-    "mix_pagetable": W.P_MIX_PAGETABLE, "order2_rate": W.P_ORDER2_PPM, "order3_rate": W.P_ORDER3_PPM,
-    "thp_rate": W.P_THP_PPM, "file_dirty": W.P_FILE_DIRTY_PPM, "file_checked": W.P_FILE_CHECKED_PPM,
-    "file_fscache": W.P_FILE_FSCACHE_PPM, "file_unevictable": W.P_FILE_UNEVICTABLE_PPM,
-    "file_mapped": W.P_FILE_MAPPED_PPM, "pinned_rate": W.P_PINNED_PPM, "zram_swapin": W.P_ZRAM_SWAPIN_PPM,
-    "balloon_period": W.P_BALLOON_PERIOD, "balloon_pages": W.P_BALLOON_PAGES, "cma_period": W.P_CMA_PERIOD,
-    "cma_blocks": W.P_CMA_BLOCKS, "kcompactd": W.P_KCOMPACTD, "sample_every": W.P_SAMPLE_EVERY,
-}
 MAX_THREADS = 16
 # A run is cut into chunks of ticks of about ``pieces.PIECE_SECONDS`` each (sized from
 # the last chunk's speed): progress is reported and a stop is seen between chunks. The
@@ -56,8 +44,9 @@ def compile_params(params: dict[str, Any], mem: Memory) -> np.ndarray:
     from mmkit.workloads import PARAMS
 
     P = np.zeros(W.NR_P, dtype=np.int64)
-    for name, slot in SLOTS.items():
-        P[slot] = PARAMS[name].engine_value(params[name])
+    for name, p in PARAMS.items():
+        if p.slot:
+            P[getattr(W, p.slot)] = p.engine_value(params[name])
     # the per-tick counts are for a machine of scale_from_gib; a larger one gets more
     scale = pressure_scale(params, mem)
     P[W.P_OPS] = max(1, round(params["ops_per_tick"] * scale))
@@ -275,7 +264,7 @@ def _checked(memory, workload, variants, ticks, seed, gib, progress, log_traffic
 def compare(
     memory: Memory | str | Any | None = None,
     workload: str | Workload = "review-04",
-    variants: Iterable[VariantLike] | str = ("v4.5", "v3-04", "v4.8"),
+    variants: Iterable[VariantLike] | str = COMPARE_VARIANTS,
     *,
     ticks: int | None = None,
     seed: int = 0,
@@ -301,7 +290,8 @@ def compare(
         A preset name (``mmkit.workloads.PRESETS``) or a ``Workload``.
     variants : iterable of str or Variant, or "all"
         The rules to compare: named variants (``mmkit.variants()``) or ones built with
-        ``Variant.replace``.
+        ``Variant.replace``. By default ``mmkit.semantics.COMPARE_VARIANTS``: v4.5,
+        v3-04 and v4.8 (before the series, the reviewed code, as merged).
     ticks, seed, gib
         Run length (the workload's default when None), the seed every run shares, and
         the synthetic machine's size.

@@ -186,3 +186,33 @@ def test_review_04_variants_differ(gib):
     # v3-04's PageBalloon also wants PG_private_2: /proc/kpageflags misreports balloon pages
     assert f["v3-04"]["peak_kpf_balloon_misreport"] > 0
     assert f["v4.8"]["peak_kpf_balloon_misreport"] == 0
+
+
+def test_every_engine_parameter_slot_is_filled_by_one_knob():
+    """Each P_* slot of mmkit.engine.workload is named by exactly one workload knob
+    (P_CMA_AREA_BLOCKS aside: compile_params computes it from cma_area and the machine),
+    and every knob's slot exists."""
+    from mmkit.engine import workload as W
+    from mmkit.workloads import PARAMS
+
+    slots = {n: getattr(W, n) for n in dir(W) if n.startswith("P_") and isinstance(getattr(W, n), int)}
+    assert sorted(slots.values()) == list(range(W.NR_P))
+    named = [p.slot for p in PARAMS.values() if p.slot]
+    assert all(s in slots for s in named), [s for s in named if s not in slots]
+    assert len(named) == len(set(named))
+    assert set(slots) - set(named) == {"P_CMA_AREA_BLOCKS"}
+
+
+def test_compile_params_puts_each_knob_in_its_slot():
+    import mmkit
+    from mmkit.engine import workload as W
+    from mmkit.run import compile_params
+    from mmkit.workloads import PARAMS, workload
+
+    mem = mmkit.Memory.synthetic(gib=1)
+    params = workload("review-04").params()
+    P = compile_params(params, mem)
+    assert P[W.P_MIX_FILE] == params["mix_file"] and P[W.P_SAMPLE_EVERY] == params["sample_every"]
+    assert P[W.P_CHURN_PPM] == round(params["churn"] * 1_000_000)
+    assert P[W.P_KCOMPACTD] == int(params["kcompactd"])
+    assert PARAMS["mix_file"].slot == "P_MIX_FILE"

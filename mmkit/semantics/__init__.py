@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Union
 
 from mmkit.errors import VariantError
-from mmkit.semantics.named import NAMED
+from mmkit.semantics.named import COMPARE_VARIANTS, NAMED, REPLAY_VARIANTS
 from mmkit.semantics.rules import (
     BalloonProtocol,
     CmaCleanRule,
@@ -58,7 +58,7 @@ def resolve(vs: Iterable[VariantLike] | VariantLike) -> list[Variant]:
 
 
 __all__ = [
-    "NAMED", "RULE_FIELDS", "BalloonProtocol", "CmaCleanRule", "FailureRoute", "FallbackRule", "IsolatedBit",
+    "COMPARE_VARIANTS", "NAMED", "REPLAY_VARIANTS", "RULE_FIELDS", "BalloonProtocol", "CmaCleanRule", "FailureRoute", "FallbackRule", "IsolatedBit",
     "MovableMarker", "NewpageRoute", "PageBalloonTest", "PageblockMerge", "PageTypes",
     "SwapcacheBit", "Variant", "VariantLike", "resolve", "variant",
 ]

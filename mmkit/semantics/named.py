@@ -136,3 +136,10 @@ _V6_18 = _V4_8.replace(
 )
 
 NAMED: dict[str, Variant] = {v.name: v for v in (_V45, _V3_02, _V3_04, _V3_04_REVIEWED, _V4_8, _V6_18)}
+
+# What runs when no variants are named. A comparison (mmkit.compare, mmkit.sweep, the
+# Explorer) shows the review: the kernel before the series, the reviewed code, as merged.
+# A recorded workload (mmkit.replay) is replayed under the kernels it could have met:
+# before the series, as merged, today.
+COMPARE_VARIANTS: tuple[str, ...] = ("v4.5", "v3-04", "v4.8")
+REPLAY_VARIANTS: tuple[str, ...] = ("v4.5", "v4.8", "v6.18")

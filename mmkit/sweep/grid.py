@@ -27,7 +27,7 @@ import polars as pl
 
 from mmkit.errors import ParameterError, VariantError
 from mmkit.inputs import check_gib, check_int, check_seed, check_tick_ms, check_ticks
-from mmkit.semantics import Variant, resolve
+from mmkit.semantics import COMPARE_VARIANTS, Variant, resolve
 from mmkit.workloads import PARAMS, Workload
 from mmkit.workloads import workload as get_workload
 
@@ -37,7 +37,7 @@ TRACE_KEYS = ("trace", "tick_ms")  # a replay's (mmkit.replay)
 NOT_WITH_TRACE = ("workload", "gib", "ticks")
 VARIANT_KEYS = ("variant", "variants")
 DEFAULT_WORKLOAD = "review-04"
-DEFAULT_VARIANTS = ("v4.5", "v3-04", "v4.8")
+DEFAULT_VARIANTS = COMPARE_VARIANTS
 DEFAULT_THIN = 21
 
 _INT = pl.Int64

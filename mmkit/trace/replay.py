@@ -30,11 +30,11 @@ from mmkit.model.kinds import PageKind
 from mmkit.model.memory import Memory
 from mmkit.pieces import Pacer
 from mmkit.result import CONTIGUITY_POINTS, Result, RunData
-from mmkit.semantics import Variant, VariantLike, resolve
+from mmkit.semantics import REPLAY_VARIANTS, Variant, VariantLike, resolve
 
 __all__ = ["DEFAULT_VARIANTS", "ReplayOps", "replay", "replay_ops", "requests", "versus_real"]
 
-DEFAULT_VARIANTS = ("v4.5", "v4.8", "v6.18")
+DEFAULT_VARIANTS = REPLAY_VARIANTS
 MAX_THREADS = 16
 # a trace whose pfns fall outside its start snapshot's zones more often than this is
 # not that snapshot's machine's (a few may: pages of another node)

@@ -22,14 +22,14 @@ from mmkit import viz
 from mmkit.errors import MmkitError, ParameterError
 from mmkit.inputs import MAX_TICKS, check_gib, check_int, check_number
 from mmkit.model.kinds import MAX_ORDER
-from mmkit.semantics import NAMED, Variant, resolve
+from mmkit.semantics import COMPARE_VARIANTS, NAMED, Variant, resolve
 from mmkit.viz import html as vhtml
 from mmkit.widgets import controls as C
 from mmkit.widgets.pageblock import pageblock_html
 from mmkit.workloads import PARAMS, PRESETS
 from mmkit.workloads import workload as get_workload
 
-DEFAULT_VARIANTS = ("v4.5", "v3-04", "v4.8")
+DEFAULT_VARIANTS = COMPARE_VARIANTS
 CHARTS = ("fragmentation", "misrouted", "buddyinfo", "memory_map", "table")
 TAB_TITLES = ("Fragmentation", "Faults", "Buddyinfo", "Memory map", "Before/after table")
 
