@@ -8,7 +8,9 @@ runs of the presets, one on 6 GiB (a Normal zone), and a replay of the bundled t
 
 ``NOT_SHOWN_BY_THE_PROBES`` are the rules these probes do not show changing anything, each
 with why; the slow test checks that it is exactly those, so a rule that goes dead fails
-here, and one that a better probe reaches must leave the list.
+here, and one that a better probe reaches must leave the list. Four of them are shown by
+a direct witness instead (``DIRECT_WITNESSES``): the kernel function that reads the rule,
+called on a state made for it, gives the kernel's two answers on the two sides.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -88,3 +91,126 @@ def test_the_rules_the_probes_do_not_show_are_exactly_those_listed():
     assert set(NOT_SHOWN_BY_THE_PROBES) <= set(RULE_FIELDS)
     shown = {f: witness(f) for f in NOT_SHOWN_BY_THE_PROBES}
     assert not {f: w for f, w in shown.items() if w is not None}, "shown now: take them off the list"
+
+
+# ---------------------------------------------------------------- direct witnesses
+# The rules the probes do not reach, each shown deciding an outcome on a state made for
+# it: the kernel function that reads the rule, called on both sides of the rule.
+
+def _full(variant, mib=32):
+    """A machine whose every page is allocated (watermarks lifted while it fills)."""
+    from mmkit.engine.sim import Sim
+
+    s = Sim(mmkit.Memory.synthetic(mib=mib, variant=variant, cpus=0), seed=1)
+    saved = s.A.wmark.copy()
+    s.A.wmark[:] = 0
+    pages = s.kernel(s.mem.nr_pages)
+    s.A.wmark[:] = saved
+    pages = pages[pages >= 0]
+    assert int(s.A.nr_free.sum()) == 0
+    return s, pages
+
+
+def witness_extfrag_costly_only():
+    """compaction_suitable at order 2 with every free page in an order-1 block: the
+    fragmentation index is 500 (failure from lack of memory), so v4.8 skips the zone
+    (COMPACT_NOT_SUITABLE_ZONE) where v6.x, testing it only above order 3, compacts."""
+    from mmkit.engine import compaction as C
+
+    base = NAMED["v4.8"]
+    s, pages = _full(base)
+    s.free(pages[pages % 4 < 2])  # pairs whose buddies stay allocated: order-1 blocks
+    z = s.zone_hi
+    assert C.fragmentation_index(s.A, z, 2) == 500
+    return {v: C.compaction_suitable(s.A, v.compile(), z, 2)
+            for v in (base, base.replace(extfrag_costly_only=True))}, (C.COMPACT_NOT_SUITABLE_ZONE, C.COMPACT_CONTINUE)
+
+
+def witness_compact_finished_low_wmark():
+    """__compact_finished for order 2 with one free order-2 block and the zone far below
+    its low watermark: v4.8's gate goes on (COMPACT_CONTINUE), v6.x finds the page
+    (COMPACT_PARTIAL, the kernel's COMPACT_SUCCESS)."""
+    from mmkit.engine import compaction as C
+    from mmkit.engine.buddy import get_pageblock_migratetype
+
+    base = NAMED["v4.8"]
+    s, pages = _full(base)
+    block = pages[(pages % 4 == 0) & (pages > pages.min() + 4096)][0]
+    s.free(np.arange(block, block + 4))
+    z = s.zone_hi
+    assert s.A.nr_free[z, 2] == 1
+    cc = C.new_cc(z, 2, True, True, int(get_pageblock_migratetype(s.A, block)))
+    cc[C.CC_MIGRATE_PFN] = int(s.mem.zone_start[z])  # pageblock-aligned, far below the free scanner
+    cc[C.CC_FREE_PFN] = int(s.mem.zone_end[z]) - 512
+    return {v: C.compact_finished(s.A, v.compile(), cc)
+            for v in (base, base.replace(compact_finished_low_wmark=False))}, (C.COMPACT_CONTINUE, C.COMPACT_PARTIAL)
+
+
+def witness_pageblock_merge():
+    """__free_one_page at pageblock order between a free CMA pageblock and its MOVABLE
+    buddy: v4.8 merges them into an order-10 block; v5.18's migratetype_is_mergeable
+    keeps two order-9 blocks (counts of free blocks of order 9 and 10)."""
+    from mmkit.engine import workload as W
+    from mmkit.engine.sim import Sim
+    from mmkit.semantics import PageblockMerge
+
+    out = {}
+    base = NAMED["v4.8"]
+    for v in (base, base.replace(pageblock_merge=PageblockMerge.NOT_UNMERGEABLE)):
+        s = Sim(mmkit.Memory.synthetic(mib=64, variant=v, cpus=0), seed=1)
+        P = np.zeros(W.NR_P, np.int64)
+        P[W.P_CMA_AREA_BLOCKS] = 1
+        W.setup_cma_area(s.A, s.vc, P)
+        saved = s.A.wmark.copy()
+        s.A.wmark[:] = 0
+        pages = s.anon(s.mem.nr_pages)
+        s.A.wmark[:] = saved
+        s.free(pages[pages >= 0])
+        s.check()
+        z = s.zone_hi
+        out[v] = (int(s.A.nr_free[z, 9]), int(s.A.nr_free[z, 10]))
+    return out, ((0, 12), (2, 11))
+
+
+def witness_swapcache_bit():
+    """stable_page_flags' KPF_SWAPCACHE for a swap-backed page with PG_owner_priv_1 (a
+    swap cache page from v4.10, where PG_swapcache is that bit) and for one with the old
+    PG_swapcache bit of its own."""
+    from mmkit.engine.kpageflags import stable_page_flags
+    from mmkit.model import flags as pg
+    from mmkit.model import kpf
+    from mmkit.semantics import SwapcacheBit
+
+    base = NAMED["v4.8"]
+    mem = mmkit.Memory.synthetic(mib=32, variant=base)
+    a, b = 1000, 1001
+    mem.flags[a] |= (1 << pg.PG_swapbacked) | (1 << pg.PG_owner_priv_1)
+    mem.flags[b] |= (1 << pg.PG_swapbacked) | (1 << pg.PG_swapcache_own)
+    out = {}
+    for v in (base, base.replace(swapcache_bit=SwapcacheBit.PG_OWNER_PRIV_1)):
+        words = np.zeros(mem.nr_pages, dtype=np.uint64)
+        stable_page_flags(mem.arrays(), v.compile(), words)
+        out[v] = tuple(int(words[p] >> kpf.KPF_SWAPCACHE & 1) for p in (a, b))
+    return out, ((0, 1), (1, 0))
+
+
+DIRECT_WITNESSES = {
+    "extfrag_costly_only": witness_extfrag_costly_only,
+    "compact_finished_low_wmark": witness_compact_finished_low_wmark,
+    "pageblock_merge": witness_pageblock_merge,
+    "swapcache_bit": witness_swapcache_bit,
+}
+
+
+@pytest.mark.parametrize("field", list(DIRECT_WITNESSES))
+def test_a_rule_the_probes_miss_decides_a_kernel_function(field):
+    got, want = DIRECT_WITNESSES[field]()
+    (base, a), (changed, b) = got.items()
+    assert [f for f in RULE_FIELDS if getattr(base, f) != getattr(changed, f)] == [field]
+    assert (a, b) == want
+
+
+def test_every_rule_is_shown_by_a_probe_or_a_direct_witness():
+    """What is neither: page_types (cannot change alone) and proactive_compaction
+    (tests/test_compaction_rules.py drives its kcompactd_tick)."""
+    assert set(NOT_SHOWN_BY_THE_PROBES) - set(DIRECT_WITNESSES) == {"page_types", "proactive_compaction"}
