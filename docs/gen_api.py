@@ -38,6 +38,21 @@ PUBLIC = [
     ("trace/replay.py", "versus_real", "mmkit.versus_real"),
     ("viz/timeline.py", "fragmentation", "mmkit.viz.fragmentation"),
     ("viz/timeline.py", "misrouted", "mmkit.viz.misrouted"),
+    ("viz/buddy.py", "buddyinfo", "mmkit.viz.buddyinfo"),
+    ("viz/contig.py", "contiguity", "mmkit.viz.contiguity"),
+    ("viz/contig.py", "contiguity_over_time", "mmkit.viz.contiguity_over_time"),
+    ("viz/memmap.py", "memory_map", "mmkit.viz.memory_map"),
+    ("viz/table.py", "compare_table", "mmkit.viz.compare_table"),
+    ("viz/monitor.py", "monitor_free", "mmkit.viz.monitor_free"),
+    ("viz/monitor.py", "monitor_indices", "mmkit.viz.monitor_indices"),
+    ("viz/monitor.py", "monitor_pageblocks", "mmkit.viz.monitor_pageblocks"),
+    ("viz/monitor.py", "monitor_compaction", "mmkit.viz.monitor_compaction"),
+    ("viz/monitor.py", "compact_prediction", "mmkit.viz.compact_prediction"),
+    ("viz/sweep.py", "sweep_allocations", "mmkit.viz.sweep_allocations"),
+    ("viz/sweep.py", "sweep_bands", "mmkit.viz.sweep_bands"),
+    ("viz/sweep.py", "sweep_distribution", "mmkit.viz.sweep_distribution"),
+    ("viz/sweep.py", "sweep_faults", "mmkit.viz.sweep_faults"),
+    ("viz/sweep.py", "sweep_fragmentation", "mmkit.viz.sweep_fragmentation"),
 ]
 SECTIONS = ("Parameters", "Returns", "Raises", "Notes", "Examples")
 REQUIRED = ("Parameters", "Returns", "Examples")

@@ -31,6 +31,7 @@ from mmkit.model.kinds import (
     PageKind,
 )
 from mmkit.model.memory import Memory
+from mmkit.model.samples import SAMPLE_NAMES
 from mmkit.semantics import RULE_FIELDS, Variant
 
 INDEX_ORDERS = (2, 3, 9)
@@ -91,26 +92,17 @@ def _timeline(run: RunData) -> tuple[pl.DataFrame, pl.DataFrame]:
         for o in INDEX_ORDERS:
             row[f"unusable_{o}"] = unusable_free_index(free[z0].tolist(), o) / 1000
             row[f"fragindex_{o}"] = fragmentation_index(free[z0].tolist(), o) / 1000
-        row["mixed_blocks"] = int(sm[W.SM_MIXED_BLOCKS])
-        row["movable_blocks"] = int(sm[W.SM_MOVABLE_BLOCKS])
-        row["mixed_movable_blocks"] = int(sm[W.SM_MIXED_MOVABLE_BLOCKS])
-        row["free_blocks"] = int(sm[W.SM_FREE_BLOCKS])
+        for i, name in enumerate(SAMPLE_NAMES):  # the sample's own counts (mmkit.model.samples)
+            if i != W.SM_TICK:
+                row[name] = int(sm[i])
         row["pageblocks"] = nblocks
-        row["used_pages"] = int(sm[W.SM_USED_PAGES])
-        row["unmovable_pages"] = int(sm[W.SM_UNMOVABLE_PAGES])
-        row["blocks_touched_unmovable"] = int(sm[W.SM_BLOCKS_TOUCHED_UNMOVABLE])
-        row["balloon_pages"] = int(sm[W.SM_BALLOON_PAGES])
-        row["zsmalloc_pages"] = int(sm[W.SM_ZSMALLOC_PAGES])
-        row["zram_objects"] = int(sm[W.SM_ZS_OBJECTS])
-        row["kpf_balloon_false_positive"] = int(sm[W.SM_KPF_BALLOON_FP])
-        row["kpf_balloon_false_negative"] = int(sm[W.SM_KPF_BALLOON_FN])
         row["thp_success"] = _ratio(int(vm[vm_idx["thp_fault_alloc"]]), int(vm[vm_idx["thp_fault_fallback"]]))
         row["order2_success"] = _ratio(int(vm[vm_idx["order2_alloc"]]), int(vm[vm_idx["order2_fail"]]))
         row["order3_success"] = _ratio(int(vm[vm_idx["order3_alloc"]]), int(vm[vm_idx["order3_fail"]]))
         for e in _st.FAULT_EVENTS:
             row[_st.EVENT_NAMES[e]] = int(fl[e])
         # KPF_BALLOON misreports are a state, not an event: pages misreported at this tick
-        row["kpf_balloon_misreport"] = int(sm[W.SM_KPF_BALLOON_FP] + sm[W.SM_KPF_BALLOON_FN])
+        row["kpf_balloon_misreport"] = int(sm[W.SM_KPF_BALLOON_FALSE_POSITIVE] + sm[W.SM_KPF_BALLOON_FALSE_NEGATIVE])
         for n, v in zip(_st.VMSTAT_NAMES, vm.tolist()):
             row[n] = int(v)
         rows.append(row)

@@ -67,7 +67,7 @@ def sampled(sim: Sim) -> dict[str, int]:
         "mixed_movable": out[W.SM_MIXED_MOVABLE_BLOCKS], "free_blocks": out[W.SM_FREE_BLOCKS],
         "used": out[W.SM_USED_PAGES], "unmovable": out[W.SM_UNMOVABLE_PAGES],
         "touched": out[W.SM_BLOCKS_TOUCHED_UNMOVABLE], "balloon": out[W.SM_BALLOON_PAGES],
-        "zsmalloc": out[W.SM_ZSMALLOC_PAGES], "fp": out[W.SM_KPF_BALLOON_FP], "fn": out[W.SM_KPF_BALLOON_FN],
+        "zsmalloc": out[W.SM_ZSMALLOC_PAGES], "fp": out[W.SM_KPF_BALLOON_FALSE_POSITIVE], "fn": out[W.SM_KPF_BALLOON_FALSE_NEGATIVE],
     }
 
 

@@ -249,6 +249,7 @@ def test_sweep_charts_keep_to_the_row_budget_on_big_sweeps():
 
 def test_sweep_charts_refuse_what_they_cannot_draw(local):
     from mmkit.viz import sweep as vs
+    from mmkit.viz.inputs import data_rows
 
     with pytest.raises(ParameterError, match="frame: expected the frame mmkit.sweep returns"):
         vs.sweep_allocations(pl.DataFrame({"x": [1]}))
@@ -262,6 +263,12 @@ def test_sweep_charts_refuse_what_they_cannot_draw(local):
         vs.sweep_bands(local.drop("timeline"))
     with pytest.raises(ParameterError, match="faults: 'oom'"):
         vs.sweep_faults(local, ["oom"])
+    with pytest.raises(ParameterError, match="faults: expected a fault name"):
+        vs.sweep_faults(local, 5)
+    # no fault happened and misrouted_putback was not kept: the first fault column, at zero
+    quiet = local.drop("misrouted_putback").with_columns(
+        [pl.lit(0, dtype=local.schema[f]).alias(f) for f in vs.FAULT_TITLES if f in local.columns and f != "misrouted_putback"])
+    assert data_rows(vs.sweep_faults(quiet)) > 0
 
 
 

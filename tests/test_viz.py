@@ -496,3 +496,12 @@ def test_tables_print_shares_as_percents_and_counts_as_integers(result):
         # no float with four decimals or more, no count printed as "12.0"
         assert not re.search(r"\d\.\d{4,}", out) and not re.search(r"\b\d+\.0\b(?![%\d])", out), out
     assert result.table(["free_o9"], changes=False).columns == ["counter", *ALL]
+
+
+def test_memory_map_refuses_more_maps_than_cells():
+    """17 variants in 16 cells: a clear error (the cell size used to double for ever)."""
+    variants = [mmkit.variant("v4.8").replace(name=f"v4.8-{i}") for i in range(17)]
+    res = mmkit.compare(workload="steady", variants=variants, gib=0.25, ticks=2, seed=1, progress=False)
+    with pytest.raises(ParameterError, match="max_cells: 16 cells cannot hold 17 maps"):
+        viz.memory_map(res, max_cells=16)
+    assert viz.memory_map(res, max_cells=17).to_dict()["title"]

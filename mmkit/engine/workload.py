@@ -60,6 +60,7 @@ from mmkit.engine.state import (
 from mmkit.model.encodings import MAPPING_ID_BALLOON
 from mmkit.model.flags import PG_head
 from mmkit.model.kinds import MAX_ORDER, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, PageKind
+from mmkit.model.samples import SAMPLE_NAMES
 from mmkit.semantics.rules import FallbackRule, PageblockMerge
 from mmkit.semantics.variant import (
     F_ALLOC_NOFRAGMENT,
@@ -115,21 +116,28 @@ P_KCOMPACTD = 24  # 1: background compaction after a high-order failure
 P_SAMPLE_EVERY = 25
 NR_P = 26
 
-# sample columns (besides nr_free per zone and order, vmstat and fault counts)
+# sample slots, one per row of mmkit.model.samples (besides nr_free per zone and order,
+# vmstat and fault counts)
 SM_TICK = 0
-SM_MIXED_BLOCKS = 1  # pageblocks holding a page allocated with another migratetype
+SM_MIXED_BLOCKS = 1
 SM_MOVABLE_BLOCKS = 2
 SM_MIXED_MOVABLE_BLOCKS = 3
-SM_KPF_BALLOON_FP = 4  # pages KPF_BALLOON calls balloon that are not
-SM_KPF_BALLOON_FN = 5  # balloon pages KPF_BALLOON misses
-SM_UNMOVABLE_PAGES = 6  # pages allocated unmovable or reclaimable (page_owner's migratetype)
-SM_BLOCKS_TOUCHED_UNMOVABLE = 7  # pageblocks holding at least one such page
-SM_USED_PAGES = 8
-SM_BALLOON_PAGES = 9
-SM_ZS_OBJECTS = 10
-SM_ZSMALLOC_PAGES = 11
-SM_FREE_BLOCKS = 12  # pageblocks entirely free
-NR_SM = 13
+SM_FREE_BLOCKS = 4
+SM_USED_PAGES = 5
+SM_UNMOVABLE_PAGES = 6
+SM_BLOCKS_TOUCHED_UNMOVABLE = 7
+SM_BALLOON_PAGES = 8
+SM_ZSMALLOC_PAGES = 9
+SM_ZRAM_OBJECTS = 10
+SM_KPF_BALLOON_FALSE_POSITIVE = 11
+SM_KPF_BALLOON_FALSE_NEGATIVE = 12
+NR_SM = len(SAMPLE_NAMES)
+_sm = {k: v for k, v in globals().items() if k.startswith("SM_")}
+_want = {"SM_" + n.upper(): i for i, n in enumerate(SAMPLE_NAMES)}
+if _sm != _want:
+    raise ImportError("mmkit.engine.workload: the SM_* constants must be mmkit.model.samples' rows in order; "
+                      f"add or fix: {sorted(f'{k} = {v}' for k, v in _want.items() if _sm.get(k) != v)}, "
+                      f"remove: {sorted(k for k in _sm if k not in _want)}")
 
 
 @kernel
@@ -283,13 +291,13 @@ def _sample_pageblocks(A, vc, S, out, t_frame, t_free, t_used, t_unmov, t_balloo
     out[SM_MIXED_BLOCKS] = mixed
     out[SM_MOVABLE_BLOCKS] = movable
     out[SM_MIXED_MOVABLE_BLOCKS] = mixed_movable
-    out[SM_KPF_BALLOON_FP] = fp
-    out[SM_KPF_BALLOON_FN] = fn
+    out[SM_KPF_BALLOON_FALSE_POSITIVE] = fp
+    out[SM_KPF_BALLOON_FALSE_NEGATIVE] = fn
     out[SM_UNMOVABLE_PAGES] = unmov
     out[SM_BLOCKS_TOUCHED_UNMOVABLE] = touched
     out[SM_USED_PAGES] = used
     out[SM_BALLOON_PAGES] = bal
-    out[SM_ZS_OBJECTS] = S.st[ST_ZS_OBJECTS]
+    out[SM_ZRAM_OBJECTS] = S.st[ST_ZS_OBJECTS]
     out[SM_ZSMALLOC_PAGES] = zsp
     out[SM_FREE_BLOCKS] = free_blocks
 

@@ -48,15 +48,14 @@ def _timeline_metrics() -> tuple[str, ...]:
     """Every numeric column of ``Result.timeline`` (see ``mmkit.result._timeline``)."""
     from mmkit.engine import state as _st
     from mmkit.model.kinds import MAX_ORDER
+    from mmkit.model.samples import SAMPLE_NAMES
     from mmkit.result import FAULTS, INDEX_ORDERS
 
     names = ["free_pages", *(f"free_o{o}" for o in range(MAX_ORDER))]
     for o in INDEX_ORDERS:
         names += [f"unusable_{o}", f"fragindex_{o}"]
-    names += ["mixed_blocks", "movable_blocks", "mixed_movable_blocks", "free_blocks", "pageblocks", "used_pages",
-              "unmovable_pages", "blocks_touched_unmovable", "balloon_pages", "zsmalloc_pages", "zram_objects",
-              "kpf_balloon_false_positive", "kpf_balloon_false_negative", "thp_success", "order2_success",
-              "order3_success", *FAULTS, *_st.VMSTAT_NAMES]
+    names += [*SAMPLE_NAMES[1:], "pageblocks", "thp_success", "order2_success", "order3_success", *FAULTS,
+              *_st.VMSTAT_NAMES]
     return tuple(dict.fromkeys(names))
 
 

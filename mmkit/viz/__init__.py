@@ -14,7 +14,18 @@ and one colour-blind-safe colour per variant and per page kind (``VARIANT_COLORS
 * :func:`compare_table`: the before/after table as styled HTML;
 * :func:`monitor_free`, :func:`monitor_indices`, :func:`monitor_pageblocks`,
   :func:`monitor_compaction`, :func:`compact_prediction`: a live machine over time
-  (``mmkit.widgets.Monitor``), from a :class:`mmkit.metrics.History` frame.
+  (``mmkit.widgets.Monitor``), from a :class:`mmkit.metrics.History` frame;
+* :func:`sweep_fragmentation`, :func:`sweep_bands`, :func:`sweep_distribution`,
+  :func:`sweep_faults`, :func:`sweep_allocations`: a sweep's cells (``mmkit.sweep``),
+  from its frame.
+
+Every public chart's parameters, result, errors and an example: ``docs/api.md``.
+
+To add a chart: a function of a frame or a Result in the module of its family, its input
+checks from ``mmkit.viz.inputs`` (a ParameterError naming the argument, at most
+``MAX_ROWS`` rows embedded), its export here, a numpydoc docstring and its line in
+``docs/gen_api.py``'s PUBLIC; ``tests/test_viz.py`` checks every chart fits a report
+column and draws offline.
 """
 
 from __future__ import annotations

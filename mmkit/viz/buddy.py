@@ -70,8 +70,54 @@ def buddyinfo_frame(obj: Any) -> tuple[pl.DataFrame, str]:
 
 
 def buddyinfo(obj: Any, zone: str | None = None) -> alt.FacetChart:
-    """Free blocks by order (``/proc/buddyinfo``, ``free_area[order].nr_free``) per zone;
-    for a Result, every variant's final state side by side. ``zone``: one zone name."""
+    """Free blocks by order per zone (``/proc/buddyinfo``); for a Result, every variant's
+    final state side by side.
+
+    Parameters
+    ----------
+    obj : Result, Memory, Snapshot, str or os.PathLike
+        A Result from :func:`mmkit.compare` or :func:`mmkit.simulate` (each variant's
+        state at its last tick), a Memory (synthetic, a run's final memory, or rebuilt
+        from a snapshot), a Snapshot from :func:`mmkit.snapshot.load`, or the path of a
+        snapshot folder (loaded here).
+    zone : str, optional
+        One zone name to draw (default: every populated zone, one panel each). Where
+        the zones of several NUMA nodes are drawn, a zone is named ``"node N Zone"``.
+
+    Returns
+    -------
+    altair.FacetChart
+        One panel per zone, a bar per order and variant (a Memory is labelled by its
+        variant, a Snapshot by its kernel release): ``nr_free``, the free blocks of
+        2^order pages, on a symlog scale; the tooltip adds the MiB they hold. The
+        chart's data is the polars frame ``variant, zone, order, nr_free, free_mib``.
+
+    Raises
+    ------
+    ParameterError
+        ``obj`` is none of the kinds above, or ``zone`` is not one of its zones.
+    SnapshotError
+        A snapshot folder given by its path cannot be loaded.
+
+    Notes
+    -----
+    The counts are ``zone->free_area[order].nr_free``, what ``frag_show_print``
+    (``mm/vmstat.c``) prints in ``/proc/buddyinfo``: populated zones only, one count per
+    order (0 to 10 on x86-64). A Result's come from its ``zone_timeline`` (``free_o0`` ..
+    ``free_o10``) at each variant's last tick, a Memory's from its free lists
+    (``Memory.nr_free``), a Snapshot's from its ``buddyinfo`` file as the kernel wrote it.
+
+    Examples
+    --------
+    >>> snap = mmkit.snapshot.load("data/fragmented")
+    >>> chart = mmkit.viz.buddyinfo(snap, zone="Normal")
+    >>> type(chart).__name__
+    'FacetChart'
+    >>> chart.title["text"]
+    'Free blocks by order per zone (buddyinfo)'
+    >>> chart.data.filter(order=9)["nr_free"].item()  # no free 2 MiB block left in Normal
+    0
+    """
     df, what = buddyinfo_frame(obj)
     zones = df["zone"].unique(maintain_order=True).to_list()
     if zone is not None:

@@ -34,14 +34,62 @@ def _as_contiguity(obj: Any) -> Contiguity:
 
 
 def contiguity(obj: Any, *, zones: list[str] | None = None) -> alt.HConcatChart:
-    """Two panels. Left: how much memory sits in runs of at least a given length, of
-    free frames and of frames that are free or movable (what ``alloc_contig_range``
-    could make free), from 4 KiB to 1 GiB and beyond, over the zones drawn. Right: the
-    naturally aligned 2 MiB, 32 MiB and 1 GiB ranges of each zone by state: free now,
-    freeable, or spoiled, by the worst frame in them.
+    """Contiguity beyond MAX_ORDER: memory in long runs and the aligned ranges
+    ``alloc_contig_range`` could make free, from a Memory, a Snapshot or a Contiguity.
 
-    ``obj``: a :class:`~mmkit.metrics.contiguity.Contiguity`, a Memory or a Snapshot.
-    ``zones``: the zones to draw (default: every zone with pages)."""
+    Parameters
+    ----------
+    obj : Contiguity, Memory or Snapshot
+        A :class:`~mmkit.metrics.contiguity.Contiguity` from :func:`mmkit.contiguity`,
+        or what it measures: a Memory (synthetic, a run's final memory
+        ``result.memories[name]``, or rebuilt from a snapshot) or a Snapshot (rebuilt
+        here with ``Memory.from_snapshot``).
+    zones : list of str, optional
+        The zones to draw, by name (default: every zone with pages).
+
+    Returns
+    -------
+    altair.HConcatChart
+        Two panels. Left: how much memory (GiB) sits in runs of at least a given
+        length, of free frames and of frames that are free or movable (what
+        ``alloc_contig_range`` could make free), from 4 KiB to 1 GiB and beyond, over
+        the zones drawn. Right: the naturally aligned 2 MiB, 32 MiB and 1 GiB ranges of
+        each zone by state: free now, freeable, or spoiled, by the worst frame in them
+        (pinned, reclaimable slab, unmovable, not initialised yet, hole). The subtitle
+        gives the share of memory that cannot move and the share of 2 MiB blocks it
+        touches.
+
+    Raises
+    ------
+    ParameterError
+        ``obj`` is not one of the kinds above (a Result is refused: pass one of its
+        ``memories``), or ``zones`` is not a list of names or names a zone this memory
+        does not have.
+    SnapshotError
+        A Snapshot ``Memory.from_snapshot`` cannot rebuild (no ``kpageflags``,
+        ``kpagecount`` or ``zoneinfo``, or a page size or pageblock order mmkit does not
+        model).
+
+    Notes
+    -----
+    The classes of frames and the rules are those of :func:`mmkit.contiguity`:
+    ``alloc_contig_range`` (``mm/page_alloc.c``, ``has_unmovable_pages`` in
+    ``mm/page_isolation.c``) migrates movable pages and takes free ones, and
+    ``isolate_migratepages_block`` (``mm/compaction.c``) passes over pinned pages
+    (``page_count > page_mapcount``). Ranges are naturally aligned, as
+    ``alloc_contig_pages`` and hugetlb's gigantic pages take them; a run never crosses a
+    zone boundary. The classes are the model's truth (``Memory.kind``), not what a
+    variant's page-type tests report.
+
+    Examples
+    --------
+    >>> mem = mmkit.Memory.synthetic(mib=64, variant="v6.18")
+    >>> chart = mmkit.viz.contiguity(mem)
+    >>> type(chart).__name__
+    'HConcatChart'
+    >>> chart.title["subtitle"]  # an empty machine: everything can move
+    ['0.0% of memory cannot move (unmovable, reclaimable slab, pinned) and it touches 0.0% of the 2 MiB blocks']
+    """
     c = _as_contiguity(obj)
     have = c.summary.filter(pl.col("pages") > 0)["zone"].to_list()
     if zones is None:
@@ -113,10 +161,48 @@ SERIES = {"freeable_2MiB": ["2 MiB ranges", "freeable"], "freeable_1GiB": ["1 Gi
 
 
 def contiguity_over_time(result: Any) -> alt.VConcatChart:
-    """Over a run, per variant: the 2 MiB and 1 GiB aligned ranges that could be made
-    free (every frame free or movable) and the share of 2 MiB blocks touched by a page
-    that cannot move, from ``result.contiguity`` (taken at about nine ticks of each run).
-    The series make zsmalloc pages movable: the variants differ here."""
+    """Over a run, per variant: the aligned ranges that could be made free and the share
+    of 2 MiB blocks touched by a page that cannot move.
+
+    Parameters
+    ----------
+    result : Result
+        From :func:`mmkit.compare` or :func:`mmkit.simulate` (or :func:`mmkit.load_result`
+        of a result saved with its contiguity rows).
+
+    Returns
+    -------
+    altair.VConcatChart
+        Panels over ticks, one line per variant: the naturally aligned 2 MiB ranges
+        every frame of which is free or movable; the same of 1 GiB ranges (left out on a
+        machine with no 1 GiB range inside one zone, below about 2 GiB); and the share
+        of 2 MiB blocks that hold a page that cannot move (unmovable, reclaimable slab,
+        pinned).
+
+    Raises
+    ------
+    ParameterError
+        Not a Result, or a Result without contiguity rows (saved before they were
+        taken).
+
+    Notes
+    -----
+    The rows are ``result.contiguity`` (:func:`mmkit.metrics.contiguity.contiguity_row`,
+    from the engine's per-pageblock counts), taken at the start, every ``ticks // 8``
+    ticks and at the end of each run: about nine points. A range is freeable as
+    ``alloc_contig_range`` (``mm/page_alloc.c``) could free it, by migrating its movable
+    pages. The series make zsmalloc pages movable (the variant rule
+    ``zsmalloc_movable``): the variants differ here.
+
+    Examples
+    --------
+    >>> res = mmkit.compare(variants=["v4.5", "v4.8"], gib=0.25, ticks=20, seed=1)
+    >>> chart = mmkit.viz.contiguity_over_time(res)
+    >>> type(chart).__name__
+    'VConcatChart'
+    >>> len(chart.vconcat)  # 0.25 GiB holds no 1 GiB range: that panel is left out
+    2
+    """
     result = check_result(result)
     df = result.contiguity
     if df.height == 0:

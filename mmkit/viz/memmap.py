@@ -186,12 +186,70 @@ def map_frame(pbs: Pageblocks, bin_blocks: int, faults: dict[int, tuple[int, str
 def memory_map(obj: Any, color: str = "kind", variant: Any = None, max_cells: int = 4000, *,
                highlight: int | None = None) -> alt.FacetChart:
     """Physical memory as a picture, lowest address at the top left: one cell per
-    pageblock (2 MiB), or per run of 2^k pageblocks when there are more than
-    ``max_cells`` in all; coloured by the dominant real owner (``color="kind"``), the
-    share of mixed pageblocks (a block holding pages of another migratetype, as
-    pagetypeinfo's "mixed blocks") or the pageblock migratetype. For a Result, each
-    variant's final memory (``variant``: one name, a list, or None for all) with the
-    cells where faults happened marked. ``highlight``: a pageblock number to outline.
+    pageblock, coloured by its owner, its mixedness or its migratetype; a Result's
+    faults marked.
+
+    Parameters
+    ----------
+    obj : Memory or Result
+        A Memory (synthetic, a run's final memory, or rebuilt from a snapshot with
+        ``Memory.from_snapshot``), or a Result from :func:`mmkit.compare` or
+        :func:`mmkit.simulate` (each variant's final memory, one map each).
+    color : {"kind", "mixed", "migratetype"}
+        What a cell's colour says: "kind" the dominant real owner of its pages (holes
+        aside), "mixed" whether the pageblock is mixed (the share of mixed pageblocks
+        when a cell holds several), "migratetype" the pageblock's migratetype (the one
+        most of the cell's pageblocks have). Default "kind".
+    variant : str, Variant or list of them, optional
+        With a Result only: the variants to draw (default None: all of them).
+    max_cells : int
+        The most cells drawn over all the maps, 16..5000 (default 4000). When the
+        pageblocks are more, a cell is a run of 2^k pageblocks, the smallest k that
+        fits.
+    highlight : int, optional
+        A pageblock number to outline in black.
+
+    Returns
+    -------
+    altair.FacetChart
+        One map per memory (three a row), a cell per pageblock (2 MiB) or run of
+        pageblocks; cells that are all hole are left out. The tooltip gives the
+        cell's pageblocks, start pfn, zone, its three largest owners with their page
+        counts, migratetype, mixed share and faults. For a Result, black crosses mark
+        the cells where faults happened (sized by their count; the tooltip names the
+        most frequent fault and the rule that decided it). A click picks a cell (the
+        point selection ``"cell"`` on the fields ``map`` and ``cell``).
+
+    Raises
+    ------
+    ParameterError
+        ``obj`` is neither a Memory nor a Result; ``color`` is not one of the three;
+        ``max_cells`` is not an integer in 16..5000; ``variant`` is given with a
+        Memory, or names no variant of the Result; ``highlight`` is not a pageblock
+        number of this memory.
+
+    Notes
+    -----
+    A pageblock is ``pageblock_nr_pages`` (512) pages, 2 MiB, and its migratetype the
+    low bits of its ``pageblock_flags`` word, as ``get_pageblock_migratetype`` reads
+    them (``get_pfnblock_flags_mask``, ``mm/page_alloc.c``). A pageblock is mixed when it holds a page whose natural
+    migratetype is not the block's (movable pages in a CMA block are not), as
+    ``/proc/pagetypeinfo``'s "Number of mixed blocks" counts them with page_owner
+    (``pagetypeinfo_showmixedcount_print``, ``mm/page_owner.c``). Owners are the
+    model's truth (``Memory.kind``), not what a variant's page-type tests report. A
+    Result's maps come from ``Result.pageblocks`` and its fault marks from
+    ``Result.events``.
+
+    Examples
+    --------
+    >>> mem = mmkit.Memory.synthetic(mib=64, variant="v6.18")
+    >>> chart = mmkit.viz.memory_map(mem, color="migratetype")
+    >>> type(chart).__name__
+    'FacetChart'
+    >>> chart.data.height  # a cell per pageblock: 64 MiB is 32 pageblocks of 2 MiB
+    32
+    >>> chart.data["migratetype"].unique().to_list()  # as after boot: all MOVABLE
+    ['Movable']
     """
     from mmkit.model.memory import Memory
     from mmkit.result import Result
@@ -219,6 +277,9 @@ def memory_map(obj: Any, color: str = "kind", variant: Any = None, max_cells: in
     if highlight is not None:
         highlight = check_int("highlight", highlight, 0, nb - 1)
     per_map = max_cells // len(maps)
+    if per_map < 1:
+        raise ParameterError(f"max_cells: {max_cells} cells cannot hold {len(maps)} maps (one per variant); "
+                             f"raise max_cells to at least {len(maps)} or name fewer variants with variant=")
     bin_blocks = 1
     while -(-nb // bin_blocks) > per_map:
         bin_blocks *= 2

@@ -65,9 +65,52 @@ def _subtitle(df: pl.DataFrame) -> str:
 
 
 def monitor_free(history: pl.DataFrame, zone: str | None = None) -> alt.TopLevelMixin:
-    """Free memory by order over time (stacked: free MiB in blocks of each order, from
-    buddyinfo), all zones or ``zone``; with ``zone`` its watermarks (min, low, high) from
-    zoneinfo. Below: the last sample's free blocks by order per zone (buddyinfo)."""
+    """Free memory by order over time, from buddyinfo, with a zone's watermarks; below,
+    the last sample's free blocks by order per zone.
+
+    Parameters
+    ----------
+    history : polars.DataFrame
+        A history frame (:data:`mmkit.metrics.history.SCHEMA`):
+        ``mmkit.metrics.History().frame``, ``Monitor.history``, or a saved series'
+        ``mmkit.snapshot.load_series(path).history``.
+    zone : str, optional
+        A zone name: its free memory and its watermarks (default: all zones summed, no
+        watermarks).
+
+    Returns
+    -------
+    altair.VConcatChart or altair.Chart
+        Above, free MiB over time stacked by order (``nr_free`` x 2^order pages), with
+        ``zone``'s min, low and high watermarks dashed; below, the last sample's
+        ``nr_free`` by order per zone (symlog). A history without samples gives a chart
+        of one line of text saying so.
+
+    Raises
+    ------
+    ParameterError
+        ``history`` is not a history frame, or ``zone`` is not a zone it sampled.
+
+    Notes
+    -----
+    ``nr_free`` is ``zone->free_area[order].nr_free`` as ``/proc/buddyinfo`` prints it
+    (``frag_show_print``, ``mm/vmstat.c``); the watermarks are the ``min``, ``low`` and
+    ``high`` lines of ``/proc/zoneinfo`` (``zoneinfo_show_print``, ``mm/vmstat.c``), in
+    pages, drawn in MiB of 4 KiB pages. Samples beyond the 5,000 rows a chart may embed
+    are thinned to evenly spaced ones, the last kept.
+
+    Examples
+    --------
+    >>> snap = "data/idle"  # a snapshot folder: the /proc files a sample reads
+    >>> h = mmkit.metrics.History()
+    >>> h.append(mmkit.snapshot.sample(proc_root=snap, debugfs_root=snap, kpageflags=False))
+    1
+    >>> chart = mmkit.viz.monitor_free(h.frame, zone="Normal")
+    >>> type(chart).__name__
+    'VConcatChart'
+    >>> chart.vconcat[0].title["subtitle"][0]
+    '1 sample; zone Normal; free MiB = nr_free x 2^order pages'
+    """
     df = _check(history)
     zones = df.filter(pl.col("metric") == "nr_free")["zone"].unique(maintain_order=True).to_list()
     if not zones:
@@ -119,9 +162,51 @@ def monitor_free(history: pl.DataFrame, zone: str | None = None) -> alt.TopLevel
 
 def monitor_indices(history: pl.DataFrame, order: int = 9) -> alt.TopLevelMixin:
     """The unusable free space index and the fragmentation index at ``order`` over time,
-    one line per zone (the kernel's integer formulas on each sample's buddyinfo, as debugfs
-    ``extfrag/`` prints them); the fragmentation index where it is defined (no free block
-    of the order), with ``extfrag_threshold``."""
+    one line per zone.
+
+    Parameters
+    ----------
+    history : polars.DataFrame
+        A history frame (:data:`mmkit.metrics.history.SCHEMA`):
+        ``mmkit.metrics.History().frame``, ``Monitor.history``, or a saved series'
+        ``mmkit.snapshot.load_series(path).history``.
+    order : int
+        The allocation order, 0..63 (default 9: a 2 MiB huge page on x86-64); an order
+        the samples do not have gives a chart of one line of text saying so.
+
+    Returns
+    -------
+    altair.VConcatChart or altair.Chart
+        Above, the unusable free space index (0 best, 1 worst); below, the
+        fragmentation index where it is defined (no free block of the order), with
+        ``extfrag_threshold`` (0.5) dashed. Without samples at ``order``, a chart of one
+        line of text.
+
+    Raises
+    ------
+    ParameterError
+        ``history`` is not a history frame, or ``order`` is not an integer in 0..63.
+
+    Notes
+    -----
+    Both indices are the kernel's integer formulas (``unusable_free_index`` and
+    ``__fragmentation_index``, ``mm/vmstat.c``) computed on each sample's buddyinfo,
+    so they are what debugfs ``extfrag/unusable_index`` and ``extfrag/extfrag_index``
+    print at that moment, divided by 1000. The kernel prints -1 for the fragmentation
+    index while a free block of the order exists (the allocation would succeed);
+    ``compaction_suitable`` (``mm/compaction.c``) compacts only above
+    ``extfrag_threshold`` (sysctl ``vm.extfrag_threshold``, 500).
+
+    Examples
+    --------
+    >>> snap = "data/idle"  # a snapshot folder: the /proc files a sample reads
+    >>> h = mmkit.metrics.History()
+    >>> h.append(mmkit.snapshot.sample(proc_root=snap, debugfs_root=snap, kpageflags=False))
+    1
+    >>> chart = mmkit.viz.monitor_indices(h.frame, order=9)
+    >>> chart.title["text"]
+    'Fragmentation at order 9 over time'
+    """
     df = _check(history)
     order = check_order(order, 64)
     idx = df.filter(pl.col("metric").is_in(["unusable_index", "fragmentation_index"]) & (pl.col("order") == order))
@@ -154,9 +239,57 @@ def monitor_indices(history: pl.DataFrame, order: int = 9) -> alt.TopLevelMixin:
 
 
 def monitor_pageblocks(history: pl.DataFrame, unavailable: Mapping[str, str] | None = None) -> alt.TopLevelMixin:
-    """Mixed pageblocks per zone over time (kpageflags: an LRU page and a slab or
-    page-table page in one pageblock), and pageblocks per migratetype over time
-    (pagetypeinfo, all zones); each part says why when its source is unavailable."""
+    """Mixed pageblocks per zone over time (kpageflags), and pageblocks per migratetype
+    over time (pagetypeinfo, all zones).
+
+    Parameters
+    ----------
+    history : polars.DataFrame
+        A history frame (:data:`mmkit.metrics.history.SCHEMA`):
+        ``mmkit.metrics.History().frame``, ``Monitor.history``, or a saved series'
+        ``mmkit.snapshot.load_series(path).history``.
+    unavailable : mapping of str to str, optional
+        Why a source could not be read, by source name (``"kpageflags"``,
+        ``"pagetypeinfo"``): ``Sample.unavailable``, ``History.unavailable`` or
+        ``Monitor.unavailable``. Shown in place of a part that has no rows.
+
+    Returns
+    -------
+    altair.VConcatChart
+        Two parts, each a line chart, or a line of text saying why its source is
+        unavailable: mixed pageblocks per zone (kpageflags is read at most a tenth of
+        the time: not every sample has a point), and pageblocks per migratetype summed
+        over the zones (symlog), its subtitle giving page_owner's mixed blocks at the
+        last sample when the kernel printed them.
+
+    Raises
+    ------
+    ParameterError
+        ``history`` is not a history frame.
+
+    Notes
+    -----
+    A pageblock is mixed here when it holds a page on an LRU list (``KPF_LRU``:
+    movable) and a slab or page-table page (``KPF_SLAB``, ``KPF_PGTABLE``: unmovable or
+    reclaimable), read from ``/proc/kpageflags`` (``stable_page_flags``,
+    ``fs/proc/page.c``; root only): /proc does not say a pageblock's migratetype, so
+    this counts mixed mobility. The pageblocks per migratetype are
+    ``/proc/pagetypeinfo``'s "Number of blocks type" (``pagetypeinfo_showblockcount``,
+    ``mm/vmstat.c``; root only since v5.6) and its "Number of mixed blocks"
+    (``pagetypeinfo_showmixedcount_print``, ``mm/page_owner.c``) when page_owner is on.
+
+    Examples
+    --------
+    >>> snap = "data/idle"  # a snapshot folder: the /proc files a sample reads
+    >>> h = mmkit.metrics.History()
+    >>> h.append(mmkit.snapshot.sample(proc_root=snap, debugfs_root=snap, kpageflags=False))
+    1
+    >>> chart = mmkit.viz.monitor_pageblocks(h.frame, h.unavailable)
+    >>> type(chart).__name__
+    'VConcatChart'
+    >>> chart.vconcat[0].data["line"].to_list()  # kpageflags was not read
+    ['kpageflags: not asked for (kpageflags=False)']
+    """
     df = _check(history)
     unavailable = dict(unavailable or {})
     parts = []
@@ -198,10 +331,50 @@ def monitor_pageblocks(history: pl.DataFrame, unavailable: Mapping[str, str] | N
 
 
 def monitor_compaction(history: pl.DataFrame, unavailable: Mapping[str, str] | None = None) -> alt.TopLevelMixin:
-    """vmstat's compaction counters since the first sample kept: events (``compact_stall``,
-    ``compact_success``, ``compact_fail``, ``compact_daemon_wake``) and pages
-    (``compact_migrate_scanned``, ``compact_free_scanned``, ``compact_isolated``,
-    ``pgmigrate_success``)."""
+    """vmstat's compaction counters over time, since the first sample kept: events and
+    pages.
+
+    Parameters
+    ----------
+    history : polars.DataFrame
+        A history frame (:data:`mmkit.metrics.history.SCHEMA`):
+        ``mmkit.metrics.History().frame``, ``Monitor.history``, or a saved series'
+        ``mmkit.snapshot.load_series(path).history``.
+    unavailable : mapping of str to str, optional
+        Why a source could not be read, by source name; ``"vmstat"``'s reason is shown
+        when the history has no compaction counters.
+
+    Returns
+    -------
+    altair.VConcatChart or altair.Chart
+        Two panels of step lines, each counter's increase since the first sample kept
+        (the tooltip also gives the value read): events (``compact_stall``,
+        ``compact_success``, ``compact_fail``, ``compact_daemon_wake``) and pages
+        (``compact_migrate_scanned``, ``compact_free_scanned``, ``compact_isolated``,
+        ``pgmigrate_success``). Without those counters, a chart of one line of text.
+
+    Raises
+    ------
+    ParameterError
+        ``history`` is not a history frame.
+
+    Notes
+    -----
+    The counters are ``/proc/vmstat`` items as read (``vmstat_text[]``,
+    ``mm/vmstat.c``): the ``compact_*`` ones exist with ``CONFIG_COMPACTION``,
+    ``pgmigrate_success`` with ``CONFIG_MIGRATION``. They count since boot; the chart
+    draws them from the oldest sample the history keeps.
+
+    Examples
+    --------
+    >>> snap = "data/idle"  # a snapshot folder: the /proc files a sample reads
+    >>> h = mmkit.metrics.History()
+    >>> h.append(mmkit.snapshot.sample(proc_root=snap, debugfs_root=snap, kpageflags=False))
+    1
+    >>> chart = mmkit.viz.monitor_compaction(h.frame)
+    >>> type(chart).__name__
+    'VConcatChart'
+    """
     df = _check(history)
     vm = df.filter(pl.col("metric").is_in(list(COMPACTION_EVENTS + COMPACTION_PAGES)))
     if not vm.height:
@@ -229,9 +402,55 @@ def monitor_compaction(history: pl.DataFrame, unavailable: Mapping[str, str] | N
 
 def compact_prediction(frame: pl.DataFrame, title: str = "What compact_memory would do now",
                        subtitle: list[str] | None = None) -> alt.TopLevelMixin:
-    """Free blocks by order per zone, side by side for each ``state`` of ``frame``
-    (``state, zone, order, nr_free``): the captured state, the prediction, and the real
-    result when there is one."""
+    """Free blocks by order per zone, side by side for each state: the captured state,
+    what ``compact_memory`` would make of it, and the real result when there is one.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        Columns ``state, zone, order, nr_free``, one row per state, zone and order
+        (``Monitor.prediction``, as ``Monitor.predict`` returns it). States are drawn in
+        the order they first appear.
+    title : str
+        The chart's title (default "What compact_memory would do now").
+    subtitle : list of str, optional
+        Lines under the title (default: none).
+
+    Returns
+    -------
+    altair.FacetChart
+        One panel per zone, a bar per order and state of ``nr_free`` (symlog), each
+        state in its own colour (four colours: up to four states).
+
+    Raises
+    ------
+    ParameterError
+        ``frame`` is not a polars frame with the columns ``state``, ``zone``,
+        ``order`` and ``nr_free``.
+
+    Notes
+    -----
+    ``nr_free`` is ``zone->free_area[order].nr_free`` (``/proc/buddyinfo``). The
+    prediction is :func:`mmkit.compact_memory` on the machine rebuilt from a capture:
+    what ``echo 1 > /proc/sys/vm/compact_memory`` does (``sysctl_compaction_handler``
+    and ``compact_nodes``, ``mm/compaction.c``: every populated zone compacted whole,
+    order -1, ``MIGRATE_SYNC``); the real result is buddyinfo read again after writing
+    that file.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> mem = mmkit.Memory.synthetic(mib=64, variant="v6.18")
+    >>> after, vm = mmkit.compact_memory(mem)
+    >>> free = mmkit.metrics.free_pages_by_order
+    >>> frame = pl.concat([free(m).select("zone", "order", "nr_free", state=pl.lit(s))
+    ...                    for s, m in (("now", mem), ("predicted", after))])
+    >>> chart = mmkit.viz.compact_prediction(frame)
+    >>> type(chart).__name__
+    'FacetChart'
+    >>> chart.title["text"]
+    'What compact_memory would do now'
+    """
     if not isinstance(frame, pl.DataFrame) or not {"state", "zone", "order", "nr_free"} <= set(frame.columns):
         raise ParameterError("frame: expected a polars frame with state, zone, order, nr_free (Monitor.prediction)")
     states = frame["state"].unique(maintain_order=True).to_list()

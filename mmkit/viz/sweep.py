@@ -148,9 +148,67 @@ def sweep_distribution(frame: pl.DataFrame, metrics: Iterable[str] | str, *, by:
                        titles: Mapping[str, str] | None = None, title: str | None = None,
                        percent: bool = False, columns: int = 4) -> alt.ConcatChart:
     """Box plots of ``metrics`` (final values of the frame's columns) across cells, one
-    panel per metric (``columns`` panels a row), one box per variant; with ``by`` (a grid
-    column other than seed), one column of boxes per value of it. ``titles``: axis titles
-    by metric (default: the kernel's words for it)."""
+    panel per metric, one box per variant.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        The frame :func:`mmkit.sweep.sweep` returns (``mmkit.sweep(...)``, or
+        ``mmkit.sweep.load`` of a sweep's folder): ``cell``, the grid's columns,
+        ``variant``, then the metrics.
+    metrics : str or iterable of str
+        Numeric metric columns of the frame (not ``cell`` nor a grid column), one panel
+        each, in that order.
+    by : str, optional
+        A grid column other than ``seed`` (``thp_rate``, ``gib``, ...): one column of
+        boxes per value of it (default: all cells together).
+    titles : mapping of str to str, optional
+        Y-axis titles by metric (default: the kernel's words for it, e.g.
+        "unusable free space index (extfrag/unusable_index), order 9 (2 MiB)").
+    title : str, optional
+        The chart's title (default: "Distribution across cells: " and the metrics).
+    percent : bool
+        Format the y axes as percents (default False; the success ratios
+        ``order2_success``, ``order3_success``, ``thp_success`` always are).
+    columns : int
+        Panels per row (default 4).
+
+    Returns
+    -------
+    altair.ConcatChart
+        A panel per metric: per variant, a box from the 25 % to the 75 % quantile
+        across cells, a dark tick at the median, whiskers from the lowest to the highest
+        cell and a dot per cell (dots are left out, and the subtitle says so, when they
+        would take the chart over 5,000 rows of data). Cells where a metric is NaN (a
+        ratio without attempts) are left out and counted in the panel's title.
+
+    Raises
+    ------
+    ParameterError
+        ``frame`` is not a sweep's frame (no ``cell`` or ``variant`` column) or has no
+        rows; ``metrics`` is empty, not a column name or a list of them, or
+        names a column that is not a numeric metric of the frame; ``by`` is not a grid column other than ``seed``.
+
+    Notes
+    -----
+    Each value is a metric's at the last tick of its cell's run: each cell is one
+    :func:`mmkit.compare` of its variants from the same memory and seed (or one
+    :func:`mmkit.replay` of a trace). Quantiles are
+    linear interpolations between cells. The metrics are the timeline's
+    (``mmkit.sweep.METRICS``): kernel counters under their ``/proc/vmstat`` names
+    (``mm/vmstat.c``), ``/proc/buddyinfo``'s ``nr_free`` (``free_o*``), the debugfs
+    ``extfrag`` indices (``unusable_*``, ``fragindex_*``), and mmkit's own counts and
+    faults.
+
+    Examples
+    --------
+    >>> df = mmkit.sweep({"seed": [1, 2]}, variants=["v4.5", "v4.8"], gib=0.25, ticks=20, workers=1)
+    >>> chart = mmkit.viz.sweep_distribution(df, ["unusable_9", "mixed_movable_blocks"])
+    >>> type(chart).__name__
+    'ConcatChart'
+    >>> len(chart.concat)  # a panel per metric
+    2
+    """
     frame, grid, variants = _check_frame(frame)
     metrics = _check_metrics(frame, metrics, grid)
     by = _check_by(by, grid)
@@ -221,8 +279,52 @@ def _wrap(text: str, width: int = 44) -> list[str]:
 
 
 def sweep_fragmentation(frame: pl.DataFrame, order: int = 9, *, by: str | None = None) -> alt.ConcatChart:
-    """The unusable free space index and the fragmentation index at ``order`` (2, 3 or 9:
-    the orders the timeline keeps), kernel-exact (``mm/vmstat.c``), across cells."""
+    """The unusable free space index and the fragmentation index at ``order`` at the end
+    of the run, across cells: box plots per variant.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        The frame :func:`mmkit.sweep.sweep` returns (``mmkit.sweep(...)``, or
+        ``mmkit.sweep.load`` of a sweep's folder): ``cell``, the grid's columns,
+        ``variant``, then the metrics.
+        It must hold ``unusable_<order>`` and ``fragindex_<order>`` (the default
+        metrics do).
+    order : int
+        2, 3 or 9 (the default; 2 MiB): the orders the timeline keeps.
+    by : str, optional
+        A grid column other than ``seed`` (``thp_rate``, ``gib``, ...): one column of
+        boxes per value of it (default: all cells together).
+
+    Returns
+    -------
+    altair.ConcatChart
+        Two panels, as :func:`sweep_distribution` draws them: the unusable free space
+        index (0 best, 1 worst) and the fragmentation index, each a box per variant.
+
+    Raises
+    ------
+    ParameterError
+        ``order`` is not 2, 3 or 9; ``frame`` is not a sweep's frame (no ``cell`` or ``variant`` column) or has no
+        rows, or lacks either index column;
+        ``by`` is not a grid column other than ``seed``.
+
+    Notes
+    -----
+    Both indices are kernel-exact, the integer formulas of debugfs
+    ``extfrag/unusable_index`` (``unusable_free_index``) and ``extfrag/extfrag_index``
+    (``__fragmentation_index``) in ``mm/vmstat.c``, divided by 1000, of the zone the
+    timeline follows (the largest). The fragmentation index is -1 when a free block of
+    the order exists (the allocation would succeed); above 0.5 (``extfrag_threshold``) a
+    failure would be for fragmentation, below it for lack of memory.
+
+    Examples
+    --------
+    >>> df = mmkit.sweep({"seed": [1, 2]}, variants=["v4.5", "v4.8"], gib=0.25, ticks=20, workers=1)
+    >>> chart = mmkit.viz.sweep_fragmentation(df, order=9)
+    >>> chart.title.text
+    'Fragmentation at order 9 (2 MiB) at the end of the run, across cells'
+    """
     if isinstance(order, bool) or order not in INDEX_ORDERS:
         raise ParameterError(f"order: {order!r} is not kept by a sweep; allowed {', '.join(map(str, INDEX_ORDERS))}")
     frame, _, _ = _check_frame(frame)
@@ -239,8 +341,50 @@ def sweep_fragmentation(frame: pl.DataFrame, order: int = 9, *, by: str | None =
 
 
 def sweep_allocations(frame: pl.DataFrame, *, by: str | None = None) -> alt.ConcatChart:
-    """Order-2, order-3 and THP allocation success at the end of the run, across cells
-    (``order2_alloc`` / attempts, ``thp_fault_alloc`` / (alloc + ``thp_fault_fallback``))."""
+    """Order-2, order-3 and THP allocation success at the end of the run, across cells:
+    box plots per variant.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        The frame :func:`mmkit.sweep.sweep` returns (``mmkit.sweep(...)``, or
+        ``mmkit.sweep.load`` of a sweep's folder): ``cell``, the grid's columns,
+        ``variant``, then the metrics.
+        It must hold at least one of ``order2_success``, ``order3_success`` and
+        ``thp_success`` (the default metrics do).
+    by : str, optional
+        A grid column other than ``seed`` (``thp_rate``, ``gib``, ...): one column of
+        boxes per value of it (default: all cells together).
+
+    Returns
+    -------
+    altair.ConcatChart
+        A panel per success ratio the frame holds, as :func:`sweep_distribution` draws
+        them, the y axes in percent. Cells without an attempt (the ratio NaN) are left
+        out and counted in the panel's title.
+
+    Raises
+    ------
+    ParameterError
+        ``frame`` is not a sweep's frame (no ``cell`` or ``variant`` column) or has no
+        rows, or holds none of the three ratios; ``by`` is not a grid column other than ``seed``.
+
+    Notes
+    -----
+    ``thp_success`` is ``thp_fault_alloc / (thp_fault_alloc + thp_fault_fallback)``,
+    the ``/proc/vmstat`` counters of huge page faults (``mm/vmstat.c``,
+    ``CONFIG_TRANSPARENT_HUGEPAGE``). ``order2_success`` is ``order2_alloc /
+    (order2_alloc + order2_fail)`` and ``order3_success`` the same at order 3: counters
+    of mmkit's own, which the kernel does not keep.
+
+    Examples
+    --------
+    >>> df = mmkit.sweep({"seed": [1], "thp_rate": [0.1, 0.3]}, variants=["v4.5", "v4.8"], gib=0.25,
+    ...                  ticks=20, workers=1)
+    >>> chart = mmkit.viz.sweep_allocations(df, by="thp_rate")
+    >>> chart.title.text
+    'High-order allocation success at the end of the run, across cells'
+    """
     frame, _, _ = _check_frame(frame)
     metrics = [m for m in SUCCESS_TITLES if m in frame.columns]
     if not metrics:
@@ -251,15 +395,61 @@ def sweep_allocations(frame: pl.DataFrame, *, by: str | None = None) -> alt.Conc
 
 def sweep_faults(frame: pl.DataFrame, faults: Iterable[str] | str | None = None, *,
                  by: str | None = None) -> alt.ConcatChart:
-    """Faults per cell (pages, cumulative over the run) per variant: by default
-    ``misrouted_putback`` and every other fault that happened in some cell."""
+    """Faults per cell (pages, cumulative over the run) per variant: box plots, one
+    panel per fault.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        The frame :func:`mmkit.sweep.sweep` returns (``mmkit.sweep(...)``, or
+        ``mmkit.sweep.load`` of a sweep's folder): ``cell``, the grid's columns,
+        ``variant``, then the metrics.
+    faults : str or iterable of str, optional
+        Fault columns of the frame (``mmkit.result.FAULTS``); default:
+        ``misrouted_putback`` and every other fault that happened in some cell.
+    by : str, optional
+        A grid column other than ``seed`` (``thp_rate``, ``gib``, ...): one column of
+        boxes per value of it (default: all cells together).
+
+    Returns
+    -------
+    altair.ConcatChart
+        A panel per fault, as :func:`sweep_distribution` draws them, the y axis titled
+        with what the fault is.
+
+    Raises
+    ------
+    ParameterError
+        ``frame`` is not a sweep's frame (no ``cell`` or ``variant`` column) or has no
+        rows; with ``faults`` None, no fault to draw (no
+        ``misrouted_putback`` column and no fault that happened); ``faults`` empty or
+        naming a column that is not a fault column of the frame; ``by`` is not a grid column other than ``seed``.
+
+    Notes
+    -----
+    The faults are mmkit's, not kernel counters: what the variant's rules did wrong to
+    a page, counted when the engine saw it (``mmkit.model.events``), e.g.
+    ``misrouted_putback`` (``putback_lru_page`` on a driver's page) or
+    ``kpf_balloon_misreport`` (``KPF_BALLOON`` wrong in ``/proc/kpageflags``, pages at
+    the last tick).
+
+    Examples
+    --------
+    >>> df = mmkit.sweep({"seed": [1, 2]}, variants=["v4.5", "v4.8"], gib=0.25, ticks=20, workers=1)
+    >>> chart = mmkit.viz.sweep_faults(df, "misrouted_putback")
+    >>> chart.title.text
+    'Faults per cell at the end of the run, by variant'
+    """
     frame, _, _ = _check_frame(frame)
     known = [f for f in FAULT_TITLES if f in frame.columns]
     if faults is None:
-        picked = [f for f in known if f == "misrouted_putback" or (frame[f] > 0).any()]
-        if not picked:
+        if not known:
             raise ParameterError("frame: no fault columns; sweep with metrics including misrouted_putback")
+        # the faults that happened, and misrouted_putback (the review's) whether or not
+        picked = [f for f in known if f == "misrouted_putback" or (frame[f] > 0).any()] or known[:1]
     else:
+        if not isinstance(faults, (str, list, tuple)):
+            raise ParameterError(f"faults: expected a fault name or a list of them, got {type(faults).__name__}")
         picked = [faults] if isinstance(faults, str) else list(faults)
         for f in picked:
             if f not in known:
@@ -292,8 +482,49 @@ def bands_frame(frame: pl.DataFrame, metric: str, *, by: str | None = None) -> p
 
 def sweep_bands(frame: pl.DataFrame, metric: str = "unusable_9", *, by: str | None = None) -> alt.FacetChart:
     """``metric`` over ticks across cells: the median line, the 25-75 % band and the
-    5-95 % band per variant, one panel per variant (and row per ``by`` value), from the
-    thinned timeline the sweep kept."""
+    5-95 % band per variant.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        The frame :func:`mmkit.sweep.sweep` returns (``mmkit.sweep(...)``, or
+        ``mmkit.sweep.load`` of a sweep's folder): ``cell``, the grid's columns,
+        ``variant``, then the metrics.
+        It must hold the ``timeline`` column (a sweep with ``thin > 0``, the default).
+    metric : str
+        A metric of the timeline (default ``"unusable_9"``).
+    by : str, optional
+        A grid column other than ``seed``: one row of panels per value of it (default:
+        all cells together).
+
+    Returns
+    -------
+    altair.FacetChart
+        One panel per variant (and row per ``by`` value): at each sample tick, the
+        median across cells as a line, the 25-75 % and the 5-95 % of cells as bands.
+
+    Raises
+    ------
+    ParameterError
+        ``frame`` is not a sweep's frame (no ``cell`` or ``variant`` column) or has no
+        rows, or has no ``timeline`` column; ``metric`` is not in the
+        timeline; ``by`` is not a grid column other than ``seed``.
+
+    Notes
+    -----
+    The timeline is the ``thin`` sample ticks the sweep kept per run, spread evenly,
+    first and last kept (``mmkit.sweep.timeline`` makes it long); NaN values (a ratio
+    without attempts) are left out. The metric names are those of
+    :func:`sweep_distribution`: ``/proc/vmstat`` counters, ``/proc/buddyinfo``'s
+    ``nr_free``, the debugfs ``extfrag`` indices (``mm/vmstat.c``) and mmkit's own.
+
+    Examples
+    --------
+    >>> df = mmkit.sweep({"seed": [1, 2]}, variants=["v4.5", "v4.8"], gib=0.25, ticks=20, workers=1)
+    >>> chart = mmkit.viz.sweep_bands(df, "unusable_9")
+    >>> type(chart).__name__
+    'FacetChart'
+    """
     frame, _, variants = _check_frame(frame)
     df = bands_frame(frame, metric, by=by)
     check_budget([df], "sweep_bands")

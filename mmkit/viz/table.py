@@ -13,6 +13,7 @@ import polars as pl
 
 from mmkit.errors import ParameterError
 from mmkit.model.events import EVENT_TITLES, FAULT_NAMES
+from mmkit.model.samples import SAMPLE_DOCS
 from mmkit.result import format_value
 from mmkit.viz.inputs import check_result
 from mmkit.viz.theme import variant_color
@@ -26,14 +27,13 @@ BETTER: dict[str, int] = {
     "compact_stall": -1, "compact_fail": -1, "pgmigrate_fail": -1, "cma_alloc_fail": -1,
     "alloc_fail": -1, "oom": -1, "thp_fault_fallback": -1, "order2_fail": -1, "order3_fail": -1,
 }
-DOCS = {
+# what a row of the table counts: the sampled counts and the faults as the engine's
+# tables say them (mmkit.model.samples, mmkit.model.events), the rest here
+DOCS = SAMPLE_DOCS | {
     "free_o9": "free blocks of order 9 (a pageblock, a THP) in buddyinfo",
     "free_o10": "free blocks of order 10 (MAX_ORDER - 1)",
     "unusable_9": "unusable free space index at order 9 (debugfs extfrag/unusable_index)",
     "fragindex_9": "fragmentation index at order 9 (debugfs extfrag/extfrag_index); -1: would succeed",
-    "mixed_blocks": "pageblocks holding pages of another migratetype",
-    "mixed_movable_blocks": "MIGRATE_MOVABLE pageblocks holding unmovable or reclaimable pages",
-    "free_blocks": "pageblocks entirely free",
     "thp_success": "thp_fault_alloc / (thp_fault_alloc + thp_fault_fallback)",
     "order2_success": "share of order-2 allocations that succeeded",
     "order3_success": "share of order-3 allocations that succeeded",
@@ -111,7 +111,56 @@ class CompareTable:
 
 def compare_table(result: Any, counters: Iterable[str] | None = None) -> CompareTable:
     """The mmtests-style before/after table of ``result`` (``Result.table``) as styled
-    HTML. ``counters``: timeline column names (default: ``Result.HEADLINE``)."""
+    HTML.
+
+    Parameters
+    ----------
+    result : Result
+        From :func:`mmkit.compare` or :func:`mmkit.simulate`; its first variant is the
+        baseline.
+    counters : str or iterable of str, optional
+        Timeline column names, one row each, in that order (default:
+        ``Result.HEADLINE``).
+
+    Returns
+    -------
+    CompareTable
+        Not an altair chart: ``frame`` (the polars frame of ``Result.table``: counter,
+        each variant's final value, each later variant's % change against the first),
+        ``to_html()`` (a self-contained table, inline CSS and no scripts) and rich
+        display in notebooks. A change is coloured blue where it is better than the
+        baseline and orange where it is worse, for counters whose better direction is
+        known (fewer is better for every fault); the counter's cell says what it is on
+        hover.
+
+    Raises
+    ------
+    ParameterError
+        Not a Result, or ``counters`` is empty or names a column that is not a timeline
+        counter (the message lists the allowed ones).
+
+    Notes
+    -----
+    The values are each variant's at the last tick of the run. Counters named as the
+    kernel names them are ``/proc/vmstat`` items (``vmstat_text[]`` in
+    ``mm/vmstat.c``: ``compact_stall``, ``pgmigrate_success``, ``thp_fault_alloc``,
+    ...); ``free_o9`` and ``free_o10`` are ``/proc/buddyinfo``'s ``nr_free`` at orders
+    9 and 10, summed over the zones; ``unusable_9`` and ``fragindex_9`` the debugfs ``extfrag/unusable_index``
+    and ``extfrag/extfrag_index`` at order 9 (``mm/vmstat.c``), of the zone the timeline
+    follows. ``order2_alloc`` and the other ``order*`` counters, ``alloc_fail`` and
+    ``oom`` are mmkit's own, as are the faults (``mmkit.result.FAULTS``).
+
+    Examples
+    --------
+    >>> res = mmkit.compare(variants=["v4.5", "v4.8"], gib=0.25, ticks=20, seed=1)
+    >>> table = mmkit.viz.compare_table(res, counters=["free_o9", "misrouted_putback"])
+    >>> table
+    <mmkit.viz.CompareTable 2 counters x 2 variants>
+    >>> table.frame["counter"].to_list()
+    ['free_o9', 'misrouted_putback']
+    >>> table.to_html().startswith('<div class="mmkit-table"')
+    True
+    """
     result = check_result(result)
     if counters is not None:
         names = [counters] if isinstance(counters, str) else list(counters)

@@ -4,7 +4,12 @@ values it changes from ``PARAMS``' defaults, and the knobs it shows as its own.
 Counts per tick (``ops_per_tick``, ``balloon_pages``) are for the presets' 4 GiB machine
 and grow in proportion on a larger one (``scale_from_gib``), so each preset's signature
 shows at every size: pages swapped (zram-pressure), pages migrated (all), balloon pages
-migrated (balloon-vm, review-04), contiguous allocations (cma, review-04)."""
+migrated (balloon-vm, review-04), contiguous allocations (cma, review-04).
+
+To add a preset: a ``Workload`` in ``PRESETS`` below (its ``overrides`` are checked
+against ``PARAMS`` each time it is used); ``mmkit.compare``, the Explorer, the sweep and
+the CLI offer it from there. ``tests/test_presets.py`` lists the presets and shows each
+one's signature: add the new one's there."""
 
 from __future__ import annotations
 
