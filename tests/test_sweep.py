@@ -347,3 +347,19 @@ def test_ctrl_c_during_a_cell_write_lands_after_it(tmp_path):
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGINT, old)
+
+
+def test_a_fragmentation_index_of_minus_one_is_not_a_point_on_its_scale():
+    """__fragmentation_index's -1 means a free block of the order exists: the boxes and
+    bands leave those cells out instead of pulling the quartiles below 0."""
+    from mmkit.viz.sweep import bands_frame, distribution_frame
+
+    frame = pl.DataFrame({"cell": [0, 1, 2, 3], "seed": [1, 2, 3, 4], "variant": ["v4.8"] * 4,
+                          "fragindex_9": [-1.0, -1.0, 0.9, 0.95], "unusable_9": [-1.0, 0.5, 0.6, 0.7],
+                          "timeline": [[{"tick": 0, "fragindex_9": v}] for v in (-1.0, -1.0, 0.9, 0.95)]})
+    s = distribution_frame(frame, ["fragindex_9", "unusable_9"], points=False)
+    frag = s.filter(pl.col("metric") == "fragindex_9").row(0, named=True)
+    assert frag["n"] == 2 and frag["lo"] == 0.9 and frag["q50"] == pytest.approx(0.925)
+    assert s.filter(pl.col("metric") == "unusable_9")["n"].item() == 4  # -1 is only special for fragindex
+    b = bands_frame(frame, "fragindex_9")
+    assert b["n"].item() == 2 and b["q50"].item() == pytest.approx(0.925)

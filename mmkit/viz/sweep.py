@@ -120,18 +120,26 @@ def _cells_words(frame: pl.DataFrame, by: str | None) -> str:
 
 
 # ------------------------------------------------------------------ data
+def _would_succeed(metric_col: str) -> pl.Expr:
+    """A fragmentation index of -1: the kernel's "a free block of the order exists, the
+    allocation would succeed" (``__fragmentation_index``), not a point on its 0..1
+    scale; left out of the quantiles (``n`` counts the cells that are in them)."""
+    return pl.col(metric_col).str.starts_with("fragindex_") & (pl.col("value") == -1.0)
+
+
 def distribution_frame(frame: pl.DataFrame, metrics: Iterable[str] | str, *, by: str | None = None,
                        points: bool = True) -> pl.DataFrame:
     """``variant, [by], metric, kind, value, n, q05..q95, lo, hi``: per variant (and
-    ``by``) and metric, one ``summary`` row (quantiles over the cells, NaN left out) and,
-    with ``points``, one ``cell`` row per cell with its ``value`` and a fixed jitter."""
+    ``by``) and metric, one ``summary`` row (quantiles over the cells, NaN and a
+    fragmentation index of -1 left out) and, with ``points``, one ``cell`` row per cell
+    with its ``value`` and a fixed jitter."""
     frame, grid, _ = _check_frame(frame)
     metrics = _check_metrics(frame, metrics, grid)
     by = _check_by(by, grid)
     keys = ["variant", *([by] if by else [])]
     long = frame.select("cell", *keys, *[pl.col(m).cast(pl.Float64) for m in metrics]).unpivot(
         index=["cell", *keys], on=metrics, variable_name="metric", value_name="value"
-    ).filter(pl.col("value").is_not_nan() & pl.col("value").is_not_null())
+    ).filter(pl.col("value").is_not_nan() & pl.col("value").is_not_null() & ~_would_succeed("metric"))
     summary = long.group_by([*keys, "metric"], maintain_order=True).agg(
         pl.len().alias("n"), pl.col("value").min().alias("lo"), pl.col("value").max().alias("hi"),
         *[pl.col("value").quantile(q, interpolation="linear").alias(k) for k, q in QUANTILES.items()],
@@ -262,6 +270,9 @@ def sweep_distribution(frame: pl.DataFrame, metrics: Iterable[str] | str, *, by:
                  + ("" if omitted else ", dot: one cell"))]
     if omitted:
         subtitle.append(f"dots left out: {frame.height * len(metrics)} of them would exceed {MAX_ROWS} rows")
+    if any(m.startswith("fragindex_") for m in metrics):
+        subtitle.append("fragmentation index -1 (a free block of the order exists) is not on its scale: "
+                        "those cells are left out")
     head = title or f"Distribution across cells: {', '.join(SHORT_TITLES.get(m, m) for m in metrics)}"
     return alt.concat(*panels, columns=columns, spacing=28).properties(title=alt.Title(head, subtitle=subtitle))
 
@@ -463,7 +474,7 @@ def sweep_faults(frame: pl.DataFrame, faults: Iterable[str] | str | None = None,
 
 def bands_frame(frame: pl.DataFrame, metric: str, *, by: str | None = None) -> pl.DataFrame:
     """``variant, [by], tick, n, q05, q25, q50, q75, q95`` of ``metric`` across cells at
-    each sample tick of the thinned timeline."""
+    each sample tick of the thinned timeline (a fragmentation index of -1 left out)."""
     frame, grid, _ = _check_frame(frame)
     if "timeline" not in frame.columns:
         raise ParameterError("frame: no timeline column; sweep with thin > 0 to keep one")
@@ -473,8 +484,8 @@ def bands_frame(frame: pl.DataFrame, metric: str, *, by: str | None = None) -> p
     by = _check_by(by, grid)
     keys = ["variant", *([by] if by else [])]
     long = frame.select(*keys, "timeline").explode("timeline").unnest("timeline").select(
-        *keys, "tick", pl.col(metric).cast(pl.Float64).alias("value")
-    ).filter(pl.col("value").is_not_nan() & pl.col("value").is_not_null())
+        *keys, "tick", pl.col(metric).cast(pl.Float64).alias("value"), pl.lit(metric).alias("metric")
+    ).filter(pl.col("value").is_not_nan() & pl.col("value").is_not_null() & ~_would_succeed("metric")).drop("metric")
     return long.group_by([*keys, "tick"], maintain_order=True).agg(
         pl.len().alias("n"), *[pl.col("value").quantile(q, interpolation="linear").alias(k)
                                for k, q in QUANTILES.items()]).sort([*keys, "tick"])
