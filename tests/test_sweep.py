@@ -265,6 +265,10 @@ def test_sweep_charts_refuse_what_they_cannot_draw(local):
         vs.sweep_faults(local, ["oom"])
     with pytest.raises(ParameterError, match="faults: expected a fault name"):
         vs.sweep_faults(local, 5)
+    with pytest.raises(ParameterError, match="order: 9.0 is not kept"):
+        vs.sweep_fragmentation(local, order=9.0)
+    with pytest.raises(ParameterError, match="no column but seed"):
+        vs.sweep_distribution(local.drop("thp_rate"), ["unusable_9"], by="thp_rate")
     # no fault happened and misrouted_putback was not kept: the first fault column, at zero
     quiet = local.drop("misrouted_putback").with_columns(
         [pl.lit(0, dtype=local.schema[f]).alias(f) for f in vs.FAULT_TITLES if f in local.columns and f != "misrouted_putback"])

@@ -306,6 +306,7 @@ def test_compare_table_is_styled_html_for_every_variant(result):
 # ------------------------------------------------------------------ bad input
 @pytest.mark.parametrize("call, words", [
     (lambda r: viz.fragmentation(r, order=11), ["order", "0..10"]),
+    (lambda r: viz.compare_table(r, counters=5), ["counters", "a column name or a list"]),
     (lambda r: viz.fragmentation(r, order="9"), ["order"]),
     (lambda r: viz.fragmentation(r, index="extfrag"), ["index", "'unusable'", "'fragmentation'"]),
     (lambda r: viz.fragmentation(r, zone="HighMem"), ["zone", "DMA32"]),

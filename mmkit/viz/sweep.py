@@ -14,6 +14,7 @@ take the chart over 5,000 rows of data).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -106,7 +107,10 @@ def _check_metrics(frame: pl.DataFrame, metrics: Any, grid: list[str]) -> list[s
 def _check_by(by: Any, grid: list[str]) -> str | None:
     if by is None:
         return None
-    return check_choice("by", by, [c for c in grid if c != "seed"] or ["(no grid column but seed)"])
+    choices = [c for c in grid if c != "seed"]
+    if not choices:
+        raise ParameterError(f"by: {by!r}: this sweep's grid has no column but seed to group its cells by")
+    return check_choice("by", by, choices)
 
 
 def _cells_words(frame: pl.DataFrame, by: str | None) -> str:
@@ -336,7 +340,7 @@ def sweep_fragmentation(frame: pl.DataFrame, order: int = 9, *, by: str | None =
     >>> chart.title.text
     'Fragmentation at order 9 (2 MiB) at the end of the run, across cells'
     """
-    if isinstance(order, bool) or order not in INDEX_ORDERS:
+    if isinstance(order, bool) or not isinstance(order, numbers.Integral) or order not in INDEX_ORDERS:
         raise ParameterError(f"order: {order!r} is not kept by a sweep; allowed {', '.join(map(str, INDEX_ORDERS))}")
     frame, _, _ = _check_frame(frame)
     metrics = [f"unusable_{order}", f"fragindex_{order}"]

@@ -163,7 +163,10 @@ def compare_table(result: Any, counters: Iterable[str] | None = None) -> Compare
     """
     result = check_result(result)
     if counters is not None:
-        names = [counters] if isinstance(counters, str) else list(counters)
+        try:
+            names = [counters] if isinstance(counters, str) else list(counters)
+        except TypeError:
+            raise ParameterError(f"counters: expected a column name or a list of them, got {counters!r}") from None
         cols = [c for c in result.timeline.columns if c not in ("variant", "tick", "zone")]
         bad = [c for c in names if c not in cols]
         if bad or not names:
