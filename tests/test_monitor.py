@@ -97,12 +97,26 @@ def test_mixed_count_is_the_same_read_in_chunks(tmp_path, monkeypatch):
     assert mmkit.snapshot.sample(**fake).mixed.equals(s.mixed)
 
 
-def test_kpageflags_is_read_at_most_a_tenth_of_the_time(fake):
+def test_kpageflags_is_read_at_most_a_tenth_of_the_time(fake, monkeypatch):
+    import time as _time
+
+    class Clock:  # the sampler's monotonic clock, stopped: how long a sample takes does not matter
+        now = 1000.0
+        time = staticmethod(_time.time)
+        perf_counter = staticmethod(_time.perf_counter)
+
+        @staticmethod
+        def monotonic():
+            return Clock.now
+
+    monkeypatch.setattr(sampler, "time", Clock)
     sm = mmkit.snapshot.Sampler(**fake)
     first, second = sm.sample(), sm.sample()
     assert first.mixed is not None and first.kpageflags_seconds > 0
-    assert second.mixed is None and second.kpageflags_next > 0
+    assert second.mixed is None and second.kpageflags_next == pytest.approx(9 * first.kpageflags_seconds)
     assert second.status()["kpageflags"] == "not read this time"
+    Clock.now += 10 * first.kpageflags_seconds  # nine times the read's duration has gone by
+    assert sm.sample().mixed is not None
     every = mmkit.snapshot.Sampler(**fake, kpageflags_cost=1)
     assert every.sample().mixed is not None and every.sample().mixed is not None
     off = mmkit.snapshot.Sampler(**fake, kpageflags=False).sample()
