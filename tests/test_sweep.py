@@ -265,6 +265,8 @@ def test_sweep_charts_refuse_what_they_cannot_draw(local):
         vs.sweep_faults(local, ["oom"])
     with pytest.raises(ParameterError, match="faults: expected a fault name"):
         vs.sweep_faults(local, 5)
+    with pytest.raises(ParameterError, match="columns"):
+        vs.sweep_distribution(local, ["unusable_9"], columns=0)
     with pytest.raises(ParameterError, match="order: 9.0 is not kept"):
         vs.sweep_fragmentation(local, order=9.0)
     with pytest.raises(ParameterError, match="no column but seed"):

@@ -320,6 +320,8 @@ def test_compare_table_is_styled_html_for_every_variant(result):
     (lambda r: viz.memory_map(r.memories["v4.8"], variant="v4.8"), ["variant"]),
     (lambda r: viz.memory_map(42), ["obj", "Memory"]),
     (lambda r: viz.buddyinfo(42), ["obj", "Snapshot"]),
+    (lambda r: viz.contiguity(42), ["obj: expected a Contiguity"]),
+    (lambda r: viz.contiguity(r.memories["v4.8"], zones=[]), ["zones: give at least one zone"]),
     (lambda r: viz.buddyinfo(r, zone="Normal"), ["zone", "DMA32"]),
     (lambda r: viz.compare_table(r, counters=["nope"]), ["counters", "free_o9"]),
     (lambda r: viz.compare_table("result"), ["result"]),

@@ -30,6 +30,11 @@ PANEL_WIDTH = 340
 def _as_contiguity(obj: Any) -> Contiguity:
     if isinstance(obj, Contiguity):
         return obj
+    from mmkit.model.memory import Memory
+    from mmkit.snapshot import Snapshot
+
+    if not isinstance(obj, (Memory, Snapshot)):
+        raise ParameterError(f"obj: expected a Contiguity, a Memory or a Snapshot, got {type(obj).__name__}")
     return _contiguity(obj)
 
 
@@ -63,8 +68,8 @@ def contiguity(obj: Any, *, zones: list[str] | None = None) -> alt.HConcatChart:
     ------
     ParameterError
         ``obj`` is not one of the kinds above (a Result is refused: pass one of its
-        ``memories``), or ``zones`` is not a list of names or names a zone this memory
-        does not have.
+        ``memories``), or ``zones`` is empty, not a list of names or names a zone this
+        memory does not have.
     SnapshotError
         A Snapshot ``Memory.from_snapshot`` cannot rebuild (no ``kpageflags``,
         ``kpagecount`` or ``zoneinfo``, or a page size or pageblock order mmkit does not
@@ -97,6 +102,8 @@ def contiguity(obj: Any, *, zones: list[str] | None = None) -> alt.HConcatChart:
     else:
         if isinstance(zones, str) or not all(isinstance(z, str) for z in zones):
             raise ParameterError(f"zones: expected a list of zone names, got {zones!r}")
+        if not zones:
+            raise ParameterError(f"zones: give at least one zone; this memory has {have}")
         bad = [z for z in zones if z not in c.summary["zone"].to_list()]
         if bad:
             raise ParameterError(f"zones: {bad} not among this memory's zones {c.summary['zone'].to_list()}")

@@ -22,6 +22,7 @@ import altair as alt
 import polars as pl
 
 from mmkit.errors import ParameterError
+from mmkit.inputs import check_int
 from mmkit.model.kinds import PAGE_SIZE
 from mmkit.viz.inputs import MAX_ROWS, check_budget, check_choice
 from mmkit.viz.theme import variant_scale
@@ -183,7 +184,7 @@ def sweep_distribution(frame: pl.DataFrame, metrics: Iterable[str] | str, *, by:
         Format the y axes as percents (default False; the success ratios
         ``order2_success``, ``order3_success``, ``thp_success`` always are).
     columns : int
-        Panels per row (default 4).
+        Panels per row, 1..64 (default 4).
 
     Returns
     -------
@@ -199,7 +200,8 @@ def sweep_distribution(frame: pl.DataFrame, metrics: Iterable[str] | str, *, by:
     ParameterError
         ``frame`` is not a sweep's frame (no ``cell`` or ``variant`` column) or has no
         rows; ``metrics`` is empty, not a column name or a list of them, or
-        names a column that is not a numeric metric of the frame; ``by`` is not a grid column other than ``seed``.
+        names a column that is not a numeric metric of the frame; ``by`` is not a grid
+        column other than ``seed``; ``columns`` is not an integer in 1..64.
 
     Notes
     -----
@@ -223,6 +225,7 @@ def sweep_distribution(frame: pl.DataFrame, metrics: Iterable[str] | str, *, by:
     """
     frame, grid, variants = _check_frame(frame)
     metrics = _check_metrics(frame, metrics, grid)
+    columns = check_int("columns", columns, 1, 64)
     by = _check_by(by, grid)
     df = distribution_frame(frame, metrics, by=by, points=True)
     omitted = False
