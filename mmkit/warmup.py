@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -134,13 +136,51 @@ def _replay_kernels() -> None:
     R.replay_ticks(sim.A, sim.vc, sim.S, ops, 0, 0, 1, *state, 5, 100_000_000)
 
 
+KEEP_CACHES = 3  # compiled engine versions kept in the cache folder (the newest by last use)
+_CACHE_NAME = re.compile(r"(numba|mmkit)-[0-9a-f]{16}")
+
+
+def prune_caches(current: str | os.PathLike, keep: int = KEEP_CACHES) -> list[Path]:
+    """Remove the compiled engines of other versions beside ``current`` (folders
+    ``numba-<hash>`` / ``mmkit-<hash>`` with the same prefix), all but the ``keep - 1``
+    last used (the time of their mark file, touched at each warm start; a folder without
+    one counts as oldest). Every edit of the engine's code makes a new version, and each
+    weighs about 35 MiB; nothing else removes them. Returns the folders removed."""
+    current = Path(current)
+    prefix = current.name.split("-")[0]
+    try:
+        others = [p for p in current.parent.iterdir() if p != current and p.is_dir()
+                  and _CACHE_NAME.fullmatch(p.name) and p.name.startswith(prefix + "-")]
+    except OSError:
+        return []
+
+    def last_used(p: Path) -> float:
+        try:
+            return (p / _MARK).stat().st_mtime
+        except OSError:
+            return 0.0
+
+    gone = []
+    for p in sorted(others, key=last_used, reverse=True)[max(keep - 1, 0):]:
+        shutil.rmtree(p, ignore_errors=True)
+        if not p.exists():
+            gone.append(p)
+    return gone
+
+
 def warm(jobs: int | None = None, quiet: bool = False) -> float:
-    """Compile (or load) every kernel the notebooks and the tests reach; returns seconds."""
+    """Compile (or load) every kernel the notebooks and the tests reach; returns seconds.
+    After compiling a new engine version, the oldest versions beyond ``KEEP_CACHES`` are
+    removed from the cache folder (``prune_caches``)."""
     from mmkit.engine import CACHE_DIR
 
     mark = Path(CACHE_DIR) / _MARK
     t0 = time.perf_counter()
     if mark.exists():
+        try:
+            os.utime(mark)  # last used now: prune_caches keeps the versions in use
+        except OSError:
+            pass  # a read-only cache folder
         return 0.0
     jobs = jobs if jobs is not None else min(2, os.cpu_count() or 1)
     say = (lambda s: None) if quiet else (lambda s: print(f"mmkit: {s}", file=sys.stderr, flush=True))
@@ -168,6 +208,10 @@ def warm(jobs: int | None = None, quiet: bool = False) -> float:
     mark.write_text(f"{time.time():.0f}\n")
     secs = time.perf_counter() - t0
     say(f"engine compiled in {secs:.0f} s")
+    gone = prune_caches(CACHE_DIR)
+    if gone:
+        say(f"removed {len(gone)} compiled engine(s) of older versions from {Path(CACHE_DIR).parent} "
+            f"(the {KEEP_CACHES} last used are kept)")
     return secs
 
 
