@@ -15,6 +15,7 @@ import numpy as np
 from mmkit.engine.byref import by_reference
 from mmkit.engine.jit import kernel
 
+from mmkit.model.codes import check_codes
 from mmkit.model.events import EVENT_NAMES, FAULT_NAMES, OOPS_ISOLATE_MOVABLE_PAGE, OOPS_PAGE_BUFFERS  # noqa: F401
 from mmkit.model.kinds import NR_KINDS
 
@@ -116,13 +117,8 @@ VM_CMA_MIGRATED = 26
 VM_ZSPAGE_ALLOC = 27
 VM_ZSPAGE_FREE = 28
 VM_OOM = 29
-assert all(globals()["VM_" + n.upper()] == i for i, n in enumerate(VMSTAT_NAMES))
-_ev = {k: v for k, v in globals().items() if k.startswith("EV_")}
-_want = {"EV_" + n.upper(): i for i, n in enumerate(EVENT_NAMES)}
-if _ev != _want:
-    raise ImportError("mmkit.engine.state: the EV_* constants must be mmkit.model.events' rows in order; "
-                      f"add or fix: {sorted(f'{k} = {v}' for k, v in _want.items() if _ev.get(k) != v)}, "
-                      f"remove: {sorted(k for k in _ev if k not in _want)}")
+check_codes(globals(), "VM_", VMSTAT_NAMES, __name__, "VMSTAT_NAMES")
+check_codes(globals(), "EV_", EVENT_NAMES, __name__, "mmkit.model.events' rows")
 
 # ----------------------------------------------------------------- misc list heads
 HEAD_BALLOON = 0  # balloon->pages

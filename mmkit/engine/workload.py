@@ -60,6 +60,7 @@ from mmkit.engine.state import (
 from mmkit.model.encodings import MAPPING_ID_BALLOON
 from mmkit.model.flags import PG_head
 from mmkit.model.kinds import MAX_ORDER, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, PageKind
+from mmkit.model.codes import check_codes
 from mmkit.model.samples import SAMPLE_NAMES
 from mmkit.semantics.rules import FallbackRule, PageblockMerge
 from mmkit.semantics.variant import (
@@ -132,12 +133,7 @@ SM_ZRAM_OBJECTS = 10
 SM_KPF_BALLOON_FALSE_POSITIVE = 11
 SM_KPF_BALLOON_FALSE_NEGATIVE = 12
 NR_SM = len(SAMPLE_NAMES)
-_sm = {k: v for k, v in globals().items() if k.startswith("SM_")}
-_want = {"SM_" + n.upper(): i for i, n in enumerate(SAMPLE_NAMES)}
-if _sm != _want:
-    raise ImportError("mmkit.engine.workload: the SM_* constants must be mmkit.model.samples' rows in order; "
-                      f"add or fix: {sorted(f'{k} = {v}' for k, v in _want.items() if _sm.get(k) != v)}, "
-                      f"remove: {sorted(k for k in _sm if k not in _want)}")
+check_codes(globals(), "SM_", SAMPLE_NAMES, __name__, "mmkit.model.samples' rows")
 
 
 @kernel

@@ -24,6 +24,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from mmkit.errors import VariantError
+from mmkit.model.codes import check_codes
 from mmkit.semantics.rules import (
     BalloonProtocol,
     CmaCleanRule,
@@ -376,11 +377,7 @@ class Variant:
 RULE_FIELDS = tuple(f.name for f in fields(Variant) if f.name not in ("name", "description", "sources"))
 NR_RULE_FIELDS = len(RULE_FIELDS)
 _FIELD_TYPES = {n: t for n, t in typing.get_type_hints(Variant).items() if n in RULE_FIELDS}
-_F_MISSING = [f"F_{n.upper()} = {i}" for i, n in enumerate(RULE_FIELDS) if globals().get("F_" + n.upper()) != i]
-_F_EXTRA = [k for k in globals() if k.startswith("F_") and k[2:].lower() not in RULE_FIELDS]
-if _F_MISSING or _F_EXTRA:
-    raise ImportError(f"mmkit.semantics.variant: the F_* indices do not follow Variant's rule fields (want "
-                      f"{_F_MISSING}, no rule for {_F_EXTRA})")
+check_codes(globals(), "F_", RULE_FIELDS, __name__, "Variant's rule fields")
 
 
 def rule_values(name: str) -> list:

@@ -125,11 +125,12 @@ def _cells_words(frame: pl.DataFrame, by: str | None) -> str:
 
 
 # ------------------------------------------------------------------ data
-def _would_succeed(metric_col: str) -> pl.Expr:
-    """A fragmentation index of -1: the kernel's "a free block of the order exists, the
-    allocation would succeed" (``__fragmentation_index``), not a point on its 0..1
-    scale; left out of the quantiles (``n`` counts the cells that are in them)."""
-    return pl.col(metric_col).str.starts_with("fragindex_") & (pl.col("value") == -1.0)
+def _would_succeed(metric: pl.Expr) -> pl.Expr:
+    """A fragmentation index of -1 (``metric``: the metric's name) in the ``value``
+    column: the kernel's "a free block of the order exists, the allocation would succeed"
+    (``__fragmentation_index``), not a point on its 0..1 scale; left out of the quantiles
+    (``n`` counts the cells that are in them)."""
+    return metric.str.starts_with("fragindex_") & (pl.col("value") == -1.0)
 
 
 def distribution_frame(frame: pl.DataFrame, metrics: Iterable[str] | str, *, by: str | None = None,
@@ -144,7 +145,7 @@ def distribution_frame(frame: pl.DataFrame, metrics: Iterable[str] | str, *, by:
     keys = ["variant", *([by] if by else [])]
     long = frame.select("cell", *keys, *[pl.col(m).cast(pl.Float64) for m in metrics]).unpivot(
         index=["cell", *keys], on=metrics, variable_name="metric", value_name="value"
-    ).filter(pl.col("value").is_not_nan() & pl.col("value").is_not_null() & ~_would_succeed("metric"))
+    ).filter(pl.col("value").is_not_nan() & pl.col("value").is_not_null() & ~_would_succeed(pl.col("metric")))
     summary = long.group_by([*keys, "metric"], maintain_order=True).agg(
         pl.len().alias("n"), pl.col("value").min().alias("lo"), pl.col("value").max().alias("hi"),
         *[pl.col("value").quantile(q, interpolation="linear").alias(k) for k, q in QUANTILES.items()],
@@ -491,8 +492,8 @@ def bands_frame(frame: pl.DataFrame, metric: str, *, by: str | None = None) -> p
     by = _check_by(by, grid)
     keys = ["variant", *([by] if by else [])]
     long = frame.select(*keys, "timeline").explode("timeline").unnest("timeline").select(
-        *keys, "tick", pl.col(metric).cast(pl.Float64).alias("value"), pl.lit(metric).alias("metric")
-    ).filter(pl.col("value").is_not_nan() & pl.col("value").is_not_null() & ~_would_succeed("metric")).drop("metric")
+        *keys, "tick", pl.col(metric).cast(pl.Float64).alias("value")
+    ).filter(pl.col("value").is_not_nan() & pl.col("value").is_not_null() & ~_would_succeed(pl.lit(metric)))
     return long.group_by([*keys, "tick"], maintain_order=True).agg(
         pl.len().alias("n"), *[pl.col("value").quantile(q, interpolation="linear").alias(k)
                                for k, q in QUANTILES.items()]).sort([*keys, "tick"])
