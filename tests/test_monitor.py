@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 import pytest
 from denied import deny_opens
+from nobody import as_nobody
 
 import mmkit.snapshot
 from mmkit.errors import ParameterError, SnapshotError
@@ -155,17 +156,9 @@ def test_an_unparsable_optional_file_is_unavailable(fake):
     assert s.unavailable["pagetypeinfo"].startswith("not understood") and "pagetypeinfo" not in s.texts
 
 
-def _nobody() -> list[str] | None:
-    exe = shutil.which("setpriv")
-    if exe is None or os.geteuid() != 0:
-        return None
-    return [exe, "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
-
-
-@pytest.mark.skipif(_nobody() is None, reason="needs root and setpriv to sample as nobody")
 def test_sample_as_nobody_on_this_machine():
     code = "import json, mmkit.snapshot as s; x = s.sample(); print(json.dumps(x.status())); print(x.nr_free.sum())"
-    r = subprocess.run(_nobody() + [sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+    r = subprocess.run(as_nobody() + [sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                        cwd="/", env={**os.environ, "PYTHONPATH": str(ROOT), "HOME": "/tmp"})
     assert r.returncode == 0, r.stderr
     status = json.loads(r.stdout.splitlines()[0])

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from denied import deny_opens
+from nobody import as_nobody
 
 import mmkit.metrics
 import mmkit.snapshot
@@ -240,32 +241,25 @@ def test_destination_is_a_file(fake):
 
 
 # ------------------------------------------------------------------ a real unprivileged user
-def _setpriv() -> list[str] | None:
-    exe = shutil.which("setpriv")
-    if exe is None or os.geteuid() != 0:
-        return None
-    return [exe, "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
-
-
-@pytest.mark.skipif(_setpriv() is None, reason="needs root and setpriv to run a capture as nobody")
 def test_capture_as_nobody_from_the_command_line():
     """``mmkit snapshot capture`` run as the user nobody on this machine's real /proc."""
     import tempfile
 
     root = Path(__file__).resolve().parent.parent
+    nobody = as_nobody()
     tmp_path = Path(tempfile.mkdtemp(prefix="mmkit-nobody-"))  # pytest's tmp_path is root's alone
     os.chmod(tmp_path, 0o777)
     try:
-        _capture_as_nobody(root, tmp_path)
+        _capture_as_nobody(nobody, root, tmp_path)
     finally:
         shutil.rmtree(tmp_path, ignore_errors=True)
 
 
-def _capture_as_nobody(root: Path, tmp_path: Path) -> None:
+def _capture_as_nobody(nobody: list[str], root: Path, tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    r = subprocess.run(_setpriv() + [sys.executable, "-m", "mmkit", "snapshot", "capture", str(tmp_path / "s")],
+    r = subprocess.run(nobody + [sys.executable, "-m", "mmkit", "snapshot", "capture", str(tmp_path / "s")],
                        capture_output=True, text=True, timeout=120, cwd=root,
                        env={**os.environ, "PYTHONPATH": str(root), "HOME": str(tmp_path)})
     assert r.returncode == 0, r.stderr
