@@ -48,6 +48,7 @@ PUBLIC = [
     ("viz/monitor.py", "monitor_pageblocks", "mmkit.viz.monitor_pageblocks"),
     ("viz/monitor.py", "monitor_compaction", "mmkit.viz.monitor_compaction"),
     ("viz/monitor.py", "compact_prediction", "mmkit.viz.compact_prediction"),
+    ("viz/monitor.py", "zone_labels", "mmkit.viz.zone_labels"),
     ("viz/sweep.py", "sweep_allocations", "mmkit.viz.sweep_allocations"),
     ("viz/sweep.py", "sweep_bands", "mmkit.viz.sweep_bands"),
     ("viz/sweep.py", "sweep_distribution", "mmkit.viz.sweep_distribution"),

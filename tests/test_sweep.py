@@ -229,6 +229,13 @@ def test_sweep_charts_are_titled_valid_and_small(local):
                 for layer in panel["layer"] if "title" in layer["encoding"]["y"]]
     assert y_titles[0].startswith("order-2 allocation success: order2_alloc / (order2_alloc + order2_fail)")
     assert "thp_fault_alloc / (thp_fault_alloc + thp_fault_fallback)" in y_titles[2]
+    # chart and panel titles in words, not column names
+    assert specs["bands"]["title"]["text"] == "unusable index, order 9 over the run, across cells"
+    from mmkit.viz import sweep as vs
+
+    spec = vs.sweep_distribution(local, ["unusable_9", "free_o9"]).to_dict()
+    assert spec["title"]["text"] == "Distribution across cells: unusable index, order 9, free blocks, order 9"
+    assert [p["title"]["text"] for p in spec["concat"]] == ["unusable index, order 9", "free blocks, order 9"]
 
 
 def test_sweep_charts_keep_to_the_row_budget_on_big_sweeps():

@@ -41,6 +41,7 @@ from mmkit.viz.monitor import (
     monitor_free,
     monitor_indices,
     monitor_pageblocks,
+    zone_labels,
 )
 from mmkit.viz.sweep import sweep_allocations, sweep_bands, sweep_distribution, sweep_faults, sweep_fragmentation
 from mmkit.viz.table import CompareTable, compare_table
@@ -87,6 +88,7 @@ __all__ = [
     "monitor_free",
     "monitor_indices",
     "monitor_pageblocks",
+    "zone_labels",
     "page",
     "save_page",
     "sweep_allocations",

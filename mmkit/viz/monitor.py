@@ -9,7 +9,7 @@ thinned to evenly spaced samples so that a chart embeds at most ``MAX_ROWS`` row
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import altair as alt
@@ -28,11 +28,61 @@ COMPACTION_PAGES = ("compact_migrate_scanned", "compact_free_scanned", "compact_
 WIDTH = 560
 TIME = vl.field("time", "T", title="time", axis={"format": "%H:%M:%S", "labelAngle": 0})
 EXTFRAG_THRESHOLD = 0.5  # sysctl_extfrag_threshold = 500
+# compact_prediction's states, in the order they come (Okabe-Ito: blues for the capture
+# and the prediction, then green for the real result, then the rest of the palette)
+STATE_COLORS = ("#0072B2", "#56B4E9", "#009E73", "#E69F00", "#D55E00", "#CC79A7", "#F0E442", "#000000")
+
+
+def zone_labels(nodes: Sequence[int], zones: Sequence[str]) -> list[str]:
+    """The name the monitor charts give each zone: its own name, or its node and name when
+    the zones are on more than one NUMA node.
+
+    Parameters
+    ----------
+    nodes : sequence of int
+        Each zone's NUMA node (``Sample.zone_nodes``).
+    zones : sequence of str
+        Each zone's name, as many (``Sample.zone_names``).
+
+    Returns
+    -------
+    list of str
+        ``"Normal"`` on a machine of one node; ``"Node 1, Normal"`` when ``nodes`` holds
+        more than one node, so that zones of one name on two nodes are two lines.
+
+    Raises
+    ------
+    ParameterError
+        ``nodes`` and ``zones`` are not as long as each other.
+
+    Notes
+    -----
+    ``/proc/buddyinfo`` and ``/proc/zoneinfo`` name a zone by both, ``Node 1, zone
+    Normal`` (``frag_show_print``, ``zoneinfo_show_print``, ``mm/vmstat.c``); the charts
+    keep the node only where it tells zones apart. ``monitor_free``'s ``zone`` takes
+    these names.
+
+    Examples
+    --------
+    >>> mmkit.viz.zone_labels([0, 0, 1], ["DMA32", "Normal", "Normal"])
+    ['Node 0, DMA32', 'Node 0, Normal', 'Node 1, Normal']
+    >>> mmkit.viz.zone_labels([0, 0], ["DMA32", "Normal"])
+    ['DMA32', 'Normal']
+    """
+    nodes, zones = list(nodes), list(zones)
+    if len(nodes) != len(zones):
+        raise ParameterError(f"nodes and zones: {len(nodes)} nodes for {len(zones)} zones")
+    multi = len(set(nodes)) > 1
+    return [f"Node {n}, {z}" if multi else z for n, z in zip(nodes, zones)]
 
 
 def _check(history: Any) -> pl.DataFrame:
     if not isinstance(history, pl.DataFrame) or not {"seq", "time", "metric", "value"} <= set(history.columns):
         raise ParameterError("history: expected a History frame (mmkit.metrics.History().frame, Monitor.history)")
+    if {"node", "zone"} <= set(history.columns) and history["node"].drop_nulls().n_unique() > 1:
+        # each zone by node (zone_labels): Normal of node 0 and of node 1 are two zones
+        history = history.with_columns(
+            zone=pl.when(pl.col("zone").is_not_null()).then(pl.format("Node {}, {}", "node", "zone")))
     return history
 
 
@@ -59,12 +109,19 @@ def unavailable_chart(lines: list[str], title: str) -> alt.Chart:
                    width=WIDTH, height=22 * len(lines)).properties(title=vl.title(title))
 
 
+def _check_page_size(page_size: Any) -> int:
+    if (isinstance(page_size, bool) or not isinstance(page_size, int) or not 4096 <= page_size <= 65536
+            or page_size & (page_size - 1)):
+        raise ParameterError(f"page_size: {page_size!r} is not a power of two from 4096 to 65536 (bytes)")
+    return page_size
+
+
 def _subtitle(df: pl.DataFrame) -> str:
     n = df["seq"].n_unique()
     return f"{n} sample{'s' if n != 1 else ''}" if n else "no samples yet"
 
 
-def monitor_free(history: pl.DataFrame, zone: str | None = None) -> alt.TopLevelMixin:
+def monitor_free(history: pl.DataFrame, zone: str | None = None, page_size: int = 4096) -> alt.TopLevelMixin:
     """Free memory by order over time, from buddyinfo, with a zone's watermarks; below,
     the last sample's free blocks by order per zone.
 
@@ -75,8 +132,12 @@ def monitor_free(history: pl.DataFrame, zone: str | None = None) -> alt.TopLevel
         ``mmkit.metrics.History().frame``, ``Monitor.history``, or a saved series'
         ``mmkit.snapshot.load_series(path).history``.
     zone : str, optional
-        A zone name: its free memory and its watermarks (default: all zones summed, no
-        watermarks).
+        A zone as the charts name it: its free memory and its watermarks (default: all
+        zones summed, no watermarks). On a machine of several NUMA nodes a zone's name
+        includes its node, ``"Node 1, Normal"`` (:func:`zone_labels`).
+    page_size : int
+        The sampled machine's page size in bytes, a power of two from 4096 to 65536
+        (default 4096, as on x86-64; ``Monitor`` passes the live machine's).
 
     Returns
     -------
@@ -89,14 +150,15 @@ def monitor_free(history: pl.DataFrame, zone: str | None = None) -> alt.TopLevel
     Raises
     ------
     ParameterError
-        ``history`` is not a history frame, or ``zone`` is not a zone it sampled.
+        ``history`` is not a history frame, ``zone`` is not a zone it sampled, or
+        ``page_size`` is not a power of two from 4096 to 65536.
 
     Notes
     -----
     ``nr_free`` is ``zone->free_area[order].nr_free`` as ``/proc/buddyinfo`` prints it
     (``frag_show_print``, ``mm/vmstat.c``); the watermarks are the ``min``, ``low`` and
     ``high`` lines of ``/proc/zoneinfo`` (``zoneinfo_show_print``, ``mm/vmstat.c``), in
-    pages, drawn in MiB of 4 KiB pages. Samples beyond the 5,000 rows a chart may embed
+    pages, drawn in MiB of ``page_size`` pages. Samples beyond the 5,000 rows a chart may embed
     are thinned to evenly spaced ones, the last kept.
 
     Examples
@@ -109,15 +171,15 @@ def monitor_free(history: pl.DataFrame, zone: str | None = None) -> alt.TopLevel
     >>> type(chart).__name__
     'VConcatChart'
     >>> chart.vconcat[0].title["subtitle"][0]
-    '1 sample; zone Normal; free MiB = nr_free x 2^order pages'
+    '1 sample; zone Normal; free MiB = nr_free x 2^order pages of 4 KiB'
     """
     df = _check(history)
     zones = df.filter(pl.col("metric") == "nr_free")["zone"].unique(maintain_order=True).to_list()
     if not zones:
         return unavailable_chart(["no samples yet: press Start or Sample now"], "Free memory by order")
     if zone is not None and zone not in zones:
-        raise ParameterError(f"zone: {zone!r}; zones sampled are {', '.join(zones)}")
-    page_mib = 4096 / 2**20
+        raise ParameterError(f"zone: {zone!r}; zones sampled are {', '.join(map(repr, zones))}")
+    page_mib = _check_page_size(page_size) / 2**20
     fr = df.filter(pl.col("metric") == "nr_free")
     if zone is not None:
         fr = fr.filter(pl.col("zone") == zone)
@@ -135,7 +197,7 @@ def monitor_free(history: pl.DataFrame, zone: str | None = None) -> alt.TopLevel
         "tooltip": [vl.tip("time", "T", format="%H:%M:%S"), vl.tip("order", "O"), vl.tip("nr_free", "Q"),
                     vl.tip("free_mib", "Q", title="free MiB", format=",.1f")],
     })]
-    sub = [f"{_subtitle(df)}; {'zone ' + zone if zone else 'all zones'}; free MiB = nr_free x 2^order pages"]
+    sub = [f"{_subtitle(df)}; {'zone ' + zone if zone else 'all zones'}; free MiB = nr_free x 2^order pages of {page_size // 1024} KiB"]
     if zone is not None:
         wm = df.filter(pl.col("metric").str.starts_with("watermark_") & (pl.col("zone") == zone))
         if wm.height:
@@ -221,10 +283,13 @@ def monitor_indices(history: pl.DataFrame, order: int = 9) -> alt.TopLevelMixin:
                      "x": TIME, "color": color, "tooltip": tip,
                      "y": vl.field("index", "Q", title=["unusable index", f"order {order}"],
                                    scale={"domain": [0, 1]})})
-    fr = idx.filter((pl.col("metric") == "fragmentation_index") & (pl.col("index") >= 0))
+    # -1 (a free block of the order exists) is no point on the index's scale: null, where
+    # the zone's line breaks instead of joining the samples on either side
+    fr = idx.filter(pl.col("metric") == "fragmentation_index").with_columns(
+        index=pl.when(pl.col("index") >= 0).then(pl.col("index")))
     thr = pl.DataFrame({"threshold": [EXTFRAG_THRESHOLD]})
     frag = vl.LayerChart(layer=[
-        vl.unit(fr, mark={"type": "line", "point": {"size": 14}}, encoding={
+        vl.unit(fr, mark={"type": "line", "point": {"size": 14}, "invalid": "break-paths-filter-domains"}, encoding={
             "x": TIME, "color": color, "tooltip": tip,
             "y": vl.field("index", "Q", title=["fragmentation index", f"order {order}"], scale={"domain": [0, 1]})}),
         vl.unit(thr, mark={"type": "rule", "strokeDash": [6, 4], "color": "#444444"},
@@ -420,13 +485,14 @@ def compact_prediction(frame: pl.DataFrame, title: str = "What compact_memory wo
     -------
     altair.FacetChart
         One panel per zone, a bar per order and state of ``nr_free`` (symlog), each
-        state in its own colour (four colours: up to four states).
+        state in its own colour.
 
     Raises
     ------
     ParameterError
         ``frame`` is not a polars frame with the columns ``state``, ``zone``,
-        ``order`` and ``nr_free``.
+        ``order`` and ``nr_free``, or it has more states than there are colours
+        (:data:`STATE_COLORS`, eight).
 
     Notes
     -----
@@ -455,13 +521,14 @@ def compact_prediction(frame: pl.DataFrame, title: str = "What compact_memory wo
         raise ParameterError("frame: expected a polars frame with state, zone, order, nr_free (Monitor.prediction)")
     states = frame["state"].unique(maintain_order=True).to_list()
     zones = frame["zone"].unique(maintain_order=True).to_list()
-    palette = ["#0072B2", "#56B4E9", "#009E73", "#E69F00"]
+    if len(states) > len(STATE_COLORS):
+        raise ParameterError(f"frame: {len(states)} states; at most {len(STATE_COLORS)} can be told apart by colour")
     spec = vl.unit(mark={"type": "bar"}, width=max(180, 560 // max(len(zones), 1)), height=220, encoding={
         "x": vl.field("order", "O", title="order", axis={"labelAngle": 0}),
         "xOffset": vl.field("state", "N", sort=states),
         "y": vl.field("nr_free", "Q", title="free blocks (nr_free, symlog)", scale={"type": "symlog"}),
         "color": vl.field("state", "N", sort=states, title=None,
-                          scale={"domain": states, "range": palette[:len(states)]}),
+                          scale={"domain": states, "range": list(STATE_COLORS[:len(states)])}),
         "tooltip": [vl.tip("state", "N"), vl.tip("zone", "N"), vl.tip("order", "O"), vl.tip("nr_free", "Q")],
     })
     column = vl.field("zone", "N", sort=zones, title=None, header={"labelFontWeight": "bold"})

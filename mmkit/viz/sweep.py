@@ -56,7 +56,9 @@ def _short_title(m: str) -> str:
     for prefix, words in (("unusable_", "unusable index"), ("fragindex_", "fragmentation index")):
         if m.startswith(prefix) and m[len(prefix):].isdigit():
             return f"{words}, order {m[len(prefix):]}"
-    return m
+    if m.startswith("free_o") and m[6:].isdigit():
+        return f"free blocks, order {m[6:]}"
+    return m  # a counter's own name (vmstat's, a fault's): the kernel's words
 
 
 def _metric_title(m: str) -> str:
@@ -264,7 +266,7 @@ def sweep_distribution(frame: pl.DataFrame, metrics: Iterable[str] | str, *, by:
             layers.append(dots)
         panel = alt.layer(*layers, data=sub)
         width = max(60, 46 * len(variants))
-        head = SHORT_TITLES.get(m, m)
+        head = _short_title(m)
         if dropped[m]:
             head += f" ({dropped[m]} cells without attempts left out)"
         if by:
@@ -281,7 +283,7 @@ def sweep_distribution(frame: pl.DataFrame, metrics: Iterable[str] | str, *, by:
     if any(m.startswith("fragindex_") for m in metrics):
         subtitle.append("fragmentation index -1 (a free block of the order exists) is not on its scale: "
                         "those cells are left out")
-    head = title or f"Distribution across cells: {', '.join(SHORT_TITLES.get(m, m) for m in metrics)}"
+    head = title or f"Distribution across cells: {', '.join(_short_title(m) for m in metrics)}"
     return alt.concat(*panels, columns=columns, spacing=28).properties(title=alt.Title(head, subtitle=subtitle))
 
 
@@ -565,7 +567,7 @@ def sweep_bands(frame: pl.DataFrame, metric: str = "unusable_9", *, by: str | No
         facet["row"] = alt.Row(f"{by}:O", title=by)
     width = max(150, 640 // len(variants))
     return alt.layer(outer, inner, line, data=df).properties(width=width, height=180).facet(**facet).properties(
-        title=alt.Title(f"{SHORT_TITLES.get(metric, metric)} over the run, across cells",
+        title=alt.Title(f"{_short_title(metric)} over the run, across cells",
                         subtitle=[_metric_title(metric),
                                   (f"{_cells_words(frame, by)}; line: median, dark band: 25-75 %, "
                                    f"light band: 5-95 % of cells at each sample tick")]))

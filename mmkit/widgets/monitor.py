@@ -115,6 +115,8 @@ class Monitor:
         order = check_int("order", order, 0, 10)
         self.variant = get_variant(variant).name
         self.sampler = Sampler(proc_root, debugfs_root, kpageflags=kpageflags)
+        # the live machine's page size (a folder of /proc files says none: x86-64's)
+        self.page_size = os.sysconf("SC_PAGE_SIZE") if proc_root is None else 4096
         self._history = History(max_samples)
         self.charts: dict[str, Any] = {}
         self.prediction: pl.DataFrame | None = None
@@ -229,7 +231,7 @@ class Monitor:
         s = self.sampler.sample(stop)
         self._history.append(s)
         self._show_sources(s)
-        zones = ["all zones"] + list(dict.fromkeys(s.zone_names))
+        zones = ["all zones"] + list(dict.fromkeys(viz.monitor.zone_labels(s.zone_nodes, s.zone_names)))
         if list(self.controls["zone"].options) != zones:
             keep = self.controls["zone"].value
             with self._draw_lock:
@@ -306,7 +308,7 @@ class Monitor:
         c = self.controls
         zone = None if c["zone"].value == "all zones" else c["zone"].value
         build = {
-            "free": lambda: viz.monitor_free(df, zone),
+            "free": lambda: viz.monitor_free(df, zone, self.page_size),
             "indices": lambda: viz.monitor_indices(df, c["order"].value),
             "pageblocks": lambda: viz.monitor_pageblocks(df, self.unavailable),
             "compaction": lambda: viz.monitor_compaction(df, self.unavailable),
