@@ -1,33 +1,32 @@
-"""Compaction (``mm/compaction.c``, v4.5 to v6.18 by the Variant's rules), with the
-migration loop it drives (``migrate_pages``, from ``mm/migrate.c``) and the free-block
-counts of ``mm/vmstat.c`` it reads (``fill_contig_page_info``, ``extfrag_for_order``).
+"""Compaction (``mm/compaction.c``, v4.5 to v6.18 by the Variant's rules) and the
+free-block counts of ``mm/vmstat.c`` it reads (``fill_contig_page_info``,
+``extfrag_for_order``).
 
 ``compact_zone``: the migrate scanner walks up from where the last run left it
 (``compact_cached_migrate_pfn``, one for async and one for sync runs), the free scanner
 down from ``compact_cached_free_pfn``, a pageblock at a time, ``COMPACT_CLUSTER_MAX``
-pages per batch; whole-zone runs (skip hints ignored: ``compact_memory``, contiguous
-ranges, proactive runs) start at the zone's ends. Pageblock skip bits, deferral,
-``compaction_suitable`` and ``__compact_finished`` as each era has them
-(``docs/modelling.md``, "Compaction"); kcompactd, woken and proactive
-(``kcompactd_do_work``, ``proactive_compact_node``).
+pages per batch; whole-zone runs (``compact_memory``, contiguous ranges, proactive runs)
+start at the zone's ends. Pageblock skip bits (set and cleared as each era does, v5.1's
+``test_and_set_skip`` included), deferral, ``compaction_suitable`` and
+``__compact_finished`` as each era has them (``docs/modelling.md``, "Compaction");
+kcompactd, woken and proactive (``kcompactd_do_work``, ``proactive_compact_node``).
 
-``migrate_pages`` calls ``compaction_alloc`` / ``compaction_free`` directly (the kernel
-passes them as function pointers), which is why the migration loop lives in this file
-and ``mm/migrate.c``'s per-page steps in ``migrate.py``.
+The pages isolated here go to ``migrate_pages`` (``migrate.py``, ``mm/migrate.c``), which
+takes its targets from ``compaction_alloc`` and gives unused ones back through
+``compaction_free``, the callbacks the kernel passes it. ``struct compact_control`` is a
+row of ``S.cc``, its fields the ``CC_*`` columns of ``state.py``.
 """
-
 from __future__ import annotations
 
 import numpy as np
 from mmkit.engine.jit import kernel
 
-from mmkit.engine.alloc import alloc_pages, free_pages, free_the_page
+from mmkit.engine.alloc import free_pages
 from mmkit.engine.buddy import (
     CMA,
     FB_CLAIM,
     MIGRATE_PCPTYPES,
     MOVABLE,
-    WMARK_HIGH,
     WMARK_LOW,
     WMARK_MIN,
     find_suitable_fallback,
@@ -42,40 +41,45 @@ from mmkit.engine.lists import (
     buddy_list_del,
     free_head,
     list_add,
-    list_add_tail,
     list_del,
     list_empty,
     list_first,
     misc_head,
 )
 from mmkit.engine.migrate import (
-    DRIVER_BALLOON,
-    MIGRATEPAGE_SUCCESS,
-    driver_of,
-    folio_order,
-    folio_splittable,
+    isolate_movable_page,
+    migrate_pages,
     putback_movable_pages,
-    split_folio_to_list,
-    unmap_and_move,
 )
 from mmkit.engine.owners import balloon_isolate, del_page_from_lru_list
 from mmkit.engine.pageflags import PageBuddy, page_order, rmv_page_order, set_page_kind
 from mmkit.engine.pcp import drain_all_pages, drain_local_pages
-from mmkit.engine.reclaim import shrink_zone
 from mmkit.engine.predicates import (
     PageBalloon,
     PageIsolated,
     PageLRU,
     PagePrivate,
-    SetPageIsolated,
     __PageMovable,
     clear_bit,
-    page_has_movable_ops,
     set_bit,
     test_bit,
 )
 from mmkit.engine.state import (
-    CC_COLUMNS,
+    CC_ORDER,
+    CC_SYNC,
+    CC_MIGRATE_PFN,
+    CC_FREE_PFN,
+    CC_NR_MIGRATE,
+    CC_NR_FREE,
+    CC_ZONE,
+    CC_IGNORE_SKIP,
+    CC_MIGRATETYPE,
+    CC_FINISH_PAGEBLOCK,
+    CC_RESULT,
+    CC_LAST_MIGRATED,
+    CC_DRAIN_PFN,
+    CC_PROACTIVE,
+    NR_CC,
     CC_ROW_COMPACT,
     CC_ROW_KCOMPACTD,
     COMPACT_MAX_DEFER_SHIFT,
@@ -88,12 +92,10 @@ from mmkit.engine.state import (
     ZC_PRESENT,
     EV_ISOLATED,
     EV_ISOLATED_FALSE_POSITIVE,
-    EV_MIGRATE_FAILED,
     EV_OOPS,
     OOPS_ISOLATE_MOVABLE_PAGE,
     HEAD_FREEPAGES,
     HEAD_FREEPAGES_ORDER1,
-    HEAD_SPLIT,
     HEAD_MIGRATEPAGES,
     RULE_NONE,
     ST_BLOCKSKIP_FLUSH,
@@ -109,7 +111,6 @@ from mmkit.engine.state import (
     VM_COMPACT_FREE_SCANNED,
     VM_COMPACT_ISOLATED,
     VM_COMPACT_MIGRATE_SCANNED,
-    VM_PGMIGRATE_FAIL,
     VM_PGMIGRATE_SUCCESS,
     chance_ppm,
     record,
@@ -145,7 +146,6 @@ from mmkit.semantics.variant import (
 )
 
 COMPACT_CLUSTER_MAX = 32
-MIGRATE_PASSES = 10
 EXTFRAG_THRESHOLD = 500
 # proactive compaction (v5.9): the order its score is about (HPAGE_PMD_ORDER on x86-64),
 # vm.compaction_proactiveness at its default, kcompactd's wait between checks
@@ -177,26 +177,6 @@ COMPACT_NO_SUITABLE_PAGE = 4
 COMPACT_CONTENDED = 5  # stopped: here, by an oops
 COMPACT_NOT_SUITABLE_ZONE = 6
 
-# struct compact_control, as an int64 array
-CC_ORDER = 0
-CC_SYNC = 1
-CC_MIGRATE_PFN = 2
-CC_FREE_PFN = 3
-CC_NR_MIGRATE = 4
-CC_NR_FREE = 5
-CC_ZONE = 6
-CC_IGNORE_SKIP = 7
-CC_MIGRATETYPE = 8
-CC_CONTENDED = 9
-CC_MIGRATED = 10
-CC_FAILED = 11
-CC_FINISH_PAGEBLOCK = 12
-CC_RESULT = 13  # compact_zone cut into pieces: the result so far
-CC_LAST_MIGRATED = 14  # and its last_migrated (compact_finish_pageblock)
-CC_DRAIN_PFN = 15  # v4.x compact_zone's last_migrated_pfn for the per-CPU list flush (0: none)
-CC_PROACTIVE = 16  # cc->proactive_compaction (v5.9)
-NR_CC = 17
-assert NR_CC <= CC_COLUMNS
 
 
 def new_cc(zone: int, order: int, sync: bool, ignore_skip: bool, migratetype: int = MOVABLE) -> np.ndarray:
@@ -357,28 +337,6 @@ def compound_order(A, pfn):
 
 
 # ------------------------------------------------------------------ migrate scanner
-@kernel
-def isolate_movable_page(A, vc, S, pfn):
-    """``isolate_movable_page`` (v3 / v4.8): a reference, the movable test under the page
-    lock, the driver's ``isolate_page``, then PG_isolated. Returns 1 isolated, 0 not,
-    -1 oops (``->mapping`` is NULL: the v3-02 balloon page of SEMANTICS.md §4.1)."""
-    if A.refcount[pfn] == 0:
-        return 0
-    A.refcount[pfn] += 1
-    if not __PageMovable(A, vc, pfn) or PageIsolated(A, vc, pfn):
-        A.refcount[pfn] -= 1
-        return 0
-    if not page_has_movable_ops(A, vc, pfn):
-        if A.mapping[pfn] >> 2 == 0 and vc[F_MOVABLE_MARKER] <= 2:
-            # v3: PageMovable passed (PageBalloon counts), mapping->a_ops on NULL
-            A.refcount[pfn] -= 1
-            return -1
-        A.refcount[pfn] -= 1
-        return 0
-    if driver_of(A, vc, pfn) == DRIVER_BALLOON:
-        balloon_isolate(A, vc, S, pfn)
-    SetPageIsolated(A, vc, pfn)
-    return 1
 
 
 @kernel
@@ -512,7 +470,7 @@ def isolate_migratepages_block(A, vc, S, cc, low_pfn, end_pfn, head_id):
                     got = try_nonlru(A, vc, S, pfn)
                 if held:
                     set_bit(A, pfn, PG_private)
-            else:
+            elif __PageMovable(A, vc, pfn):  # the lockless test here: most pages fail it
                 got = try_nonlru(A, vc, S, pfn)
             if got < 0:
                 record(S, A, pfn, EV_OOPS, F_MOVABLE_MARKER, OOPS_ISOLATE_MOVABLE_PAGE)
@@ -853,164 +811,6 @@ def release_free_list(A, vc):
     for order in range(1, MAX_ORDER):
         high = max(high, release_list(A, vc, freepages_head(A, order), order))
     return high
-
-
-# ------------------------------------------------------------------ migration driver
-@kernel(inline="always")
-def count_migration(S, cc, succeeded, failed):
-    """pgmigrate_success / pgmigrate_fail, and the compaction's own tally."""
-    S.vm[VM_PGMIGRATE_SUCCESS] += succeeded
-    S.vm[VM_PGMIGRATE_FAIL] += failed
-    cc[CC_MIGRATED] += succeeded
-    cc[CC_FAILED] += failed
-
-
-@kernel
-def migrate_pages(A, vc, S, cc, head_id, contig_alloc):
-    """``migrate_pages``: up to ten passes over the list; -EAGAIN pages are retried,
-    the rest migrated or left for ``putback_movable_pages``. Targets come from
-    ``compaction_alloc`` (or, with ``contig_alloc``, from the page allocator outside
-    the isolated range). Returns True when it ran out of targets (-ENOMEM)."""
-    if vc[F_COMPACT_LARGE_FOLIOS] != 0 and not contig_alloc:
-        return migrate_folios(A, vc, S, cc, head_id)
-    head = misc_head(A, head_id)
-    succeeded = 0
-    failed = 0
-    nomem = False
-    for _pass in range(MIGRATE_PASSES):
-        retry = 0
-        node = A.lru_next[head]
-        while node != head:
-            nxt = A.lru_next[node]
-            if contig_alloc:
-                newpage = alloc_target_outside(A, vc, S, node)
-            else:
-                newpage = compaction_alloc(A, vc, S, cc)
-            if newpage < 0:
-                nomem = True
-                break
-            rc = unmap_and_move(A, vc, S, node, newpage)
-            if rc == MIGRATEPAGE_SUCCESS:
-                succeeded += 1
-            else:
-                retry += 1
-                if contig_alloc:
-                    A.refcount[newpage] = 0
-                    free_the_page(A, vc, newpage, 0)
-                else:
-                    compaction_free(A, cc, newpage)
-                if _pass == MIGRATE_PASSES - 1:
-                    record(S, A, node, EV_MIGRATE_FAILED, RULE_NONE, 0)
-            node = nxt
-        if nomem or retry == 0:
-            break
-    if not nomem:
-        # what is left after the last pass failed for good
-        node = A.lru_next[head]
-        while node != head:
-            failed += 1
-            node = A.lru_next[node]
-    count_migration(S, cc, succeeded, failed)
-    return nomem
-
-
-@kernel
-def migrate_one_folio(A, vc, S, cc, node, newpage, order, last_pass):
-    """One folio into its target; on failure the target goes back to cc->freepages.
-    Returns the pages migrated (0 on -EAGAIN)."""
-    rc = unmap_and_move(A, vc, S, node, newpage)
-    if rc == MIGRATEPAGE_SUCCESS:
-        return 1 << order
-    compaction_free_order(A, cc, newpage, order)
-    if last_pass:
-        record(S, A, node, EV_MIGRATE_FAILED, RULE_NONE, 0)
-    return 0
-
-
-@kernel
-def migrate_folios(A, vc, S, cc, head_id):
-    """v6.9 ``migrate_pages`` for compaction: each folio gets a target of its own order
-    (``compaction_alloc_order``). A large folio that gets none is split
-    (``try_split_folio``) and its order-0 folios are tried once after the others; one
-    that cannot be split, or an order-0 one that gets none, is -ENOMEM: migration stops,
-    the split folios are not tried, and everything left is put back. pgmigrate_fail
-    counts as ``migrate_pages_batch`` does (``stats->nr_failed_pages``): at -ENOMEM the
-    folio's pages plus those that asked for a retry earlier in the pass, otherwise the
-    pages still -EAGAIN after the last pass; folios never tried count nothing. Returns
-    True on -ENOMEM."""
-    head = misc_head(A, head_id)
-    split = misc_head(A, HEAD_SPLIT)
-    succeeded = 0
-    failed = 0
-    retry_pages = 0
-    nomem = False
-    for _pass in range(MIGRATE_PASSES):
-        retry = 0
-        retry_pages = 0
-        node = A.lru_next[head]
-        while node != head:
-            nxt = A.lru_next[node]
-            order = folio_order(A, node)
-            newpage = compaction_alloc_order(A, vc, S, cc, order)
-            if newpage < 0:
-                if order > 0 and folio_splittable(A, node):
-                    split_folio_to_list(A, node, order, split)
-                    node = nxt
-                    continue
-                nomem = True
-                failed += (1 << order) + retry_pages
-                break
-            got = migrate_one_folio(A, vc, S, cc, node, newpage, order, _pass == MIGRATE_PASSES - 1)
-            succeeded += got
-            if got == 0:
-                retry += 1
-                retry_pages += 1 << order
-            node = nxt
-        if nomem or retry == 0:
-            break
-    if not nomem:
-        failed += retry_pages
-        # the split folios: one try each (MIGRATE_ASYNC, one pass); running out of
-        # targets here ends the try but is not -ENOMEM for the caller
-        retry_pages = 0
-        node = A.lru_next[split]
-        while node != split:
-            nxt = A.lru_next[node]
-            newpage = compaction_alloc_order(A, vc, S, cc, 0)
-            if newpage < 0:
-                failed += 1
-                break
-            got = migrate_one_folio(A, vc, S, cc, node, newpage, 0, True)
-            succeeded += got
-            if got == 0:
-                retry_pages += 1
-            node = nxt
-        failed += retry_pages
-    # what is left (and the split folios) goes back through putback_movable_pages
-    while True:
-        node = list_first(A, split)
-        if node < 0 or not list_del(A, node):
-            break
-        list_add_tail(A, node, head)
-    count_migration(S, cc, succeeded, failed)
-    return nomem
-
-
-@kernel
-def alloc_target_outside(A, vc, S, page):
-    """``alloc_migrate_target`` for ``alloc_contig_range``: an order-0 page from the page
-    allocator with ``GFP_USER | __GFP_MOVABLE`` (v4.5 ``alloc_page``; 6.x adds
-    ``__GFP_RETRY_MAYFAIL``), which may reclaim directly: when no zone has a page above
-    its min watermark, each zone is reclaimed to its high watermark (as the slow path's
-    direct reclaim) and the allocation tried once more. The range itself is
-    MIGRATE_ISOLATE, so the buddy never hands out pages from it."""
-    zone_hi = A.zone_start.shape[0] - 1
-    p = alloc_pages(A, vc, 0, MOVABLE, K_ISOLATED_FREE, 0, False, zone_hi, WMARK_MIN)
-    if p < 0:
-        for z in range(zone_hi, -1, -1):
-            shrink_zone(A, vc, S, z, A.wmark[z, WMARK_HIGH] + 2, 4096)
-        p = alloc_pages(A, vc, 0, MOVABLE, K_ISOLATED_FREE, 0, False, zone_hi, WMARK_MIN)
-    return p
 
 
 # ------------------------------------------------------------------ compact_zone

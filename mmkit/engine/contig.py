@@ -24,19 +24,15 @@ from mmkit.engine.buddy import (
     set_pageblock_migratetype,
     split_large_buddy,
 )
-from mmkit.engine.compaction import (
-    CC_MIGRATED,
-    CC_NR_MIGRATE,
-    isolate_migratepages_block,
-    init_cc,
-    migrate_pages,
-)
+from mmkit.engine.compaction import isolate_migratepages_block, init_cc
 from mmkit.engine.lists import list_del, list_empty, misc_head
-from mmkit.engine.migrate import putback_movable_pages
+from mmkit.engine.migrate import migrate_pages, putback_movable_pages
 from mmkit.engine.pageflags import PageBuddy, page_order, set_page_kind
 from mmkit.engine.predicates import PageBalloon, PageIsolated, PageLRU, __PageMovable, test_bit
 from mmkit.engine.reclaim import ZR_KEPT, ZR_REMOVED, reclaim_zsmalloc_page, release_zsmalloc_page
 from mmkit.engine.state import (
+    CC_MIGRATED,
+    CC_NR_MIGRATE,
     CC_ROW_CONTIG,
     EV_CMA_SKIP_FALSE_POSITIVE,
     EV_NONLRU_TO_RECLAIM,

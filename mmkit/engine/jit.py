@@ -22,7 +22,10 @@ reclaim, zsmalloc and balloon pages, contiguous ranges) call ``get_page_from_fre
 and ``free_the_page``, one compiled copy each. ``prefill`` goes the other way: it is a
 loop of nothing but allocations, so ``inline_into("prefill")`` inlines its whole
 allocation path there (one more copy of the allocator per kind of page it makes) and
-nowhere else.
+nowhere else; likewise the per-CPU free (``free_unref_page_commit``) is inlined into
+``migrate_folios_pass``, which frees a page per page migrated. A loop that does a kernel's
+work page by page calls it once per loop, not once per page (``migrate_folios_pass``):
+each call reads the descriptors of every array the callee uses.
 
 A kernel called from other kernels is compiled once, for plain argument types, however
 many constants its callers pass (``one_specialisation``); numba alone compiles it once

@@ -1,20 +1,26 @@
-"""Migration: ``migrate_pages``, ``unmap_and_move``, ``move_to_new_page`` and the routes
-that release pages afterwards, each read from the Variant (SEMANTICS.md §4.2-§4.3).
+"""Migration (``mm/migrate.c``): ``isolate_movable_page``, ``migrate_pages`` and its
+loop over the isolated pages, ``unmap_and_move``, ``move_to_new_page`` and the routes
+that release pages afterwards, each read from the Variant (SEMANTICS.md §4.2-§4.3);
+``putback_movable_pages`` for what is left.
 
 The new page takes the old one's identity (kind, owner, flags as ``migrate_page_copy``
 copies them); the old page is freed. Where the variant's test sends a page down the
 path meant for another kind, the truth beside the flags says so and an event is logged.
+Compaction's targets come from ``compaction_alloc`` (``compaction.py``, called by name
+where the kernel calls a function pointer); a contiguous range's from the page allocator
+(``alloc_target_outside``).
 """
-
 from __future__ import annotations
 
 from mmkit.engine.jit import kernel
 
-from mmkit.engine.alloc import free_pages
+from mmkit.engine.alloc import alloc_pages, free_pages, free_the_page
+from mmkit.engine.buddy import MOVABLE, WMARK_HIGH, WMARK_MIN
 from mmkit.engine.pageflags import set_page_kind
 from mmkit.engine.lists import list_add, list_add_tail, list_del, list_first, misc_head
 from mmkit.engine.owners import (
     BALLOON_ID,
+    balloon_isolate,
     balloon_page_delete,
     balloon_page_insert,
     balloon_putback,
@@ -29,6 +35,7 @@ from mmkit.engine.predicates import (
     TY_OFFLINE,
     TY_ZSMALLOC,
     ClearPageIsolated,
+    SetPageIsolated,
     PageBalloon,
     PageIsolated,
     __ClearPageMovable,
@@ -38,7 +45,14 @@ from mmkit.engine.predicates import (
     test_bit,
     typed_era,
 )
+from mmkit.engine.reclaim import shrink_zone
 from mmkit.engine.state import (
+    CC_FAILED,
+    CC_MIGRATED,
+    EV_MIGRATE_FAILED,
+    HEAD_SPLIT,
+    VM_PGMIGRATE_FAIL,
+    VM_PGMIGRATE_SUCCESS,
     EV_DEFLATE_RACE,
     EV_LIST_CORRUPTION,
     EV_LOST_FROM_LRU,
@@ -69,6 +83,7 @@ from mmkit.semantics.rules import BalloonProtocol, FailureRoute, NewpageRoute
 from mmkit.semantics.variant import (
     F_BALLOON_DEFLATE_LIST,
     F_BALLOON_PROTOCOL,
+    F_COMPACT_LARGE_FOLIOS,
     F_FAILURE_ROUTE,
     F_MOVABLE_MARKER,
     F_NEWPAGE_ROUTE,
@@ -80,6 +95,7 @@ K_FILE = int(PageKind.FILE)
 K_BALLOON = int(PageKind.BALLOON)
 K_ZSMALLOC = int(PageKind.ZSMALLOC)
 K_KERNEL = int(PageKind.KERNEL)
+K_ISOLATED_FREE = int(PageKind.ISOLATED_FREE)
 NR_PAGE_BALLOON = int(NewpageRoute.PAGE_BALLOON)
 NR_PAGE_MOVABLE = int(NewpageRoute.PAGE_MOVABLE)
 NR_BALLOON_OR_MOVABLE = int(NewpageRoute.BALLOON_OR_PAGE_MOVABLE)
@@ -96,6 +112,7 @@ ENOMEM = 2
 DRIVER_NONE = 0
 DRIVER_BALLOON = 1
 DRIVER_ZSMALLOC = 2
+MIGRATE_PASSES = 10
 
 # the flags migrate_page_copy carries to the new page: everything but PG_lru, PG_locked
 # and PG_head (compound pages are not migrated here)
@@ -429,3 +446,202 @@ def split_folio_to_list(A, pfn, order, head):
     A.flags[pfn] = flags
     A.private[pfn] = 0
     list_add_tail(A, pfn, head)
+
+
+# ------------------------------------------------------------------ isolation and the migration loop
+@kernel
+def isolate_movable_page(A, vc, S, pfn):
+    """``isolate_movable_page`` (v3 / v4.8): a reference, the movable test under the page
+    lock, the driver's ``isolate_page``, then PG_isolated. Returns 1 isolated, 0 not,
+    -1 oops (``->mapping`` is NULL: the v3-02 balloon page of SEMANTICS.md §4.1)."""
+    if A.refcount[pfn] == 0:
+        return 0
+    A.refcount[pfn] += 1
+    if not __PageMovable(A, vc, pfn) or PageIsolated(A, vc, pfn):
+        A.refcount[pfn] -= 1
+        return 0
+    if not page_has_movable_ops(A, vc, pfn):
+        if A.mapping[pfn] >> 2 == 0 and vc[F_MOVABLE_MARKER] <= 2:
+            # v3: PageMovable passed (PageBalloon counts), mapping->a_ops on NULL
+            A.refcount[pfn] -= 1
+            return -1
+        A.refcount[pfn] -= 1
+        return 0
+    if driver_of(A, vc, pfn) == DRIVER_BALLOON:
+        balloon_isolate(A, vc, S, pfn)
+    SetPageIsolated(A, vc, pfn)
+    return 1
+
+
+@kernel(inline="always")
+def count_migration(S, cc, succeeded, failed):
+    """pgmigrate_success / pgmigrate_fail, and the compaction's own tally."""
+    S.vm[VM_PGMIGRATE_SUCCESS] += succeeded
+    S.vm[VM_PGMIGRATE_FAIL] += failed
+    cc[CC_MIGRATED] += succeeded
+    cc[CC_FAILED] += failed
+
+
+@kernel
+def migrate_pages(A, vc, S, cc, head_id, contig_alloc):
+    """``migrate_pages``: up to ten passes over the list; -EAGAIN pages are retried,
+    the rest migrated or left for ``putback_movable_pages``. Targets come from
+    ``compaction_alloc`` (or, with ``contig_alloc``, from the page allocator outside
+    the isolated range). Returns True when it ran out of targets (-ENOMEM)."""
+    if vc[F_COMPACT_LARGE_FOLIOS] != 0 and not contig_alloc:
+        return migrate_folios(A, vc, S, cc, head_id)
+    head = misc_head(A, head_id)
+    succeeded = 0
+    failed = 0
+    nomem = False
+    for _pass in range(MIGRATE_PASSES):
+        retry = 0
+        node = A.lru_next[head]
+        while node != head:
+            nxt = A.lru_next[node]
+            if contig_alloc:
+                newpage = alloc_target_outside(A, vc, S, node)
+            else:
+                newpage = _compaction.compaction_alloc(A, vc, S, cc)
+            if newpage < 0:
+                nomem = True
+                break
+            rc = unmap_and_move(A, vc, S, node, newpage)
+            if rc == MIGRATEPAGE_SUCCESS:
+                succeeded += 1
+            else:
+                retry += 1
+                if contig_alloc:
+                    A.refcount[newpage] = 0
+                    free_the_page(A, vc, newpage, 0)
+                else:
+                    _compaction.compaction_free(A, cc, newpage)
+                if _pass == MIGRATE_PASSES - 1:
+                    record(S, A, node, EV_MIGRATE_FAILED, RULE_NONE, 0)
+            node = nxt
+        if nomem or retry == 0:
+            break
+    if not nomem:
+        # what is left after the last pass failed for good
+        node = A.lru_next[head]
+        while node != head:
+            failed += 1
+            node = A.lru_next[node]
+    count_migration(S, cc, succeeded, failed)
+    return nomem
+
+
+@kernel(inline="always")
+def migrate_one_folio(A, vc, S, cc, node, newpage, order, last_pass):
+    """One folio into its target; on failure the target goes back to cc->freepages.
+    Returns the pages migrated (0 on -EAGAIN)."""
+    rc = unmap_and_move(A, vc, S, node, newpage)
+    if rc == MIGRATEPAGE_SUCCESS:
+        return 1 << order
+    _compaction.compaction_free_order(A, cc, newpage, order)
+    if last_pass:
+        record(S, A, node, EV_MIGRATE_FAILED, RULE_NONE, 0)
+    return 0
+
+
+@kernel
+def migrate_folios_pass(A, vc, S, cc, head, split, last_pass):
+    """One pass of ``migrate_pages_batch`` over the folios on the list ``head``, each
+    into a target of its order (``compaction_alloc_order``); a large folio that gets none
+    is split onto the list ``split`` (-1: the pass over the split folios, which splits
+    nothing). Returns (pages migrated, folios to retry, their pages, the pages of the
+    folio that got no target and stayed whole: 0 unless the pass stopped there).
+
+    A pass is one call, the migration of each folio inlined in it: a call per folio read
+    the hundred-odd array descriptors its inlined steps use at each entry, a fifth of a
+    whole-zone compaction's time."""
+    succeeded = 0
+    retry = 0
+    retry_pages = 0
+    node = A.lru_next[head]
+    while node != head:
+        nxt = A.lru_next[node]
+        order = folio_order(A, node)
+        newpage = _compaction.compaction_alloc_order(A, vc, S, cc, order)
+        if newpage < 0:
+            if split >= 0 and order > 0 and folio_splittable(A, node):
+                split_folio_to_list(A, node, order, split)
+                node = nxt
+                continue
+            return succeeded, retry, retry_pages, 1 << order
+        got = migrate_one_folio(A, vc, S, cc, node, newpage, order, last_pass)
+        succeeded += got
+        if got == 0:
+            retry += 1
+            retry_pages += 1 << order
+        node = nxt
+    return succeeded, retry, retry_pages, 0
+
+
+@kernel
+def migrate_folios(A, vc, S, cc, head_id):
+    """v6.9 ``migrate_pages`` for compaction: each folio gets a target of its own order
+    (``compaction_alloc_order``). A large folio that gets none is split
+    (``try_split_folio``) and its order-0 folios are tried once after the others; one
+    that cannot be split, or an order-0 one that gets none, is -ENOMEM: migration stops,
+    the split folios are not tried, and everything left is put back. pgmigrate_fail
+    counts as ``migrate_pages_batch`` does (``stats->nr_failed_pages``): at -ENOMEM the
+    folio's pages plus those that asked for a retry earlier in the pass, otherwise the
+    pages still -EAGAIN after the last pass; folios never tried count nothing. Returns
+    True on -ENOMEM."""
+    head = misc_head(A, head_id)
+    split = misc_head(A, HEAD_SPLIT)
+    succeeded = 0
+    failed = 0
+    retry_pages = 0
+    nomem = False
+    for _pass in range(MIGRATE_PASSES):
+        got, retry, retry_pages, nomem_pages = migrate_folios_pass(A, vc, S, cc, head, split,
+                                                                   _pass == MIGRATE_PASSES - 1)
+        succeeded += got
+        if nomem_pages != 0:
+            nomem = True
+            failed += nomem_pages + retry_pages
+            break
+        if retry == 0:
+            break
+    if not nomem:
+        failed += retry_pages
+        # the split folios: one try each (MIGRATE_ASYNC, one pass); running out of
+        # targets here ends the try (that page counts as failed) but is not -ENOMEM for
+        # the caller
+        got, _, retry_pages, nomem_pages = migrate_folios_pass(A, vc, S, cc, split, -1, True)
+        succeeded += got
+        failed += nomem_pages + retry_pages
+    # what is left (and the split folios) goes back through putback_movable_pages
+    while True:
+        node = list_first(A, split)
+        if node < 0 or not list_del(A, node):
+            break
+        list_add_tail(A, node, head)
+    count_migration(S, cc, succeeded, failed)
+    return nomem
+
+
+@kernel
+def alloc_target_outside(A, vc, S, page):
+    """``alloc_migrate_target`` for ``alloc_contig_range``: an order-0 page from the page
+    allocator with ``GFP_USER | __GFP_MOVABLE`` (v4.5 ``alloc_page``; 6.x adds
+    ``__GFP_RETRY_MAYFAIL``), which may reclaim directly: when no zone has a page above
+    its min watermark, each zone is reclaimed to its high watermark (as the slow path's
+    direct reclaim) and the allocation tried once more. The range itself is
+    MIGRATE_ISOLATE, so the buddy never hands out pages from it."""
+    zone_hi = A.zone_start.shape[0] - 1
+    p = alloc_pages(A, vc, 0, MOVABLE, K_ISOLATED_FREE, 0, False, zone_hi, WMARK_MIN)
+    if p < 0:
+        for z in range(zone_hi, -1, -1):
+            shrink_zone(A, vc, S, z, A.wmark[z, WMARK_HIGH] + 2, 4096)
+        p = alloc_pages(A, vc, 0, MOVABLE, K_ISOLATED_FREE, 0, False, zone_hi, WMARK_MIN)
+    return p
+
+
+# migrate_pages takes compaction_alloc / compaction_free (mm/compaction.c) as its
+# get_new_page / put_new_page callbacks. numba calls them by name: the module is bound
+# here, after this file's kernels (compaction.py imports them), and its functions are
+# looked up when migrate_pages is compiled.
+from mmkit.engine import compaction as _compaction  # noqa: E402

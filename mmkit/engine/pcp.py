@@ -50,7 +50,7 @@ from mmkit.engine.buddy import (
     get_pageblock_migratetype,
     zone_watermark_ok,
 )
-from mmkit.engine.jit import kernel
+from mmkit.engine.jit import inline_into, kernel
 from mmkit.engine.lists import buddy_list_add, buddy_list_add_tail, buddy_list_del, list_empty, list_first, pcp_head
 from mmkit.engine.pageflags import set_page_kind
 from mmkit.model.kinds import PAGEBLOCK_ORDER, PageKind
@@ -246,7 +246,7 @@ def nr_pcp_free(A, z, cpu, batch, high, free_high):
     return min(max(A.pcp[z, cpu, PCP_FREE_COUNT], batch), high - batch)
 
 
-@kernel
+@kernel(inline=inline_into("migrate_folios_pass"))
 def free_unref_page_commit(A, vc, pfn, z, order, mt):
     """``free_unref_page_commit`` / ``free_frozen_page_commit``: the block at ``pfn``
     (its frames already cleared by ``free_pages_prepare`` and of kind PCP) onto this CPU's list, then a

@@ -177,12 +177,32 @@ by_reference(SimArrays)
 # Empty outside a replay.
 REPLAY_TAG_BASE = 16
 
-# struct compact_control buffers (rows of S.cc; columns: compaction.CC_*), so that no
-# kernel allocates one: compaction from the allocator or kcompactd, and alloc_contig_range
+# struct compact_control (mm/internal.h), as an int64 array: a row of S.cc, or new_cc's
+CC_ORDER = 0
+CC_SYNC = 1
+CC_MIGRATE_PFN = 2
+CC_FREE_PFN = 3
+CC_NR_MIGRATE = 4
+CC_NR_FREE = 5
+CC_ZONE = 6
+CC_IGNORE_SKIP = 7
+CC_MIGRATETYPE = 8
+CC_CONTENDED = 9
+CC_MIGRATED = 10
+CC_FAILED = 11
+CC_FINISH_PAGEBLOCK = 12
+CC_RESULT = 13  # compact_zone cut into pieces: the result so far
+CC_LAST_MIGRATED = 14  # and its last_migrated (compact_finish_pageblock)
+CC_DRAIN_PFN = 15  # v4.x compact_zone's last_migrated_pfn for the per-CPU list flush (0: none)
+CC_PROACTIVE = 16  # cc->proactive_compaction (v5.9)
+NR_CC = 17
+
+# the compact_control buffers (rows of S.cc), so that no kernel allocates one: compaction
+# from the allocator or kcompactd, and alloc_contig_range
 CC_ROW_COMPACT = 0
 CC_ROW_CONTIG = 1
 CC_ROW_KCOMPACTD = 2  # kcompactd's proactive run, kept from tick to tick
-CC_COLUMNS = 17
+CC_COLUMNS = NR_CC
 
 
 def new_sim(seed: int, event_capacity: int = 1 << 16, zs_capacity: int = 1 << 16,
