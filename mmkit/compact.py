@@ -124,8 +124,9 @@ def compact_memory(memory: Memory, variant: Any = None, *, seed: int = 0) -> tup
     drained = lru_add_drain_all(out)
     sim = Sim(out, seed)
     # the balloon's page count lives in the simulation state (balloon_dev_info), not in
-    # the page arrays: a fresh Sim learns it from the frames the balloon owns
-    sim.S.st[ST_BALLOON_PAGES] = int(np.count_nonzero(out.kind == PageKind.BALLOON))
+    # the page arrays: a fresh Sim learns it from the frames the balloon owns (the
+    # per-pageblock counts of kinds it has just recounted)
+    sim.S.st[ST_BALLOON_PAGES] = int(out.pb_nr_kind[:, PageKind.BALLOON].sum())
     # compact_node: populated zones only, lowest first
     results, scanners = {}, {}
     zones = [z for z in range(out.nr_zones) if out.zone_present[z] != 0]
