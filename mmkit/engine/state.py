@@ -202,7 +202,6 @@ NR_CC = 17
 CC_ROW_COMPACT = 0
 CC_ROW_CONTIG = 1
 CC_ROW_KCOMPACTD = 2  # kcompactd's proactive run, kept from tick to tick
-CC_COLUMNS = NR_CC
 
 
 def new_sim(seed: int, event_capacity: int = 1 << 16, zs_capacity: int = 1 << 16,
@@ -231,7 +230,7 @@ def new_sim(seed: int, event_capacity: int = 1 << 16, zs_capacity: int = 1 << 16
         zs_free_ids=np.empty(zs_capacity, dtype=np.int64),
         zs_current=np.full(NR_ZS_CLASSES, -1, dtype=np.int64),
         zc=_new_zc(),
-        cc=np.zeros((3, CC_COLUMNS), dtype=np.int64),
+        cc=np.zeros((3, NR_CC), dtype=np.int64),
         obj_page=np.zeros(0, dtype=np.int32),
     )
 

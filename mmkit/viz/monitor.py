@@ -33,6 +33,9 @@ EXTFRAG_THRESHOLD = 0.5  # sysctl_extfrag_threshold = 500
 STATE_COLORS = ("#0072B2", "#56B4E9", "#009E73", "#E69F00", "#D55E00", "#CC79A7", "#F0E442", "#000000")
 
 
+_NODE_ZONE = "Node {}, {}"  # a zone on a machine of several nodes, as /proc/buddyinfo names it
+
+
 def zone_labels(nodes: Sequence[int], zones: Sequence[str]) -> list[str]:
     """The name the monitor charts give each zone: its own name, or its node and name when
     the zones are on more than one NUMA node.
@@ -73,16 +76,17 @@ def zone_labels(nodes: Sequence[int], zones: Sequence[str]) -> list[str]:
     if len(nodes) != len(zones):
         raise ParameterError(f"nodes and zones: {len(nodes)} nodes for {len(zones)} zones")
     multi = len(set(nodes)) > 1
-    return [f"Node {n}, {z}" if multi else z for n, z in zip(nodes, zones)]
+    return [_NODE_ZONE.format(n, z) if multi else z for n, z in zip(nodes, zones)]
 
 
 def _check(history: Any) -> pl.DataFrame:
     if not isinstance(history, pl.DataFrame) or not {"seq", "time", "metric", "value"} <= set(history.columns):
         raise ParameterError("history: expected a History frame (mmkit.metrics.History().frame, Monitor.history)")
     if {"node", "zone"} <= set(history.columns) and history["node"].drop_nulls().n_unique() > 1:
-        # each zone by node (zone_labels): Normal of node 0 and of node 1 are two zones
+        # each zone by node, as zone_labels names them: Normal of node 0 and of node 1
+        # are two zones
         history = history.with_columns(
-            zone=pl.when(pl.col("zone").is_not_null()).then(pl.format("Node {}, {}", "node", "zone")))
+            zone=pl.when(pl.col("zone").is_not_null()).then(pl.format(_NODE_ZONE, "node", "zone")))
     return history
 
 
