@@ -84,7 +84,7 @@ def scanners_alone(gib: float, seed: int) -> None:
     def free_scan(A, vc, S, cc, start, end):
         cc[C.CC_NR_MIGRATE] = 1 << 40  # never enough: take every free page
         cc[C.CC_NR_FREE] = 0
-        C.isolate_freepages_block(A, vc, S, cc, start, end, 1)  # stride 1: every page frame
+        C.isolate_freepages_block(A, vc, S, cc, start, end, 1, True)  # stride 1: every page frame
         C.release_freepages(A, vc, C.HEAD_FREEPAGES)
 
     small = fragmented(0.25, seed)  # compile outside the timing

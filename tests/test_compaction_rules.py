@@ -62,10 +62,18 @@ def fragment(e, t, zone="Normal", keep_every=2, kernel_every=0, holes=None, pinn
         drop = [int(p) for p in sorted(pfns)[-2 * holes:][1::2]]
     both(e, t, "free", drop)
     # the free blocks left whole (the 2 x high watermark kept aside) taken as kernel
-    # pages, so only order-0 holes are free
+    # pages, so only order-0 holes are free; the watermarks lifted meanwhile, so no
+    # allocation wakes kswapd and kcompactd (which would make larger blocks again)
+    saved, tsaved = e.mem.wmark.copy(), [zn.wmark for zn in t.mem.zones]
+    e.mem.wmark[:] = 0
+    for zn in t.mem.zones:
+        zn.wmark = [0, 0, 0]
     for o in range(10, 0, -1):
         while int(e.mem.nr_free[z, o]):
             both(e, t, "kernel", 1, order=o, zone=zone)
+    e.mem.wmark[:] = saved
+    for zn, w in zip(t.mem.zones, tsaved):
+        zn.wmark = w
     assert not e.mem.nr_free[z, 1:].any()
     if kernel_every:
         both(e, t, "kernel", len(drop) // kernel_every, zone=zone)
@@ -162,7 +170,7 @@ def test_v4_8_free_scanner_stops_at_a_refused_block():
         holes = np.flatnonzero(e.mem.kind[start:end] == PageKind.FREE) + start
         cc = cp.new_cc(z, -1, True, True)
         cc[cp.CC_NR_MIGRATE] = 1 << 20  # never "enough"
-        stop = int(cp.isolate_freepages_block(e.A, e.vc, e.S, cc, start, end, 1))
+        stop = int(cp.isolate_freepages_block(e.A, e.vc, e.S, cc, start, end, 1, True))
         isolated = int(cc[cp.CC_NR_FREE])
         assert isolated == 7 and len(holes) == 138  # free 138 - 1 must stay above low 130 + 1
         if brk:
@@ -209,7 +217,7 @@ def test_kcompactd_compacts_every_zone_from_the_lowest():
         if kc:
             cp.kcompactd_do_work(s.A, s.vc, s.S, 3, s.zone_hi)
         else:
-            cp.compact_zones_for(s.A, s.vc, s.S, 3, 1, s.zone_hi, True)
+            cp.compact_zones_for(s.A, s.vc, s.S, 3, 1, s.zone_hi, True, 0)
         moved = before != s.mem.kind
         touched[kc] = [bool(moved[s.mem.zone_start[z]:s.mem.zone_end[z]].any()) for z in range(2)]
         s.check()

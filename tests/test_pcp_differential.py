@@ -148,9 +148,9 @@ def test_random_alloc_free_with_drains_agree(variant):
 TICK_CASES = [  # variant, preset, seed, ticks, and the twin's drains the run must go through
     ("v4.5", "zram-pressure", 7, 16, {"check_drain"}),
     ("v4.8", "review-04", 7, 16, {"check_drain", "contig", "direct_reclaim"}),
-    # seed 9: a run of today's allocator that reaches all three (of seeds 1-12 tried, the
-    # others miss direct reclaim's drain)
-    ("v6.18", "zram-pressure", 9, 20, {"check_drain", "direct_reclaim", "kcompactd"}),
+    # seed 6: a run of today's allocator that reaches all three (of seeds 1-12 tried, 6
+    # and 11 do; the others miss direct reclaim's drain)
+    ("v6.18", "zram-pressure", 6, 20, {"check_drain", "direct_reclaim", "kcompactd"}),
 ]
 
 

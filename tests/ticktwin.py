@@ -113,7 +113,7 @@ class TickTwin:
             if s.v.kcompactd:
                 _cp.kcompactd_do_work(s, failed_order, zone_hi)
             else:
-                _cp.try_to_compact_pages(s, failed_order, MOVABLE, zone_hi, True)
+                _cp.try_to_compact_pages(s, failed_order, MOVABLE, zone_hi, True, direct=False)
 
     def pick_kind(self) -> int:
         weights = self.P[W.P_MIX_ANON:W.P_MIX_PAGETABLE + 1]

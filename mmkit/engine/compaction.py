@@ -19,7 +19,7 @@ row of ``S.cc``, its fields the ``CC_*`` columns of ``state.py``.
 from __future__ import annotations
 
 import numpy as np
-from mmkit.engine.jit import kernel
+from mmkit.engine.jit import inline_into, kernel
 
 from mmkit.engine.alloc import free_pages
 from mmkit.engine.buddy import (
@@ -79,6 +79,11 @@ from mmkit.engine.state import (
     CC_LAST_MIGRATED,
     CC_DRAIN_PFN,
     CC_PROACTIVE,
+    CC_DIRECT,
+    CC_FAST_SEARCH_FAIL,
+    CC_FAST_START_PFN,
+    CC_SEARCH_ORDER,
+    FAST_START_USED,
     NR_CC,
     CC_ROW_COMPACT,
     CC_ROW_KCOMPACTD,
@@ -86,6 +91,7 @@ from mmkit.engine.state import (
     ZC_CONSIDERED,
     ZC_DEFER_SHIFT,
     ZC_FREE,
+    ZC_INIT_FREE,
     ZC_MIGRATE_ASYNC,
     ZC_MIGRATE_SYNC,
     ZC_ORDER_FAILED,
@@ -126,6 +132,7 @@ from mmkit.model.kinds import (
 from mmkit.semantics.variant import (
     F_BALLOON_BRANCH_FIRST,
     F_COMPACT_COUNT_SKIPPED,
+    F_COMPACT_FAST_SEARCH,
     F_COMPACT_FINISH_PAGEBLOCK,
     F_COMPACT_FINISHED_ALIGNED,
     F_COMPACT_FINISHED_LOW_WMARK,
@@ -179,19 +186,23 @@ COMPACT_NOT_SUITABLE_ZONE = 6
 
 
 
-def new_cc(zone: int, order: int, sync: bool, ignore_skip: bool, migratetype: int = MOVABLE) -> np.ndarray:
+def new_cc(zone: int, order: int, sync: bool, ignore_skip: bool, migratetype: int = MOVABLE,
+           direct: bool = False) -> np.ndarray:
     cc = np.zeros(NR_CC, dtype=np.int64)
     cc[CC_ZONE], cc[CC_ORDER], cc[CC_SYNC] = zone, order, int(sync)
     cc[CC_IGNORE_SKIP], cc[CC_MIGRATETYPE] = int(ignore_skip), migratetype
+    cc[CC_SEARCH_ORDER], cc[CC_DIRECT] = order, int(direct)
     return cc
 
 
 @kernel
 def init_cc(cc, zone, order, sync, ignore_skip, migratetype):
-    """Fill a ``compact_control`` buffer (a row of ``S.cc``) for a new compaction."""
+    """Fill a ``compact_control`` buffer (a row of ``S.cc``) for a new compaction
+    (``search_order`` is the order, as ``compact_zone_order`` and kcompactd set it)."""
     cc[:] = 0
     cc[CC_ZONE] = zone
     cc[CC_ORDER] = order
+    cc[CC_SEARCH_ORDER] = order
     cc[CC_SYNC] = sync
     cc[CC_IGNORE_SKIP] = ignore_skip
     cc[CC_MIGRATETYPE] = migratetype
@@ -308,12 +319,14 @@ def test_and_set_skip(A, cc, pfn, no_set):
 @kernel
 def reset_isolation_suitable(A, S, z):
     """``__reset_isolation_suitable``: clear every skip bit in the zone, put the scanners'
-    cached positions back at the zone's ends and clear ``compact_blockskip_flush``."""
+    cached positions back at the zone's ends and clear ``compact_blockskip_flush``; where
+    the free scanner restarts is ``compact_init_free_pfn`` (v5.1)."""
     first = A.zone_start[z] >> PAGEBLOCK_ORDER
     last = (A.zone_end[z] - 1) >> PAGEBLOCK_ORDER
     for b in range(first, last + 1):
         A.pb_flags[b] &= 0xFF ^ PB_MIGRATE_SKIP
     reset_cached_positions(A, S, z)
+    S.zc[z, ZC_INIT_FREE] = S.zc[z, ZC_FREE]
     S.st[ST_BLOCKSKIP_FLUSH] &= ~(1 << z)
 
 
@@ -531,12 +544,124 @@ def pageblock_has_page(A, start, end):
     return is_frame(A, start) and is_frame(A, end - 1)
 
 
+# ------------------------------------------------------------------ free-list searches (v5.1)
+@kernel(inline="always")
+def freelist_scan_limit(cc):
+    """``freelist_scan_limit``: how many free-list entries a fast search looks at, fewer
+    after each failed search."""
+    return (COMPACT_CLUSTER_MAX >> min(63, cc[CC_FAST_SEARCH_FAIL])) + 1
+
+
+@kernel(inline="always")
+def move_freelist_head(A, head, node):
+    """``move_freelist_head``: rotate the list so ``node`` is first (the entries before it
+    go to the tail), so the free scanner's next reverse search starts with the ones it
+    did not look at."""
+    if node != head and A.lru_next[head] != node:
+        buddy_list_del(A, head)
+        buddy_list_add_tail(A, head, node)
+
+
+@kernel(inline="always")
+def move_freelist_tail(A, head, node):
+    """``move_freelist_tail``: rotate the list so ``node`` is last (it and the entries
+    before it go to the tail), so the migrate scanner's next forward search starts past it."""
+    if node != head and A.lru_prev[head] != node:
+        buddy_list_del(A, head)
+        buddy_list_add(A, head, node)
+
+
+@kernel(inline="always")
+def update_fast_start_pfn(cc, pfn):
+    if cc[CC_FAST_START_PFN] == FAST_START_USED:
+        return
+    if cc[CC_FAST_START_PFN] == 0 or pfn < cc[CC_FAST_START_PFN]:
+        cc[CC_FAST_START_PFN] = pfn
+
+
+@kernel(inline="always")
+def reinit_migrate_pfn(cc):
+    """``reinit_migrate_pfn``: after a failed search, the linear scan starts once at the
+    lowest free page an earlier search of this run picked."""
+    fsp = cc[CC_FAST_START_PFN]
+    if fsp == 0 or fsp == FAST_START_USED:
+        return cc[CC_MIGRATE_PFN]
+    cc[CC_MIGRATE_PFN] = fsp
+    cc[CC_FAST_START_PFN] = FAST_START_USED
+    return fsp
+
+
+@kernel
+def fast_find_migrateblock(A, vc, S, cc):
+    """``fast_find_migrateblock`` (v5.1): where the migrate scanner goes next. For an
+    order above PAGE_ALLOC_COSTLY_ORDER, skip hints honoured, at a pageblock's start:
+    the MOVABLE free lists of orders ``order - 1`` down to 3, from their heads, at most
+    ``freelist_scan_limit`` entries in all; the first free page below the first half of
+    the space between the scanners (an eighth once the scanner has moved), in a pageblock
+    not marked skip, picks that pageblock and goes to its list's tail. When none does,
+    the scan resumes linearly (``reinit_migrate_pfn``)."""
+    z = cc[CC_ZONE]
+    pfn = cc[CC_MIGRATE_PFN]
+    if cc[CC_IGNORE_SKIP] != 0 or cc[CC_FINISH_PAGEBLOCK] != 0:
+        return pfn
+    if pfn != A.zone_start[z] and (pfn & (PAGEBLOCK_NR_PAGES - 1)) != 0:
+        return pfn  # a scan resumed after COMPACT_CLUSTER_MAX pages
+    if cc[CC_ORDER] <= PAGE_ALLOC_COSTLY_ORDER:
+        return pfn
+    if cc[CC_DIRECT] != 0 and cc[CC_MIGRATETYPE] != MOVABLE:
+        return pfn
+    limit = freelist_scan_limit(cc)
+    nr_scanned = 0
+    found = False
+    distance = (cc[CC_FREE_PFN] - cc[CC_MIGRATE_PFN]) >> 1
+    if cc[CC_MIGRATE_PFN] != A.zone_start[z]:
+        distance >>= 2
+    high_pfn = (cc[CC_MIGRATE_PFN] + distance) & ~(PAGEBLOCK_NR_PAGES - 1)
+    order = cc[CC_ORDER] - 1
+    while order >= PAGE_ALLOC_COSTLY_ORDER and not found and nr_scanned < limit:
+        if A.nr_free[z, order] != 0:
+            head = free_head(A, z, order, MOVABLE)
+            node = A.lru_next[head]
+            while node != head:
+                nxt = A.lru_next[node]
+                nr_scanned += 1
+                if nr_scanned - 1 >= limit:
+                    move_freelist_tail(A, head, node)
+                    break
+                if node < high_pfn:
+                    if pageblock_skip(A, node):
+                        node = nxt
+                        continue  # skipped recently
+                    move_freelist_tail(A, head, node)
+                    update_fast_start_pfn(cc, node)
+                    pfn = max(node & ~(PAGEBLOCK_NR_PAGES - 1), A.zone_start[z])
+                    cc[CC_FAST_SEARCH_FAIL] = 0
+                    found = True
+                    break
+                node = nxt
+        order -= 1
+    S.vm[VM_COMPACT_MIGRATE_SCANNED] += nr_scanned
+    if not found:
+        cc[CC_FAST_SEARCH_FAIL] += 1
+        pfn = reinit_migrate_pfn(cc)
+    return pfn
+
+
 @kernel
 def isolate_migratepages(A, vc, S, cc):
-    """``isolate_migratepages``: the next suitable pageblock below the free scanner.
+    """``isolate_migratepages``: the next suitable pageblock below the free scanner
+    (where ``fast_find_migrateblock`` points, with ``compact_fast_search``).
     Returns 0 ISOLATE_NONE, 1 ISOLATE_SUCCESS, 2 ISOLATE_ABORT (an oops)."""
     z = cc[CC_ZONE]
-    low_pfn = cc[CC_MIGRATE_PFN]
+    # v5.1: a block's skip bit is tested where the scanner enters it, not where it
+    # resumes after a batch (test_and_set_skip marked it then), nor in the block the
+    # fast search picked (it tested the bit)
+    entry_only = vc[F_SKIP_HINTS_SCANNED] != 0
+    if vc[F_COMPACT_FAST_SEARCH] != 0:
+        low_pfn = fast_find_migrateblock(A, vc, S, cc)
+    else:
+        low_pfn = cc[CC_MIGRATE_PFN]
+    fast_find_block = low_pfn != cc[CC_MIGRATE_PFN] and cc[CC_FAST_SEARCH_FAIL] == 0
     end_pfn = (low_pfn + PAGEBLOCK_NR_PAGES) & ~(PAGEBLOCK_NR_PAGES - 1)
     while end_pfn <= cc[CC_FREE_PFN]:
         start = max(low_pfn & ~(PAGEBLOCK_NR_PAGES - 1), A.zone_start[z])
@@ -544,7 +669,8 @@ def isolate_migratepages(A, vc, S, cc):
         ok = True
         if not pageblock_has_page(A, start, block_end):
             ok = False
-        elif cc[CC_IGNORE_SKIP] == 0 and pageblock_skip(A, start):
+        elif (cc[CC_IGNORE_SKIP] == 0 and not fast_find_block and (not entry_only or low_pfn <= start)
+              and pageblock_skip(A, start)):
             ok = False
         elif cc[CC_SYNC] == 0 and not migrate_async_suitable(get_pageblock_migratetype(A, start)):
             ok = False
@@ -556,6 +682,7 @@ def isolate_migratepages(A, vc, S, cc):
             return 1 if cc[CC_NR_MIGRATE] > 0 else 0
         low_pfn = end_pfn
         end_pfn += PAGEBLOCK_NR_PAGES
+        fast_find_block = False
     cc[CC_MIGRATE_PFN] = low_pfn
     return 0
 
@@ -603,17 +730,35 @@ def freepages_head(A, order):
 
 
 @kernel(inline="always")
-def isolate_freepages_block(A, vc, S, cc, start, end, stride):
+def freepages_add(A, vc, pfn, order, isolated):
+    """An isolated free block onto cc->freepages: whole on ``cc->freepages[order]``
+    (``set_page_private(page, order)``, at the tail) with ``compact_large_folios``, else
+    split into order-0 pages, each ``list_add``-ed (v4.5 ``split_free_page``)."""
+    if vc[F_COMPACT_LARGE_FOLIOS] != 0:
+        for p in range(pfn, pfn + isolated):
+            set_page_kind(A, p, K_ISOLATED_FREE)
+        A.private[pfn] = order
+        buddy_list_add_tail(A, pfn, freepages_head(A, order))
+    else:
+        head = misc_head(A, HEAD_FREEPAGES)
+        for p in range(pfn, pfn + isolated):
+            set_page_kind(A, p, K_ISOLATED_FREE)
+            A.refcount[p] = 1
+            buddy_list_add(A, p, head)
+
+
+@kernel(inline=inline_into("isolate_freepages"))
+def isolate_freepages_block(A, vc, S, cc, start, end, stride, update_skip):
     """Take every free block in [start, end) onto cc->freepages until there are as many
-    free pages as pages to migrate. Returns where it stopped.
+    free pages as pages to migrate. Returns where it stopped. ``update_skip``: a block
+    scanned to its end is marked skip and moves the free scanner's cached position as
+    ``isolate_freepages`` does (``update_pageblock_skip``), else the caller marks it.
 
     v4.5: each block is split into order-0 pages (``split_free_page``) and a refused one
     is stepped over; with ``compact_large_folios`` the block stays whole on
     ``cc->freepages[order]`` (``page_private`` = order) and a refusal ends the block."""
     z = cc[CC_ZONE]
-    folios = vc[F_COMPACT_LARGE_FOLIOS] != 0
     count_skipped = vc[F_COMPACT_COUNT_SKIPPED] != 0
-    head = misc_head(A, HEAD_FREEPAGES)
     nr_scanned = 0
     total = 0
     valid = -1
@@ -646,16 +791,7 @@ def isolate_freepages_block(A, vc, S, cc, start, end, stride):
                 break
             pfn += stride
             continue
-        if folios:
-            for p in range(pfn, pfn + isolated):
-                set_page_kind(A, p, K_ISOLATED_FREE)
-            A.private[pfn] = order  # set_page_private(page, order)
-            buddy_list_add_tail(A, pfn, freepages_head(A, order))
-        else:
-            for p in range(pfn, pfn + isolated):  # split_page, then list_add each
-                set_page_kind(A, p, K_ISOLATED_FREE)
-                A.refcount[p] = 1
-                buddy_list_add(A, p, head)
+        freepages_add(A, vc, pfn, order, isolated)
         if count_skipped:
             nr_scanned += isolated - 1
         total += isolated
@@ -666,7 +802,8 @@ def isolate_freepages_block(A, vc, S, cc, start, end, stride):
         pfn += isolated - 1 + stride  # to the end of the block, then the next sample
     if pfn > end:
         pfn = end
-    if pfn >= end and valid >= 0 and (vc[F_SKIP_HINTS_SCANNED] != 0 or (total == 0 and cc[CC_IGNORE_SKIP] == 0)):
+    if (update_skip and pfn >= end and valid >= 0
+            and (vc[F_SKIP_HINTS_SCANNED] != 0 or (total == 0 and cc[CC_IGNORE_SKIP] == 0))):
         # update_pageblock_skip (free scanner): v4.x when the block gave nothing and the
         # hints count; v5.1 whenever the block was scanned whole
         set_pageblock_skip(A, valid)
@@ -678,9 +815,150 @@ def isolate_freepages_block(A, vc, S, cc, start, end, stride):
 
 
 @kernel
+def fast_isolate_around(A, vc, S, cc, pfn):
+    """``fast_isolate_around``: the rest of the pageblock of a free block the fast
+    search took, scanned page by page (not in async direct compaction, nor when there
+    are free pages enough); a pageblock scanned to its end is marked skip."""
+    if cc[CC_NR_FREE] >= cc[CC_NR_MIGRATE]:
+        return
+    if cc[CC_DIRECT] != 0 and cc[CC_SYNC] == 0:
+        return
+    z = cc[CC_ZONE]
+    block = pfn & ~(PAGEBLOCK_NR_PAGES - 1)
+    start = max(block, A.zone_start[z])
+    end = min(block + PAGEBLOCK_NR_PAGES, A.zone_end[z])
+    if not pageblock_has_page(A, start, end):
+        return
+    if isolate_freepages_block(A, vc, S, cc, start, end, 1, False) == end:
+        set_pageblock_skip(A, start)
+
+
+@kernel(inline="always")
+def next_search_order(cc, order):
+    """``next_search_order``: the orders below cc->order round robin from
+    ``search_order``; -1 once they wrapped round (``search_order`` then starts one lower
+    next time)."""
+    order -= 1
+    if order < 0:
+        order = cc[CC_ORDER] - 1
+    if order == cc[CC_SEARCH_ORDER]:
+        cc[CC_SEARCH_ORDER] -= 1
+        if cc[CC_SEARCH_ORDER] < 0:
+            cc[CC_SEARCH_ORDER] = cc[CC_ORDER] - 1
+        return -1
+    return order
+
+
+@kernel
+def fast_isolate_freepages(A, vc, S, cc):
+    """``fast_isolate_freepages`` (v5.1), for an order above 0: the MOVABLE free lists
+    below cc->order, from ``search_order`` round robin, each from its tail, at most a
+    limit of entries (``freelist_scan_limit`` / 2; 256 when the free scanner is at its
+    start, ``compact_init_free_pfn``), the limit halved at each candidate and for each
+    next order. The first block in the top quarter of the space between the scanners is
+    taken, else the highest seen in the top half; the list is rotated past what was seen
+    (``move_freelist_head``); a refused block ends the search. Found nothing: at the
+    scanner's start, the free scanner moves to the highest pageblock seen in the top half
+    (direct compaction: else to the half's bottom). The cached free position drops below
+    the highest pageblock seen; then the rest of the taken block's pageblock is scanned
+    (``fast_isolate_around``)."""
+    if cc[CC_ORDER] <= 0:
+        return  # full compaction (compact_memory) passes order -1
+    z = cc[CC_ZONE]
+    limit = max(1, freelist_scan_limit(cc) >> 1)
+    nr_scanned = 0
+    total_isolated = 0
+    highest = 0
+    page = -1
+    scan_start = False
+    if cc[CC_FREE_PFN] >= S.zc[z, ZC_INIT_FREE]:
+        limit = PAGEBLOCK_NR_PAGES >> 1  # starting the scan: a deeper search
+        scan_start = True
+    distance = cc[CC_FREE_PFN] - cc[CC_MIGRATE_PFN]
+    if distance >= 0:
+        low_pfn = (cc[CC_FREE_PFN] - (distance >> 2)) & ~(PAGEBLOCK_NR_PAGES - 1)
+        min_pfn = (cc[CC_FREE_PFN] - (distance >> 1)) & ~(PAGEBLOCK_NR_PAGES - 1)
+    else:
+        # the free scanner is below the migrate scanner: the kernel's unsigned distance
+        # wraps and puts both marks above every pfn, so no block is a candidate
+        low_pfn = 1 << 62
+        min_pfn = 1 << 62
+    if min_pfn > low_pfn:
+        low_pfn = min_pfn
+    cc[CC_SEARCH_ORDER] = min(cc[CC_ORDER] - 1, cc[CC_SEARCH_ORDER])
+    order = cc[CC_SEARCH_ORDER]
+    while page < 0 and order >= 0:
+        if A.nr_free[z, order] != 0:
+            head = free_head(A, z, order, MOVABLE)
+            order_scanned = 0
+            high_pfn = 0
+            node = A.lru_prev[head]
+            while node != head:
+                order_scanned += 1
+                nr_scanned += 1
+                if node >= highest:
+                    highest = max(node & ~(PAGEBLOCK_NR_PAGES - 1), A.zone_start[z])
+                if node >= low_pfn:
+                    cc[CC_FAST_SEARCH_FAIL] = 0
+                    cc[CC_SEARCH_ORDER] = order
+                    page = node
+                    break
+                if node >= min_pfn and node > high_pfn:
+                    high_pfn = node
+                    limit >>= 1  # a candidate: shorten the scan
+                if order_scanned >= limit:
+                    break
+                node = A.lru_prev[node]
+            freepage = node  # where the walk stopped (the head when it went round)
+            if page < 0 and high_pfn != 0:
+                page = high_pfn
+                freepage = page
+            move_freelist_head(A, head, freepage)
+            if page >= 0:
+                isolated = __isolate_free_page(A, vc, z, page, order)
+                if isolated != 0:
+                    freepages_add(A, vc, page, order, isolated)
+                    nr_scanned += isolated - 1
+                    total_isolated += isolated
+                    cc[CC_NR_FREE] += isolated
+                else:
+                    order = cc[CC_SEARCH_ORDER] + 1  # refused: abort the search
+                    page = -1
+            if cc[CC_NR_FREE] >= cc[CC_NR_MIGRATE]:
+                break
+            if order_scanned >= limit:
+                limit = max(1, limit >> 1)
+        order = next_search_order(cc, order)
+    if page < 0:
+        cc[CC_FAST_SEARCH_FAIL] += 1
+        if scan_start:
+            if highest >= min_pfn:
+                page = highest
+                cc[CC_FREE_PFN] = highest
+            elif cc[CC_DIRECT] != 0 and min_pfn < A.kind.shape[0] and is_frame(A, min_pfn):
+                # pessimistic for direct compaction: the bottom of the top half
+                if pageblock_has_page(A, min_pfn, min(min_pfn + PAGEBLOCK_NR_PAGES, A.zone_end[z])):
+                    page = min_pfn
+                cc[CC_FREE_PFN] = min_pfn
+    if highest != 0 and highest >= S.zc[z, ZC_FREE]:
+        highest -= PAGEBLOCK_NR_PAGES
+        S.zc[z, ZC_FREE] = highest
+    S.vm[VM_COMPACT_FREE_SCANNED] += nr_scanned
+    S.vm[VM_COMPACT_ISOLATED] += total_isolated
+    if page >= 0:
+        fast_isolate_around(A, vc, S, cc, page)
+
+
+@kernel
 def isolate_freepages(A, vc, S, cc):
     """``isolate_freepages``: pageblocks downward from the free scanner, above the
-    migrate scanner's pageblock (v6.9: a block whose isolation stopped early ends it)."""
+    migrate scanner's pageblock (v6.9: a block whose isolation stopped early ends it).
+    With ``compact_fast_search`` the free lists are searched first, and the scanner
+    runs only when there are still no isolated free pages."""
+    if vc[F_COMPACT_FAST_SEARCH] != 0:
+        fast_isolate_freepages(A, vc, S, cc)
+        if cc[CC_NR_FREE] != 0:
+            return
     z = cc[CC_ZONE]
     block_start = cc[CC_FREE_PFN] & ~(PAGEBLOCK_NR_PAGES - 1)
     isolate_start = cc[CC_FREE_PFN]
@@ -699,7 +977,7 @@ def isolate_freepages(A, vc, S, cc):
             ok = False
         if ok:
             before = cc[CC_NR_FREE]
-            stop = isolate_freepages_block(A, vc, S, cc, max(isolate_start, first), block_end, stride)
+            stop = isolate_freepages_block(A, vc, S, cc, max(isolate_start, first), block_end, stride, True)
             if cc[CC_NR_FREE] >= cc[CC_NR_MIGRATE]:
                 if stop >= block_end:
                     isolate_start = block_start - PAGEBLOCK_NR_PAGES
@@ -933,6 +1211,7 @@ def compact_zone_begin(A, vc, S, cc):
     cc[CC_RESULT] = compact_finished(A, vc, cc)
     cc[CC_LAST_MIGRATED] = 0  # as the kernel starts it (so a zone in pageblock 0 begins with a whole block)
     cc[CC_DRAIN_PFN] = 0
+    cc[CC_FAST_START_PFN] = 0
     return -1
 
 
@@ -1054,14 +1333,16 @@ def compaction_defer_reset(S, z, order, alloc_success):
 
 
 @kernel
-def compact_zones_for(A, vc, S, order, mt, zone_hi, sync):
+def compact_zones_for(A, vc, S, order, mt, zone_hi, sync, direct):
     """``try_to_compact_pages`` / kcompactd's loop: each zone from ``zone_hi`` down that
-    compaction has not deferred, until one meets its low watermark at ``order``."""
+    compaction has not deferred, until one meets its low watermark at ``order``
+    (``direct``: cc->direct_compaction, the allocator's own)."""
     z = zone_hi
     while z >= 0:
         if not compaction_deferred(A, S, z, order):
             cc = S.cc[CC_ROW_COMPACT]
             init_cc(cc, z, order, 1 if sync else 0, 0, mt)
+            cc[CC_DIRECT] = direct
             ret = compact_zone(A, vc, S, cc)
             if compaction_succeeded(A, vc, z, order, ret):
                 compaction_defer_reset(S, z, order, False)
@@ -1187,7 +1468,7 @@ def kcompactd_wake(A, vc, S, order, zone_hi):
     if vc[F_KCOMPACTD] != 0:
         kcompactd_do_work(A, vc, S, order, zone_hi)
     else:
-        compact_zones_for(A, vc, S, order, MOVABLE, zone_hi, True)
+        compact_zones_for(A, vc, S, order, MOVABLE, zone_hi, True, 0)
 
 
 @kernel

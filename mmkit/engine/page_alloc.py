@@ -38,7 +38,7 @@ def try_to_compact_pages(A, vc, S, order, mt, zone_hi, sync):
     """Direct compaction of each zone from ``zone_hi`` down, stopping at the first zone
     that ends with a suitable page; then the allocation is retried."""
     S.vm[VM_COMPACT_STALL] += 1
-    return compact_zones_for(A, vc, S, order, mt, zone_hi, sync)
+    return compact_zones_for(A, vc, S, order, mt, zone_hi, sync, 1)
 
 
 @kernel(inline=inline_into("prefill", "replay_ticks"))

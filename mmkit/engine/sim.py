@@ -179,11 +179,13 @@ class Sim:
     def compact_zone(self, zone=None, *, order: int = -1, sync: bool = True, ignore_skip: bool = True,
                      migratetype: int = MigrateType.MOVABLE) -> str:
         """``compact_zone`` on one zone; returns the result name (``success`` is the
-        kernel's COMPACT_PARTIAL: a suitable page is free). ``self.last_cc`` keeps its
-        ``compact_control`` (where the scanners stopped)."""
+        kernel's COMPACT_PARTIAL: a suitable page is free). An order above 0 compacts as
+        direct compaction does (``compact_zone_order``: cc->direct_compaction).
+        ``self.last_cc`` keeps its ``compact_control`` (where the scanners stopped)."""
         if not isinstance(order, (int, np.integer)) or not -1 <= order <= 10:
             raise ParameterError(f"order: {order!r} is out of range -1..10 (-1: compact everything)")
-        self.last_cc = cc = _cp.new_cc(self._zone(zone), int(order), sync, ignore_skip, int(migratetype))
+        self.last_cc = cc = _cp.new_cc(self._zone(zone), int(order), sync, ignore_skip, int(migratetype),
+                                       direct=order > 0)
         return COMPACT_RESULT_NAMES[int(_cp.compact_zone(self.A, self.vc, self.S, cc))]
 
     def compact_memory(self) -> dict[str, str]:

@@ -195,7 +195,12 @@ CC_RESULT = 13  # compact_zone cut into pieces: the result so far
 CC_LAST_MIGRATED = 14  # and its last_migrated (compact_finish_pageblock)
 CC_DRAIN_PFN = 15  # v4.x compact_zone's last_migrated_pfn for the per-CPU list flush (0: none)
 CC_PROACTIVE = 16  # cc->proactive_compaction (v5.9)
-NR_CC = 17
+CC_DIRECT = 17  # cc->direct_compaction
+CC_FAST_SEARCH_FAIL = 18  # cc->fast_search_fail (v5.1)
+CC_FAST_START_PFN = 19  # cc->fast_start_pfn; FAST_START_USED: ULONG_MAX, used
+CC_SEARCH_ORDER = 20  # cc->search_order
+NR_CC = 21
+FAST_START_USED = -1
 
 # the compact_control buffers (rows of S.cc), so that no kernel allocates one: compaction
 # from the allocator or kcompactd, and alloc_contig_range
@@ -244,7 +249,8 @@ ZC_MIGRATE_SYNC = 4  # compact_cached_migrate_pfn[1]
 ZC_FREE = 5  # compact_cached_free_pfn
 ZC_INACTIVE_RATIO = 6  # zone->inactive_ratio (anon)
 ZC_PRESENT = 7  # zone->present_pages + 1 (0: not counted yet)
-NR_ZC = 8
+ZC_INIT_FREE = 8  # compact_init_free_pfn (v5.1), set where the skip bits are cleared
+NR_ZC = 9
 MAX_ZONES = 8
 COMPACT_MAX_DEFER_SHIFT = 6
 

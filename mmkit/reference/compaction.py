@@ -98,6 +98,14 @@ class CompactControl:
     nr_failed: int = 0
     finish_pageblock: bool = False
     proactive: bool = False  # cc->proactive_compaction (v5.9)
+    direct: bool = False  # cc->direct_compaction
+    search_order: int | None = None  # cc->search_order: the order (compact_zone_order, kcompactd)
+    fast_search_fail: int = 0  # v5.1
+    fast_start_pfn: int = 0  # FAST_START_USED once reinit_migrate_pfn used it
+
+    def __post_init__(self) -> None:
+        if self.search_order is None:
+            self.search_order = self.order
 
 
 COMPACT_MAX_DEFER_SHIFT = 6
@@ -116,10 +124,11 @@ class ZoneCompaction:
     cached_migrate_async: int = -1
     cached_migrate_sync: int = -1
     cached_free: int = -1
+    init_free: int = 0  # compact_init_free_pfn (v5.1), set where the skip bits are cleared
 
     def row(self) -> list[int]:
         return [self.considered, self.defer_shift, self.order_failed, self.cached_migrate_async,
-                self.cached_migrate_sync, self.cached_free]
+                self.cached_migrate_sync, self.cached_free, self.init_free]
 
 
 # ------------------------------------------------------------------ helpers
@@ -193,11 +202,13 @@ def reset_cached_positions(s, z: int) -> None:
 
 def reset_isolation_suitable(s, z: int) -> None:
     """``__reset_isolation_suitable``: every skip bit of the zone cleared, the scanners
-    back at the zone's ends, ``compact_blockskip_flush`` cleared."""
+    back at the zone's ends (the free scanner's is ``compact_init_free_pfn``, v5.1),
+    ``compact_blockskip_flush`` cleared."""
     zone = s.mem.zones[z]
     for b in range(pageblock_of(zone.start), pageblock_of(zone.end - 1) + 1):
         s.mem.pageblock_skip[b] = False
     reset_cached_positions(s, z)
+    s.zc[z].init_free = s.zc[z].cached_free
     s.blockskip_flush[z] = False
 
 
@@ -491,16 +502,102 @@ def pageblock_pfn_to_page(s, start: int, end: int) -> bool:
     return is_frame(s, start) and is_frame(s, end - 1)
 
 
+# ------------------------------------------------------------------ free-list searches (v5.1)
+FAST_START_USED = -1
+
+
+def freelist_scan_limit(cc) -> int:
+    """How many free-list entries a fast search looks at, fewer after each failure."""
+    return (COMPACT_CLUSTER_MAX >> min(63, cc.fast_search_fail)) + 1
+
+
+def move_freelist_head(lst: list, i: int) -> None:
+    """``move_freelist_head``: the free list rotated so its entry ``i`` is first."""
+    lst[:] = lst[i:] + lst[:i]
+
+
+def move_freelist_tail(lst: list, i: int) -> None:
+    """``move_freelist_tail``: the free list rotated so its entry ``i`` is last."""
+    lst[:] = lst[i + 1:] + lst[:i + 1]
+
+
+def update_fast_start_pfn(cc, pfn: int) -> None:
+    if cc.fast_start_pfn != FAST_START_USED and (cc.fast_start_pfn == 0 or pfn < cc.fast_start_pfn):
+        cc.fast_start_pfn = pfn
+
+
+def reinit_migrate_pfn(cc) -> int:
+    if cc.fast_start_pfn in (0, FAST_START_USED):
+        return cc.migrate_pfn
+    cc.migrate_pfn = cc.fast_start_pfn
+    cc.fast_start_pfn = FAST_START_USED
+    return cc.migrate_pfn
+
+
+def fast_find_migrateblock(s, cc) -> int:
+    """``fast_find_migrateblock``: for an order above PAGE_ALLOC_COSTLY_ORDER, hints
+    honoured, at a pageblock's start, the first MOVABLE free page of order ``order - 1``
+    down to 3 (from each list's head, ``freelist_scan_limit`` entries in all) below the
+    first half (at the zone's start) or eighth of the space between the scanners, in a
+    pageblock not marked skip, is where the migrate scanner goes; none: the linear scan
+    resumes (``reinit_migrate_pfn``)."""
+    zone = s.mem.zones[cc.zone]
+    pfn = cc.migrate_pfn
+    if cc.ignore_skip_hint or cc.finish_pageblock:
+        return pfn
+    if pfn != zone.start and pfn % PAGEBLOCK_NR_PAGES:
+        return pfn
+    if cc.order <= PAGE_ALLOC_COSTLY_ORDER or (cc.direct and cc.migratetype != MOVABLE):
+        return pfn
+    limit = freelist_scan_limit(cc)
+    nr_scanned = 0
+    found = False
+    distance = (cc.free_pfn - cc.migrate_pfn) >> 1
+    if cc.migrate_pfn != zone.start:
+        distance >>= 2
+    high_pfn = (cc.migrate_pfn + distance) & ~(PAGEBLOCK_NR_PAGES - 1)
+    order = cc.order - 1
+    while order >= PAGE_ALLOC_COSTLY_ORDER and not found and nr_scanned < limit:
+        if zone.nr_free[order]:
+            lst = zone.free_list[order][MOVABLE]
+            for i, free_pfn in enumerate(lst):
+                nr_scanned += 1
+                if nr_scanned - 1 >= limit:
+                    move_freelist_tail(lst, i)
+                    break
+                if free_pfn < high_pfn:
+                    if s.mem.pageblock_skip[pageblock_of(free_pfn)]:
+                        continue
+                    move_freelist_tail(lst, i)
+                    update_fast_start_pfn(cc, free_pfn)
+                    pfn = max(free_pfn & ~(PAGEBLOCK_NR_PAGES - 1), zone.start)
+                    cc.fast_search_fail = 0
+                    found = True
+                    break
+        order -= 1
+    s.vm["compact_migrate_scanned"] += nr_scanned
+    if not found:
+        cc.fast_search_fail += 1
+        pfn = reinit_migrate_pfn(cc)
+    return pfn
+
+
 def isolate_migratepages(s, cc) -> int:
     """``isolate_migratepages``: the next pageblock below the free scanner that has its
-    pages, is not skipped (and, for async compaction, is MOVABLE or CMA)."""
+    pages, is not skipped (and, for async compaction, is MOVABLE or CMA), from where
+    ``fast_find_migrateblock`` points with ``compact_fast_search``. With
+    ``skip_hints_scanned`` (v5.1) the skip bit is tested where the scanner enters a block,
+    not where it resumes one, nor in the block the fast search picked."""
     zone = s.mem.zones[cc.zone]
-    low_pfn = cc.migrate_pfn
+    entry_only = s.v.skip_hints_scanned
+    low_pfn = fast_find_migrateblock(s, cc) if s.v.compact_fast_search else cc.migrate_pfn
+    fast_find_block = low_pfn != cc.migrate_pfn and not cc.fast_search_fail
     end_pfn = (low_pfn + PAGEBLOCK_NR_PAGES) & ~(PAGEBLOCK_NR_PAGES - 1)
     while end_pfn <= cc.free_pfn:
         first = max(low_pfn & ~(PAGEBLOCK_NR_PAGES - 1), zone.start)
         block_end = min(end_pfn, zone.end)
-        if pageblock_pfn_to_page(s, first, block_end) and isolation_suitable(s, cc, first) and (
+        tested = not fast_find_block and (not entry_only or low_pfn <= first)
+        if pageblock_pfn_to_page(s, first, block_end) and (not tested or isolation_suitable(s, cc, first)) and (
                 cc.sync or migrate_async_suitable(s.mem.pageblock_mt[pageblock_of(first)])):
             low_pfn = isolate_migratepages_block(s, cc, max(low_pfn, first), block_end, s.migratepages_head)
             if low_pfn < 0:
@@ -509,6 +606,7 @@ def isolate_migratepages(s, cc) -> int:
             return ISOLATE_SUCCESS if cc.nr_migratepages else ISOLATE_NONE
         low_pfn = end_pfn
         end_pfn += PAGEBLOCK_NR_PAGES
+        fast_find_block = False
     cc.migrate_pfn = low_pfn
     return ISOLATE_NONE
 
@@ -545,7 +643,25 @@ def __isolate_free_page(s, z: int, pfn: int, order: int) -> int:
     return 1 << order
 
 
-def isolate_freepages_block(s, cc, start: int, end: int, stride: int = 1) -> int:
+def freepages_add(s, pfn: int, order: int, isolated: int) -> None:
+    """An isolated free block onto cc->freepages: whole at the tail of
+    ``cc->freepages[order]`` (``compact_large_folios``), else split into order-0 pages,
+    each ``list_add``-ed (``split_free_page``)."""
+    mem = s.mem
+    if s.v.compact_large_folios:
+        for p in range(pfn, pfn + isolated):
+            mem.pages[p].kind = int(PageKind.ISOLATED_FREE)
+        mem.pages[pfn].private = order
+        list_add_tail(mem.pages[pfn], s.freepages_order[order])
+    else:
+        for p in range(pfn, pfn + isolated):
+            q = mem.pages[p]
+            q.kind = int(PageKind.ISOLATED_FREE)
+            q.refcount = 1
+            list_add(q, s.freepages_head)
+
+
+def isolate_freepages_block(s, cc, start: int, end: int, stride: int = 1, update_skip: bool = True) -> int:
     """Take the free blocks of [start, end) onto cc->freepages until there are as many
     free pages as pages to migrate; compound pages are passed by their order. Returns
     where the scan stopped.
@@ -556,10 +672,11 @@ def isolate_freepages_block(s, cc, start: int, end: int, stride: int = 1) -> int
     and a refusal ends the scan of the block. ``compact_count_skipped``: a compound page
     that ends inside the range, and a block isolated, count all their pages. ``free_scanner_stride``
     (v5.1): only every ``stride``-th page frame is looked at, counting from the end of
-    the last one looked at (a compound page or an isolated block: its last page)."""
+    the last one looked at (a compound page or an isolated block: its last page).
+    ``update_skip``: a block scanned to its end goes through ``update_pageblock_skip``
+    (else the caller marks it)."""
     mem = s.mem
     v = s.v
-    folios = v.compact_large_folios
     count_skipped = v.compact_count_skipped
     nr_scanned = total = 0
     valid = None
@@ -591,17 +708,7 @@ def isolate_freepages_block(s, cc, start: int, end: int, stride: int = 1) -> int
                 break
             pfn += stride
             continue
-        if folios:
-            for p in range(pfn, pfn + isolated):
-                mem.pages[p].kind = int(PageKind.ISOLATED_FREE)
-            page.private = order
-            list_add_tail(page, s.freepages_order[order])
-        else:
-            for p in range(pfn, pfn + isolated):  # split_free_page
-                q = mem.pages[p]
-                q.kind = int(PageKind.ISOLATED_FREE)
-                q.refcount = 1
-                list_add(q, s.freepages_head)
+        freepages_add(s, pfn, order, isolated)
         if count_skipped:
             nr_scanned += isolated - 1
         total += isolated
@@ -611,17 +718,141 @@ def isolate_freepages_block(s, cc, start: int, end: int, stride: int = 1) -> int
             break
         pfn += isolated - 1 + stride
     pfn = min(pfn, end)
-    if pfn == end:
+    if pfn == end and update_skip:
         update_pageblock_skip(s, cc, valid, total, False)
     s.vm["compact_free_scanned"] += nr_scanned
     s.vm["compact_isolated"] += total
     return pfn
 
 
+def fast_isolate_around(s, cc, pfn: int) -> None:
+    """``fast_isolate_around``: the rest of the taken block's pageblock, page by page
+    (not for async direct compaction, nor with free pages enough); a pageblock scanned
+    to its end is marked skip."""
+    if cc.nr_freepages >= cc.nr_migratepages or (cc.direct and not cc.sync):
+        return
+    zone = s.mem.zones[cc.zone]
+    block = pfn & ~(PAGEBLOCK_NR_PAGES - 1)
+    start, end = max(block, zone.start), min(block + PAGEBLOCK_NR_PAGES, zone.end)
+    if not pageblock_pfn_to_page(s, start, end):
+        return
+    if isolate_freepages_block(s, cc, start, end, 1, update_skip=False) == end:
+        s.mem.pageblock_skip[pageblock_of(start)] = True
+
+
+def next_search_order(cc, order: int) -> int:
+    """The orders below cc->order round robin from ``search_order``; -1 once round."""
+    order -= 1
+    if order < 0:
+        order = cc.order - 1
+    if order == cc.search_order:
+        cc.search_order -= 1
+        if cc.search_order < 0:
+            cc.search_order = cc.order - 1
+        return -1
+    return order
+
+
+def fast_isolate_freepages(s, cc) -> None:
+    """``fast_isolate_freepages`` (v5.1), order above 0: the MOVABLE free lists below
+    cc->order from ``search_order`` round robin, each walked from its tail for a limited
+    number of entries; the first block in the top quarter of the space between the
+    scanners is taken, else the highest seen in the top half; the list rotated past what
+    was seen; a refused block ends the search. Found nothing at the scanner's start: the
+    free scanner moves to the highest pageblock seen in the top half (direct compaction:
+    else the half's bottom). The cached free position drops below the highest pageblock
+    seen; the rest of the chosen pageblock is scanned (``fast_isolate_around``)."""
+    if cc.order <= 0:
+        return
+    mem = s.mem
+    zone = mem.zones[cc.zone]
+    zc = s.zc[cc.zone]
+    limit = max(1, freelist_scan_limit(cc) >> 1)
+    nr_scanned = total_isolated = highest = 0
+    page = None
+    scan_start = False
+    if cc.free_pfn >= zc.init_free:
+        limit = PAGEBLOCK_NR_PAGES >> 1
+        scan_start = True
+    distance = cc.free_pfn - cc.migrate_pfn
+    if distance >= 0:
+        low_pfn = (cc.free_pfn - (distance >> 2)) & ~(PAGEBLOCK_NR_PAGES - 1)
+        min_pfn = (cc.free_pfn - (distance >> 1)) & ~(PAGEBLOCK_NR_PAGES - 1)
+    else:  # the kernel's unsigned distance wraps: both marks above every pfn
+        low_pfn = min_pfn = 1 << 62
+    low_pfn = max(low_pfn, min_pfn)
+    cc.search_order = min(cc.order - 1, cc.search_order)
+    order = cc.search_order
+    while page is None and order >= 0:
+        if zone.nr_free[order]:
+            lst = zone.free_list[order][MOVABLE]
+            order_scanned = 0
+            high_pfn = 0
+            stop = None  # where the walk stopped (None: it went round)
+            for i in range(len(lst) - 1, -1, -1):
+                pfn = lst[i]
+                order_scanned += 1
+                nr_scanned += 1
+                if pfn >= highest:
+                    highest = max(pfn & ~(PAGEBLOCK_NR_PAGES - 1), zone.start)
+                if pfn >= low_pfn:
+                    cc.fast_search_fail = 0
+                    cc.search_order = order
+                    page, stop = pfn, i
+                    break
+                if pfn >= min_pfn and pfn > high_pfn:
+                    high_pfn = pfn
+                    limit >>= 1
+                if order_scanned >= limit:
+                    stop = i
+                    break
+            if page is None and high_pfn:
+                page = high_pfn
+                stop = lst.index(high_pfn)
+            if stop is not None:
+                move_freelist_head(lst, stop)
+            if page is not None:
+                isolated = __isolate_free_page(s, cc.zone, page, order)
+                if isolated:
+                    freepages_add(s, page, order, isolated)
+                    nr_scanned += isolated - 1
+                    total_isolated += isolated
+                    cc.nr_freepages += isolated
+                else:
+                    order = cc.search_order + 1
+                    page = None
+            if cc.nr_freepages >= cc.nr_migratepages:
+                break
+            if order_scanned >= limit:
+                limit = max(1, limit >> 1)
+        order = next_search_order(cc, order)
+    if page is None:
+        cc.fast_search_fail += 1
+        if scan_start:
+            if highest >= min_pfn:
+                page = cc.free_pfn = highest
+            elif cc.direct and min_pfn < len(mem.pages) and is_frame(s, min_pfn):
+                if pageblock_pfn_to_page(s, min_pfn, min(min_pfn + PAGEBLOCK_NR_PAGES, zone.end)):
+                    page = min_pfn
+                cc.free_pfn = min_pfn
+    if highest and highest >= zc.cached_free:
+        zc.cached_free = highest - PAGEBLOCK_NR_PAGES
+    s.vm["compact_free_scanned"] += nr_scanned
+    s.vm["compact_isolated"] += total_isolated
+    if page is not None:
+        fast_isolate_around(s, cc, page)
+
+
 def isolate_freepages(s, cc) -> None:
     """``isolate_freepages``: pageblocks from the free scanner down to the one above the
     migrate scanner's; remember where to restart. With ``free_isolate_fail_break`` a block
-    whose isolation stopped early ends the scan (v4.8: "do not continue needlessly")."""
+    whose isolation stopped early ends the scan (v4.8: "do not continue needlessly").
+    ``compact_fast_search``: the free lists first; the scan only when that left no free
+    page isolated."""
+    if s.v.compact_fast_search:
+        fast_isolate_freepages(s, cc)
+        if cc.nr_freepages:
+            return
     zone = s.mem.zones[cc.zone]
     block_start = cc.free_pfn & ~(PAGEBLOCK_NR_PAGES - 1)
     isolate_start = cc.free_pfn
@@ -904,6 +1135,7 @@ def compact_zone(s, cc) -> str:
             zc.cached_migrate_async = zc.cached_migrate_sync = zone.start
         cc.migrate_pfn = zc.cached_migrate_sync if cc.sync else zc.cached_migrate_async
         cc.free_pfn = zc.cached_free
+    cc.fast_start_pfn = 0
 
     def get_new(page):
         return compaction_alloc(s, cc)
@@ -1049,14 +1281,15 @@ def proactive_compaction_check(s) -> str:
     return "no progress" if fragmentation_score_node(s) >= prev else "progress"
 
 
-def try_to_compact_pages(s, order: int, mt: int, zone_hi: int, sync: bool) -> int:
+def try_to_compact_pages(s, order: int, mt: int, zone_hi: int, sync: bool, direct: bool = True) -> int:
     """Each zone down the zonelist whose compaction is not deferred, until one reaches
     its low watermark at ``order`` (that zone is returned). A sync run that went through
-    the whole zone and failed defers the zone's next ones."""
+    the whole zone and failed defers the zone's next ones. ``direct``: the allocator's
+    own (cc->direct_compaction), not v4.5 kswapd's."""
     for z in range(zone_hi, -1, -1):
         if compaction_deferred(s, z, order):
             continue
-        cc = CompactControl(zone=z, order=order, sync=sync, ignore_skip_hint=False, migratetype=mt)
+        cc = CompactControl(zone=z, order=order, sync=sync, ignore_skip_hint=False, migratetype=mt, direct=direct)
         ret = compact_zone(s, cc)
         if compaction_succeeded(s, z, order, ret):
             compaction_defer_reset(s, z, order, False)

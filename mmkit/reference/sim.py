@@ -159,7 +159,8 @@ class RefSim:
     def compact_zone(self, zone=None, *, order: int = -1, sync: bool = True, ignore_skip: bool = True,
                      migratetype: int = 1) -> str:
         cc = _cp.CompactControl(zone=self._zone(zone), order=int(order), sync=bool(sync),
-                                ignore_skip_hint=bool(ignore_skip), migratetype=int(migratetype))
+                                ignore_skip_hint=bool(ignore_skip), migratetype=int(migratetype),
+                                direct=int(order) > 0)
         return _cp.compact_zone(self, cc)
 
     def compact_memory(self) -> dict[str, str]:
@@ -293,7 +294,8 @@ def engine_sim_state(sim) -> dict:
     free[: cap - used] = np.arange(cap - 1, used - 1, -1)
     out["zs_free_ids"] = [int(z) for z in free]
     out["zs_current"] = [int(c) for c in S.zs_current]
-    out["zone_compaction"] = [[int(x) for x in row] for row in S.zc[: mem.nr_zones, : st.ZC_INACTIVE_RATIO]]
+    out["zone_compaction"] = [[int(x) for x in row[: st.ZC_INACTIVE_RATIO]] + [int(row[st.ZC_INIT_FREE])]
+                              for row in S.zc[: mem.nr_zones]]
     out["lru_size"] = mem.lru_size.tolist()
     return out
 

@@ -132,6 +132,7 @@ _V6_18 = _V4_8.replace(
     balloon_deflate_list=True,  # since 2017 (195a8c43e93d)
     watermark_boost=True,  # since v5.0 (1c30844d2dfe)
     proactive_compaction=True,  # since v5.9 (facaa902a), vm.compaction_proactiveness 20
+    compact_fast_search=True,  # since v5.1 (70b44595eafe, 5a811889de10)
     sources=("K-mod", "K-pf25", "K-kpf", "U-2019", "O-2018"),
 )
 

@@ -80,6 +80,7 @@ F_BALLOON_DEFLATE_LIST = 35
 F_WATERMARK_BOOST = 36
 F_PROACTIVE_COMPACTION = 37
 F_RELEASED_IF_NOT_ISOLATED = 38
+F_COMPACT_FAST_SEARCH = 39
 
 
 @dataclass(frozen=True)
@@ -141,8 +142,10 @@ class Variant:
     tests only ``no_set_skip_hint``; contiguous ranges set none), the free scanner whatever
     it isolated there, the migrate scanner when it isolated nothing or finished the block,
     and the migrate scanner tests and sets the bit at its first LRU page of a block
-    (``test_and_set_skip``: a block already marked is left, unless the scan finishes it);
-    ``compact_memory`` leaves the bits as it finds them. Before (v4.x): a block is marked
+    (``test_and_set_skip``: a block already marked is left, unless the scan finishes it),
+    so ``isolate_migratepages`` tests the bit only where the scanner enters a block, not
+    where it resumes one after a batch (e380bebe4771); ``compact_memory`` leaves the bits
+    as it finds them. Before (v4.x): a block is marked
     only when nothing was isolated from it and the hints are honoured, and
     ``compact_memory`` first clears every bit of the zone (``__compact_pgdat``)."""
     compact_finished_low_wmark: bool = True
@@ -240,6 +243,19 @@ class Variant:
     v4.8 (bda807d44454) a page is non-LRU by ``__PageMovable`` and taken as released only
     when ``!PageMovable`` (its driver cleared the marker under migration; no driver here
     does); v4.5 has no such test."""
+    compact_fast_search: bool = False
+    """Compaction for an order above 0 first searches the free lists (v5.1, Mel Gorman's
+    70b44595eafe "mm, compaction: use free lists to quickly locate a migration source"
+    and 5a811889de10 "... to quickly locate a migration target"). ``fast_isolate_freepages``:
+    a few MOVABLE free blocks below the target order, from the tail of each list, one in
+    the top quarter of the space between the scanners taken whole (else the highest in the
+    top half), the list rotated past what was looked at, the rest of its pageblock scanned
+    (``fast_isolate_around``); the linear free scanner runs only when this found nothing.
+    ``fast_find_migrateblock`` (orders above PAGE_ALLOC_COSTLY_ORDER, skip hints honoured):
+    a MOVABLE free block of order 3 or more in the first half (at the start) or eighth
+    of the space that is not in a skipped pageblock moves the migrate scanner to that
+    pageblock; when none is found the linear scan resumes at the lowest pageblock such a
+    search picked. Both search less after each failure (``freelist_scan_limit``)."""
     sources: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -340,6 +356,11 @@ class Variant:
             )
         if self.kcompactd_ignore_skip_hint and not self.kcompactd:
             problems.append("kcompactd_ignore_skip_hint=True is a kcompactd rule; it needs kcompactd=True")
+        if self.compact_fast_search and not self.skip_hints_scanned:
+            problems.append(
+                "compact_fast_search=True relies on v5.1's skip hints to avoid searching the same "
+                "blocks again (fast_find_migrateblock), which needs skip_hints_scanned=True"
+            )
         if self.proactive_compaction and not self.kcompactd:
             problems.append("proactive_compaction=True is a kcompactd rule; it needs kcompactd=True")
         if problems:
