@@ -13,6 +13,9 @@ import collections
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_engine_differential import assert_same
 
 import mmkit
 from mmkit.engine.sim import Sim
@@ -228,8 +231,6 @@ def _fragment(sim, seed: int) -> None:
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_direct_compaction_agrees_with_the_twin(name, seed, monkeypatch):
-    from test_engine_differential import assert_same
-
     ran = collections.Counter()
     for fn in ("fast_isolate_freepages", "fast_find_migrateblock", "fast_isolate_around"):
         orig = getattr(rc, fn)
@@ -255,3 +256,22 @@ def test_direct_compaction_agrees_with_the_twin(name, seed, monkeypatch):
         assert ran["fast_isolate_freepages"] and ran["fast_find_migrateblock"], dict(ran)
     else:
         assert not ran, dict(ran)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from(list(VARIANTS)), seed=st.integers(0, 2**32 - 1),
+       compactions=st.lists(st.tuples(st.integers(1, 10), st.booleans(), st.sampled_from([0, 1, 1, 2]),
+                                      st.booleans()), min_size=1, max_size=6))
+def test_random_direct_compactions_agree_with_the_twin(name, seed, compactions):
+    """Random fragmented states and compactions of any order, sync or not, skip hints
+    honoured or not, under the three variants: the engine and the twin agree."""
+    variant = VARIANTS[name]
+    e = Sim(mmkit.Memory.synthetic(mib=32, variant=variant), seed=seed)
+    t = RefSim(RefMemory.boot(synthetic_layout(mib=32), variant), seed=seed)
+    for sim in (e, t):
+        _fragment(sim, seed)
+    for order, sync, mt, ignore_skip in compactions:
+        a = e.compact_zone(NORMAL, order=order, sync=sync, ignore_skip=ignore_skip, migratetype=mt)
+        b = t.compact_zone(NORMAL, order=order, sync=sync, ignore_skip=ignore_skip, migratetype=mt)
+        assert a == b
+        assert_same(e, t, f"{name} seed {seed}: compact_zone {order, sync, mt, ignore_skip}")

@@ -27,6 +27,21 @@ from mmkit.model.memory import Memory
 from mmkit.sweep.store import TMP_PREFIX
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _ctrl_c_reaches_us():
+    """A test run started in the background by a non-interactive shell (``cmd &``)
+    ignores SIGINT, and the commands it starts inherit that: Python's own handler is put
+    back for each test (a handler, unlike SIG_IGN, is reset to the default in a started
+    command), so SIGINT meets this process and its commands as a terminal's Ctrl-C does."""
+    previous = signal.getsignal(signal.SIGINT)
+    if previous == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 LIMIT = 1.5  # seconds from the interrupt to the end (the goal is 1 s; room for a busy machine)
 SMALL = {"gib": 0.25, "ticks": 60, "seed": 3}
 
