@@ -6,7 +6,9 @@ free-block counts of ``mm/vmstat.c`` it reads (``fill_contig_page_info``,
 (``compact_cached_migrate_pfn``, one for async and one for sync runs), the free scanner
 down from ``compact_cached_free_pfn``, a pageblock at a time, ``COMPACT_CLUSTER_MAX``
 pages per batch; whole-zone runs (``compact_memory``, contiguous ranges, proactive runs)
-start at the zone's ends. Pageblock skip bits (set and cleared as each era does, v5.1's
+start at the zone's ends. For an order above 0, v5.1's searches of the free lists go
+first (``fast_isolate_freepages`` for targets, ``fast_find_migrateblock`` for where the
+migrate scanner goes next). Pageblock skip bits (set and cleared as each era does, v5.1's
 ``test_and_set_skip`` included), deferral, ``compaction_suitable`` and
 ``__compact_finished`` as each era has them (``docs/modelling.md``, "Compaction");
 kcompactd, woken and proactive (``kcompactd_do_work``, ``proactive_compact_node``).

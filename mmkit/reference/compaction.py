@@ -4,7 +4,10 @@ pageblock at a time, ``COMPACT_CLUSTER_MAX`` pages per batch, pageblock skip bit
 ``compaction_suitable``, ``compact_finished``. With the v6.9 rules
 (``compact_large_folios``) LRU large folios are isolated whole, free blocks stay whole on
 ``cc->freepages[order]``, each folio gets a target of its order and one that gets none
-is split or, if it cannot be, ends the run (-ENOMEM, COMPACT_CONTENDED).
+is split or, if it cannot be, ends the run (-ENOMEM, COMPACT_CONTENDED). With v5.1's
+``compact_fast_search`` an order above 0 searches the free lists first
+(``fast_isolate_freepages``, ``fast_find_migrateblock``); the twin keeps a buddy free
+list as a Python list, so the kernel's list rotations are slices of it.
 
 Per zone, as ``struct zone`` keeps it (:class:`ZoneCompaction`): where the scanners
 restart (``compact_cached_migrate_pfn[async, sync]``, ``compact_cached_free_pfn``) and the
