@@ -145,9 +145,9 @@ class Variant:
     (``test_and_set_skip``: a block already marked is left, unless the scan finishes it),
     so ``isolate_migratepages`` tests the bit only where the scanner enters a block, not
     where it resumes one after a batch (e380bebe4771); ``compact_memory`` leaves the bits
-    as it finds them. Before (v4.x): a block is marked
-    only when nothing was isolated from it and the hints are honoured, and
-    ``compact_memory`` first clears every bit of the zone (``__compact_pgdat``)."""
+    as it finds them. Before (v4.x): a block is marked only when nothing was isolated
+    from it and the hints are honoured, and ``compact_memory`` first clears every bit of
+    the zone (``__compact_pgdat``)."""
     compact_finished_low_wmark: bool = True
     """``__compact_finished`` tests the zone's low watermark at the order before it looks
     for a free page of that order (v4.x; gone in v6.x)."""
@@ -250,12 +250,15 @@ class Variant:
     a few MOVABLE free blocks below the target order, from the tail of each list, one in
     the top quarter of the space between the scanners taken whole (else the highest in the
     top half), the list rotated past what was looked at, the rest of its pageblock scanned
-    (``fast_isolate_around``); the linear free scanner runs only when this found nothing.
-    ``fast_find_migrateblock`` (orders above PAGE_ALLOC_COSTLY_ORDER, skip hints honoured):
-    a MOVABLE free block of order 3 or more in the first half (at the start) or eighth
-    of the space that is not in a skipped pageblock moves the migrate scanner to that
-    pageblock; when none is found the linear scan resumes at the lowest pageblock such a
-    search picked. Both search less after each failure (``freelist_scan_limit``)."""
+    (``fast_isolate_around``). The linear free scanner runs only when no free page is
+    isolated after that, for every order (``compact_memory``'s too: since v6.9 a large
+    folio finding no isolated block of its order while smaller ones are isolated gets
+    no new scan, and is split). ``fast_find_migrateblock`` (orders above
+    PAGE_ALLOC_COSTLY_ORDER, skip hints honoured): a MOVABLE free block of order 3 or
+    more in the first half (at the start) or eighth of the space that is not in a
+    skipped pageblock moves the migrate scanner to that pageblock; when none is found
+    the linear scan resumes, once, at the lowest free page an earlier search of the run
+    picked. Both search less after each failure (``freelist_scan_limit``)."""
     sources: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
