@@ -40,6 +40,22 @@ def test_a_second_copy_of_the_sources_loads_the_cache(tmp_path):
     assert (hits, misses) == (1, 0)
 
 
+def test_a_docstring_edit_in_a_kernel_file_loads_the_cache(tmp_path):
+    """numba checks a kernel's cache against its file's stamp: mmkit's is the digest of
+    the file's code, so a docstring edit in the kernel's own file compiles nothing."""
+    m = mmkit.Memory.synthetic(mib=32, variant="v4.8")
+    buddy.zone_free_pages(m.arrays(), 0)  # compiled or loaded here first
+    copy = tmp_path / "src"
+    shutil.copytree(ROOT, copy / "mmkit", ignore=shutil.ignore_patterns("__pycache__"))
+    _edit(copy / "mmkit" / "engine" / "buddy.py", '"""``zone_page_state(zone, NR_FREE_PAGES)``',
+          '"""An edited docstring: ``zone_page_state``')
+    out = subprocess.run([sys.executable, "-c", PROBE.format(root=str(copy))], capture_output=True, text=True,
+                         check=True, cwd=tmp_path).stdout.splitlines()
+    assert out[0] == CACHE_DIR
+    hits, misses = (int(x) for x in out[1].split())
+    assert (hits, misses) == (1, 0)
+
+
 @pytest.mark.slow  # the slow tier: a fresh process compiling
 def test_an_edited_copy_gets_its_own_cache(tmp_path):
     copy = tmp_path / "src"
@@ -73,14 +89,17 @@ def _edit(path: Path, old: str, new: str) -> None:
 
 
 def test_the_cache_folder_follows_code_not_docstrings(tmp_path):
-    """A docstring or comment edit, in the engine or in a module it imports, keeps the
-    compiled engine; a changed constant in an imported module starts a fresh one."""
+    """A docstring or comment edit, in the engine or in a module it imports (a Variant
+    field's docstring too), keeps the compiled engine; a changed constant in an imported
+    module starts a fresh one."""
     copy = tmp_path / "src"
     shutil.copytree(ROOT, copy / "mmkit", ignore=shutil.ignore_patterns("__pycache__"))
     assert _cache_dir_of(copy) == CACHE_DIR
-    engine, memory, kinds = (copy / "mmkit" / f for f in ("engine/buddy.py", "model/memory.py", "model/kinds.py"))
+    engine, memory, kinds, variant = (copy / "mmkit" / f for f in (
+        "engine/buddy.py", "model/memory.py", "model/kinds.py", "semantics/variant.py"))
     _edit(memory, '"""', '"""An edited module docstring. ')
     _edit(engine, '"""``zone_page_state(zone, NR_FREE_PAGES)``', '"""An edited docstring: ``zone_page_state``')
+    _edit(variant, '"""Compaction for an order above 0 first', '"""An edited field docstring: compaction first')
     engine.write_text(engine.read_text() + "\n# a comment\n")
     assert _cache_dir_of(copy) == CACHE_DIR
     _edit(kinds, "PAGEBLOCK_ORDER = 9", "PAGEBLOCK_ORDER = 10")

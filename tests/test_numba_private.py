@@ -3,7 +3,6 @@ release that changes them fails here, loudly, instead of making the engine silen
 or its cache silently stale. Why each is worth it: docs/performance.md ("numba internals
 in use")."""
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ from numba import njit
 from numba.core import caching
 
 import mmkit
-from mmkit.engine import CACHE_DIR, _locator, buddy
+from mmkit.engine import CACHE_DIR, _facts, _locator, buddy
 from mmkit.engine.jit import kernel
 
 
@@ -43,8 +42,9 @@ def test_kernels_compile_without_reference_counting():
 def test_the_engine_cache_locator_is_numbas_first_choice():
     """mmkit's locator sits first in numba's private ``CacheImpl._locator_classes`` and
     numba uses it for engine kernels: their cache files live in mmkit's own folder
-    (``CACHE_DIR``, named after the sources' hash) and are stamped with the file's content
-    hash, not its path and mtime."""
+    (``CACHE_DIR``, named after the sources' hash) and are stamped with the digest of the
+    file's code (the cache key's: its syntax tree without docstrings), not its path and
+    mtime."""
     assert caching.CacheImpl._locator_classes[0] is _locator
     m = mmkit.Memory.synthetic(mib=32, variant="v4.8")
     buddy.zone_free_pages(m.arrays(), 0)
@@ -52,7 +52,7 @@ def test_the_engine_cache_locator_is_numbas_first_choice():
     assert isinstance(loc, _locator)
     assert Path(loc.get_cache_path()) == Path(CACHE_DIR) / "engine"
     src = Path(buddy.__file__).read_bytes()
-    assert loc.get_source_stamp() == hashlib.sha256(src).hexdigest()
+    assert loc.get_source_stamp() == _facts(src)[0]
     index = Path(CACHE_DIR) / "engine"
     assert any(p.name.startswith("buddy.zone_free_pages") for p in index.iterdir())
 

@@ -13,10 +13,11 @@ folder is ``$NUMBA_CACHE_DIR/mmkit-<hash>`` when NUMBA_CACHE_DIR is set (read-on
 installs, Binder), else ``$XDG_CACHE_HOME/mmkit/numba-<hash>`` (``~/.cache`` by default).
 
 Inside it, a function's cache files are found by the function's place in the package
-(``engine/``, ``snapshot/``) and checked against a hash of its file's content, not
+(``engine/``, ``snapshot/``) and checked against the same digest of its file's code, not
 against the file's absolute path and modification time as numba does by default: a
 second checkout, a clean clone or a reinstall of the same sources loads the cache
-instead of compiling for minutes.
+instead of compiling for minutes, and a docstring edit does not make numba compile the
+file's kernels again.
 """
 
 from __future__ import annotations
@@ -27,13 +28,16 @@ from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent  # mmkit/engine
 _PACKAGE = _HERE.parent  # the mmkit folder
-_STAMPS: dict[str, str] = {}  # a source file's content hash, by path: the cache key's and the locator's
+_STAMPS: dict[str, str] = {}  # a source file's code digest (_facts), by path: the cache key's and the locator's
+# what _facts strips, as a version: the facts kept on disk (mmkit-sources.json) by content
+# hash are reused only when _facts made them as it does now
+_FACTS_VERSION = "2"  # 2: every string standing alone as a statement (1: leading docstrings)
 
 
 def _facts(source: bytes) -> tuple[str, list[str]]:
-    """A module's code digest (its syntax tree without docstrings: comments are not in
-    the tree, line numbers are not dumped) and the mmkit modules it imports at module
-    level."""
+    """A module's code digest (its syntax tree without docstrings, a Variant field's
+    among them: every string that stands alone as a statement; comments are not in the
+    tree, line numbers are not dumped) and the mmkit modules it imports at module level."""
     import ast
 
     tree = ast.parse(source)
@@ -44,11 +48,10 @@ def _facts(source: bytes) -> tuple[str, list[str]]:
         elif isinstance(node, ast.Import):
             imports += [a.name for a in node.names]
     for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
-                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
-                and isinstance(body[0].value.value, str)):
-            node.body = body[1:] or [ast.Pass()]
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            code = [st for st in node.body if not (isinstance(st, ast.Expr) and isinstance(st.value, ast.Constant)
+                                                   and isinstance(st.value.value, str))]
+            node.body = code or [ast.Pass()]
     return hashlib.sha256(ast.dump(tree).encode()).hexdigest(), [m for m in imports if m.split(".")[0] == "mmkit"]
 
 
@@ -56,7 +59,8 @@ def engine_sources(memo: dict | None = None) -> dict[Path, str]:
     """The files whose code the compiled engine depends on, with their code digests:
     ``mmkit/engine/*.py`` and the mmkit modules they import at module level,
     transitively (imports inside functions are Python-side and left out). ``memo`` maps
-    a file's content hash to its facts, so that an unchanged file is not parsed again."""
+    a file's content hash (with ``_FACTS_VERSION``) to its facts, so that an unchanged
+    file is not parsed again."""
     memo = {} if memo is None else memo
     out: dict[Path, str] = {}
     todo = sorted(_HERE.glob("*.py"))
@@ -65,10 +69,11 @@ def engine_sources(memo: dict | None = None) -> dict[Path, str]:
         if f in out:
             continue
         raw = f.read_bytes()
-        key = _STAMPS[str(f)] = hashlib.sha256(raw).hexdigest()
+        key = f"{_FACTS_VERSION}:{hashlib.sha256(raw).hexdigest()}"
         if key not in memo:
             memo[key] = _facts(raw)
         out[f], imports = memo[key]
+        _STAMPS[str(f)] = out[f]
         for name in imports:
             p = _PACKAGE.parent.joinpath(*name.split("."))
             todo += [c for c in (p.with_suffix(".py"), p / "__init__.py") if c.is_file()]
@@ -120,7 +125,7 @@ def _package_locator():
         def get_source_stamp(self):
             stamp = _STAMPS.get(self._py_file)
             if stamp is None:
-                stamp = _STAMPS[self._py_file] = hashlib.sha256(Path(self._py_file).read_bytes()).hexdigest()
+                stamp = _STAMPS[self._py_file] = _facts(Path(self._py_file).read_bytes())[0]
             return stamp
 
         @classmethod
