@@ -61,8 +61,8 @@ ZS_V7 = lore("zsmalloc v7 11/12", "1464736881-24886-12-git-send-email-minchan@ke
 # place, so that it is updated with the model.
 CMA_NOTE = """\
 `cma_alloc_success` is 0 and `cma_alloc_fail` 10 in every variant, and so it is in each of
-seeds 1-40 (0 of 400 allocations; v6.18 got 1 of its 400, on seed 21). That is what these
-kernels do with this CMA area: each
+seeds 1-40 but one (0 of 400 allocations; v3-04-reviewed and v4.8 got 1 of their 400, on
+seed 12). That is what these kernels do with this CMA area: each
 window of eight pageblocks in it holds, when the allocation comes, an anonymous page with
 an extra reference (a GUP pin: `migrate_pages()` gives up on it after its passes) or a THP
 (`isolate_migratepages_block()` of v4.x skips compound pages), and `alloc_contig_range()`
@@ -75,12 +75,12 @@ each one skipped, dropped and migrated."""
 # values; notebook 05 runs the same sweep): update with the model.
 SEEDS_NOTE = """\
 Over 40 seeds of the same workload the picture changes. THP success, pooled over all
-faults, is 15% under v3-02, 17% under v4.5 and v3-04-reviewed, 18% under v4.8 and v6.18
-and 20% under v3-04; one seed's share ranges from 0-5% to 35-67% under each, and seed 1 is
-v4.5's 34th of the 40. What the series changes in this workload is order-3 (fork-sized)
-success: a median of 86% under v4.5 against 93-96% once zsmalloc pages can move. Deflate
+faults, is 35% under v3-02, 49-50% under v4.5, v3-04, v3-04-reviewed and v4.8, and 68%
+under v6.18; one seed's share ranges from 10-33% to 79-95% under each, and seed 1 is
+v4.5's 5th of the 40. What the series changes in this workload is order-3 (fork-sized)
+success: a median of 92% under v4.5 against 96-100% once zsmalloc pages can move. Deflate
 races hit about 2% of balloon migrations in every variant, so the misrouted putbacks of
-v4.5 and v3-04-reviewed have about the same median (30.5 and 33). `05-sweeps.ipynb` runs
+v4.5 and v3-04-reviewed have about the same median (16 and 15). `05-sweeps.ipynb` runs
 this workload over those 40 seeds and draws the faults' distributions, and the series'
 benefit (order-2, order-3 and THP success) on `zram-pressure`."""
 
@@ -315,18 +315,17 @@ viz.compare_table(res, counters=["kpf_balloon_misreport", "misrouted_putback", "
 The fault rows are the review's points, counted page by page; the sections below take them
 one at a time. Three rows say less than they seem to:
 
-* **Misrouted putbacks under v4.5, v3-04 and v3-04-reviewed** are all deflate races: the
-  rows `misrouted_putback`, `list_corruption` and `deflate_race` are equal for them. A
-  balloon deflate lands between `unlock_page(newpage)` and the test of the new page, a bug
-  from v3.12 to v4.7 that the series did not add ({D_2019}). The more balloon pages a run
-  migrates (`balloon_migrate`), the more deflates land there; v3-04-reviewed migrated more
-  of them in this run than v4.5, not more often wrongly. v4.8 and v6.18 meet as many
-  deflates and survive them.
-* **THP success** is the share of about fifteen faults, so one fault moves it by about
-  seven points. Direct compaction never succeeded in this run (`compact_success` below is 0 in
-  every variant): each THP that succeeded found a free 2 MiB block left by frees or
-  reclaim, and which variant finds one at the moment of a fault depends on where its
-  frees happened to fall once the runs have diverged. The counts:
+* **Misrouted putbacks under v4.5 and v3-04** are deflate races: the rows
+  `misrouted_putback` and `deflate_race` are equal for them. A balloon deflate lands
+  between `unlock_page(newpage)` and the test of the new page, a bug from v3.12 to v4.7
+  that the series did not add ({D_2019}). The more balloon pages a run migrates
+  (`balloon_migrate`), the more deflates land there: v3-04-reviewed and v4.8 migrated the
+  fewest in this run and met none, v6.18 the most; v6.18 survives them.
+* **THP success** is the share of 14 to 25 faults, so one fault moves it by four to seven
+  points. Direct compaction succeeded at most twice in a run (`compact_success` below):
+  most THPs that succeeded found a free 2 MiB block left by frees or reclaim, and which
+  variant finds one at the moment of a fault depends on where its frees happened to fall
+  once the runs have diverged. The counts:
 """),
         code("""
 res.table(["thp_fault_alloc", "thp_fault_fallback", "compact_success", "balloon_migrate", "deflate_race"], changes=False)
@@ -526,8 +525,8 @@ Table(pl.DataFrame([contiguous_range_over_checked_pages(v) for v in VARIANTS]))
 """),
         md("""
 v3-04 skips exactly the clean `PG_checked` pages in the range, and no other variant skips
-any. In the long run v3-04 drops fewer clean pages at each contiguous allocation and
-migrates more instead:
+any. In the long run v3-04 drops fewer clean pages at the contiguous allocations than
+v3-04-reviewed, which has the review's fix, and migrates more instead:
 """),
         code("""
 res.table(["cma_skip_false_positive", "cma_reclaimed", "cma_migrated", "cma_alloc_success", "cma_alloc_fail"],
@@ -573,11 +572,13 @@ totals = (res.faults.group_by("variant", "fault", maintain_order=True).agg(pl.co
 Table(totals.filter(pl.sum_horizontal(pl.exclude("fault")) > 0))
 """),
         md(f"""
-v4.8 and v6.18 have no fault in this run. The one row they share with the others is
-`deflate_race`: the deflate lands in the window, and they survive it. The review's fixes on
-v3 (`v3-04-reviewed`) remove points 1 and 3, but the new page is still tested after it is
-unlocked, so each such deflate still sends a page that has just left the balloon to
-`putback_lru_page()`, as in v4.5 ({D_2019}: list corruption, stable kernels 3.12 to 4.7).
+v4.8 and v6.18 have no fault in this run. The one row v6.18 shares with others is
+`deflate_race`: the deflate lands in the window, and it survives it (v4.8 met none in this
+run; over 40 seeds it meets them as often as the others do, about 2% of its balloon
+migrations). The review's fixes on v3 (`v3-04-reviewed`) remove points 1 and 3, but the new
+page is still tested after it is unlocked, so each such deflate still sends a page that has
+just left the balloon to `putback_lru_page()`, as in v4.5 ({D_2019}: list corruption,
+stable kernels 3.12 to 4.7); it met none in this run, 15 in the median seed.
 v4.8 closed that window by keeping `PAGE_MAPPING_MOVABLE` set in `__ClearPageMovable()`;
 v6.18 decides the route from the source page before migrating.
 

@@ -99,8 +99,9 @@ def test_cma_area_takes_only_movable_pages(cma_run):
 
 def test_cma_allocations_succeed_and_show_review_point3(cma_run):
     fin = {row["variant"]: row for row in cma_run.final().iter_rows(named=True)}
-    for v in cma_run.variants:
-        assert fin[v]["cma_alloc_success"] > fin[v]["cma_alloc_fail"] > 0, v  # before: 0 successes
+    for v in cma_run.variants:  # before: 0 successes; on a real kernel almost every one succeeds
+        ok, failed = fin[v]["cma_alloc_success"], fin[v]["cma_alloc_fail"]
+        assert ok >= 10 and ok >= 4 * failed, (v, ok, failed)
     # v3-04's PageIsolated is PG_owner_priv_1: clean PG_checked pages are migrated, not dropped
     a, b = fin["v3-04"], fin["v3-04-reviewed"]
     assert a["cma_skip_false_positive"] > 0 == b["cma_skip_false_positive"]

@@ -101,6 +101,28 @@ def test_different_seeds_differ():
     assert frame_hash(other) != frame_hash(same_seed)
 
 
+@pytest.mark.skipif(NO_JIT, reason="minutes without the JIT")
+@pytest.mark.parametrize("cpus", [0, 2])
+def test_a_variant_runs_the_same_whatever_runs_beside_it(cpus):
+    """One prefill serves every variant of a compare, so it may read no variant rule: a
+    variant's frames and end state do not depend on the others in the list, nor (without
+    CPUs) on which comes first (v6.18 first: its CMA-first rule, ``cma_balance``, once
+    changed the prefill of review-04's CMA area). With CPUs the prefill runs under the
+    first variant's per-CPU rules, as ``compare`` documents."""
+    import polars as pl
+
+    from mmkit.engine.kpageflags import kpageflags
+
+    lists = (["v6.18"], ["v6.18", "v4.5"], ["v4.5", "v3-04", "v6.18"] if cpus == 0 else ["v6.18", "v3-04", "v4.8"])
+    runs = [mmkit.compare(workload="review-04", variants=vs, seed=3, gib=0.25, ticks=40, cpus=cpus)
+            for vs in lists]
+    for name in ("timeline", "zone_timeline", "events", "vmstat"):
+        frames = [getattr(r, name).filter(pl.col("variant") == "v6.18") for r in runs]
+        assert all(f.equals(frames[0]) for f in frames[1:]), name
+    ends = [kpageflags(r.memories["v6.18"]).tobytes() for r in runs]
+    assert ends[1] == ends[0] and ends[2] == ends[0]
+
+
 # what would draw random numbers, or vary from process to process, outside the seeded
 # generator (uuid4 names of temporary files and HTML elements are not results)
 UNSEEDED = re.compile(r"\bnp\.random\b|\bnumpy\.random\b|^\s*import random\b|^\s*from random import|"

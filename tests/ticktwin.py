@@ -27,7 +27,6 @@ from mmkit.reference import populate as _pop
 from mmkit.reference.buddy import CMA, MOVABLE
 from mmkit.reference.pcp import pcp_tick
 from mmkit.reference.predicates import PageIsolated, test
-from mmkit.semantics import FallbackRule
 from mmkit.reference.reclaim import zone_free_pages
 
 KINDS = (PageKind.ANON, PageKind.FILE, PageKind.SLAB, PageKind.SLAB_RECLAIMABLE, PageKind.KERNEL, PageKind.PAGETABLE)
@@ -49,24 +48,8 @@ class TickTwin:
     # ---------------------------------------------------------------- the schedule
     def setup(self) -> int:
         """``setup_cma_area``: the top pageblocks of the highest zone become MIGRATE_CMA."""
-        nb = self.P[W.P_CMA_AREA_BLOCKS]
-        if nb <= 0:
-            return -1
-        mem, z = self.s.mem, self.zone_hi
-        end = mem.zones[z].end & ~(PAGEBLOCK_NR_PAGES - 1)
-        start = max(end - nb * PAGEBLOCK_NR_PAGES, (mem.zones[z].start + PAGEBLOCK_NR_PAGES - 1)
-                    & ~(PAGEBLOCK_NR_PAGES - 1))
-        hygiene = mem.variant.fallback_rule == FallbackRule.CLAIM_OR_STEAL_ONE
-        for b in range(start, end, PAGEBLOCK_NR_PAGES):
-            mem.pageblock_mt[b // PAGEBLOCK_NR_PAGES] = CMA
-            if hygiene:
-                mem.split_large_buddy(z, b)
-            mem.move_freepages_block(z, b, CMA)
-        if hygiene:
-            for b in range(start, end, PAGEBLOCK_NR_PAGES):
-                mem.remerge_pageblock(z, b)
-        self.cma_start = start
-        return start
+        self.cma_start = self.s.mem.setup_cma_area(self.P[W.P_CMA_AREA_BLOCKS])
+        return self.cma_start
 
     def tick(self, t: int, last: int) -> None:
         s, P = self.s, self.P

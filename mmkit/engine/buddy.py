@@ -27,13 +27,20 @@ from mmkit.engine.pageflags import PageBuddy, page_order, rmv_page_order, set_pa
 from mmkit.engine.predicates import PageLRU, __PageMovable
 from mmkit.model.kinds import (
     MAX_ORDER,
+    MIGRATE_TYPES,
     PAGEBLOCK_NR_PAGES,
     PAGEBLOCK_ORDER,
     PB_MIGRATETYPE_MASK,
     MigrateType,
 )
 from mmkit.semantics.rules import FallbackRule, PageblockMerge
-from mmkit.semantics.variant import F_ALLOC_NOFRAGMENT, F_FALLBACK_RULE, F_PAGEBLOCK_MERGE, F_WATERMARK_BOOST
+from mmkit.semantics.variant import (
+    F_ALLOC_NOFRAGMENT,
+    F_CMA_BALANCE,
+    F_FALLBACK_RULE,
+    F_PAGEBLOCK_MERGE,
+    F_WATERMARK_BOOST,
+)
 
 UNMOVABLE = int(MigrateType.UNMOVABLE)
 MOVABLE = int(MigrateType.MOVABLE)
@@ -106,6 +113,83 @@ def zone_free_pages(A, z):
     return s
 
 
+# ------------------------------------------------------------------ NR_FREE_CMA_PAGES
+# The kernel counts free CMA pages at each free-list operation (v6.10's
+# ``account_freepages``; before, ``__mod_zone_freepage_state`` with the migratetype at
+# hand, which let the count drift from the lists in corners the v6.10 series fixed).
+# mmkit keeps what the count means: the free pages of the zone's MIGRATE_CMA pageblocks
+# (an ISOLATE pageblock's are not counted). Every change of nr_free goes through
+# account_free_block, and every change of a pageblock's type into or out of CMA through
+# retype_pageblock; Sim.check recounts it.
+@kernel(inline="always")
+def cma_pages_in(A, pfn, order):
+    """Pages of the block of ``order`` at ``pfn`` that lie in MIGRATE_CMA pageblocks."""
+    if order <= PAGEBLOCK_ORDER:
+        return (1 << order) if get_pageblock_migratetype(A, pfn) == CMA else 0
+    n = 0
+    p = pfn
+    for _ in range(1 << (order - PAGEBLOCK_ORDER)):
+        if get_pageblock_migratetype(A, p) == CMA:
+            n += PAGEBLOCK_NR_PAGES
+        p += PAGEBLOCK_NR_PAGES
+    return n
+
+
+@kernel(inline="always")
+def account_free_block(A, z, pfn, order, delta):
+    """A free block of ``order`` at ``pfn`` joins (``delta`` 1) or leaves (-1) a free
+    list of zone ``z``: ``nr_free`` and NR_FREE_CMA_PAGES follow."""
+    A.nr_free[z, order] += delta
+    A.nr_free_cma[z] += delta * cma_pages_in(A, pfn, order)
+
+
+@kernel
+def pageblock_free_pages(A, vc, z, pfn):
+    """Free (PageBuddy) pages inside the pageblock of ``pfn``, a larger free block's
+    share of it included."""
+    start = pfn & ~(PAGEBLOCK_NR_PAGES - 1)
+    for o in range(PAGEBLOCK_ORDER + 1, MAX_ORDER):
+        head = start & ~((1 << o) - 1)
+        if zone_spans_pfn(A, z, head) and PageBuddy(A, vc, head) and page_order(A, head) == o:
+            return PAGEBLOCK_NR_PAGES
+    n = 0
+    p = start
+    while p < start + PAGEBLOCK_NR_PAGES:
+        if zone_spans_pfn(A, z, p) and PageBuddy(A, vc, p):
+            n += 1 << page_order(A, p)
+            p += 1 << page_order(A, p)
+        else:
+            p += 1
+    return n
+
+
+@kernel
+def retype_pageblock(A, vc, z, pfn, mt):
+    """``set_pageblock_migratetype`` where the pageblock may enter or leave MIGRATE_CMA
+    with free pages in it: NR_FREE_CMA_PAGES follows them."""
+    was_cma = get_pageblock_migratetype(A, pfn) == CMA
+    if was_cma != (mt == CMA):
+        n = pageblock_free_pages(A, vc, z, pfn)
+        A.nr_free_cma[z] += -n if was_cma else n
+    set_pageblock_migratetype(A, pfn, mt)
+
+
+@kernel
+def recount_nr_free_cma(A, vc):
+    """NR_FREE_CMA_PAGES of every zone, counted from its free lists (a Sim starting on
+    a Memory)."""
+    for z in range(A.zone_start.shape[0]):
+        n = 0
+        for o in range(MAX_ORDER):
+            for mt in range(MIGRATE_TYPES):
+                head = free_head(A, z, o, mt)
+                node = A.lru_next[head]
+                while node != head and node >= 0:
+                    n += cma_pages_in(A, node, o)
+                    node = A.lru_next[node]
+        A.nr_free_cma[z] = n
+
+
 # ------------------------------------------------------------------ freeing
 @kernel(inline="always")
 def page_is_buddy(A, vc, z, buddy, order):
@@ -147,15 +231,16 @@ def __free_one_page(A, vc, pfn, z, order, mt):
         buddy = base + buddy_idx
         if not page_is_buddy(A, vc, z, buddy, order):
             break
+        buddy_mt = -1
         if order >= PAGEBLOCK_ORDER:
             buddy_mt = get_pageblock_migratetype(A, buddy)
             if pageblock_merge_stops(A, vc, z, mt, buddy_mt):
                 break
-            if buddy_mt != mt and vc[F_FALLBACK_RULE] == FB_CLAIM:
-                set_pageblock_migratetype(A, buddy, mt)
         buddy_list_del(A, buddy)
-        A.nr_free[z, order] -= 1
+        account_free_block(A, z, buddy, order, -1)
         rmv_page_order(A, buddy)
+        if buddy_mt >= 0 and buddy_mt != mt and vc[F_FALLBACK_RULE] == FB_CLAIM:
+            set_pageblock_migratetype(A, buddy, mt)  # its pages are counted with the block
         page_idx = buddy_idx & page_idx
         order += 1
     pfn = base + page_idx
@@ -165,10 +250,10 @@ def __free_one_page(A, vc, pfn, z, order, mt):
         higher_buddy = base + (combined_idx ^ (1 << (order + 1)))
         if page_is_buddy(A, vc, z, higher_buddy, order + 1):
             buddy_list_add_tail(A, pfn, free_head(A, z, order, mt))
-            A.nr_free[z, order] += 1
+            account_free_block(A, z, pfn, order, 1)
             return pfn
     buddy_list_add(A, pfn, free_head(A, z, order, mt))
-    A.nr_free[z, order] += 1
+    account_free_block(A, z, pfn, order, 1)
     return pfn
 
 
@@ -182,7 +267,7 @@ def split_large_buddy(A, vc, z, pfn):
         head = pfn & ~((1 << o) - 1)
         if zone_spans_pfn(A, z, head) and PageBuddy(A, vc, head) and page_order(A, head) == o:
             buddy_list_del(A, head)
-            A.nr_free[z, o] -= 1
+            account_free_block(A, z, head, o, -1)
             rmv_page_order(A, head)
             p = head
             while p < head + (1 << o):
@@ -205,7 +290,7 @@ def remerge_pageblock(A, vc, z, pfn):
     if not page_is_buddy(A, vc, z, buddy, order) or get_pageblock_migratetype(A, buddy) == ISOLATE:
         return
     buddy_list_del(A, pfn)
-    A.nr_free[z, order] -= 1
+    account_free_block(A, z, pfn, order, -1)
     rmv_page_order(A, pfn)
     __free_one_page(A, vc, pfn, z, order, get_pageblock_migratetype(A, pfn))
 
@@ -220,7 +305,7 @@ def expand(A, vc, z, pfn, low, high, mt):
         size >>= 1
         half = pfn + size
         buddy_list_add(A, half, free_head(A, z, high, mt))
-        A.nr_free[z, high] += 1
+        account_free_block(A, z, half, high, 1)
         set_page_order(A, vc, half, high)
 
 
@@ -232,7 +317,7 @@ def __rmqueue_smallest(A, vc, z, order, mt):
             continue
         buddy_list_del(A, pfn)
         rmv_page_order(A, pfn)
-        A.nr_free[z, current_order] -= 1
+        account_free_block(A, z, pfn, current_order, -1)
         expand(A, vc, z, pfn, order, current_order, mt)
         return pfn
     return -1
@@ -328,11 +413,11 @@ def clear_watermark_boosts(A, zone_hi):
 
 
 @kernel(inline="always")
-def change_pageblock_range(A, pfn, order, mt):
+def change_pageblock_range(A, vc, z, pfn, order, mt):
     """``change_pageblock_range``: every pageblock of a block of pageblock order or more."""
     p = pfn
     for _ in range(1 << (order - PAGEBLOCK_ORDER)):
-        set_pageblock_migratetype(A, p, mt)
+        retype_pageblock(A, vc, z, p, mt)
         p += PAGEBLOCK_NR_PAGES
 
 
@@ -369,7 +454,7 @@ def steal_suitable_fallback(A, vc, z, pfn, start_mt, whole_block):
     block_mt = get_pageblock_migratetype(A, pfn)
     alike_rule = vc[F_FALLBACK_RULE] == FB_HALF_ALIKE
     if current_order >= PAGEBLOCK_ORDER:
-        change_pageblock_range(A, pfn, current_order, start_mt)
+        change_pageblock_range(A, vc, z, pfn, current_order, start_mt)
         if alike_rule:
             buddy_list_move(A, pfn, free_head(A, z, current_order, start_mt))
         return
@@ -384,7 +469,7 @@ def steal_suitable_fallback(A, vc, z, pfn, start_mt, whole_block):
             return
         pages += pageblock_alike_pages(A, vc, pfn, start_mt, block_mt, pages)
     if pages >= (1 << (PAGEBLOCK_ORDER - 1)):
-        set_pageblock_migratetype(A, pfn, start_mt)
+        retype_pageblock(A, vc, z, pfn, start_mt)
 
 
 @kernel
@@ -416,7 +501,7 @@ def __rmqueue_fallback_v4(A, vc, z, order, start_mt, min_order):
             pfn = list_first(A, free_head(A, z, current_order, fmt))
             if can_steal:
                 steal_suitable_fallback(A, vc, z, pfn, start_mt, True)
-            A.nr_free[z, current_order] -= 1
+            account_free_block(A, z, pfn, current_order, -1)
             buddy_list_del(A, pfn)
             rmv_page_order(A, pfn)
             expand(A, vc, z, pfn, order, current_order, start_mt)
@@ -462,9 +547,9 @@ def try_to_claim_block(A, vc, z, pfn, current_order, order, start_mt, block_mt):
     retyped, and ``__rmqueue_smallest`` allocates. -1 if not claimed."""
     if current_order >= PAGEBLOCK_ORDER:
         buddy_list_del(A, pfn)
-        A.nr_free[z, current_order] -= 1
+        account_free_block(A, z, pfn, current_order, -1)
         rmv_page_order(A, pfn)
-        change_pageblock_range(A, pfn, current_order, start_mt)
+        change_pageblock_range(A, vc, z, pfn, current_order, start_mt)
         expand(A, vc, z, pfn, order, current_order, start_mt)
         return pfn
     boost_watermark(A, vc, z)
@@ -483,7 +568,7 @@ def try_to_claim_block(A, vc, z, pfn, current_order, order, start_mt, block_mt):
     if free_pages + alike < (1 << (PAGEBLOCK_ORDER - 1)):
         return -1
     move_freepages(A, vc, z, start, start + PAGEBLOCK_NR_PAGES - 1, start_mt, True)
-    set_pageblock_migratetype(A, start, start_mt)
+    retype_pageblock(A, vc, z, start, start_mt)
     return __rmqueue_smallest(A, vc, z, order, start_mt)
 
 
@@ -496,7 +581,7 @@ def __rmqueue_steal(A, vc, z, order, start_mt):
         if fmt >= 0:
             pfn = list_first(A, free_head(A, z, current_order, fmt))
             buddy_list_del(A, pfn)
-            A.nr_free[z, current_order] -= 1
+            account_free_block(A, z, pfn, current_order, -1)
             rmv_page_order(A, pfn)
             expand(A, vc, z, pfn, order, current_order, fmt)
             return pfn
@@ -544,7 +629,14 @@ def __rmqueue_fallback(A, vc, z, order, start_mt, nofrag):
 @kernel(inline="always")
 def __rmqueue(A, vc, z, order, mt, nofrag):
     """``__rmqueue``: smallest block of ``mt``, then CMA for movable, then fallbacks
-    (``nofrag``: ALLOC_NOFRAGMENT, see :func:`__rmqueue_fallback`)."""
+    (``nofrag``: ALLOC_NOFRAGMENT, see :func:`__rmqueue_fallback`). With ``cma_balance``
+    (v5.7) a movable request takes CMA first while more than half of the zone's free
+    pages are CMA's."""
+    if (mt == MOVABLE and vc[F_CMA_BALANCE] != 0
+            and A.nr_free_cma[z] > zone_free_pages(A, z) // 2):
+        pfn = __rmqueue_smallest(A, vc, z, order, CMA)
+        if pfn >= 0:
+            return pfn
     pfn = __rmqueue_smallest(A, vc, z, order, mt)
     if pfn < 0:
         if mt == MOVABLE:
@@ -567,9 +659,11 @@ def alloc_flags_nofragment(A, vc, zone_hi):
 
 @kernel(inline="always")
 def zone_watermark_ok(A, z, order, mark, alloc_cma):
-    """``__zone_watermark_ok`` (v4.5) without lowmem_reserve, highatomic reserves and the
-    NR_FREE_CMA_PAGES deduction (free CMA pages count for every request)."""
+    """``__zone_watermark_ok`` (v4.5) without lowmem_reserve and highatomic reserves: a
+    request that may not use CMA (no ALLOC_CMA) does not count free CMA pages."""
     free_pages = zone_free_pages(A, z) - ((1 << order) - 1)
+    if not alloc_cma:
+        free_pages -= A.nr_free_cma[z]
     if free_pages <= mark:
         return False
     if order == 0:

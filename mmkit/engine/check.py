@@ -10,7 +10,15 @@ from mmkit.engine.pageflags import PageBuddy
 from mmkit.engine.pcp import PCP_COUNT, pcp_page_order, pindex_to_order
 from mmkit.errors import InvariantError
 from mmkit.model.flags import PG_lru
-from mmkit.model.kinds import MAX_ORDER, MIGRATE_TYPES, NR_KINDS, PAGEBLOCK_ORDER, PB_MIGRATETYPE_MASK, PageKind
+from mmkit.model.kinds import (
+    MAX_ORDER,
+    MIGRATE_TYPES,
+    NR_KINDS,
+    PAGEBLOCK_ORDER,
+    PB_MIGRATETYPE_MASK,
+    MigrateType,
+    PageKind,
+)
 from mmkit.model.memory import NR_PCP_LISTS
 from mmkit.semantics.rules import FallbackRule
 from mmkit.semantics.variant import F_FALLBACK_RULE
@@ -21,6 +29,7 @@ K_RESERVED = int(PageKind.RESERVED)
 K_UNINIT = int(PageKind.UNINIT)
 K_PCP = int(PageKind.PCP)
 FB_CLAIM = int(FallbackRule.CLAIM_OR_STEAL_ONE)
+K_MIGRATE_CMA = int(MigrateType.CMA)
 
 # rule code -> text (the kernels return codes; Python raises InvariantError with the text)
 RULES = {
@@ -46,6 +55,7 @@ RULES = {
     20: "per-CPU count disagrees with the pages on its lists",
     21: "PCP frame outside every per-CPU list's block",
     22: "free block on the list of another migratetype than its pageblock's (v6.10 free lists)",
+    23: "NR_FREE_CMA_PAGES disagrees with the free pages of the zone's CMA pageblocks",
 }
 
 
@@ -63,6 +73,7 @@ def _check(A, vc):
         if A.kind[p] >= NR_KINDS:
             return 14, p, A.kind[p]
     for z in range(nz):
+        free_cma = 0
         for order in range(MAX_ORDER):
             count = 0
             for mt in range(MIGRATE_TYPES):
@@ -97,6 +108,8 @@ def _check(A, vc):
                         covered[p] = 1
                         if A.kind[p] != K_FREE:
                             return 10, p, A.kind[p]
+                        if (A.pb_flags[p >> PAGEBLOCK_ORDER] & PB_MIGRATETYPE_MASK) == K_MIGRATE_CMA:
+                            free_cma += 1
                     count += 1
                     prev = node
                     node = A.lru_next[node]
@@ -104,6 +117,8 @@ def _check(A, vc):
                     return 2, head, A.lru_prev[head]
             if count != A.nr_free[z, order]:
                 return 9, A.zone_start[z], z * 1000 + order
+        if free_cma != A.nr_free_cma[z]:
+            return 23, A.zone_start[z], A.nr_free_cma[z] - free_cma
     for z in range(nz):
         for cpu in range(A.pcp.shape[1]):
             count = 0

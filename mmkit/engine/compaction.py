@@ -31,6 +31,7 @@ from mmkit.engine.buddy import (
     MOVABLE,
     WMARK_LOW,
     WMARK_MIN,
+    account_free_block,
     find_suitable_fallback,
     get_pageblock_migratetype,
     move_freepages_block,
@@ -701,13 +702,15 @@ def suitable_migration_target(A, vc, pfn):
 
 @kernel(inline="always")
 def __isolate_free_page(A, vc, z, pfn, order):
-    """Take a free block out of the buddy if the zone stays above its low watermark (min
-    from v4.9); a block of pageblock_order - 1 or more makes its pageblocks MOVABLE."""
-    mark = A.wmark[z, WMARK_MIN if vc[F_ISOLATE_FREE_MIN_WMARK] != 0 else WMARK_LOW]
-    if not zone_watermark_ok(A, z, 0, mark + (1 << order), False):
+    """Take a free block out of the buddy if the zone stays above its low watermark, not
+    counting free CMA pages (from v4.9: the min watermark, free CMA pages counted:
+    ALLOC_CMA); a block of pageblock_order - 1 or more makes its pageblocks MOVABLE."""
+    v49 = vc[F_ISOLATE_FREE_MIN_WMARK] != 0
+    mark = A.wmark[z, WMARK_MIN if v49 else WMARK_LOW]
+    if not zone_watermark_ok(A, z, 0, mark + (1 << order), v49):  # v4.9: ALLOC_CMA
         return 0
     buddy_list_del(A, pfn)
-    A.nr_free[z, order] -= 1
+    account_free_block(A, z, pfn, order, -1)
     rmv_page_order(A, pfn)
     if order >= PAGEBLOCK_ORDER - 1:
         p = pfn

@@ -17,11 +17,12 @@ from mmkit.engine.buddy import (
     FB_CLAIM,
     ISOLATE,
     PM_ANY,
+    account_free_block,
     get_pageblock_migratetype,
     move_freepages_block,
     page_zone,
     remerge_pageblock,
-    set_pageblock_migratetype,
+    retype_pageblock,
     split_large_buddy,
 )
 from mmkit.engine.compaction import isolate_migratepages_block, init_cc
@@ -133,7 +134,7 @@ def start_isolate_page_range(A, vc, start, end, saved):
     i = 0
     while b < end:
         saved[i] = get_pageblock_migratetype(A, b)
-        set_pageblock_migratetype(A, b, ISOLATE)
+        retype_pageblock(A, vc, z, b, ISOLATE)
         if vc[F_FALLBACK_RULE] == FB_CLAIM:
             split_large_buddy(A, vc, z, b)  # v6.10 move_freepages_block_isolate
         move_freepages_block(A, vc, z, b, ISOLATE)
@@ -148,7 +149,7 @@ def undo_isolate_page_range(A, vc, start, end, saved):
     b = start
     i = 0
     while b < end:
-        set_pageblock_migratetype(A, b, saved[i])
+        retype_pageblock(A, vc, z, b, saved[i])
         move_freepages_block(A, vc, z, b, saved[i])
         if vc[F_PAGEBLOCK_MERGE] != PM_ANY:
             remerge_pageblock(A, vc, z, b & ~(PAGEBLOCK_NR_PAGES - 1))
@@ -266,7 +267,7 @@ def alloc_contig_range(A, vc, S, start, end, res):
     while pfn < end:
         order = page_order(A, pfn)
         list_del(A, pfn)
-        A.nr_free[z, order] -= 1
+        account_free_block(A, z, pfn, order, -1)
         A.mapcount[pfn] = -1
         A.private[pfn] = 0
         for p in range(pfn, pfn + (1 << order)):

@@ -70,7 +70,7 @@ def wakeup_kswapd(A, vc, S, order, zone_hi):
     for z in range(zone_hi + 1):
         if A.watermark_boost[z] > 0:
             boosted = True
-        if zone_watermark_ok(A, z, order, A.wmark[z, WMARK_HIGH], True):
+        if zone_watermark_ok(A, z, order, A.wmark[z, WMARK_HIGH], False):  # no ALLOC_CMA
             balanced = True
     if boosted and balanced:
         swap = S.st[ST_SWAP_ENABLED]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from mmkit.engine.buddy import account_free_block
 from mmkit.engine.lists import free_head, list_add_tail
 from mmkit.engine.owners import add_page_to_lru_list, balloon_page_insert
 from mmkit.engine.pageflags import set_page_order
@@ -109,7 +110,7 @@ def fill_lists(A, vc, S, free_heads, free_orders, free_zones, lru_pfns, balloon_
         mt = np.int64(A.pb_flags[p >> PAGEBLOCK_ORDER] & 0x7)
         set_page_order(A, vc, p, o)
         list_add_tail(A, p, free_head(A, z, o, mt))
-        A.nr_free[z, o] += 1
+        account_free_block(A, z, p, o, 1)
     for i in range(lru_pfns.shape[0] - 1, -1, -1):
         add_page_to_lru_list(A, lru_pfns[i])
     for i in range(balloon_pfns.shape[0]):

@@ -264,14 +264,16 @@ def shrink_zone(A, vc, S, z, target_free, max_scan):
 def kswapd(A, vc, S, order):
     """``balance_pgdat`` for a wakeup of ``order``: every zone under its low watermark
     is reclaimed up to its high watermark, plus the compaction gap (2 << order) for a
-    high-order wakeup, so that compaction can run (v4.5 ``zone_balanced``)."""
+    high-order wakeup, so that compaction can run (v4.5 ``zone_balanced``). Free CMA
+    pages do not count (``zone_watermark_ok_safe`` passes no ALLOC_CMA, in every era)."""
     freed = 0
     gap = (2 << order) if order > 0 else 0
     for z in range(A.zone_start.shape[0]):
-        if zone_free_pages(A, z) < A.wmark[z, WMARK_LOW] + gap:
+        cma = A.nr_free_cma[z]
+        if zone_free_pages(A, z) - cma < A.wmark[z, WMARK_LOW] + gap:
             span = A.zone_end[z] - A.zone_start[z]
             # set_reclaim_active: v6.x per-CPU lists keep at most 4 batches meanwhile
             A.zone_flags[z] |= ZONE_RECLAIM_ACTIVE
-            freed += shrink_zone(A, vc, S, z, A.wmark[z, WMARK_HIGH] + gap, span)
+            freed += shrink_zone(A, vc, S, z, A.wmark[z, WMARK_HIGH] + gap + cma, span)
             A.zone_flags[z] &= ~ZONE_RECLAIM_ACTIVE
     return freed

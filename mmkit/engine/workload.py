@@ -17,7 +17,7 @@ from mmkit.engine.buddy import (
     MOVABLE,
     move_freepages_block,
     remerge_pageblock,
-    set_pageblock_migratetype,
+    retype_pageblock,
     split_large_buddy,
     zone_free_pages,
 )
@@ -65,6 +65,7 @@ from mmkit.model.samples import SAMPLE_NAMES
 from mmkit.semantics.rules import FallbackRule, PageblockMerge
 from mmkit.semantics.variant import (
     F_ALLOC_NOFRAGMENT,
+    F_CMA_BALANCE,
     F_FALLBACK_RULE,
     F_PAGEBLOCK_MERGE,
     F_PCP_MT_AT_DRAIN,
@@ -311,7 +312,7 @@ def setup_cma_area(A, vc, P):
     start = max(end - nb * PAGEBLOCK_NR_PAGES, (A.zone_start[z] + PAGEBLOCK_NR_PAGES - 1) & ~(PAGEBLOCK_NR_PAGES - 1))
     b = start
     while b < end:
-        set_pageblock_migratetype(A, b, CMA)
+        retype_pageblock(A, vc, z, b, CMA)
         if vc[F_FALLBACK_RULE] == FB_CLAIM:
             split_large_buddy(A, vc, z, b)  # no free block across a CMA area's edge
         move_freepages_block(A, vc, z, b, CMA)
@@ -388,15 +389,18 @@ def do_alloc(A, vc, S, P, kind, zone_hi, nowait):
 def prefill_rules(vc: np.ndarray) -> np.ndarray:
     """The rules the prefill (and the CMA area's reservation before it) runs under: the
     variant's, with the allocator's free-list rules fixed to v6.10's (free lists that
-    match their pageblocks, a state every era's rules accept), no ALLOC_NOFRAGMENT and no
-    watermark boost (which would wake kswapd), so that one prefill serves every variant
-    and each starts from the same machine."""
+    match their pageblocks, a state every era's rules accept), no ALLOC_NOFRAGMENT, no
+    watermark boost (which would wake kswapd) and no CMA-first rule (v5.7's
+    ``cma_balance``: movable pages go to a CMA area only once the MOVABLE lists are
+    empty), so that one prefill serves every variant and each starts from the same
+    machine."""
     out = vc.copy()
     out[F_FALLBACK_RULE] = int(FallbackRule.CLAIM_OR_STEAL_ONE)
     out[F_PAGEBLOCK_MERGE] = int(PageblockMerge.NOT_UNMERGEABLE)
     out[F_PCP_MT_AT_DRAIN] = 1
     out[F_ALLOC_NOFRAGMENT] = 0
     out[F_WATERMARK_BOOST] = 0
+    out[F_CMA_BALANCE] = 0
     return out
 
 

@@ -94,6 +94,7 @@ PageArrays = namedtuple(
         "zone_flags",
         "this_cpu",
         "watermark_boost",
+        "nr_free_cma",
     ],
 )
 
@@ -138,6 +139,10 @@ class Memory:
     # int64 [Z]: zone->watermark_boost, already included in ``wmark`` (which holds what
     # min/low/high_wmark_pages() return, as /proc/zoneinfo prints them)
     watermark_boost: np.ndarray | None = None
+    # int64 [Z]: zone_page_state(zone, NR_FREE_CMA_PAGES), the free pages of the zone's
+    # MIGRATE_CMA pageblocks (in ``nr_free`` too), kept by the engine's free-list
+    # operations; a Sim recounts it when it starts on a Memory
+    nr_free_cma: np.ndarray | None = None
     variant: Any = None  # the Variant whose encodings the arrays use (set by the engine)
     meta: dict = field(default_factory=dict)
 
@@ -155,6 +160,8 @@ class Memory:
             self.this_cpu = np.zeros(1, dtype=np.int64)
         if self.watermark_boost is None:
             self.watermark_boost = np.zeros(nz, dtype=np.int64)
+        if self.nr_free_cma is None:
+            self.nr_free_cma = np.zeros(nz, dtype=np.int64)
         heads = self.lru_next.shape[0] - self.flags.shape[0]
         if heads != nr_heads(nz, self.cpus):
             raise ParameterError(
@@ -205,7 +212,7 @@ class Memory:
             self.flags, self.mapcount, self.refcount, self.kind, self.mapping, self.private,
             self.lru_next, self.lru_prev, self.pb_flags, self.zone_start, self.zone_end,
             self.nr_free, self.wmark, self.lru_size, self.pb_nr_kind, self.pcp, self.zone_flags,
-            self.this_cpu, self.watermark_boost,
+            self.this_cpu, self.watermark_boost, self.nr_free_cma,
         )
 
     def copy(self) -> "Memory":

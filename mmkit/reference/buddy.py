@@ -224,6 +224,27 @@ class RefMemory:
                     self.free_one_page(p, z, PAGEBLOCK_ORDER, self.pageblock_mt[p // PAGEBLOCK_NR_PAGES])
                 return
 
+    def setup_cma_area(self, nb: int) -> int:
+        """``setup_cma_area`` (the workload's): the top ``nb`` pageblocks of the highest
+        zone become MIGRATE_CMA, their free pages moved to the CMA lists (v6.10's free
+        lists: no free block across the area's edge). The area's first pfn, or -1."""
+        if nb <= 0:
+            return -1
+        z = len(self.zones) - 1
+        zone = self.zones[z]
+        end = zone.end & ~(PAGEBLOCK_NR_PAGES - 1)
+        start = max(end - nb * PAGEBLOCK_NR_PAGES, (zone.start + PAGEBLOCK_NR_PAGES - 1) & ~(PAGEBLOCK_NR_PAGES - 1))
+        hygiene = self.variant.fallback_rule == FallbackRule.CLAIM_OR_STEAL_ONE
+        for b in range(start, end, PAGEBLOCK_NR_PAGES):
+            self.pageblock_mt[b // PAGEBLOCK_NR_PAGES] = CMA
+            if hygiene:
+                self.split_large_buddy(z, b)
+            self.move_freepages_block(z, b, CMA)
+        if hygiene:
+            for b in range(start, end, PAGEBLOCK_NR_PAGES):
+                self.remerge_pageblock(z, b)
+        return start
+
     def remerge_pageblock(self, z, pfn):
         """unset_migratetype_isolate: a free block of pageblock order left unmerged is
         freed again so that it merges with its (not isolated) buddy."""
@@ -481,7 +502,31 @@ class RefMemory:
                 return pfn
         return -1
 
+    def nr_free_cma(self, z) -> int:
+        """NR_FREE_CMA_PAGES: the free pages of the zone's CMA pageblocks, counted from
+        the free lists at each call."""
+        zone = self.zones[z]
+        lo, hi = zone.start // PAGEBLOCK_NR_PAGES, (zone.end - 1) // PAGEBLOCK_NR_PAGES
+        if CMA not in self.pageblock_mt[lo:hi + 1]:
+            return 0
+        n = 0
+        for o in range(MAX_ORDER):
+            for lst in zone.free_list[o]:
+                for pfn in lst:
+                    n += sum(min(1 << o, PAGEBLOCK_NR_PAGES)
+                             for b in range(pfn // PAGEBLOCK_NR_PAGES, (pfn + (1 << o) - 1) // PAGEBLOCK_NR_PAGES + 1)
+                             if self.pageblock_mt[b] == CMA)
+        return n
+
     def rmqueue(self, z, order, mt, nofrag=False):
+        """__rmqueue; v5.7 (cma_balance): a movable request takes CMA first while more
+        than half of the zone's free pages are CMA's."""
+        if mt == MOVABLE and self.variant.cma_balance:
+            free = sum(n << o for o, n in enumerate(self.zones[z].nr_free))
+            if self.nr_free_cma(z) > free // 2:
+                pfn = self.rmqueue_smallest(z, order, CMA)
+                if pfn >= 0:
+                    return pfn
         pfn = self.rmqueue_smallest(z, order, mt)
         if pfn < 0 and mt == MOVABLE:
             pfn = self.rmqueue_smallest(z, order, CMA)
@@ -492,6 +537,8 @@ class RefMemory:
     def watermark_ok(self, z, order, mark, alloc_cma) -> bool:
         zone = self.zones[z]
         free = sum(n << o for o, n in enumerate(zone.nr_free)) - ((1 << order) - 1)
+        if not alloc_cma:
+            free -= self.nr_free_cma(z)
         if free <= mark:
             return False
         if order == 0:
@@ -577,6 +624,7 @@ class RefMemory:
                             for cpu, pcp in enumerate(row) for i in range(NR_PCP_LISTS)}
         out["zone_flags"] = np.array(self.zone_flags, dtype=np.int64)
         out["watermark_boost"] = np.array([zone.watermark_boost for zone in self.zones], dtype=np.int64)
+        out["nr_free_cma"] = np.array([self.nr_free_cma(z) for z in range(len(self.zones))], dtype=np.int64)
         out["this_cpu"] = self.this_cpu
         return out
 
@@ -617,6 +665,7 @@ def engine_state(mem) -> dict:
     out["pcp_lists"] = pcp_lists
     out["zone_flags"] = mem.zone_flags.copy()
     out["watermark_boost"] = mem.watermark_boost.copy()
+    out["nr_free_cma"] = mem.nr_free_cma.copy()
     out["this_cpu"] = int(mem.this_cpu[0])
     return out
 

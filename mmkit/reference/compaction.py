@@ -623,14 +623,16 @@ def suitable_migration_target(s, pfn: int) -> bool:
 
 
 def __isolate_free_page(s, z: int, pfn: int, order: int) -> int:
-    """Take a free block out of the buddy, if the zone stays above its low watermark
-    (its min watermark with ``isolate_free_min_wmark``, v4.9), the block counted; a block
+    """Take a free block out of the buddy, if the zone stays above its low watermark not
+    counting free CMA pages (its min watermark counting them with
+    ``isolate_free_min_wmark``, v4.9), the block counted; a block
     of pageblock_order - 1 or more makes its pageblocks MOVABLE unless they are ISOLATE
     or CMA."""
     mem = s.mem
     zone = mem.zones[z]
     mark = zone.wmark[WMARK_MIN if s.v.isolate_free_min_wmark else WMARK_LOW]
-    if not mem.watermark_ok(z, 0, mark + (1 << order), False):
+    # v4.9 counts free CMA pages (ALLOC_CMA), with the min watermark
+    if not mem.watermark_ok(z, 0, mark + (1 << order), mem.variant.isolate_free_min_wmark):
         return 0
     mem.list_del(pfn)
     zone.nr_free[order] -= 1

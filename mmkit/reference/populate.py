@@ -93,7 +93,8 @@ def wakeup_kswapd(s, order: int, zone_hi: int) -> None:
     dropped and kcompactd woken at pageblock order (v5.0)."""
     mem = s.mem
     boosted = any(zone.watermark_boost for zone in mem.zones[:zone_hi + 1])
-    balanced = any(mem.watermark_ok(z, order, mem.zones[z].wmark[WMARK_HIGH], True) for z in range(zone_hi + 1))
+    balanced = any(mem.watermark_ok(z, order, mem.zones[z].wmark[WMARK_HIGH], False)  # no ALLOC_CMA
+                   for z in range(zone_hi + 1))
     if boosted and balanced:
         swap, s.swap = s.swap, False
         for z in range(zone_hi + 1):

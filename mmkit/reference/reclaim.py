@@ -199,13 +199,15 @@ def shrink_zone(s, z: int, target_free: int, max_scan: int) -> int:
 def kswapd(s, order: int = 0) -> int:
     """``balance_pgdat`` woken for ``order``: every zone below its low watermark (plus the
     compaction gap, 2 << order, for a high-order wakeup: ``zone_balanced``) is reclaimed
-    up to its high watermark plus that gap."""
+    up to its high watermark plus that gap. Free CMA pages do not count
+    (zone_watermark_ok_safe: no ALLOC_CMA)."""
     gap = 2 << order if order > 0 else 0
     freed = 0
     for z, zone in enumerate(s.mem.zones):
-        if zone_free_pages(s, z) < zone.wmark[WMARK_LOW] + gap:
+        cma = s.mem.nr_free_cma(z)
+        if zone_free_pages(s, z) - cma < zone.wmark[WMARK_LOW] + gap:
             # set_reclaim_active: v6.x per-CPU lists keep at most four batches meanwhile
             s.mem.zone_flags[z] |= ZONE_RECLAIM_ACTIVE
-            freed += shrink_zone(s, z, zone.wmark[WMARK_HIGH] + gap, zone.end - zone.start)
+            freed += shrink_zone(s, z, zone.wmark[WMARK_HIGH] + gap + cma, zone.end - zone.start)
             s.mem.zone_flags[z] &= ~ZONE_RECLAIM_ACTIVE
     return freed

@@ -133,6 +133,7 @@ _V6_18 = _V4_8.replace(
     watermark_boost=True,  # since v5.0 (1c30844d2dfe)
     proactive_compaction=True,  # since v5.9 (facaa902a), vm.compaction_proactiveness 20
     compact_fast_search=True,  # since v5.1 (70b44595eafe, 5a811889de10)
+    cma_balance=True,  # since v5.7 (16867664936e)
     sources=("K-mod", "K-pf25", "K-kpf", "U-2019", "O-2018"),
 )
 

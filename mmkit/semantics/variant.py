@@ -81,6 +81,7 @@ F_WATERMARK_BOOST = 36
 F_PROACTIVE_COMPACTION = 37
 F_RELEASED_IF_NOT_ISOLATED = 38
 F_COMPACT_FAST_SEARCH = 39
+F_CMA_BALANCE = 40
 
 
 @dataclass(frozen=True)
@@ -115,8 +116,11 @@ class Variant:
     """stable_page_flags reads the folio's (head page's) flags for every page of a large
     folio (``k = folio->flags``, K-kpf), not each page's own."""
     isolate_free_min_wmark: bool = False
-    """``__isolate_free_page`` keeps the zone above its min watermark (v4.9; the low one
-    before)."""
+    """``__isolate_free_page`` keeps the zone above its min watermark, free pages of CMA
+    pageblocks counted (ALLOC_CMA): v4.9, Vlastimil Babka's "make direct compaction more
+    deterministic" series (its patch 09/11 "mm, compaction: use proper alloc_flags in
+    __compaction_suitable()" added ALLOC_CMA). Before: the low watermark, without the
+    free CMA pages."""
     compact_count_skipped: bool = False
     """compact_migrate_scanned / compact_free_scanned count every page of a free or
     compound block the scanners step over (v5.1), not one per block."""
@@ -259,6 +263,12 @@ class Variant:
     skipped pageblock moves the migrate scanner to that pageblock; when none is found
     the linear scan resumes, once, at the lowest free page an earlier search of the run
     picked. Both search less after each failure (``freelist_scan_limit``)."""
+    cma_balance: bool = False
+    """``__rmqueue`` gives a movable request (ALLOC_CMA) a block of the CMA free lists
+    first while more than half of the zone's free pages are in CMA pageblocks
+    (``NR_FREE_CMA_PAGES > NR_FREE_PAGES / 2``: v5.7, 16867664936e "mm,page_alloc,cma:
+    conditionally prefer cma pageblocks for movable allocations"). Before, CMA served
+    movable requests only when the MOVABLE lists had no block of the order."""
     sources: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
