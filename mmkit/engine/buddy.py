@@ -123,16 +123,17 @@ def zone_free_pages(A, z):
 # retype_pageblock; Sim.check recounts it.
 @kernel(inline="always")
 def cma_pages_in(A, pfn, order):
-    """Pages of the block of ``order`` at ``pfn`` that lie in MIGRATE_CMA pageblocks."""
-    if order <= PAGEBLOCK_ORDER:
-        return (1 << order) if get_pageblock_migratetype(A, pfn) == CMA else 0
+    """Pages of the block of ``order`` at ``pfn`` that lie in MIGRATE_CMA pageblocks (a
+    block spans at most two pageblocks: MAX_ORDER - 1 <= PAGEBLOCK_ORDER + 1)."""
     n = 0
-    p = pfn
-    for _ in range(1 << (order - PAGEBLOCK_ORDER)):
-        if get_pageblock_migratetype(A, p) == CMA:
-            n += PAGEBLOCK_NR_PAGES
-        p += PAGEBLOCK_NR_PAGES
+    if get_pageblock_migratetype(A, pfn) == CMA:
+        n = 1 << min(order, PAGEBLOCK_ORDER)
+    if order > PAGEBLOCK_ORDER and get_pageblock_migratetype(A, pfn + PAGEBLOCK_NR_PAGES) == CMA:
+        n += PAGEBLOCK_NR_PAGES
     return n
+
+
+assert MAX_ORDER - 1 <= PAGEBLOCK_ORDER + 1  # cma_pages_in looks at two pageblocks at most
 
 
 @kernel(inline="always")
@@ -632,18 +633,19 @@ def __rmqueue(A, vc, z, order, mt, nofrag):
     (``nofrag``: ALLOC_NOFRAGMENT, see :func:`__rmqueue_fallback`). With ``cma_balance``
     (v5.7) a movable request takes CMA first while more than half of the zone's free
     pages are CMA's."""
-    if (mt == MOVABLE and vc[F_CMA_BALANCE] != 0
-            and A.nr_free_cma[z] > zone_free_pages(A, z) // 2):
-        pfn = __rmqueue_smallest(A, vc, z, order, CMA)
-        if pfn >= 0:
-            return pfn
-    pfn = __rmqueue_smallest(A, vc, z, order, mt)
-    if pfn < 0:
-        if mt == MOVABLE:
-            pfn = __rmqueue_smallest(A, vc, z, order, CMA)
-        if pfn < 0:
-            pfn = __rmqueue_fallback(A, vc, z, order, mt, nofrag)
-    return pfn
+    cma_first = (mt == MOVABLE and vc[F_CMA_BALANCE] != 0
+                 and A.nr_free_cma[z] > zone_free_pages(A, z) // 2)
+    # one inlined __rmqueue_smallest for the two lists tried (each copy costs compile time)
+    for step in range(2):
+        if cma_first:
+            t = CMA if step == 0 else mt
+        else:
+            t = mt if step == 0 else (CMA if mt == MOVABLE else -1)
+        if t >= 0:
+            pfn = __rmqueue_smallest(A, vc, z, order, t)
+            if pfn >= 0:
+                return pfn
+    return __rmqueue_fallback(A, vc, z, order, mt, nofrag)
 
 
 ZONE_NORMAL_START_PFN = 1 << 20  # x86-64: ZONE_NORMAL begins at 4 GiB
