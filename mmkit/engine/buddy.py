@@ -557,14 +557,7 @@ def try_to_claim_block(A, vc, z, pfn, current_order, order, start_mt, block_mt):
     start = pfn & ~(PAGEBLOCK_NR_PAGES - 1)
     if not zone_spans_pfn(A, z, start) or not zone_spans_pfn(A, z, start + PAGEBLOCK_NR_PAGES - 1):
         return -1  # prep_move_freepages_block: the pageblock straddles the zone
-    free_pages = 0
-    p = start
-    while p < start + PAGEBLOCK_NR_PAGES:
-        if PageBuddy(A, vc, p):
-            free_pages += 1 << page_order(A, p)
-            p += 1 << page_order(A, p)
-        else:
-            p += 1
+    free_pages = pageblock_free_pages(A, vc, z, start)
     alike = pageblock_alike_pages(A, vc, pfn, start_mt, block_mt, free_pages)
     if free_pages + alike < (1 << (PAGEBLOCK_ORDER - 1)):
         return -1

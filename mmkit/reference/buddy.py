@@ -502,6 +502,10 @@ class RefMemory:
                 return pfn
         return -1
 
+    def free_pages_of(self, z) -> int:
+        """NR_FREE_PAGES of zone ``z``: the sum of nr_free << order."""
+        return sum(n << o for o, n in enumerate(self.zones[z].nr_free))
+
     def nr_free_cma(self, z) -> int:
         """NR_FREE_CMA_PAGES: the free pages of the zone's CMA pageblocks, counted from
         the free lists at each call."""
@@ -522,8 +526,7 @@ class RefMemory:
         """__rmqueue; v5.7 (cma_balance): a movable request takes CMA first while more
         than half of the zone's free pages are CMA's."""
         if mt == MOVABLE and self.variant.cma_balance:
-            free = sum(n << o for o, n in enumerate(self.zones[z].nr_free))
-            if self.nr_free_cma(z) > free // 2:
+            if self.nr_free_cma(z) > self.free_pages_of(z) // 2:
                 pfn = self.rmqueue_smallest(z, order, CMA)
                 if pfn >= 0:
                     return pfn
@@ -536,7 +539,7 @@ class RefMemory:
 
     def watermark_ok(self, z, order, mark, alloc_cma) -> bool:
         zone = self.zones[z]
-        free = sum(n << o for o, n in enumerate(zone.nr_free)) - ((1 << order) - 1)
+        free = self.free_pages_of(z) - ((1 << order) - 1)
         if not alloc_cma:
             free -= self.nr_free_cma(z)
         if free <= mark:

@@ -45,7 +45,7 @@ def pick_zs_class(s) -> int:
 
 
 def zone_free_pages(s, z: int) -> int:
-    return sum(n << o for o, n in enumerate(s.mem.zones[z].nr_free))
+    return s.mem.free_pages_of(z)
 
 
 def split_huge_page(s, head) -> None:
