@@ -55,8 +55,8 @@ def _compaction_side() -> None:
 
 def _other_side():
     """What needs no compaction kernel: reclaim, zsmalloc and the balloon, the free
-    paths, the samplers, kpageflags, the allocator's op rows and the snapshot rebuild
-    with its report; returns the rebuilt snapshot (None outside a source checkout)."""
+    paths, the samplers, kpageflags, the invariant check, the allocator's op rows and the
+    snapshot rebuild with its report; returns the rebuilt snapshot (None outside a source checkout)."""
     import numpy as np
 
     from mmkit.engine import reclaim as _rc
@@ -72,6 +72,7 @@ def _other_side():
     sim.balloon_inflate(8)
     sim.balloon_deflate(8)
     sim.kpageflags()
+    sim.check()
     W.sample(sim.A, sim.vc, sim.S, np.zeros(W.NR_SM, dtype=np.int64))
     run_ops(Memory.synthetic(mib=32, variant="v4.8"), np.array([[OP_ALLOC, 0, 0, 0, 0, 0, 0]]))
     if not _SAMPLE.is_dir():
@@ -97,15 +98,17 @@ def _prefill_side() -> None:
 
 
 def _ticks_side() -> None:
-    """The workload's tick and the allocation path it calls, with no prefill."""
+    """The workload's tick and the allocation path it calls, with no prefill, and the
+    replay's kernels, which call the same path."""
     import mmkit
 
     mmkit.compare(workload="review-04", variants=["v4.8"], gib=0.25, ticks=5, seed=1, prefill=0)
+    _replay_kernels()
 
 
 def _everything(snapshot) -> None:
-    """The workload's kernels under every variant, the rebuilt snapshot compacted, large
-    folios and the invariant check."""
+    """The workload's kernels under every variant, the rebuilt snapshot compacted and
+    large folios."""
     import mmkit
 
     mmkit.compare(workload="review-04", variants=list(mmkit.NAMED), gib=0.25, ticks=40, seed=1)
@@ -115,7 +118,6 @@ def _everything(snapshot) -> None:
     sim = _machine()
     sim.folio(2, order=4)
     sim.check()
-    _replay_kernels()
 
 
 def _replay_kernels() -> None:

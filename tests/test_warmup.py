@@ -28,8 +28,11 @@ def test_warm_writes_its_mark_and_then_returns_at_once(tmp_path, monkeypatch, ca
 ENTRIES = """
 import json
 from mmkit import warmup
-warmup._compaction_side()
-warmup._everything(warmup._other_side())
+warmup._compaction_side()  # what warm() runs, in its order (jobs=1)
+snap = warmup._other_side()
+warmup._prefill_side()
+warmup._ticks_side()
+warmup._everything(snap)
 import kernelgraph
 ks = kernelgraph.kernels()
 print(json.dumps(sorted(n for n, d in ks.items() if d.signatures)))

@@ -29,7 +29,12 @@ each call reads the descriptors of every array the callee uses.
 
 A kernel called from other kernels is compiled once, for plain argument types, however
 many constants its callers pass (``one_specialisation``); numba alone compiles it once
-per pattern of literal arguments.
+per pattern of literal arguments. And its machine code exists once: a caller calls a
+kernel of more than ``linking.SMALL`` LLVM instructions by its symbol, where numba would
+compile the callee's code again inside every caller above it; a smaller one is linked
+into its callers, where LLVM may inline it (``mmkit.engine.linking``). An
+``inline="always"`` kernel is read by numba's frontend once per process, not once per
+call site it is inlined into (``linking.memo_untyped_ir``).
 
 What each of these rules gained or cost, measured: ``docs/performance.md``.
 """
@@ -38,10 +43,13 @@ from __future__ import annotations
 
 from numba import njit
 
+from mmkit.engine import linking
 from mmkit.engine.byref import by_reference
 from mmkit.model.memory import PageArrays
 
 by_reference(PageArrays)
+linking.install()
+linking.memo_untyped_ir()
 
 
 def one_specialisation(dispatcher):
@@ -69,10 +77,15 @@ def one_specialisation(dispatcher):
 
 def kernel(fn=None, *, inline="never", nogil: bool = False):
     """``@kernel`` or ``@kernel(inline="always")`` for the one-line helpers of hot loops."""
+    from numba.core import config
+
     deco = njit(cache=True, _nrt=False, inline=inline, nogil=nogil)
-    if fn is None:
-        return lambda f: one_specialisation(deco(f))
-    return one_specialisation(deco(fn))
+
+    def make(f):
+        d = one_specialisation(deco(f))
+        return d if config.DISABLE_JIT else linking.register(d)
+
+    return make if fn is None else make(fn)
 
 
 def inline_into(*callers: str):
