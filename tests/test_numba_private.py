@@ -93,31 +93,33 @@ def test_a_kernel_compiles_once_for_all_the_constants_its_callers_pass():
 
 # --- kernels call kernels by symbol (mmkit.engine.linking) --------------------------------
 
-_LINK_MODULE = '''
+def _big_loop(k, m1, m2, m3):
+    return f"""
+    for i in range(a.shape[0]):
+        x = a[i] + {k}
+        if x % {m1} == 0:
+            s += x * {m1 + 4}
+        elif x % {m2} == 1:
+            s -= x // {m2 - 3}
+        elif x % {m3} == 2:
+            s ^= x << {k % 5 + 1}
+        else:
+            s += (x * x) % {m3 + 2}
+        if s > 1000000:
+            s = s % 999983"""
+
+
+_PRIMES = [3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89, 97, 101, 103,
+           107, 109, 113, 127, 131, 137, 139, 149, 151, 157]
+# ``big``: twelve loops, well above linking.SMALL LLVM instructions (the tests check it)
+_LINK_MODULE = f"""
 import numpy as np
 from mmkit.engine.jit import kernel
 
 
 @kernel
 def big(a):
-    s = 0
-    for i in range(a.shape[0]):
-        x = a[i]
-        if x % 3 == 0:
-            s += x * 7
-        elif x % 5 == 1:
-            s -= x // 2
-        elif x % 7 == 2:
-            s ^= x << 3
-        else:
-            s += (x * x) % 11
-        if s > 1000000:
-            s = s % 999983
-    for i in range(a.shape[0] - 1, -1, -1):
-        if a[i] > s % 13:
-            s += a[i] % 17
-        else:
-            s -= a[i] % 19
+    s = 0{"".join(_big_loop(k, *_PRIMES[3 * k:3 * k + 3]) for k in range(12))}
     return s
 
 
@@ -134,7 +136,7 @@ def caller(a):
 @kernel
 def other(a):
     return a[0] * 2 + a[-1]
-'''
+"""
 
 
 def _link_env(tmp_path):

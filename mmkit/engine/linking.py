@@ -14,9 +14,13 @@ types), and loading a library loads those first (each from the cache, or compile
 before LLVM resolves the caller's symbols. The kernels a kernel calls through a plain
 ``@njit`` function linked into it (``run_ticks``, ``sample``) are counted with it.
 
-Only kernels (``mmkit.engine.jit.kernel``) are linked this way; every other library
-(numba's own helpers, the reference-counting runtime) is linked as numba links it.
-``tests/test_numba_private.py`` checks that numba still builds libraries this way.
+Only kernels (``mmkit.engine.jit.kernel``) of more than ``SMALL`` LLVM instructions are
+linked this way; a smaller kernel and every other library (numba's own helpers, the
+reference-counting runtime) are linked as numba links them, and a library with no kernel
+to load keeps numba's cache format. ``memo_untyped_ir`` makes numba's IR inlining read an
+``inline="always"`` kernel once per process. ``tests/test_numba_private.py`` checks that
+numba still builds libraries and inlines this way; what each gained:
+``docs/performance.md``.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from numba.core.registry import cpu_target
 
 from mmkit.engine import numba_config
 
-# a kernel's library -> (module, qualified name, argument types) of the kernel it holds
+# a kernel's library -> (module, qualified name, argument types, symbol) of the kernel it holds
 _KERNEL_LIBRARY: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _KERNEL_FUNCTIONS: weakref.WeakSet = weakref.WeakSet()  # the Python functions of the kernels
 _KIND = "mmkit-object"  # a serialized library that calls other kernels by symbol
@@ -152,8 +156,7 @@ def register(dispatcher):
     return dispatcher
 
 
-
-_UNTYPED: dict = {}
+_UNTYPED: dict = {}  # an inline="always" kernel's Python function -> its untyped IR, made once
 _SHARED: list = []  # while an inline_ir runs: {id(source scope): (scope, deepcopy memo)}
 
 
@@ -169,6 +172,16 @@ def _block_deepcopy(self, memo):
 
 
 def memo_untyped_ir() -> None:
+    """Make numba's IR inlining of a kernel read the kernel once per process.
+
+    numba's ``InlineWorker.inline_function`` runs the frontend (bytecode analysis and the
+    untyped passes, which inline the callee's own callees the same way) at every call
+    site, then ``inline_ir`` copies the callee's IR one block at a time, each block with
+    its own ``copy.deepcopy`` memo: the function's scope, every variable in it, was
+    copied once per block. For a kernel, the IR is kept (``_UNTYPED``; ``inline_ir``
+    copies it before it changes anything) and, while ``inline_ir`` runs, a block is
+    copied with one memo per source function (``_block_deepcopy``). Other functions are
+    inlined as numba inlines them."""
     from numba.core import ir
     from numba.core.inline_closurecall import InlineWorker
 
