@@ -59,12 +59,13 @@ def _load(dep, codegen) -> None:
         ll.add_symbol(symbol, addr)
 
 
-SMALL = 300  # a kernel of at most this many LLVM instructions is linked into its callers
+SMALL = 300  # a kernel of at most this many lines of optimised LLVM IR (instructions, labels) is linked
 
 
 def _small(library, dep) -> bool:
     """Is the kernel in ``library`` small enough to link into each caller, where LLVM may
-    inline it (``SMALL``)? Counted once per library, when a caller is compiled."""
+    inline it (``SMALL``)? Its optimised function's lines of LLVM IR, counted once per
+    library, when a caller is compiled."""
     n = _SIZE.get(library)
     if n is None:
         fn = library._get_module_for_linking().get_function(dep[3])
