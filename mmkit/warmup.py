@@ -147,7 +147,7 @@ def prune_caches(current: str | os.PathLike, keep: int = KEEP_CACHES) -> list[Pa
     ``numba-<hash>`` / ``mmkit-<hash>`` with the same prefix), all but the ``keep - 1``
     last used (the time of their mark file, touched at each warm start; a folder without
     one counts as oldest). Every edit of the engine's code makes a new version, and each
-    weighs about 35 MiB; nothing else removes them. Returns the folders removed."""
+    weighs about 18 MiB; nothing else removes them. Returns the folders removed."""
     current = Path(current)
     prefix = current.name.split("-")[0]
     try:
