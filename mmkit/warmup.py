@@ -117,7 +117,6 @@ def _everything(snapshot) -> None:
         mmkit.compact_memory(snapshot)
     sim = _machine()
     sim.folio(2, order=4)
-    sim.check()
 
 
 def _replay_kernels() -> None:

@@ -30,7 +30,7 @@ each call reads the descriptors of every array the callee uses.
 A kernel called from other kernels is compiled once, for plain argument types, however
 many constants its callers pass (``one_specialisation``); numba alone compiles it once
 per pattern of literal arguments. And its machine code exists once: a caller calls a
-kernel of more than ``linking.SMALL`` LLVM instructions by its symbol, where numba would
+kernel of more than ``linking.SMALL`` lines of LLVM IR by its symbol, where numba would
 compile the callee's code again inside every caller above it; a smaller one is linked
 into its callers, where LLVM may inline it (``mmkit.engine.linking``). An
 ``inline="always"`` kernel is read by numba's frontend once per process, not once per
@@ -77,13 +77,10 @@ def one_specialisation(dispatcher):
 
 def kernel(fn=None, *, inline="never", nogil: bool = False):
     """``@kernel`` or ``@kernel(inline="always")`` for the one-line helpers of hot loops."""
-    from numba.core import config
-
     deco = njit(cache=True, _nrt=False, inline=inline, nogil=nogil)
 
     def make(f):
-        d = one_specialisation(deco(f))
-        return d if config.DISABLE_JIT else linking.register(d)
+        return linking.register(one_specialisation(deco(f)))
 
     return make if fn is None else make(fn)
 

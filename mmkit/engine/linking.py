@@ -14,8 +14,8 @@ types), and loading a library loads those first (each from the cache, or compile
 before LLVM resolves the caller's symbols. The kernels a kernel calls through a plain
 ``@njit`` function linked into it (``run_ticks``, ``sample``) are counted with it.
 
-Only kernels (``mmkit.engine.jit.kernel``) of more than ``SMALL`` LLVM instructions are
-linked this way; a smaller kernel and every other library (numba's own helpers, the
+Only kernels (``mmkit.engine.jit.kernel``) of more than ``SMALL`` lines of optimised LLVM
+IR are linked this way; a smaller kernel and every other library (numba's own helpers, the
 reference-counting runtime) are linked as numba links them, and a library with no kernel
 to load keeps numba's cache format. ``memo_untyped_ir`` makes numba's IR inlining read an
 ``inline="always"`` kernel once per process. ``tests/test_numba_private.py`` checks that
@@ -85,7 +85,7 @@ class KernelLinkingLibrary(_codegen.JITCodeLibrary):
         self._lazy_bitcode = None
 
     def finalize(self):
-        deps = list(self._kernel_deps)
+        deps = []
         linked = []
         for library in self._linking_libraries:
             dep = _KERNEL_LIBRARY.get(library)
@@ -144,6 +144,10 @@ def install() -> None:
 
 def register(dispatcher):
     """Mark the libraries ``dispatcher`` (a kernel) compiles or loads as linked by symbol."""
+    from numba.core import config
+
+    if config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1 (coverage): a plain Python function
+        return dispatcher
     add = dispatcher.add_overload
     py = dispatcher.py_func
     _KERNEL_FUNCTIONS.add(py)
