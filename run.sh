@@ -25,8 +25,8 @@ setup() {
     fi
 }
 
-# numba compiles the engine on first use; on a fresh machine do it in two processes at
-# once (mmkit/warmup.py). Once compiled, this takes a second.
+# numba compiles the engine on first use; on a fresh machine do it on every core at once
+# (two at most: mmkit/warmup.py). Once compiled, this takes a second.
 warmup() {
     "$VENV/bin/python" -m mmkit.warmup
 }

@@ -1,6 +1,6 @@
-"""The workload's allocation path inlined into ``prefill`` gives the machine the same
-path gives when called (as ``tick_ops`` calls it); zspage ids are handed out as from
-a stack that starts full."""
+"""``prefill``'s loop gives the machine its Python twin gives, through the same compiled
+``do_alloc`` (as ``tick_ops`` calls it); zspage ids are handed out as from a stack that
+starts full."""
 
 import numpy as np
 import pytest
@@ -15,8 +15,7 @@ from mmkit.workloads import workload
 
 
 def _called_prefill(sim: Sim, P: np.ndarray, share_ppm: int) -> int:
-    """``prefill``'s loop in Python: every allocation through the compiled, not inlined,
-    ``do_alloc``."""
+    """``prefill``'s loop in Python: every allocation through the compiled ``do_alloc``."""
     A, vc, S = sim.A, sim.vc, sim.S
     zone_hi = sim.mem.nr_zones - 1
     managed = int(W.managed_pages(A))
@@ -35,17 +34,17 @@ def _called_prefill(sim: Sim, P: np.ndarray, share_ppm: int) -> int:
 
 @pytest.mark.parametrize("preset", [pytest.param("review-04", marks=pytest.mark.slow),  # 4 GiB: the slow tier
                                     "zram-pressure", "steady", "balloon-vm"])
-def test_inlined_prefill_equals_the_called_path(preset):
+def test_prefill_equals_its_loop_in_python(preset):
     wl = workload(preset)
     values = wl.params()
     share = round(values["prefill"] * 1_000_000)
     assert share > 0
     out = []
-    for inlined in (True, False):
+    for compiled in (True, False):
         mem = Memory.synthetic(gib=0.25, variant="v4.5")
         P = compile_params(values, mem)
         sim = Sim(mem, 7)
-        used = int(W.prefill(sim.A, sim.vc, sim.S, P, share, -1)) if inlined else _called_prefill(sim, P, share)
+        used = int(W.prefill(sim.A, sim.vc, sim.S, P, share, -1)) if compiled else _called_prefill(sim, P, share)
         sim.check()
         out.append((used, mem, sim.S))
     (u1, m1, s1), (u2, m2, s2) = out

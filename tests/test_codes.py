@@ -1,5 +1,6 @@
 """mmkit.model.codes.check_codes: the one check that the kernels' index constants follow
-the tables that name them (F_* rules, EV_* events, SM_* samples, VM_* counters)."""
+the tables that name them (EV_* events, SM_* samples, VM_* counters; the F_* rules are made
+from the rule fields, mmkit.semantics.variant)."""
 
 import pytest
 

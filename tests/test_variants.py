@@ -98,3 +98,21 @@ def test_bad_field_values_and_names():
     with pytest.raises(mmkit.VariantError, match="once"):
         resolve("v4.5,v4.5")
     assert [v.name for v in resolve("v4.5, v4.8")] == ["v4.5", "v4.8"]
+
+
+def test_every_rule_field_has_its_index_and_compile_puts_it_there():
+    """``F_<NAME>`` is made for each rule field, its position in ``RULE_FIELDS``, and
+    ``Variant.compile()`` puts the field's value at that index, for every named variant."""
+    import importlib
+
+    import mmkit
+
+    V = importlib.import_module("mmkit.semantics.variant")  # the module; mmkit.semantics.variant is a function
+    assert {k for k in vars(V) if k.startswith("F_")} == {f"F_{n.upper()}" for n in V.RULE_FIELDS}
+    for name in mmkit.NAMED:
+        v = mmkit.variant(name)
+        vc = v.compile()
+        assert len(vc) == V.NR_RULE_FIELDS
+        for i, n in enumerate(V.RULE_FIELDS):
+            assert getattr(V, f"F_{n.upper()}") == i
+            assert vc[i] == int(getattr(v, n)), (name, n)

@@ -1,5 +1,6 @@
-"""mmkit.warmup: both sides and the whole warm-up run (the cache is warm here, so each
-loads in seconds), the mark that makes a second run return at once."""
+"""mmkit.warmup: each door and the whole warm-up run (the cache is warm here, so each
+loads in seconds), the mark that makes a second run return at once, and every kernel
+reached. How its processes share the compile: tests/test_warmup_claims.py."""
 
 import pytest
 
@@ -9,30 +10,28 @@ from mmkit import warmup
 pytestmark = pytest.mark.slow  # the slow tier: the warm-up's processes
 
 
-def test_each_side_runs():
-    warmup._compaction_side()
-    warmup._other_side()
+def test_each_door_runs():
+    for door in warmup.DOORS:
+        door()
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
-def test_warm_writes_its_mark_and_then_returns_at_once(tmp_path, monkeypatch, capsys, jobs):
+def test_warm_writes_its_mark_and_then_returns_at_once(tmp_path, monkeypatch, capfd, jobs):
     monkeypatch.setattr(mmkit.engine, "CACHE_DIR", str(tmp_path / "cache"))
     assert warmup.warm(jobs=jobs) > 0
     assert (tmp_path / "cache" / warmup._MARK).is_file()
-    err = capsys.readouterr().err
-    assert "compaction and migration: done" in err and "engine compiled in" in err
+    err = capfd.readouterr().err
+    assert all(f"{d.__name__.strip('_').replace('_', ' ')}: done at" in err for d in warmup.DOORS), err
+    assert "engine compiled in" in err
     assert warmup.warm(jobs=jobs) == 0.0
-    assert capsys.readouterr().err == ""
+    assert capfd.readouterr().err == ""
 
 
 ENTRIES = """
 import json
 from mmkit import warmup
-warmup._compaction_side()  # what warm() runs, in its order (jobs=1)
-snap = warmup._other_side()
-warmup._prefill_side()
-warmup._ticks_side()
-warmup._everything(snap)
+for door in warmup.DOORS:  # what warm() runs, in its order (jobs=1)
+    door()
 import kernelgraph
 ks = kernelgraph.kernels()
 print(json.dumps(sorted(n for n, d in ks.items() if d.signatures)))

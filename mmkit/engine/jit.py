@@ -19,11 +19,12 @@ functions that call the allocator from many places (``anon_fault``, ``file_page`
 ``free_user_page``, ``do_alloc``, ``record``, ...) stay calls: each kernel holds one copy
 of the allocator, not one per call site. The cold paths (the slow path's retries,
 reclaim, zsmalloc and balloon pages, contiguous ranges) call ``get_page_from_freelist``
-and ``free_the_page``, one compiled copy each. ``prefill`` goes the other way: it is a
-loop of nothing but allocations, so ``inline_into("prefill")`` inlines its whole
-allocation path there (one more copy of the allocator per kind of page it makes) and
-nowhere else; likewise the per-CPU free (``free_unref_page_commit``) is inlined into
-``migrate_folios_pass``, which frees a page per page migrated. A loop that does a kernel's
+and ``free_the_page``, one compiled copy each. ``prefill`` calls ``do_alloc`` as the
+tick does: with its allocation path inlined into it (a copy of the allocator per kind of
+page) it filled a machine faster, but its compile sat at the top of the engine's longest
+chain of kernels, each compiled after the ones it calls. The per-CPU free
+(``free_unref_page_commit``) is inlined into ``migrate_folios_pass``, which frees a page
+per page migrated, and the allocation path into ``replay_ticks``. A loop that does a kernel's
 work page by page calls it once per loop, not once per page (``migrate_folios_pass``):
 each call reads the descriptors of every array the callee uses.
 

@@ -41,7 +41,7 @@ def try_to_compact_pages(A, vc, S, order, mt, zone_hi, sync):
     return compact_zones_for(A, vc, S, order, mt, zone_hi, sync, 1)
 
 
-@kernel(inline=inline_into("prefill", "replay_ticks"))
+@kernel(inline=inline_into("replay_ticks"))
 def __alloc_pages_nodemask(A, vc, S, order, mt, kind, owner, compound, zone_hi, gfp):
     """``__alloc_pages_nodemask``: the fast path (``get_page_from_freelist`` at the low
     watermark), then the slow path unless the request may not wait (``GFP_NOWAIT``)."""

@@ -59,7 +59,7 @@ def new_owner(S):
     return o
 
 
-@kernel(inline=inline_into("prefill"))
+@kernel
 def anon_fault(A, vc, S, zone_hi, pinned, gfp=GFP_DEFAULT):
     """A page fault on anonymous memory: a new page on the active anon list."""
     pfn = __alloc_pages_nodemask(A, vc, S, 0, MOVABLE, K_ANON, new_owner(S), False, zone_hi, gfp)
@@ -91,7 +91,7 @@ def set_file_habits(A, pfn, habits):
         A.mapcount[pfn] = 0
 
 
-@kernel(inline=inline_into("prefill"))
+@kernel
 def file_page(A, vc, S, zone_hi, habits, gfp=GFP_DEFAULT):
     """A page-cache page (read or written), with the filesystem's flag habits."""
     pfn = __alloc_pages_nodemask(A, vc, S, 0, MOVABLE, K_FILE, new_owner(S), False, zone_hi, gfp)
@@ -116,7 +116,7 @@ def folio_alloc(A, vc, S, zone_hi, order, habits, file, gfp=GFP_DEFAULT):
     return pfn
 
 
-@kernel(inline=inline_into("prefill"))
+@kernel
 def thp_fault(A, vc, S, zone_hi, gfp=GFP_TRANSHUGE):
     """An order-9 anonymous THP (async compaction only); -1 is a fallback."""
     pfn = __alloc_pages_nodemask(A, vc, S, 9, MOVABLE, K_ANON, new_owner(S), True, zone_hi, gfp)
@@ -129,7 +129,7 @@ def thp_fault(A, vc, S, zone_hi, gfp=GFP_TRANSHUGE):
     return pfn
 
 
-@kernel(inline=inline_into("prefill"))
+@kernel
 def kernel_alloc(A, vc, S, zone_hi, order, kind, gfp=GFP_DEFAULT):
     """An unmovable (kernel, slab, page table) or reclaimable (slab) allocation;
     order-2/3 ones are counted (fork's kernel stacks, slab caches)."""

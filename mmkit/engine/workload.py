@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from mmkit.engine.jit import inline_into, kernel
+from mmkit.engine.jit import kernel
 
 from mmkit.engine.buddy import (
     CMA,
@@ -358,7 +358,7 @@ def file_habits(S, P):
     return h
 
 
-@kernel(inline=inline_into("prefill"))
+@kernel
 def do_alloc(A, vc, S, P, kind, zone_hi, nowait):
     """One allocation of ``kind``; returns the order of a failed request (9 for a THP
     fallback; kcompactd is woken for orders > 0), 0 on success, -1 when an order-0

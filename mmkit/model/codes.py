@@ -1,4 +1,4 @@
-"""The index constants the kernels read (``F_*``, ``EV_*``, ``SM_*``, ``VM_*``) against the
+"""The index constants the kernels read (``EV_*``, ``SM_*``, ``VM_*``) against the
 table that declares their names: one check, run when each module defining them loads."""
 
 from __future__ import annotations

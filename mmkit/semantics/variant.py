@@ -6,12 +6,11 @@ with ``dataclasses.replace(mmkit.variant("v3-04"), pg_isolated=IsolatedBit.PG_RE
 
 To add a rule: a field of ``Variant`` below (its type: bool or an enum of
 ``mmkit.semantics.rules``; its default; its docstring, with the kernel function and
-commit it models), its index ``F_<NAME>`` among the F_* constants in field order (the
-import fails naming the line to add), ``validate()`` if it needs other rules, its value
-in each named variant that differs from the default (``mmkit.semantics.named``), the
-kernel that reads ``vc[F_<NAME>]`` and the twin's code (``mmkit.reference``).
-``RULE_FIELDS``, the field types, ``Variant.compile()``, ``mmkit.variants()`` and the
-differential tests' strategies follow from the field; ``tests/test_rules_alive.py``
+commit it models), ``validate()`` if it needs other rules, its value in each named
+variant that differs from the default (``mmkit.semantics.named``), the kernel that reads
+``vc[F_<NAME>]`` and the twin's code (``mmkit.reference``). ``RULE_FIELDS``, the
+``F_<NAME>`` indices, the field types, ``Variant.compile()``, ``mmkit.variants()`` and
+the differential tests' strategies follow from the field; ``tests/test_rules_alive.py``
 checks that changing it changes some run.
 """
 
@@ -24,7 +23,6 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from mmkit.errors import VariantError
-from mmkit.model.codes import check_codes
 from mmkit.semantics.rules import (
     BalloonProtocol,
     CmaCleanRule,
@@ -39,49 +37,6 @@ from mmkit.semantics.rules import (
     SwapcacheBit,
 )
 
-# The kernels' index of each rule in Variant.compile()'s array: the rule fields of
-# Variant in their order (RULE_FIELDS, derived below, is checked against these).
-F_PAGE_TYPES = 0
-F_MOVABLE_MARKER = 1
-F_BALLOON_PROTOCOL = 2
-F_PAGE_BALLOON = 3
-F_PG_ISOLATED = 4
-F_NEWPAGE_ROUTE = 5
-F_FAILURE_ROUTE = 6
-F_CMA_CLEAN_RULE = 7
-F_SWAPCACHE_BIT = 8
-F_ZSMALLOC_MOVABLE = 9
-F_ZSMALLOC_LAST_PRIVATE_2 = 10
-F_ZSMALLOC_HUGE_OWNER_PRIV_1 = 11
-F_KPF_BUDDY_ALL_PAGES = 12
-F_BALLOON_BRANCH_FIRST = 13
-F_EXTFRAG_COSTLY_ONLY = 14
-F_KPF_FOLIO_FLAGS = 15
-F_ISOLATE_FREE_MIN_WMARK = 16
-F_COMPACT_COUNT_SKIPPED = 17
-F_COMPACT_LARGE_FOLIOS = 18
-F_COMPACT_FINISH_PAGEBLOCK = 19
-F_FREE_SCANNER_STRIDE = 20
-F_SKIP_HINTS_SCANNED = 21
-F_COMPACT_FINISHED_LOW_WMARK = 22
-F_COMPACT_FINISHED_ALIGNED = 23
-F_FREE_ISOLATE_FAIL_BREAK = 24
-F_COMPACTION_MIN_WMARK = 25
-F_KCOMPACTD = 26
-F_KCOMPACTD_IGNORE_SKIP_HINT = 27
-F_PCP_HIGH_ORDER = 28
-F_PCP_AUTOTUNE = 29
-F_PCP_MT_AT_DRAIN = 30
-F_KCOMPACTD_DRAIN = 31
-F_FALLBACK_RULE = 32
-F_PAGEBLOCK_MERGE = 33
-F_ALLOC_NOFRAGMENT = 34
-F_BALLOON_DEFLATE_LIST = 35
-F_WATERMARK_BOOST = 36
-F_PROACTIVE_COMPACTION = 37
-F_RELEASED_IF_NOT_ISOLATED = 38
-F_COMPACT_FAST_SEARCH = 39
-F_CMA_BALANCE = 40
 
 
 @dataclass(frozen=True)
@@ -407,11 +362,13 @@ class Variant:
 
 # Every field of Variant but its name, description and sources is a rule, in the order
 # Variant.compile() lays them out; each is declared once, in the class above (its type,
-# its default, its doc), and F_<NAME> is its index.
+# its default, its doc). F_<NAME> (the field's name upper-cased) is its index in that
+# array, made here for every rule field: a kernel reads rule ``pg_isolated`` as
+# ``vc[F_PG_ISOLATED]`` (``from mmkit.semantics.variant import F_PG_ISOLATED``).
 RULE_FIELDS = tuple(f.name for f in fields(Variant) if f.name not in ("name", "description", "sources"))
 NR_RULE_FIELDS = len(RULE_FIELDS)
 _FIELD_TYPES = {n: t for n, t in typing.get_type_hints(Variant).items() if n in RULE_FIELDS}
-check_codes(globals(), "F_", RULE_FIELDS, __name__, "Variant's rule fields")
+globals().update({f"F_{n.upper()}": i for i, n in enumerate(RULE_FIELDS)})
 
 
 def rule_values(name: str) -> list:
