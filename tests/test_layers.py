@@ -58,3 +58,18 @@ def test_every_numba_function_is_in_the_engine():
                     d = d.func if isinstance(d, ast.Call) else d
                     name = d.id if isinstance(d, ast.Name) else d.attr if isinstance(d, ast.Attribute) else ""
                     assert name not in ("njit", "jit", "kernel", "vectorize"), f"{f.relative_to(MMKIT)}: {node.name}"
+
+
+def test_the_charts_do_not_import_the_report():
+    """``mmkit.viz`` draws charts; ``mmkit.report`` builds HTML reports from notebooks that
+    draw them. No module of viz imports report, at its top or inside a function (the
+    Vega libraries both inline live in ``mmkit.viz.vega``)."""
+    import ast
+
+    bad = []
+    for path in sorted((MMKIT / "viz").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            bad += [f"{path.name}:{node.lineno} {n}" for n in names if n == "mmkit.report" or n.startswith("mmkit.report.")]
+    assert bad == []

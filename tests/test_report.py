@@ -17,7 +17,8 @@ import pytest
 
 from mmkit import cli
 from mmkit.errors import ParameterError
-from mmkit.report import ReportError, available, build, resolve, vega, write_atomic
+from mmkit.report import ReportError, available, build, resolve, write_atomic
+from mmkit.viz import vega
 from mmkit.report.html import render
 
 pytestmark = pytest.mark.slow  # the slow tier: notebooks executed in kernels

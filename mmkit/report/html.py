@@ -1,7 +1,7 @@
 """An executed notebook as one self-contained HTML page.
 
 Everything the page needs is inside it: the style, the Vega JavaScript (inlined once, see
-:mod:`mmkit.report.vega`) and every chart's spec, which Vega-Embed draws when the page
+:mod:`mmkit.viz.vega`) and every chart's spec, which Vega-Embed draws when the page
 opens. No ``src`` or ``href`` points outside the file, so it reads the same offline.
 A checkbox at the top hides the code cells (plain CSS, works without JavaScript).
 
@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from mmkit.report import vega
+from mmkit.viz import vega
 
 # In the order a notebook front end prefers them, after the chart mimetypes.
 _WIDGET = "application/vnd.jupyter.widget-view+json"

@@ -23,7 +23,7 @@ _bundle_lock = threading.Lock()
 
 
 def _bundle() -> str:
-    from mmkit.report.vega import (
+    from mmkit.viz.vega import (
         javascript_bundle as bundle,  # cached, escaped for <script>
     )
 
