@@ -34,6 +34,11 @@ _MARK = "mmkit-warm"  # written into the cache folder once everything is compile
 _SAMPLE = Path(__file__).resolve().parent.parent / "data" / "fragmented"  # a source checkout's snapshot
 
 
+def _sayer(quiet: bool):
+    """The warm-up's progress lines (``mmkit: ...`` on stderr), or nothing when ``quiet``."""
+    return (lambda s: None) if quiet else (lambda s: print(f"mmkit: {s}", file=sys.stderr, flush=True))
+
+
 def _machine():
     from mmkit.engine.sim import Sim
     from mmkit.model.memory import Memory
@@ -224,6 +229,7 @@ def claims(folder: Path, busy):
     public numba method) is wrapped for the duration; every numba compile, nested ones
     included, goes through it."""
     from numba.core import sigutils
+    from numba.core.caching import NullCache
     from numba.core.compiler_lock import global_compiler_lock
     from numba.core.dispatcher import Dispatcher
 
@@ -233,7 +239,7 @@ def claims(folder: Path, busy):
 
     def compile(self, sig):
         cache = getattr(self, "_cache", None)
-        if cache is None or type(cache).__name__ == "NullCache":
+        if cache is None or isinstance(cache, NullCache):
             return compile_(self, sig)  # not cached: nothing another process could share
         args, _ = sigutils.normalize_signature(sig)
         key = f"{self.py_func.__module__}.{self.py_func.__qualname__}"
@@ -275,7 +281,7 @@ def _work(folder: str, t0: float, quiet: bool, others_alive, doors=DOORS) -> Non
     it; a door that meets a kernel another process is compiling is left for later
     (``claims``). Returns when every door is done, in this process or another."""
     folder = Path(folder)
-    say = (lambda s: None) if quiet else (lambda s: print(f"mmkit: {s}", file=sys.stderr, flush=True))
+    say = _sayer(quiet)
     taken = [folder / f"door-{i}" for i in range(len(doors))]
     done = [folder / f"door-{i}.done" for i in range(len(doors))]
     blocked: dict[int, Path] = {}  # a door left for later -> the claim it met
@@ -367,7 +373,7 @@ def warm(jobs: int | None = None, quiet: bool = False) -> float:
             pass  # a read-only cache folder
         return 0.0
     jobs = jobs if jobs is not None else min(2, os.cpu_count() or 1)
-    say = (lambda s: None) if quiet else (lambda s: print(f"mmkit: {s}", file=sys.stderr, flush=True))
+    say = _sayer(quiet)
     say(f"compiling the engine into {CACHE_DIR} (once per engine version; minutes on a fresh machine)")
     folder = tempfile.mkdtemp(prefix="mmkit-warmup-")
     children = []
