@@ -322,7 +322,10 @@ def _work(folder: str, t0: float, quiet: bool, others_alive, doors=DOORS) -> Non
 
 
 def _child(folder: str, t0: float, quiet: bool, parent: int) -> None:
-    _work(folder, t0, quiet, lambda: os.getppid() == parent)
+    try:
+        _work(folder, t0, quiet, lambda: os.getppid() == parent)
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the parent says it
+        sys.exit(130)
 
 
 KEEP_CACHES = 3  # compiled engine versions kept in the cache folder (the newest by last use)
@@ -408,4 +411,9 @@ def warm(jobs: int | None = None, quiet: bool = False) -> float:
 
 
 if __name__ == "__main__":
-    warm()
+    try:
+        warm()
+    except KeyboardInterrupt:
+        print("mmkit: warm-up interrupted; what it compiled is kept in the cache, the next run compiles the rest",
+              file=sys.stderr)
+        sys.exit(130)

@@ -74,3 +74,31 @@ def test_every_kernel_is_compiled_by_the_warm_up():
     missing = sorted(set(ks) - kernelgraph.reachable(entries, graph))
     assert not missing, f"kernels the warm-up does not compile: {missing}"
     assert not compiled_after, f"kernels a Sim compiled after the warm-up: {compiled_after}"
+
+
+def test_ctrl_c_stops_a_cold_warm_up_within_a_second(tmp_path):
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) in the middle of a
+    cold compile: the warm-up and its second process end within a second, with one line
+    and no traceback, no mark is written and no claim folder is left."""
+    import glob
+    import os
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    claims = os.path.join(tempfile.gettempdir(), "mmkit-warmup-*")
+    before = set(glob.glob(claims))
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    p = subprocess.Popen([sys.executable, "-m", "mmkit.warmup"], env=env, start_new_session=True,
+                         stderr=subprocess.PIPE, text=True)
+    time.sleep(8)  # compiling: an empty cache takes more than a minute
+    assert p.poll() is None
+    t = time.monotonic()
+    os.killpg(p.pid, signal.SIGINT)
+    err = p.communicate(timeout=30)[1]
+    assert time.monotonic() - t < 1.5 and p.returncode == 130, err[-2000:]
+    assert "warm-up interrupted" in err and "Traceback" not in err, err[-2000:]
+    assert not glob.glob(str(tmp_path / "cache" / "*" / warmup._MARK))
+    assert set(glob.glob(claims)) <= before
