@@ -61,8 +61,8 @@ ZS_V7 = lore("zsmalloc v7 11/12", "1464736881-24886-12-git-send-email-minchan@ke
 # place, so that it is updated with the model.
 CMA_NOTE = """\
 `cma_alloc_success` is 0 and `cma_alloc_fail` 10 in every variant, and so it is in each of
-seeds 1-40 but one (0 of 400 allocations; v3-04-reviewed and v4.8 got 1 of their 400, on
-seed 12). That is what these kernels do with this CMA area: each
+seeds 1-40 (0 of 400 allocations under every variant). That is what these kernels do with
+this CMA area: each
 window of eight pageblocks in it holds, when the allocation comes, an anonymous page with
 an extra reference (a GUP pin: `migrate_pages()` gives up on it after its passes) or a THP
 (`isolate_migratepages_block()` of v4.x skips compound pages), and `alloc_contig_range()`
@@ -75,12 +75,13 @@ each one skipped, dropped and migrated."""
 # values; notebook 05 runs the same sweep): update with the model.
 SEEDS_NOTE = """\
 Over 40 seeds of the same workload the picture changes. THP success, pooled over all
-faults, is 35% under v3-02, 49-50% under v4.5, v3-04, v3-04-reviewed and v4.8, and 68%
-under v6.18; one seed's share ranges from 10-33% to 79-95% under each, and seed 1 is
-v4.5's 5th of the 40. What the series changes in this workload is order-3 (fork-sized)
-success: a median of 92% under v4.5 against 96-100% once zsmalloc pages can move. Deflate
-races hit about 2% of balloon migrations in every variant, so the misrouted putbacks of
-v4.5 and v3-04-reviewed have about the same median (16 and 15). `05-sweeps.ipynb` runs
+faults, is 36% under v3-02, 49-50% under v4.5, v3-04, v3-04-reviewed and v4.8, and 64%
+under v6.18; one seed's share ranges from 11-33% to 75-90% under each, and seed 1 is
+v4.5's 2nd of the 40. Order-3 (fork-sized) allocations succeed 99-100% of the time in
+every seed under every variant. What the series changes in this workload is the mixed
+movable pageblocks: a median of 37 under v4.5 against 15-20 once zsmalloc pages can move
+(2 under v6.18). Deflate races hit about 2% of balloon migrations in every variant, so the
+misrouted putbacks of v4.5 and v3-04-reviewed have about the same median (20 and 16.5). `05-sweeps.ipynb` runs
 this workload over those 40 seeds and draws the faults' distributions, and the series'
 benefit (order-2, order-3 and THP success) on `zram-pressure`."""
 
@@ -315,17 +316,19 @@ viz.compare_table(res, counters=["kpf_balloon_misreport", "misrouted_putback", "
 The fault rows are the review's points, counted page by page; the sections below take them
 one at a time. Three rows say less than they seem to:
 
-* **Misrouted putbacks under v4.5 and v3-04** are deflate races: the rows
-  `misrouted_putback` and `deflate_race` are equal for them. A balloon deflate lands
-  between `unlock_page(newpage)` and the test of the new page, a bug from v3.12 to v4.7
-  that the series did not add ({D_2019}). The more balloon pages a run migrates
-  (`balloon_migrate`), the more deflates land there: v3-04-reviewed and v4.8 migrated the
-  fewest in this run and met none, v6.18 the most; v6.18 survives them.
-* **THP success** is the share of 14 to 25 faults, so one fault moves it by four to seven
-  points. Direct compaction succeeded at most twice in a run (`compact_success` below):
-  most THPs that succeeded found a free 2 MiB block left by frees or reclaim, and which
-  variant finds one at the moment of a fault depends on where its frees happened to fall
-  once the runs have diverged. The counts:
+* **Misrouted putbacks under v3-04-reviewed** are deflate races: the rows
+  `misrouted_putback` and `deflate_race` are equal for it (20), and half of v3-02's 12
+  are too (the other six are zsmalloc pages, point 2). A balloon deflate lands between
+  `unlock_page(newpage)` and the test of the new page, a bug from v3.12 to v4.7 that the
+  series did not add ({D_2019}). The more balloon pages a run migrates
+  (`balloon_migrate`), the more deflates land there: v4.5 and v3-04 migrated the fewest
+  in this run (about 100) and met none, v3-04-reviewed, v4.8 and v6.18 the most; v4.8
+  and v6.18 survive them.
+* **THP success** is the share of 13 to 26 faults, so one fault moves it by four to eight
+  points, and which variant finds a free 2 MiB block at the moment of a fault depends on
+  where its frees happened to fall once the runs have diverged. Direct compaction
+  succeeded 0 to 10 times in a run (`compact_success` below, order-3 and THP requests
+  together). The counts:
 """),
         code("""
 res.table(["thp_fault_alloc", "thp_fault_fallback", "compact_success", "balloon_migrate", "deflate_race"], changes=False)
@@ -572,13 +575,14 @@ totals = (res.faults.group_by("variant", "fault", maintain_order=True).agg(pl.co
 Table(totals.filter(pl.sum_horizontal(pl.exclude("fault")) > 0))
 """),
         md(f"""
-v4.8 and v6.18 have no fault in this run. The one row v6.18 shares with others is
-`deflate_race`: the deflate lands in the window, and it survives it (v4.8 met none in this
-run; over 40 seeds it meets them as often as the others do, about 2% of its balloon
-migrations). The review's fixes on v3 (`v3-04-reviewed`) remove points 1 and 3, but the new
-page is still tested after it is unlocked, so each such deflate still sends a page that has
-just left the balloon to `putback_lru_page()`, as in v4.5 ({D_2019}: list corruption,
-stable kernels 3.12 to 4.7); it met none in this run, 15 in the median seed.
+v4.8 and v6.18 have no fault in this run. The one row they share with others is
+`deflate_race`: the deflate lands in the window, and they survive it (v4.8 met 11 in this
+run, v6.18 17; over 40 seeds each meets them as often as the others do, about 2% of its
+balloon migrations). The review's fixes on v3 (`v3-04-reviewed`) remove points 1 and 3, but
+the new page is still tested after it is unlocked, so each such deflate still sends a page
+that has just left the balloon to `putback_lru_page()`, as in v4.5 ({D_2019}: list
+corruption, stable kernels 3.12 to 4.7); it met 20 in this run, a median of 16.5 over the
+40 seeds.
 v4.8 closed that window by keeping `PAGE_MAPPING_MOVABLE` set in `__ClearPageMovable()`;
 v6.18 decides the route from the source page before migrating.
 
@@ -593,13 +597,16 @@ it over several seeds):
 viz.fragmentation(res, order=9)
 """),
         md("""
-v4.8's lines are v3-04-reviewed's, tick for tick (v4.8 is drawn dashed over them): with the
-review's fixes, v3 places and moves pages as v4.8 does in this run; the two differ in what
-a deflate race does to the page it catches. The strip under the indices marks the ticks at
+v4.8's lines and v3-04-reviewed's are one through tick 30 and have parted by tick 40: v4.8's free
+scanner stops at the first free page its watermark test refuses (`free_isolate_fail_break`,
+66c64223ad4e, v4.8), v3's steps over it, and compaction puts pages elsewhere from then on.
+Given that one rule of v4.8's, v3-04-reviewed draws v4.8's lines tick for tick: with the
+review's fixes, v3 places and moves pages as v4.8 does, and the two differ only in what a
+deflate race does to the page it catches. The strip under the indices marks the ticks at
 which a free 2 MiB block existed, where the kernel's fragmentation index is -1 (an
 allocation of that order would succeed) rather than a value between 0 and 1. The series' benefit shows in fewer mixed movable
-pageblocks and in order-3 success; THP success in one run does not show it (see the note
-under the first table):
+pageblocks (57 under v4.5, 22-28 under the series); order-3 allocations succeed under every
+variant, and THP success in one run does not show it (see the note under the first table):
 """),
         code("""
 res.table(["mixed_movable_blocks", "unusable_9", "free_o9", "thp_success", "order3_success", "pgmigrate_success"],

@@ -54,6 +54,20 @@ def pair(variant: str, zones=(("DMA32", 8), ("Normal", 16))):
     return engine, twin
 
 
+def half_fill_every_zone(s) -> None:
+    """Every zone of Sim ``s`` filled with anonymous pages down to twice its high
+    watermark, every other one freed, and the free blocks above order 0 taken as kernel
+    pages: each zone's free memory is order-0 holes, which compaction can gather."""
+    for z, zone in enumerate(s.mem.zone_names):
+        lo, hi = int(s.mem.zone_start[z]), int(s.mem.zone_end[z])
+        free = int(np.count_nonzero(s.mem.kind[lo:hi] == PageKind.FREE)) - 2 * int(s.mem.wmark[z, 2])
+        pfns = s.anon(free, zone=zone)
+        s.free([int(p) for i, p in enumerate(sorted(pfns[pfns >= 0])) if i % 2])
+        for o in range(10, 0, -1):
+            while int(s.mem.nr_free[z, o]):
+                s.kernel(1, order=o, zone=zone)
+
+
 # ----------------------------------------------------------------------- whole simulations
 FILE_HABITS = ("dirty", "checked", "fscache", "unevictable", "mapped")
 KERNEL_KINDS = (PageKind.KERNEL, PageKind.SLAB, PageKind.SLAB_RECLAIMABLE, PageKind.PAGETABLE)

@@ -19,6 +19,7 @@ from mmkit.model.memory import synthetic_layout
 from mmkit.reference.buddy import RefMemory
 from mmkit.reference.sim import RefSim, compare_states, engine_sim_state
 from mmkit.semantics import NAMED
+from opgen import half_fill_every_zone
 
 ZONES = [("DMA32", 8), ("Normal", 16)]
 PB = 512  # pageblock_nr_pages
@@ -205,14 +206,7 @@ def test_kcompactd_compacts_every_zone_from_the_lowest():
     for kc in (True, False):
         v = NAMED["v4.8"].replace(kcompactd=kc, kcompactd_ignore_skip_hint=kc)
         s = Sim(mmkit.Memory.synthetic(zones=ZONES, variant=v), seed=5)
-        for z, zone in enumerate(("DMA32", "Normal")):
-            lo, hi = int(s.mem.zone_start[z]), int(s.mem.zone_end[z])
-            free = int(np.count_nonzero(s.mem.kind[lo:hi] == PageKind.FREE)) - 2 * int(s.mem.wmark[z, 2])
-            pfns = s.anon(free, zone=zone)
-            s.free([int(p) for i, p in enumerate(sorted(pfns[pfns >= 0])) if i % 2])
-            for o in range(10, 0, -1):
-                while int(s.mem.nr_free[z, o]):
-                    s.kernel(1, order=o, zone=zone)
+        half_fill_every_zone(s)
         before = s.mem.kind.copy()
         if kc:
             cp.kcompactd_do_work(s.A, s.vc, s.S, 3, s.zone_hi)

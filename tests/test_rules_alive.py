@@ -40,10 +40,12 @@ NOT_SHOWN_BY_THE_PROBES = {
     "swapcache_bit": "KPF_SWAPCACHE of a page in the swap cache; no probe ends with one there",
     "extfrag_costly_only": "compaction_suitable at orders 1-3 with a fragmentation index at or below "
                            "extfrag_threshold; the probes' order-2/3 requests do not meet one",
-    "compact_finished_low_wmark": "__compact_finished below the zone's low watermark at the order: the "
-                                  "probes' compactions end for other reasons first",
     "pageblock_merge": "a free block merging across pageblocks of different migratetypes: the probes' "
                        "merges at pageblock order are between blocks of one type",
+    "kcompactd": "kcompactd_do_work and the allocator's loop that stands in for it before v4.6 come to the same "
+                 "in every probe: with v4.x's rules review-04's free memory outside its CMA area is below the low "
+                 "watermark plus compact_gap, which kcompactd (no ALLOC_CMA) needs, and in the other probes neither "
+                 "migrates a page",
     "proactive_compaction": "needs ticks of a duration and a node score above 90: the presets' ticks have "
                             "none and the bundled trace's score stays low (docs/validation.md shows it on "
                             "this machine's compaction-full recordings; tests/test_compaction_rules.py "
@@ -122,28 +124,8 @@ def witness_extfrag_costly_only():
     s.free(pages[pages % 4 < 2])  # pairs whose buddies stay allocated: order-1 blocks
     z = s.zone_hi
     assert C.fragmentation_index(s.A, z, 2) == 500
-    return {v: C.compaction_suitable(s.A, v.compile(), z, 2)
+    return {v: C.compaction_suitable(s.A, v.compile(), z, 2, True, False)
             for v in (base, base.replace(extfrag_costly_only=True))}, (C.COMPACT_NOT_SUITABLE_ZONE, C.COMPACT_CONTINUE)
-
-
-def witness_compact_finished_low_wmark():
-    """__compact_finished for order 2 with one free order-2 block and the zone far below
-    its low watermark: v4.8's gate goes on (COMPACT_CONTINUE), v6.x finds the page
-    (COMPACT_PARTIAL, the kernel's COMPACT_SUCCESS)."""
-    from mmkit.engine import compaction as C
-    from mmkit.engine.buddy import get_pageblock_migratetype
-
-    base = NAMED["v4.8"]
-    s, pages = _full(base)
-    block = pages[(pages % 4 == 0) & (pages > pages.min() + 4096)][0]
-    s.free(np.arange(block, block + 4))
-    z = s.zone_hi
-    assert s.A.nr_free[z, 2] == 1
-    cc = C.new_cc(z, 2, True, True, int(get_pageblock_migratetype(s.A, block)))
-    cc[C.CC_MIGRATE_PFN] = int(s.mem.zone_start[z])  # pageblock-aligned, far below the free scanner
-    cc[C.CC_FREE_PFN] = int(s.mem.zone_end[z]) - 512
-    return {v: C.compact_finished(s.A, v.compile(), cc)
-            for v in (base, base.replace(compact_finished_low_wmark=False))}, (C.COMPACT_CONTINUE, C.COMPACT_PARTIAL)
 
 
 def witness_pageblock_merge():
@@ -194,9 +176,30 @@ def witness_swapcache_bit():
     return out, ((0, 1), (1, 0))
 
 
+def witness_kcompactd():
+    """kcompactd woken at order 3 on a machine whose two zones are both fragmented:
+    kcompactd_do_work (v4.6) compacts every zone from the lowest up; the allocator's
+    loop that stands in for it starts at the highest zone and stops at the first that
+    succeeds (which zones had pages moved)."""
+    from mmkit.engine import compaction as C
+    from mmkit.engine.sim import Sim
+    from opgen import half_fill_every_zone
+
+    out = {}
+    base = NAMED["v4.5"]
+    for v in (base, base.replace(kcompactd=True)):
+        s = Sim(mmkit.Memory.synthetic(zones=[("DMA32", 8), ("Normal", 16)], variant=v, cpus=0), seed=5)
+        half_fill_every_zone(s)
+        before = s.mem.kind.copy()
+        C.kcompactd_wake(s.A, s.vc, s.S, 3, s.zone_hi)
+        moved = before != s.mem.kind
+        out[v] = tuple(bool(moved[s.mem.zone_start[z]:s.mem.zone_end[z]].any()) for z in range(2))
+    return out, ((False, True), (True, True))
+
+
 DIRECT_WITNESSES = {
+    "kcompactd": witness_kcompactd,
     "extfrag_costly_only": witness_extfrag_costly_only,
-    "compact_finished_low_wmark": witness_compact_finished_low_wmark,
     "pageblock_merge": witness_pageblock_merge,
     "swapcache_bit": witness_swapcache_bit,
 }

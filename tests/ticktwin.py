@@ -24,7 +24,7 @@ from mmkit.reference import compaction as _cp
 from mmkit.reference import contig as _contig
 from mmkit.reference import owners as _ow
 from mmkit.reference import populate as _pop
-from mmkit.reference.buddy import CMA, MOVABLE
+from mmkit.reference.buddy import CMA, UNMOVABLE
 from mmkit.reference.pcp import pcp_tick
 from mmkit.reference.predicates import PageIsolated, test
 from mmkit.reference.reclaim import zone_free_pages
@@ -96,7 +96,7 @@ class TickTwin:
             if s.v.kcompactd:
                 _cp.kcompactd_do_work(s, failed_order, zone_hi)
             else:
-                _cp.try_to_compact_pages(s, failed_order, MOVABLE, zone_hi, True, direct=False)
+                _cp.try_to_compact_pages(s, failed_order, UNMOVABLE, zone_hi, True, direct=False)
 
     def pick_kind(self) -> int:
         weights = self.P[W.P_MIX_ANON:W.P_MIX_PAGETABLE + 1]

@@ -353,7 +353,8 @@ def run_kernel(args) -> dict:
            "sync": args.sync, "live_mib": args.live_mib if args.live else 0,
            "huge_pages": n_thp, "settle_seconds": round(waited, 1), "compact_seconds": round(compact_seconds, 3),
            "seconds_a_to_compaction": round(t1 - t_a, 3), "seconds_compaction_to_b": round(t_b - t2, 3),
-           "consistent": [ok_a, ok_b], "kernel_vmstat_delta": deltas, "kernel_zone_results": zone_results(trace)}
+           "consistent": [ok_a, ok_b], "kernel_vmstat_delta": deltas, "kernel_zone_results": zone_results(trace),
+           "compaction_cpu": compaction_cpu(args.out / "trace.txt")}
     (args.out / "kernel_run.json").write_text(json.dumps(run, indent=2) + "\n")
     return run
 
@@ -371,7 +372,9 @@ def compare(args, run: dict) -> dict:
     t0 = time.perf_counter()
     mem = mmkit.Memory.from_snapshot(before, variant="v6.18")
     build_s = time.perf_counter() - t0
-    cpu = compaction_cpu(args.out / "trace.txt")
+    cpu = run.get("compaction_cpu")
+    if cpu is None:  # runs recorded before kernel_run.json kept it
+        cpu = compaction_cpu(args.out / "trace.txt")
     if cpu is not None and cpu < mem.cpus:
         mem.this_cpu[0] = cpu  # the pages migration frees go to this CPU's lists, as the kernel's did
     # the vmstat worker decays every CPU's per-CPU lists once a second (decay_pcp_high):
@@ -431,6 +434,37 @@ def compare(args, run: dict) -> dict:
             "other_kernel_deltas": {k: v for k, v in run["kernel_vmstat_delta"].items() if k not in VMSTAT_COMPARED}}
 
 
+def bundle(src: Path, dest: Path, run: dict, fig: dict) -> None:
+    """The run as ``data/compaction-runs`` keeps it, about 0.3 MB: state A whole (its
+    arrays zstd-compressed), state B's text files (the kernel's buddyinfo and vmstat after
+    the compaction; without its arrays the per-CPU estimate check is left out),
+    ``kernel_run.json`` with the CPU the kernel compacted on (instead of the trace), and
+    the figures of this comparison (``figures.json``: what ``tests/test_kernel_runs.py``
+    holds later versions to)."""
+    import zstandard
+
+    from mmkit.snapshot.arrays import find_array_file
+
+    if dest.exists():
+        raise SystemExit(f"{dest} exists")
+    for side in ("before", "after"):
+        (dest / side).mkdir(parents=True)
+        for f in sorted((src / side).iterdir()):
+            if f.name.split(".")[0] in ("kpageflags", "kpagecount"):
+                continue
+            shutil.copyfile(f, dest / side / f.name)
+    for name in ("kpageflags", "kpagecount"):
+        raw = find_array_file(src / "before", name)
+        data = gzip.decompress(raw.read_bytes()) if raw.suffix == ".gz" else raw.read_bytes()
+        (dest / "before" / f"{name}.zst").write_bytes(zstandard.ZstdCompressor(level=19).compress(data))
+    run = dict(run)
+    if run.get("compaction_cpu") is None:
+        run["compaction_cpu"] = fig["cpu"]
+    (dest / "kernel_run.json").write_text(json.dumps(run, indent=2) + "\n")
+    kept = {k: v for k, v in fig.items() if k not in ("build_seconds", "simulate_seconds")}
+    (dest / "figures.json").write_text(json.dumps(kept, indent=2) + "\n")
+
+
 def vmstat_seconds(mem, seconds: int) -> None:
     """``seconds`` runs of the vmstat worker's ``decay_pcp_high`` on every CPU and zone
     (v6.7+ variants; nothing for the others)."""
@@ -466,6 +500,8 @@ def pcp_estimate_check(mem, before, after) -> dict:
     from mmkit.model import kpf
     from mmkit.model.kinds import PageKind
 
+    if not after.has("kpageflags"):
+        return None  # a bundled run keeps state B's text files only
     n = mem.nr_pages
     fa, ca = before.kpageflags[:n], before.kpagecount[:n]
     fb = after.kpageflags[:n]
@@ -589,6 +625,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--live-mib", type=int, default=1024, help="anonymous memory --live holds at most (MiB)")
     ap.add_argument("--reuse", action="store_true",
                     help="compare the snapshots already in --out (kernel_run.json) instead of running the kernel")
+    ap.add_argument("--bundle", type=Path, default=None, metavar="DEST",
+                    help="also write the run in the form data/compaction-runs keeps (state A with its arrays "
+                         "zstd-compressed, state B's text files, kernel_run.json, figures.json) to DEST")
     args = ap.parse_args(argv)
     if args.out is None:
         args.out = args.chart.parent
@@ -605,6 +644,9 @@ def main(argv: list[str] | None = None) -> int:
     print_tables(fig)
     for p in chart(fig, args.chart):
         print(f"chart: {p}")
+    if args.bundle is not None:
+        bundle(args.out, args.bundle, run, fig)
+        print(f"bundled: {args.bundle}")
     return 0
 
 

@@ -29,6 +29,7 @@ from mmkit.engine.buddy import (
     FB_CLAIM,
     MIGRATE_PCPTYPES,
     MOVABLE,
+    UNMOVABLE,
     WMARK_LOW,
     WMARK_MIN,
     account_free_block,
@@ -1097,11 +1098,30 @@ def release_free_list(A, vc):
 
 
 # ------------------------------------------------------------------ compact_zone
+@kernel(inline="always")
+def cc_alloc_cma(cc):
+    """ALLOC_CMA in ``cc->alloc_flags``: only the allocator's own compaction for a movable
+    request has it (``gfp_to_alloc_flags``, v3.7 on); kcompactd's and v4.5 kswapd's
+    ``compact_control`` carry no alloc_flags with ALLOC_CMA, and their migratetype is
+    GFP_KERNEL's (or gfp 0's): UNMOVABLE."""
+    return cc[CC_DIRECT] != 0 and cc[CC_MIGRATETYPE] == MOVABLE
+
+
 @kernel
-def compaction_suitable(A, vc, z, order):
+def compaction_suitable(A, vc, z, order, alloc_cma, async_):
     """``__compaction_suitable``: PARTIAL if the order is already there, SKIPPED below
     the order-0 watermark plus 2 << order, NOT_SUITABLE_ZONE when the fragmentation index
-    says the failure is from lack of memory (<= extfrag_threshold 500)."""
+    says the failure is from lack of memory (<= extfrag_threshold 500).
+
+    ``alloc_cma``: the caller's ALLOC_CMA (``cc_alloc_cma``), which says whether free
+    pages of CMA pageblocks count. The "already there" test takes it in every era; the
+    order-0 test too before v4.9, and from v4.9 counts them whoever asks (984fdba6a32e
+    "mm, compaction: use proper alloc_flags in __compaction_suitable()", tied to
+    ``isolate_free_min_wmark``: the free scanner may use them). v6.13 (6268f0a166eb
+    "mm: compaction: use the proper flag to determine watermarks", here with
+    ``compaction_min_wmark``): an async direct compaction of a costly order without
+    ALLOC_CMA is skipped when the free pages outside CMA are below the watermark plus
+    ``compact_gap``, as compaction could only make the page in CMA pageblocks."""
     if order < 0:
         return COMPACT_CONTINUE
     mark = A.wmark[z, WMARK_LOW]
@@ -1111,9 +1131,12 @@ def compaction_suitable(A, vc, z, order):
         mark = A.wmark[z, WMARK_MIN]
         if order > PAGE_ALLOC_COSTLY_ORDER:
             gap += A.wmark[z, WMARK_LOW] - mark
-    if zone_watermark_ok(A, z, order, mark, True):
+    if zone_watermark_ok(A, z, order, mark, alloc_cma):
         return COMPACT_PARTIAL
-    if not zone_watermark_ok(A, z, 0, mark + gap, True):
+    if (vc[F_COMPACTION_MIN_WMARK] != 0 and order > PAGE_ALLOC_COSTLY_ORDER and async_ and not alloc_cma
+            and not zone_watermark_ok(A, z, 0, mark + (2 << order), False)):
+        return COMPACT_SKIPPED
+    if not zone_watermark_ok(A, z, 0, mark + gap, alloc_cma or vc[F_ISOLATE_FREE_MIN_WMARK] != 0):
         return COMPACT_SKIPPED
     if vc[F_EXTFRAG_COSTLY_ONLY] == 0 or order > PAGE_ALLOC_COSTLY_ORDER:
         fi = fragmentation_index(A, z, order)
@@ -1140,7 +1163,8 @@ def compact_finished(A, vc, cc):
         return COMPACT_CONTINUE
     if vc[F_COMPACT_FINISHED_ALIGNED] != 0 and cc[CC_MIGRATE_PFN] & (PAGEBLOCK_NR_PAGES - 1) != 0:
         return COMPACT_CONTINUE  # always finish scanning a pageblock (v4.12)
-    if vc[F_COMPACT_FINISHED_LOW_WMARK] != 0 and not zone_watermark_ok(A, z, order, A.wmark[z, WMARK_LOW], True):
+    if (vc[F_COMPACT_FINISHED_LOW_WMARK] != 0
+            and not zone_watermark_ok(A, z, order, A.wmark[z, WMARK_LOW], cc_alloc_cma(cc))):
         return COMPACT_CONTINUE
     mt = cc[CC_MIGRATETYPE]
     for o in range(order, MAX_ORDER):
@@ -1186,7 +1210,7 @@ def compact_zone_begin(A, vc, S, cc):
     z = cc[CC_ZONE]
     if S.st[ST_OOPSED] != 0:
         return COMPACT_CONTENDED  # an oops killed compaction earlier in this run
-    ret = compaction_suitable(A, vc, z, cc[CC_ORDER])
+    ret = compaction_suitable(A, vc, z, cc[CC_ORDER], cc_alloc_cma(cc), cc[CC_SYNC] == 0)
     if ret == COMPACT_PARTIAL or ret == COMPACT_SKIPPED or ret == COMPACT_NOT_SUITABLE_ZONE:
         return ret
     # __reset_isolation_suitable: on the retry after the longest deferral
@@ -1349,7 +1373,7 @@ def compact_zones_for(A, vc, S, order, mt, zone_hi, sync, direct):
             init_cc(cc, z, order, 1 if sync else 0, 0, mt)
             cc[CC_DIRECT] = direct
             ret = compact_zone(A, vc, S, cc)
-            if compaction_succeeded(A, vc, z, order, ret):
+            if compaction_succeeded(A, vc, z, order, ret, cc_alloc_cma(cc)):
                 compaction_defer_reset(S, z, order, False)
                 return z
             if sync and ret == COMPACT_COMPLETE:
@@ -1359,12 +1383,13 @@ def compact_zones_for(A, vc, S, order, mt, zone_hi, sync, direct):
 
 
 @kernel(inline="always")
-def compaction_succeeded(A, vc, z, order, ret):
+def compaction_succeeded(A, vc, z, order, ret, alloc_cma):
     """After ``compact_zone``: v6.x trusts its COMPACT_SUCCESS; v4.5 tests the zone's low
-    watermark at the order."""
+    watermark at the order, with the caller's ALLOC_CMA (``try_to_compact_pages``: the
+    request's alloc_flags; kcompactd: none)."""
     if vc[F_COMPACTION_MIN_WMARK] != 0:
         return ret == COMPACT_PARTIAL
-    return zone_watermark_ok(A, z, order, A.wmark[z, WMARK_LOW], True)
+    return zone_watermark_ok(A, z, order, A.wmark[z, WMARK_LOW], alloc_cma)
 
 
 @kernel
@@ -1377,12 +1402,12 @@ def kcompactd_do_work(A, vc, S, order, zone_hi):
     for z in range(zone_hi + 1):
         if compaction_deferred(A, S, z, order):
             continue
-        if compaction_suitable(A, vc, z, order) != COMPACT_CONTINUE:
+        if compaction_suitable(A, vc, z, order, False, False) != COMPACT_CONTINUE:
             continue
         cc = S.cc[CC_ROW_COMPACT]
-        init_cc(cc, z, order, 1, ignore, MOVABLE)
+        init_cc(cc, z, order, 1, ignore, UNMOVABLE)  # GFP_KERNEL's migratetype, no ALLOC_CMA
         ret = compact_zone(A, vc, S, cc)
-        if compaction_succeeded(A, vc, z, order, ret):
+        if compaction_succeeded(A, vc, z, order, ret, False):
             compaction_defer_reset(S, z, order, False)
         elif ret == COMPACT_COMPLETE:
             defer_compaction(S, z, order)
@@ -1473,7 +1498,7 @@ def kcompactd_wake(A, vc, S, order, zone_hi):
     if vc[F_KCOMPACTD] != 0:
         kcompactd_do_work(A, vc, S, order, zone_hi)
     else:
-        compact_zones_for(A, vc, S, order, MOVABLE, zone_hi, True, 0)
+        compact_zones_for(A, vc, S, order, UNMOVABLE, zone_hi, True, 0)  # compact_pgdat: gfp 0
 
 
 @kernel

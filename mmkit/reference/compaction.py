@@ -1049,13 +1049,22 @@ def migrate_folios(s, cc, head) -> bool:
 
 
 # ------------------------------------------------------------------ compact_zone
-def compaction_suitable(s, z: int, order: int) -> str:
+def cc_alloc_cma(cc) -> bool:
+    """ALLOC_CMA in cc->alloc_flags: the allocator's own compaction for a movable request;
+    kcompactd and v4.5 kswapd ask with UNMOVABLE (GFP_KERNEL, gfp 0) and no ALLOC_CMA."""
+    return cc.direct and cc.migratetype == MOVABLE
+
+
+def compaction_suitable(s, z: int, order: int, alloc_cma: bool, async_: bool) -> str:
     """``__compaction_suitable``: order -1 always goes on; a suitable page already free
     is success; below the order-0 low watermark plus 2 << order it is skipped; a failure
     from lack of memory rather than fragmentation (fragindex <= 500; modern kernels ask
     only above PAGE_ALLOC_COSTLY_ORDER) is not worth compacting. ``compaction_min_wmark``
     (v6.x): the caller's min watermark instead of the low one, and for costly orders the
-    gap grows by low - min."""
+    gap grows by low - min. Free CMA pages count for the caller that has ALLOC_CMA, and
+    in the order-0 test for every caller from v4.9 (``isolate_free_min_wmark``); v6.13:
+    an async costly request without ALLOC_CMA needs the watermark plus the gap outside
+    CMA."""
     if order < 0:
         return CONTINUE
     wmark = s.mem.zones[z].wmark
@@ -1066,9 +1075,12 @@ def compaction_suitable(s, z: int, order: int) -> str:
             gap += wmark[WMARK_LOW] - mark
     else:
         mark = wmark[WMARK_LOW]
-    if s.mem.watermark_ok(z, order, mark, True):
+    if s.mem.watermark_ok(z, order, mark, alloc_cma):
         return PARTIAL
-    if not s.mem.watermark_ok(z, 0, mark + gap, True):
+    if s.v.compaction_min_wmark and order > PAGE_ALLOC_COSTLY_ORDER and async_ and not alloc_cma:
+        if not s.mem.watermark_ok(z, 0, mark + (2 << order), False):
+            return SKIPPED
+    if not s.mem.watermark_ok(z, 0, mark + gap, alloc_cma or s.v.isolate_free_min_wmark):
         return SKIPPED
     if not s.v.extfrag_costly_only or order > PAGE_ALLOC_COSTLY_ORDER:
         if 0 <= fragmentation_index(s, z, order) <= EXTFRAG_THRESHOLD:
@@ -1098,7 +1110,8 @@ def compact_finished(s, cc) -> str:
     if s.v.compact_finished_aligned and cc.migrate_pfn % PAGEBLOCK_NR_PAGES:
         return CONTINUE
     zone = s.mem.zones[z]
-    if s.v.compact_finished_low_wmark and not s.mem.watermark_ok(z, cc.order, zone.wmark[WMARK_LOW], True):
+    if s.v.compact_finished_low_wmark and not s.mem.watermark_ok(z, cc.order, zone.wmark[WMARK_LOW],
+                                                                  cc_alloc_cma(cc)):
         return CONTINUE
     mt = cc.migratetype
     for o in range(cc.order, MAX_ORDER):
@@ -1119,7 +1132,7 @@ def compact_zone(s, cc) -> str:
     z = cc.zone
     if s.oopsed:
         return CONTENDED
-    ret = compaction_suitable(s, z, cc.order)
+    ret = compaction_suitable(s, z, cc.order, cc_alloc_cma(cc), not cc.sync)
     if ret != CONTINUE:
         return ret
     # on the retry after the longest deferral, before v4.x's compact_memory
@@ -1242,12 +1255,12 @@ def compaction_defer_reset(s, z: int, order: int, alloc_success: bool) -> None:
         zc.order_failed = order + 1
 
 
-def compaction_succeeded(s, z: int, order: int, ret: str) -> bool:
+def compaction_succeeded(s, z: int, order: int, ret: str, alloc_cma: bool) -> bool:
     """After ``compact_zone``: v6.x trusts its COMPACT_SUCCESS (``compaction_min_wmark``);
-    v4.5 tests the zone's low watermark at the order."""
+    v4.5 tests the zone's low watermark at the order, with the caller's ALLOC_CMA."""
     if s.v.compaction_min_wmark:
         return ret == PARTIAL
-    return s.mem.watermark_ok(z, order, s.mem.zones[z].wmark[WMARK_LOW], True)
+    return s.mem.watermark_ok(z, order, s.mem.zones[z].wmark[WMARK_LOW], alloc_cma)
 
 
 def kcompactd_do_work(s, order: int, zone_hi: int) -> None:
@@ -1258,12 +1271,12 @@ def kcompactd_do_work(s, order: int, zone_hi: int) -> None:
     for z in range(zone_hi + 1):
         if compaction_deferred(s, z, order):
             continue
-        if compaction_suitable(s, z, order) != CONTINUE:
+        if compaction_suitable(s, z, order, False, False) != CONTINUE:
             continue
         cc = CompactControl(zone=z, order=order, sync=True, ignore_skip_hint=s.v.kcompactd_ignore_skip_hint,
-                            migratetype=MOVABLE)
+                            migratetype=UNMOVABLE)  # GFP_KERNEL: no ALLOC_CMA
         ret = compact_zone(s, cc)
-        if compaction_succeeded(s, z, order, ret):
+        if compaction_succeeded(s, z, order, ret, False):
             compaction_defer_reset(s, z, order, False)
         elif ret == COMPLETE:
             defer_compaction(s, z, order)
@@ -1296,7 +1309,7 @@ def try_to_compact_pages(s, order: int, mt: int, zone_hi: int, sync: bool, direc
             continue
         cc = CompactControl(zone=z, order=order, sync=sync, ignore_skip_hint=False, migratetype=mt, direct=direct)
         ret = compact_zone(s, cc)
-        if compaction_succeeded(s, z, order, ret):
+        if compaction_succeeded(s, z, order, ret, cc_alloc_cma(cc)):
             compaction_defer_reset(s, z, order, False)
             return z
         if sync and ret == COMPLETE:

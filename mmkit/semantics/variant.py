@@ -74,8 +74,9 @@ class Variant:
     """``__isolate_free_page`` keeps the zone above its min watermark, free pages of CMA
     pageblocks counted (ALLOC_CMA): v4.9, Vlastimil Babka's "make direct compaction more
     deterministic" series (its patch 09/11 "mm, compaction: use proper alloc_flags in
-    __compaction_suitable()" added ALLOC_CMA). Before: the low watermark, without the
-    free CMA pages."""
+    __compaction_suitable()" added ALLOC_CMA, here and in ``__compaction_suitable``'s
+    order-0 test, for every caller). Before: the low watermark, without the free CMA
+    pages, and the order-0 test with the caller's own ALLOC_CMA."""
     compact_count_skipped: bool = False
     """compact_migrate_scanned / compact_free_scanned count every page of a free or
     compound block the scanners step over (v5.1), not one per block."""
@@ -123,8 +124,10 @@ class Variant:
     watermark (the min one, ALLOC_WMARK_MIN, for the allocator's slow path and kcompactd),
     success when the order already meets it, skipped below it plus ``compact_gap`` (plus
     low - min for costly orders); a zone's compaction succeeded when ``compact_zone``
-    returned COMPACT_SUCCESS. Before: the low watermark, and success judged by the low
-    watermark after the run."""
+    returned COMPACT_SUCCESS; and (v6.13, 6268f0a166eb) an async direct compaction of a
+    costly order without ALLOC_CMA skipped when the free pages outside CMA are below the
+    watermark plus ``compact_gap``. Before: the low watermark, and success judged by the
+    low watermark after the run."""
     kcompactd: bool = False
     """Background compaction is ``kcompactd_do_work`` (v4.6): every zone from the lowest
     up to the one that failed, each compacted whatever the others did, sync-light. Without
