@@ -2,7 +2,9 @@
 content of their files: a second copy of the same sources loads it instead of compiling
 (a clean clone, a reinstall, Binder's image)."""
 
+import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -113,3 +115,43 @@ def test_the_cache_key_covers_what_the_engine_imports():
     assert {"engine/buddy.py", "engine/jit.py", "model/kinds.py", "model/flags.py", "semantics/variant.py",
             "semantics/rules.py"} <= files
     assert not any(f.startswith(("viz/", "report/", "sweep/", "snapshot/")) for f in files)
+
+
+def test_an_unwritable_cache_folder_falls_back_to_a_private_one(tmp_path):
+    """A cache folder this user cannot write (here XDG_CACHE_HOME under a file; a
+    read-only home, another user's XDG_CACHE_HOME): mmkit says so on stderr and compiles
+    into ``<tmp>/mmkit-<uid>`` (0700), where numba alone would fail at the first kernel
+    with "no locator available"."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    (tmp_path / "t").mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env.update(XDG_CACHE_HOME=str(blocker / "cache"), TMPDIR=str(tmp_path / "t"))
+    code = ("import mmkit; from mmkit.engine import CACHE_DIR, buddy; "
+            "m = mmkit.Memory.synthetic(mib=32, variant='v4.8'); print(CACHE_DIR); "
+            "print(buddy.zone_free_pages(m.arrays(), 0))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    mine = tmp_path / "t" / f"mmkit-{os.getuid()}"
+    cache_dir, free = r.stdout.split()
+    assert Path(cache_dir).parent == mine and int(free) > 0
+    assert f"{blocker / 'cache'}" in r.stderr and "is not writable" in r.stderr
+    assert stat.S_IMODE(mine.stat().st_mode) == 0o700
+    assert any(Path(cache_dir).rglob("*.nbi"))  # the kernel was compiled and kept there
+
+
+def test_a_fallback_folder_others_may_write_is_refused(tmp_path, monkeypatch):
+    """Compiled code is loaded from the fallback folder, so one that another user could
+    write (or own) is not used: a clear error names the way out."""
+    import tempfile
+
+    from mmkit.engine import _private_fallback
+    from mmkit.errors import MmkitError
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    shared = tmp_path / f"mmkit-{os.getuid()}"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with pytest.raises(MmkitError, match="set NUMBA_CACHE_DIR"):
+        _private_fallback(tmp_path / "a-file" / "cache", "0123")

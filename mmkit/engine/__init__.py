@@ -11,6 +11,9 @@ The hash is of each file's syntax tree without its docstrings: editing a docstri
 comment keeps the compiled engine, editing code or a constant starts a fresh cache. The
 folder is ``$NUMBA_CACHE_DIR/mmkit-<hash>`` when NUMBA_CACHE_DIR is set (read-only
 installs, Binder), else ``$XDG_CACHE_HOME/mmkit/numba-<hash>`` (``~/.cache`` by default).
+When this user cannot write that folder (a read-only home, another user's
+XDG_CACHE_HOME), ``<tmp>/mmkit-<uid>/numba-<hash>`` instead, a folder only this user may
+write, said once on stderr.
 
 Inside it, a function's cache files are found by the function's place in the package
 (``engine/``, ``snapshot/``) and checked against the same digest of its file's code, not
@@ -107,8 +110,49 @@ def _configure_cache() -> str:
             pass  # a read-only cache folder: parse again next time
     tag = h.hexdigest()[:16]
     path = root / (f"mmkit-{tag}" if base else f"numba-{tag}")
+    if not _writable(path):
+        path = _private_fallback(path, tag)
     numba.config.CACHE_DIR = str(path)
     return str(path)
+
+
+def _writable(folder: Path) -> bool:
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=folder, prefix=".probe-")
+        os.close(fd)
+        os.unlink(name)
+        return True
+    except OSError:
+        return False
+
+
+def _private_fallback(wanted: Path, tag: str) -> Path:
+    """A cache folder the user can write when ``wanted`` is not (a read-only home, an
+    XDG_CACHE_HOME of another user): ``<tmp>/mmkit-<uid>/numba-<tag>``, made 0700 and used
+    only if this user owns it and nobody else may write it (compiled code is loaded from
+    there). Says so once on stderr; without it numba would fail at the first kernel."""
+    import sys
+    import tempfile
+
+    from mmkit.errors import MmkitError
+
+    mine = Path(tempfile.gettempdir()) / f"mmkit-{os.getuid()}"
+    try:
+        mine.mkdir(mode=0o700, exist_ok=True)
+        st = mine.stat()
+        private = st.st_uid == os.getuid() and not st.st_mode & 0o022
+    except OSError:
+        private = False
+    path = mine / f"numba-{tag}"
+    if not private or not _writable(path):
+        raise MmkitError(f"cannot write compiled code to {wanted} nor to {mine}: set NUMBA_CACHE_DIR (or "
+                         f"XDG_CACHE_HOME) to a folder this user can write")
+    print(f"mmkit: {wanted} is not writable; compiled code goes to {path} (set NUMBA_CACHE_DIR or "
+          f"XDG_CACHE_HOME to choose)", file=sys.stderr)
+    return path
 
 
 def _package_locator():
