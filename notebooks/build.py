@@ -73,6 +73,8 @@ each one skipped, dropped and migrated."""
 
 # Measured over seeds 1-40 of review-04 on 512 MiB (`mmkit.compare` per seed, final
 # values; notebook 05 runs the same sweep): update with the model.
+# `.venv/bin/python verification/review04_figures.py` prints these figures and those of
+# seed 1 the notes under the tables state.
 SEEDS_NOTE = """\
 Over 40 seeds of the same workload the picture changes. THP success, pooled over all
 faults, is 36% under v3-02, 49-50% under v4.5, v3-04, v3-04-reviewed and v4.8, and 64%
