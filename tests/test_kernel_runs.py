@@ -83,3 +83,25 @@ def test_a_kernel_run_keeps_every_target_it_met(run):
     was, now = targets(recorded), targets(fig)
     lost = [k for k, ok in was.items() if ok and not now.get(k, False)]
     assert not lost, f"{run.name} no longer meets {lost}: now {summary(fig)}; when bundled {summary(recorded)}"
+
+
+@pytest.mark.slow
+def test_bundling_a_kept_run_again_keeps_it_whole(tmp_path):
+    """``--bundle`` of a run (here a kept one, whose arrays are zstd already): the same
+    page arrays, the same recipe and kernel figures, and mmkit's figures recomputed from
+    the new folder equal those recomputed from the old."""
+    import mmkit.snapshot
+
+    cvk = _cvk()
+    run = RUNS_DIR / "r26"
+    kernel_run = json.loads((run / "kernel_run.json").read_text())
+    fig = cvk.compare(argparse.Namespace(out=run), kernel_run)
+    cvk.bundle(run, tmp_path / "r26", kernel_run, fig)
+    a, b = mmkit.snapshot.load(run / "before"), mmkit.snapshot.load(tmp_path / "r26" / "before")
+    assert (a.kpageflags == b.kpageflags).all() and (a.kpagecount == b.kpagecount).all()
+    assert json.loads((tmp_path / "r26" / "kernel_run.json").read_text()) == kernel_run
+    again = cvk.compare(argparse.Namespace(out=tmp_path / "r26"), kernel_run)
+    drop = ("build_seconds", "simulate_seconds")
+    assert {k: v for k, v in again.items() if k not in drop} == {k: v for k, v in fig.items() if k not in drop}
+    with pytest.raises(SystemExit, match="exists"):
+        cvk.bundle(run, tmp_path / "r26", kernel_run, fig)

@@ -4,7 +4,8 @@ How (run as root, from the repository root)::
 
     .venv/bin/python verification/compaction_vs_kernel.py /tmp/cvk/compaction.html
     # variants of the state: --drop-caches (no page-cache large folios from the file
-    # churn), --sync (no dirty large folios); --reuse recomputes mmkit's side only
+    # churn), --sync (no dirty large folios); --reuse recomputes mmkit's side only;
+    # --bundle DEST also writes the run as data/compaction-runs keeps it
 
 1. Allocate and touch every buffer the captures need (two states of kpageflags and
    kpagecount, ~210 MB on a 24 GiB machine) before anything else, so that reading a state
@@ -443,7 +444,7 @@ def bundle(src: Path, dest: Path, run: dict, fig: dict) -> None:
     holds later versions to)."""
     import zstandard
 
-    from mmkit.snapshot.arrays import find_array_file
+    from mmkit.snapshot.arrays import find_array_file, read_u64_array
 
     if dest.exists():
         raise SystemExit(f"{dest} exists")
@@ -454,8 +455,7 @@ def bundle(src: Path, dest: Path, run: dict, fig: dict) -> None:
                 continue
             shutil.copyfile(f, dest / side / f.name)
     for name in ("kpageflags", "kpagecount"):
-        raw = find_array_file(src / "before", name)
-        data = gzip.decompress(raw.read_bytes()) if raw.suffix == ".gz" else raw.read_bytes()
+        data = read_u64_array(find_array_file(src / "before", name)).astype("<u8").tobytes()  # as /proc gave it
         (dest / "before" / f"{name}.zst").write_bytes(zstandard.ZstdCompressor(level=19).compress(data))
     run = dict(run)
     if run.get("compaction_cpu") is None:
