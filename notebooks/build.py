@@ -972,7 +972,8 @@ alt.Chart(alt.Data(values=rows)).mark_bar().encode(
         code("""
 print(f"L1 error {normal['error_l1_pct']}% of the kernel's free pages; unusable index at order 9: "
       f"kernel {normal['unusable9_kernel'] / 1000:.3f}, mmkit {normal['unusable9_mmkit'] / 1000:.3f}")
-pl.DataFrame(fig["vmstat"]).select("counter", "kernel", "mmkit", "error_pct")
+pl.DataFrame(fig["vmstat"]).select("counter", "kernel", "mmkit",
+                                   error=pl.col("error_pct").map_elements(lambda x: f"{x:+.1f} %", return_dtype=pl.String))
 """),
         md("""
 Every kept run. The targets: free pages by order within 5 % (L1), the unusable index within
@@ -990,9 +991,10 @@ def kept(run):
         ["sync"] if k["sync"] else []) + ([] if (k["gib"], k["files"]) == (6, 20000) else
                                           [f"{k['gib']:g} GiB, {k['files']} files"])
     return {"run": run.name, "recipe": ", ".join(recipe) or "as found", "kernel ended": n["kernel_end"]["status"],
-            "L1 %": n["error_l1_pct"], "unusable 9, kernel": n["unusable9_kernel"] / 1000,
-            "unusable 9, mmkit": n["unusable9_mmkit"] / 1000, "pgmigrate_success %": vm["pgmigrate_success"],
-            "compact_free_scanned %": vm["compact_free_scanned"]}
+            "L1": f"{n['error_l1_pct']:.2f} %", "unusable 9, kernel": f"{n['unusable9_kernel'] / 1000:.3f}",
+            "unusable 9, mmkit": f"{n['unusable9_mmkit'] / 1000:.3f}",
+            "pgmigrate_success": f"{vm['pgmigrate_success']:+.1f} %",
+            "compact_free_scanned": f"{vm['compact_free_scanned']:+.1f} %"}
 
 
 pl.Config.set_tbl_rows(20)
