@@ -30,8 +30,8 @@ are free but not in the buddy, and look like any unmapped kernel page (flags 0, 
 ``pcp_estimate`` picks, per zone, as many flagless pages as zoneinfo counts: first those
 in MOVABLE pageblocks (the lists are refilled from, and fed by frees of, the movable
 pages that fill those blocks; flagless kernel allocations are unmovable and grouped in
-UNMOVABLE blocks), then the rest, each group by its pageblock's share of free and user
-pages (most first), then by pfn. They become order-0 PCP pages on the lists of their
+UNMOVABLE blocks), then the rest, each group by the free pages in the page's aligned
+32-page block (most first; chosen on eleven states of this machine's kernel), then by pfn. They become order-0 PCP pages on the lists of their
 pageblock's migratetype, CPU by CPU as zoneinfo counts them; ``pcp->high`` is the
 snapshot's live value. A zoneinfo without ``pagesets`` (a partial capture) gives empty
 lists, and the fidelity report says so.
@@ -634,25 +634,35 @@ def _build_memory(snapshot, variant: Any, node: int, step: Callable[[str], None]
     return mem
 
 
+_PCP_NEAR_ORDER = 5  # pcp_estimate ranks a candidate by the free pages in its aligned 2^5-page block
+
+
 def pcp_estimate(k: np.ndarray, zero: np.ndarray, zones: list[_Zone],
                  pb_flags: np.ndarray) -> tuple[list[np.ndarray], list[dict]]:
     """Which flagless pages are on per-CPU lists: per zone, as many as zoneinfo's
     ``pagesets`` count, from the flagless, unmapped kernel pages (flags 0, count 0) that
     ``kpageflags`` cannot tell apart. First those in MOVABLE pageblocks, then the rest;
-    within each, pages of the pageblocks with the largest share of free and user (LRU)
-    pages first, then by pfn. Returns the picked pfns per zone and a row per zone: how
-    many zoneinfo counts, how many candidates there were, how many were picked by which
-    rule, and the shortfall when zoneinfo counts more than there are candidates."""
+    within each, pages with the most free (buddy) pages in their aligned 32-page block
+    first, then by pfn. Returns the
+    picked pfns per zone and a row per zone: how many zoneinfo counts, how many
+    candidates there were, how many were picked by which rule, and the shortfall when
+    zoneinfo counts more than there are candidates.
+
+    The ranking was chosen on the eleven kernel runs of ``data/compaction-runs``
+    (docs/validation.md) by the free pages by order and the unusable index it gives after
+    ``compact_memory``, against the share of free and user pages in the pageblock (as
+    before), no ranking, and blocks of 8 and 512 pages. It does not find the listed pages
+    more often (``pcp_estimate_check``'s recall fell in two runs); what it changes is how
+    many blocks its picks keep from merging."""
     n = k.shape[0]
-    blk = np.arange(n, dtype=np.int64) >> PAGEBLOCK_ORDER
-    user = (k == _K["FREE"]) | (k == _K["ANON"]) | (k == _K["FILE"])
-    share = np.bincount(blk, weights=user, minlength=pb_flags.shape[0])
+    free_near = np.bincount(np.arange(n, dtype=np.int64) >> _PCP_NEAR_ORDER, weights=k == _K["FREE"],
+                            minlength=(n >> _PCP_NEAR_ORDER) + 1)
     picked, rows = [], []
     for z in zones:
         want = z.pcp_pages
         cand = np.flatnonzero(zero[z.start:z.end] & (k[z.start:z.end] == _K["KERNEL"])) + z.start
         movable = (pb_flags[cand >> PAGEBLOCK_ORDER] & 0x7) == int(MigrateType.MOVABLE)
-        order = np.lexsort((cand, -share[cand >> PAGEBLOCK_ORDER], ~movable))
+        order = np.lexsort((cand, -free_near[cand >> _PCP_NEAR_ORDER], ~movable))
         take = np.sort(cand[order[:want]])
         from_movable = int(np.count_nonzero(movable[order[:want]]))
         picked.append(take)
