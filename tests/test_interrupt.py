@@ -269,7 +269,10 @@ def test_ctrl_c_stops_mmkit_sweep_and_it_resumes(tmp_path):
 
     took, rc, err = _interrupt([sys.executable, "-m", "mmkit.cli", "sweep", "--grid", str(grid), "--out", str(out),
                                 "--workers", "2", "--no-progress"], one_cell_done, tmp_path)
-    last = err.strip().splitlines()[-1]
+    # multiprocessing's resource tracker, a process of its own in the group SIGINT reaches,
+    # can print its cleanup warning after mmkit's last line (seen once in a clean clone);
+    # mmkit's own output is what is checked here
+    last = [line for line in err.strip().splitlines() if "resource_tracker" not in line][-1]
     print(f"mmkit sweep: exit {rc} {took:.2f} s after SIGINT: {last}")
     assert rc == 130 and took < LIMIT
     assert "Traceback" not in err
