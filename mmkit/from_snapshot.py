@@ -31,8 +31,8 @@ are free but not in the buddy, and look like any unmapped kernel page (flags 0, 
 in MOVABLE pageblocks (the lists are refilled from, and fed by frees of, the movable
 pages that fill those blocks; flagless kernel allocations are unmovable and grouped in
 UNMOVABLE blocks), then the rest, each group by the free pages in the page's aligned
-32-page block (most first; chosen on eleven states of this machine's kernel), then by pfn. They become order-0 PCP pages on the lists of their
-pageblock's migratetype, CPU by CPU as zoneinfo counts them; ``pcp->high`` is the
+32-page block (most first; chosen on eleven states of this machine's kernel), then by
+pfn. They become order-0 PCP pages on the lists of their pageblock's migratetype, CPU by CPU as zoneinfo counts them; ``pcp->high`` is the
 snapshot's live value. A zoneinfo without ``pagesets`` (a partial capture) gives empty
 lists, and the fidelity report says so.
 
@@ -643,10 +643,9 @@ def pcp_estimate(k: np.ndarray, zero: np.ndarray, zones: list[_Zone],
     ``pagesets`` count, from the flagless, unmapped kernel pages (flags 0, count 0) that
     ``kpageflags`` cannot tell apart. First those in MOVABLE pageblocks, then the rest;
     within each, pages with the most free (buddy) pages in their aligned 32-page block
-    first, then by pfn. Returns the
-    picked pfns per zone and a row per zone: how many zoneinfo counts, how many
-    candidates there were, how many were picked by which rule, and the shortfall when
-    zoneinfo counts more than there are candidates.
+    first, then by pfn. Returns the picked pfns per zone and a row per zone: how many
+    zoneinfo counts, how many candidates there were, how many were picked by which rule,
+    and the shortfall when zoneinfo counts more than there are candidates.
 
     The ranking was chosen on the eleven kernel runs of ``data/compaction-runs``
     (docs/validation.md) by the free pages by order and the unusable index it gives after

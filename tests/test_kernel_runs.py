@@ -16,23 +16,18 @@ smaller zones, free pages by order exactly.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "verification"))
+import compaction_vs_kernel as cvk  # noqa: E402
+
 RUNS_DIR = ROOT / "data" / "compaction-runs"
 RUNS = sorted(p for p in RUNS_DIR.iterdir() if (p / "kernel_run.json").is_file()) if RUNS_DIR.is_dir() else []
-
-
-def _cvk():
-    spec = importlib.util.spec_from_file_location("compaction_vs_kernel",
-                                                  ROOT / "verification" / "compaction_vs_kernel.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def targets(fig: dict) -> dict[str, bool]:
@@ -77,7 +72,6 @@ def test_the_runs_are_there_and_each_met_some_target():
 @pytest.mark.slow
 @pytest.mark.parametrize("run", RUNS, ids=[r.name for r in RUNS])
 def test_a_kernel_run_keeps_every_target_it_met(run):
-    cvk = _cvk()
     recorded = json.loads((run / "figures.json").read_text())
     fig = cvk.compare(argparse.Namespace(out=run), json.loads((run / "kernel_run.json").read_text()))
     was, now = targets(recorded), targets(fig)
@@ -92,7 +86,6 @@ def test_bundling_a_kept_run_again_keeps_it_whole(tmp_path):
     the new folder equal those recomputed from the old."""
     import mmkit.snapshot
 
-    cvk = _cvk()
     run = RUNS_DIR / "r26"
     kernel_run = json.loads((run / "kernel_run.json").read_text())
     fig = cvk.compare(argparse.Namespace(out=run), kernel_run)

@@ -457,9 +457,7 @@ def bundle(src: Path, dest: Path, run: dict, fig: dict) -> None:
     for name in ("kpageflags", "kpagecount"):
         data = read_u64_array(find_array_file(src / "before", name)).astype("<u8").tobytes()  # as /proc gave it
         (dest / "before" / f"{name}.zst").write_bytes(zstandard.ZstdCompressor(level=19).compress(data))
-    run = dict(run)
-    if run.get("compaction_cpu") is None:
-        run["compaction_cpu"] = fig["cpu"]
+    run = dict(run, compaction_cpu=fig["cpu"])  # compare() took it from the run, or else from the trace
     (dest / "kernel_run.json").write_text(json.dumps(run, indent=2) + "\n")
     kept = {k: v for k, v in fig.items() if k not in ("build_seconds", "simulate_seconds")}
     (dest / "figures.json").write_text(json.dumps(kept, indent=2) + "\n")
