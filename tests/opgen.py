@@ -186,3 +186,23 @@ def apply_sim_op(sim, name, args, candidates, held_ranges):
     if name == "compact_memory":
         return sim.compact_memory()
     return getattr(sim, name)(**args)
+
+
+def both(e, t, op, *args, **kw):
+    """The Sim method ``op`` on the engine's Sim ``e`` and the twin's ``t``; their
+    answers must be equal. Returns the engine's."""
+    a, b = getattr(e, op)(*args, **kw), getattr(t, op)(*args, **kw)
+    if isinstance(a, np.ndarray):
+        assert np.array_equal(a, b), op
+    else:
+        assert a == b, (op, a, b)
+    return a
+
+
+def agree(e, t):
+    """The engine's Sim and the twin's hold the same state and vmstat counters."""
+    from mmkit.reference.sim import compare_states, engine_sim_state
+
+    problems = compare_states(engine_sim_state(e), t.state())
+    assert not problems, problems[:5]
+    assert e.vmstat == t.vmstat

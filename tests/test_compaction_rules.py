@@ -17,9 +17,9 @@ from mmkit.engine.state import EVENT_NAMES
 from mmkit.model.kinds import PageKind
 from mmkit.model.memory import synthetic_layout
 from mmkit.reference.buddy import RefMemory
-from mmkit.reference.sim import RefSim, compare_states, engine_sim_state
+from mmkit.reference.sim import RefSim
 from mmkit.semantics import NAMED
-from opgen import half_fill_every_zone
+from opgen import agree, both, half_fill_every_zone
 
 ZONES = [("DMA32", 8), ("Normal", 16)]
 PB = 512  # pageblock_nr_pages
@@ -30,21 +30,6 @@ def pair(variant, zones=ZONES):
     mem = mmkit.Memory.synthetic(zones=zones, variant=variant)
     return (Sim(mem, seed=5, log_traffic=True),
             RefSim(RefMemory.boot(synthetic_layout(zones=zones), variant), seed=5, log_traffic=True))
-
-
-def both(e, t, op, *args, **kw):
-    a, b = getattr(e, op)(*args, **kw), getattr(t, op)(*args, **kw)
-    if isinstance(a, np.ndarray):
-        assert np.array_equal(a, b), op
-    else:
-        assert a == b, (op, a, b)
-    return a
-
-
-def agree(e, t):
-    problems = compare_states(engine_sim_state(e), t.state())
-    assert not problems, problems[:5]
-    assert e.vmstat == t.vmstat
 
 
 def fragment(e, t, zone="Normal", keep_every=2, kernel_every=0, holes=None, pinned=False):

@@ -152,7 +152,8 @@ def test_cma_on_a_small_machine_fails_on_pinned_pages_and_thps():
     # window holds a page with an extra reference (a GUP pin: migration gives up after its
     # passes) or a THP (v4.8's isolate_migratepages_block skips compound pages; THP
     # migration for contiguous ranges came in 5.7), so alloc_contig_range fails each time
-    # after migrating what it could. A known limit of CMA on those kernels, not an engine fault.
+    # after migrating what it could. A known limit of CMA on those kernels, not an engine fault
+    # (v6.18 moves pins out of CMA and migrates THPs: tests/test_cma_pins_and_thps.py).
     f = finals("cma", 0.25)
     for v in VARIANTS:
         assert f[v]["cma_alloc_success"] == 0 and f[v]["cma_alloc_fail"] > 0, v

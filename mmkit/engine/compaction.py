@@ -106,6 +106,7 @@ from mmkit.engine.state import (
     OOPS_ISOLATE_MOVABLE_PAGE,
     HEAD_FREEPAGES,
     HEAD_FREEPAGES_ORDER1,
+    HEAD_CONTIG,
     HEAD_MIGRATEPAGES,
     RULE_NONE,
     ST_BLOCKSKIP_FLUSH,
@@ -140,6 +141,7 @@ from mmkit.semantics.variant import (
     F_COMPACT_FINISH_PAGEBLOCK,
     F_COMPACT_FINISHED_ALIGNED,
     F_COMPACT_FINISHED_LOW_WMARK,
+    F_ALLOC_CONTIG_THP,
     F_COMPACT_LARGE_FOLIOS,
     F_COMPACTION_MIN_WMARK,
     F_EXTFRAG_COSTLY_ONLY,
@@ -420,7 +422,8 @@ def isolate_migratepages_block(A, vc, S, cc, low_pfn, end_pfn, head_id):
     With ``compact_count_skipped`` every page of a skipped free or compound block counts
     as scanned; with ``compact_large_folios`` compaction (not a contiguous range, whose
     list is ``HEAD_CONTIG``) isolates LRU large folios ``skip_isolation_on_order`` lets
-    through, counting their pages."""
+    through, counting their pages; with ``alloc_contig_thp`` a contiguous range
+    (``cc->alloc_contig``) isolates every LRU large folio, THPs too."""
     head = misc_head(A, head_id)
     nr_scanned = 0
     nr_isolated = 0
@@ -428,6 +431,7 @@ def isolate_migratepages_block(A, vc, S, cc, low_pfn, end_pfn, head_id):
     balloon_first = vc[F_BALLOON_BRANCH_FIRST] != 0
     count_skipped = vc[F_COMPACT_COUNT_SKIPPED] != 0
     folios = vc[F_COMPACT_LARGE_FOLIOS] != 0 and head_id == HEAD_MIGRATEPAGES
+    contig_folios = vc[F_ALLOC_CONTIG_THP] != 0 and head_id == HEAD_CONTIG
     # v5.1 skip hints: valid_page only when the scan starts the block; a contiguous range
     # (HEAD_CONTIG) is no_set_skip_hint
     scanned_hints = vc[F_SKIP_HINTS_SCANNED] != 0
@@ -455,7 +459,7 @@ def isolate_migratepages_block(A, vc, S, cc, low_pfn, end_pfn, head_id):
             continue  # a tail page: PageCompound, order 0 from here
         if not balloon_first and test_bit(A, pfn, PG_head):
             order = compound_order(A, pfn)
-            if not (folios and PageLRU(A, pfn) and not skip_isolation_on_order(order, cc[CC_ORDER])):
+            if not (PageLRU(A, pfn) and (contig_folios or (folios and not skip_isolation_on_order(order, cc[CC_ORDER])))):
                 low_pfn += (1 << order) - 1
                 if count_skipped:
                     nr_scanned += (1 << order) - 1

@@ -27,7 +27,7 @@ from mmkit.engine.buddy import (
 )
 from mmkit.engine.compaction import isolate_migratepages_block, init_cc
 from mmkit.engine.lists import list_del, list_empty, misc_head
-from mmkit.engine.migrate import migrate_pages, putback_movable_pages
+from mmkit.engine.migrate import folio_order, migrate_pages, putback_movable_pages
 from mmkit.engine.pageflags import PageBuddy, page_order, set_page_kind
 from mmkit.engine.predicates import PageBalloon, PageIsolated, PageLRU, __PageMovable, test_bit
 from mmkit.engine.reclaim import ZR_KEPT, ZR_REMOVED, reclaim_zsmalloc_page, release_zsmalloc_page
@@ -105,11 +105,12 @@ def reclaim_clean_pages_from_list(A, vc, S, head_id, res):
         if clean_page_droppable(A, vc, node):
             if kind == K_FILE:
                 if not test_bit(A, node, PG_unevictable):  # shrink_page_list culls those
+                    order = folio_order(A, node)  # a large folio (alloc_contig_thp) goes whole
                     list_del(A, node)
                     A.refcount[node] = 0
-                    free_the_page(A, vc, node, 0)
-                    res[CR_RECLAIMED] += 1
-                    S.vm[VM_CMA_RECLAIMED] += 1
+                    free_the_page(A, vc, node, order)
+                    res[CR_RECLAIMED] += 1 << order
+                    S.vm[VM_CMA_RECLAIMED] += 1 << order
             elif kind == K_ZSMALLOC:
                 r = release_zsmalloc_page(A, S, node, F_CMA_CLEAN_RULE)
                 if r != ZR_KEPT:  # a page whose release failed stays for migration (ret_pages)
@@ -192,7 +193,7 @@ def isolate_migratepages_range(A, vc, S, cc, pfn, end):
         pfn = isolate_migratepages_block(A, vc, S, cc, pfn, block_end, HEAD_CONTIG)
         if pfn < 0:
             return -1
-        if cc[CC_NR_MIGRATE] == 32:
+        if cc[CC_NR_MIGRATE] >= 32:
             break
     return pfn
 

@@ -83,6 +83,7 @@ from mmkit.semantics.rules import BalloonProtocol, FailureRoute, NewpageRoute
 from mmkit.semantics.variant import (
     F_BALLOON_DEFLATE_LIST,
     F_BALLOON_PROTOCOL,
+    F_ALLOC_CONTIG_THP,
     F_COMPACT_LARGE_FOLIOS,
     F_FAILURE_ROUTE,
     F_MOVABLE_MARKER,
@@ -489,7 +490,9 @@ def migrate_pages(A, vc, S, cc, head_id, contig_alloc):
     ``compaction_alloc`` (or, with ``contig_alloc``, from the page allocator outside
     the isolated range). Returns True when it ran out of targets (-ENOMEM)."""
     if vc[F_COMPACT_LARGE_FOLIOS] != 0 and not contig_alloc:
-        return migrate_folios(A, vc, S, cc, head_id)
+        return migrate_folios(A, vc, S, cc, head_id, False)
+    if vc[F_ALLOC_CONTIG_THP] != 0 and contig_alloc:
+        return migrate_folios(A, vc, S, cc, head_id, True)
     head = misc_head(A, head_id)
     succeeded = 0
     failed = 0
@@ -500,7 +503,7 @@ def migrate_pages(A, vc, S, cc, head_id, contig_alloc):
         while node != head:
             nxt = A.lru_next[node]
             if contig_alloc:
-                newpage = alloc_target_outside(A, vc, S, node)
+                newpage = alloc_target_outside(A, vc, S, node, 0)
             else:
                 newpage = _compaction.compaction_alloc(A, vc, S, cc)
             if newpage < 0:
@@ -532,22 +535,27 @@ def migrate_pages(A, vc, S, cc, head_id, contig_alloc):
 
 
 @kernel(inline="always")
-def migrate_one_folio(A, vc, S, cc, node, newpage, order, last_pass):
-    """One folio into its target; on failure the target goes back to cc->freepages.
-    Returns the pages migrated (0 on -EAGAIN)."""
+def migrate_one_folio(A, vc, S, cc, node, newpage, order, last_pass, contig_alloc):
+    """One folio into its target; on failure the target goes back to cc->freepages (a
+    contiguous range's: to the buddy). Returns the pages migrated (0 on -EAGAIN)."""
     rc = unmap_and_move(A, vc, S, node, newpage)
     if rc == MIGRATEPAGE_SUCCESS:
         return 1 << order
-    _compaction.compaction_free_order(A, cc, newpage, order)
+    if contig_alloc:
+        A.refcount[newpage] = 0
+        free_the_page(A, vc, newpage, order)
+    else:
+        _compaction.compaction_free_order(A, cc, newpage, order)
     if last_pass:
         record(S, A, node, EV_MIGRATE_FAILED, RULE_NONE, 0)
     return 0
 
 
 @kernel
-def migrate_folios_pass(A, vc, S, cc, head, split, last_pass):
+def migrate_folios_pass(A, vc, S, cc, head, split, last_pass, contig_alloc):
     """One pass of ``migrate_pages_batch`` over the folios on the list ``head``, each
-    into a target of its order (``compaction_alloc_order``); a large folio that gets none
+    into a target of its order (``compaction_alloc_order``, or with ``contig_alloc``
+    :func:`alloc_target_outside`); a large folio that gets none
     is split onto the list ``split`` (-1: the pass over the split folios, which splits
     nothing). Returns (pages migrated, folios to retry, their pages, the pages of the
     folio that got no target and stayed whole: 0 unless the pass stopped there).
@@ -562,14 +570,17 @@ def migrate_folios_pass(A, vc, S, cc, head, split, last_pass):
     while node != head:
         nxt = A.lru_next[node]
         order = folio_order(A, node)
-        newpage = _compaction.compaction_alloc_order(A, vc, S, cc, order)
+        if contig_alloc:
+            newpage = alloc_target_outside(A, vc, S, node, order)
+        else:
+            newpage = _compaction.compaction_alloc_order(A, vc, S, cc, order)
         if newpage < 0:
             if split >= 0 and order > 0 and folio_splittable(A, node):
                 split_folio_to_list(A, node, order, split)
                 node = nxt
                 continue
             return succeeded, retry, retry_pages, 1 << order
-        got = migrate_one_folio(A, vc, S, cc, node, newpage, order, last_pass)
+        got = migrate_one_folio(A, vc, S, cc, node, newpage, order, last_pass, contig_alloc)
         succeeded += got
         if got == 0:
             retry += 1
@@ -579,9 +590,10 @@ def migrate_folios_pass(A, vc, S, cc, head, split, last_pass):
 
 
 @kernel
-def migrate_folios(A, vc, S, cc, head_id):
+def migrate_folios(A, vc, S, cc, head_id, contig_alloc):
     """v6.9 ``migrate_pages`` for compaction: each folio gets a target of its own order
-    (``compaction_alloc_order``). A large folio that gets none is split
+    (``compaction_alloc_order``; for a contiguous range, with ``contig_alloc``, from the
+    page allocator: :func:`alloc_target_outside`). A large folio that gets none is split
     (``try_split_folio``) and its order-0 folios are tried once after the others; one
     that cannot be split, or an order-0 one that gets none, is -ENOMEM: migration stops,
     the split folios are not tried, and everything left is put back. pgmigrate_fail
@@ -597,7 +609,7 @@ def migrate_folios(A, vc, S, cc, head_id):
     nomem = False
     for _pass in range(MIGRATE_PASSES):
         got, retry, retry_pages, nomem_pages = migrate_folios_pass(A, vc, S, cc, head, split,
-                                                                   _pass == MIGRATE_PASSES - 1)
+                                                                   _pass == MIGRATE_PASSES - 1, contig_alloc)
         succeeded += got
         if nomem_pages != 0:
             nomem = True
@@ -610,7 +622,7 @@ def migrate_folios(A, vc, S, cc, head_id):
         # the split folios: one try each (MIGRATE_ASYNC, one pass); running out of
         # targets here ends the try (that page counts as failed) but is not -ENOMEM for
         # the caller
-        got, _, retry_pages, nomem_pages = migrate_folios_pass(A, vc, S, cc, split, -1, True)
+        got, _, retry_pages, nomem_pages = migrate_folios_pass(A, vc, S, cc, split, -1, True, contig_alloc)
         succeeded += got
         failed += nomem_pages + retry_pages
     # what is left (and the split folios) goes back through putback_movable_pages
@@ -624,19 +636,21 @@ def migrate_folios(A, vc, S, cc, head_id):
 
 
 @kernel
-def alloc_target_outside(A, vc, S, page):
-    """``alloc_migrate_target`` for ``alloc_contig_range``: an order-0 page from the page
-    allocator with ``GFP_USER | __GFP_MOVABLE`` (v4.5 ``alloc_page``; 6.x adds
-    ``__GFP_RETRY_MAYFAIL``), which may reclaim directly: when no zone has a page above
-    its min watermark, each zone is reclaimed to its high watermark (as the slow path's
-    direct reclaim) and the allocation tried once more. The range itself is
-    MIGRATE_ISOLATE, so the buddy never hands out pages from it."""
+def alloc_target_outside(A, vc, S, page, order):
+    """``alloc_migrate_target`` for ``alloc_contig_range``: a block of ``order`` from
+    the page allocator with ``GFP_USER | __GFP_MOVABLE`` (v4.5 ``alloc_page``; 6.x adds
+    ``__GFP_RETRY_MAYFAIL``, and ``GFP_TRANSHUGE`` for a large folio), which may reclaim
+    directly: when no zone has a block above its min watermark, each zone is reclaimed
+    to its high watermark plus 2 << order (as the slow path's direct reclaim) and the
+    allocation tried once more. A large folio's target gets no direct compaction here
+    (the kernel's may). The range itself is MIGRATE_ISOLATE, so the buddy never hands
+    out pages from it."""
     zone_hi = A.zone_start.shape[0] - 1
-    p = alloc_pages(A, vc, 0, MOVABLE, K_ISOLATED_FREE, 0, False, zone_hi, WMARK_MIN)
+    p = alloc_pages(A, vc, order, MOVABLE, K_ISOLATED_FREE, 0, False, zone_hi, WMARK_MIN)
     if p < 0:
         for z in range(zone_hi, -1, -1):
-            shrink_zone(A, vc, S, z, A.wmark[z, WMARK_HIGH] + 2, 4096)
-        p = alloc_pages(A, vc, 0, MOVABLE, K_ISOLATED_FREE, 0, False, zone_hi, WMARK_MIN)
+            shrink_zone(A, vc, S, z, A.wmark[z, WMARK_HIGH] + (2 << order), 4096)
+        p = alloc_pages(A, vc, order, MOVABLE, K_ISOLATED_FREE, 0, False, zone_hi, WMARK_MIN)
     return p
 
 

@@ -18,6 +18,7 @@ from mmkit.engine.state import (
     VM_ORDER2_FAIL,
     VM_ORDER3_ALLOC,
     VM_ORDER3_FAIL,
+    VM_PGMIGRATE_SUCCESS,
     VM_THP_FAULT_ALLOC,
     VM_THP_FAULT_FALLBACK,
     rand_below,
@@ -34,6 +35,7 @@ from mmkit.model.flags import (
     PG_writeback,
 )
 from mmkit.model.kinds import PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, PageKind
+from mmkit.semantics.variant import F_LONGTERM_PIN_MIGRATE
 
 K_ANON = int(PageKind.ANON)
 K_FILE = int(PageKind.FILE)
@@ -61,15 +63,43 @@ def new_owner(S):
 
 @kernel
 def anon_fault(A, vc, S, zone_hi, pinned, gfp=GFP_DEFAULT):
-    """A page fault on anonymous memory: a new page on the active anon list."""
+    """A page fault on anonymous memory: a new page on the active anon list; with
+    ``pinned``, a long-term pin of it (``pin_user_pages(FOLL_LONGTERM)``), which from
+    v5.1 (``longterm_pin_migrate``) first moves a page of a CMA pageblock out. Returns
+    the page (-1 if the fault failed)."""
     pfn = __alloc_pages_nodemask(A, vc, S, 0, MOVABLE, K_ANON, new_owner(S), False, zone_hi, gfp)
     if pfn < 0:
         return -1
     set_bit(A, pfn, PG_active)
     add_page_to_lru_list(A, pfn)
     if pinned:
-        A.refcount[pfn] += 1  # get_user_pages
+        if vc[F_LONGTERM_PIN_MIGRATE] != 0 and get_pageblock_migratetype(A, pfn) == CMA:
+            new = migrate_longterm_unpinnable(A, vc, S, pfn, zone_hi, gfp)
+            if new < 0:
+                return pfn  # the pin failed (-ENOMEM): the page stays, unpinned
+            pfn = new
+        A.refcount[pfn] += 1  # the pin
     return pfn
+
+
+@kernel
+def migrate_longterm_unpinnable(A, vc, S, pfn, zone_hi, gfp):
+    """``migrate_longterm_unpinnable_folios`` for one fresh anonymous page of a CMA
+    pageblock (``folio_is_longterm_pinnable`` is false there): a target from
+    ``GFP_USER`` (an unmovable request: never CMA), the page's identity moved into it
+    (pgmigrate_success), the old page freed. -1 if no target was found."""
+    owner = A.mapping[pfn] >> 2
+    new = __alloc_pages_nodemask(A, vc, S, 0, UNMOVABLE, K_ANON, owner, False, zone_hi, gfp)
+    if new < 0:
+        return -1
+    A.flags[new] = A.flags[pfn]
+    A.mapcount[new] = A.mapcount[pfn]
+    del_page_from_lru_list(A, pfn)
+    A.refcount[pfn] = 0
+    free_pages(A, vc, pfn, 0)
+    add_page_to_lru_list(A, new)
+    S.vm[VM_PGMIGRATE_SUCCESS] += 1
+    return new
 
 
 @kernel(inline="always")

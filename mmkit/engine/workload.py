@@ -67,6 +67,7 @@ from mmkit.semantics.variant import (
     F_ALLOC_NOFRAGMENT,
     F_CMA_BALANCE,
     F_FALLBACK_RULE,
+    F_LONGTERM_PIN_MIGRATE,
     F_PAGEBLOCK_MERGE,
     F_PCP_MT_AT_DRAIN,
     F_WATERMARK_BOOST,
@@ -393,7 +394,12 @@ def prefill_rules(vc: np.ndarray) -> np.ndarray:
     watermark boost (which would wake kswapd) and no CMA-first rule (v5.7's
     ``cma_balance``: movable pages go to a CMA area only once the MOVABLE lists are
     empty), so that one prefill serves every variant and each starts from the same
-    machine."""
+    machine. That includes its long-term pins, which stay where the fault put the page
+    (no ``longterm_pin_migrate``): every variant, v6.18 too, starts with the pinned
+    pages the prefill left in a CMA area, and v6.18 moves out only the pages it pins
+    from tick 0. Moving them out in the prefill for every variant was tried: on
+    review-04 at 4 GiB (seeds 0 and 1) v4.5, v3-04 and v4.8 then migrated no balloon
+    page at all."""
     out = vc.copy()
     out[F_FALLBACK_RULE] = int(FallbackRule.CLAIM_OR_STEAL_ONE)
     out[F_PAGEBLOCK_MERGE] = int(PageblockMerge.NOT_UNMERGEABLE)
@@ -401,6 +407,7 @@ def prefill_rules(vc: np.ndarray) -> np.ndarray:
     out[F_ALLOC_NOFRAGMENT] = 0
     out[F_WATERMARK_BOOST] = 0
     out[F_CMA_BALANCE] = 0
+    out[F_LONGTERM_PIN_MIGRATE] = 0
     return out
 
 

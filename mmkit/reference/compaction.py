@@ -378,6 +378,7 @@ def isolate_migratepages_block(s, cc, low_pfn: int, end_pfn: int, head) -> int:
     valid = None
     count_skipped = v.compact_count_skipped
     folios = v.compact_large_folios and head is s.migratepages_head
+    contig_folios = v.alloc_contig_thp and head is s.contig_head  # cc->alloc_contig (v5.7)
     # skip_hints_scanned (v5.1): valid_page only when the scan starts the block; a
     # contiguous range sets no skip bit (no_set_skip_hint)
     scanned_hints = v.skip_hints_scanned
@@ -432,7 +433,8 @@ def isolate_migratepages_block(s, cc, low_pfn: int, end_pfn: int, head) -> int:
             if test(page, pg.PG_head):
                 nr = 1 << compound_order(s, pfn)
                 low_pfn += nr - 1
-                if not (folios and is_lru and not skip_isolation_on_order(compound_order(s, pfn), cc.order)):
+                if not (is_lru and (contig_folios or (
+                        folios and not skip_isolation_on_order(compound_order(s, pfn), cc.order)))):
                     if count_skipped:
                         nr_scanned += nr - 1
                     continue
@@ -970,22 +972,28 @@ def release_free_list(s) -> int:
     return high
 
 
-def migrate_one_folio(s, cc, page, newpage, order: int, last_pass: bool) -> int:
-    """One folio into its target; a failed one gives the target back. The pages moved."""
+def migrate_one_folio(s, cc, page, newpage, order: int, last_pass: bool, put_new=None) -> int:
+    """One folio into its target; a failed one gives the target back (to cc->freepages,
+    or through ``put_new``). The pages moved."""
     if order == 0:
         rc = unmap_and_move(s, page, newpage)
     else:
         rc = unmap_and_move_folio(s, page, newpage, order)
     if rc == MIGRATEPAGE_SUCCESS:
         return 1 << order
-    compaction_free_folio(s, cc, newpage, order)
+    if put_new is not None:
+        put_new(newpage, order)
+    else:
+        compaction_free_folio(s, cc, newpage, order)
     if last_pass:
         record(s, page, "migrate_failed")
     return 0
 
 
-def migrate_folios(s, cc, head) -> bool:
-    """v6.9 ``migrate_pages`` for compaction: every folio gets a target of its own order.
+def migrate_folios(s, cc, head, get_new=None, put_new=None) -> bool:
+    """v6.9 ``migrate_pages`` for compaction: every folio gets a target of its own order
+    (from cc->freepages, or ``get_new(page, order)`` / ``put_new(page, order)``: a
+    contiguous range's targets from the allocator).
     A large folio that gets none is split (``try_split_folio``) onto the split list,
     whose order-0 folios get one try after the rest (MIGRATE_ASYNC, one pass); a folio
     that cannot be split, or an order-0 one that gets none, is -ENOMEM: migration stops,
@@ -1001,7 +1009,7 @@ def migrate_folios(s, cc, head) -> bool:
         while page is not head:
             nxt = page.lru_next
             order = folio_order(s, page)
-            newpage = compaction_alloc_folio(s, cc, order)
+            newpage = compaction_alloc_folio(s, cc, order) if get_new is None else get_new(page, order)
             if newpage is None:
                 if order > 0 and folio_splittable(page):
                     split_folio_to_list(s, page, order, split)
@@ -1010,7 +1018,7 @@ def migrate_folios(s, cc, head) -> bool:
                 nomem = True
                 failed_pages += (1 << order) + retry_pages
                 break
-            got = migrate_one_folio(s, cc, page, newpage, order, npass == MIGRATE_PASSES - 1)
+            got = migrate_one_folio(s, cc, page, newpage, order, npass == MIGRATE_PASSES - 1, put_new)
             succeeded += got
             if not got:
                 retry += 1
@@ -1025,11 +1033,11 @@ def migrate_folios(s, cc, head) -> bool:
         page = split.lru_next
         while page is not split:
             nxt = page.lru_next
-            newpage = compaction_alloc_folio(s, cc, 0)
+            newpage = compaction_alloc_folio(s, cc, 0) if get_new is None else get_new(page, 0)
             if newpage is None:
                 failed_pages += 1
                 break
-            got = migrate_one_folio(s, cc, page, newpage, 0, True)
+            got = migrate_one_folio(s, cc, page, newpage, 0, True, put_new)
             succeeded += got
             if not got:
                 retry_pages += 1

@@ -19,10 +19,11 @@ from mmkit.reference.compaction import (
     ISOLATE,
     CompactControl,
     isolate_migratepages_block,
+    migrate_folios,
 )
 from mmkit.reference.events import record, rule
 from mmkit.reference.lists import list_del, list_empty
-from mmkit.reference.migrate import migrate_pages, putback_movable_pages
+from mmkit.reference.migrate import folio_order, migrate_pages, putback_movable_pages
 from mmkit.reference.owners import reclaim_zsmalloc_page
 from mmkit.reference.reclaim import release_zsmalloc_page
 from mmkit.reference.pcp import ZONE_HAS_ISOLATE, drain_all_pages
@@ -78,11 +79,12 @@ def reclaim_clean_pages_from_list(s, head, res: dict) -> None:
         if clean_page_droppable(v, page):
             if page.kind == PageKind.FILE:
                 if not test(page, pg.PG_unevictable):
+                    order = folio_order(s, page)  # a large folio (alloc_contig_thp) goes whole
                     list_del(page)
                     page.refcount = 0
-                    s.mem.free_pages(page.pfn, 0)
-                    res["reclaimed"] += 1
-                    s.vm["cma_reclaimed"] += 1
+                    s.mem.free_pages(page.pfn, order)
+                    res["reclaimed"] += 1 << order
+                    s.vm["cma_reclaimed"] += 1 << order
             elif page.kind == PageKind.ZSMALLOC:
                 out = release_zsmalloc_page(s, page, r)
                 if out != "kept":  # a page whose release failed stays for migration
@@ -160,27 +162,27 @@ def isolate_migratepages_range(s, cc, pfn: int, end: int) -> int:
         pfn = isolate_migratepages_block(s, cc, pfn, block_end, s.contig_head)
         if pfn < 0:
             return -1
-        if cc.nr_migratepages == 32:
+        if cc.nr_migratepages >= 32:
             break
     return pfn
 
 
-def alloc_migrate_target(s, page):
-    """An order-0 movable page from the allocator (``GFP_USER | __GFP_MOVABLE``: it may
-    reclaim directly, each zone up to its high watermark, and try once more); the
-    isolated blocks cannot give one."""
+def alloc_migrate_target(s, page, order: int = 0):
+    """A movable block of ``order`` from the allocator (``GFP_USER | __GFP_MOVABLE``: it
+    may reclaim directly, each zone up to its high watermark plus 2 << order, and try
+    once more; no compaction); the isolated blocks cannot give one."""
     zone_hi = len(s.mem.zones) - 1
-    pfn = s.mem.alloc_pages(0, 1, int(PageKind.ISOLATED_FREE), 0, zone_hi, False, WMARK_MIN)
+    pfn = s.mem.alloc_pages(order, 1, int(PageKind.ISOLATED_FREE), 0, zone_hi, False, WMARK_MIN)
     if pfn < 0:
         for z in range(zone_hi, -1, -1):
-            shrink_zone(s, z, s.mem.zones[z].wmark[WMARK_HIGH] + 2, 4096)
-        pfn = s.mem.alloc_pages(0, 1, int(PageKind.ISOLATED_FREE), 0, zone_hi, False, WMARK_MIN)
+            shrink_zone(s, z, s.mem.zones[z].wmark[WMARK_HIGH] + (2 << order), 4096)
+        pfn = s.mem.alloc_pages(order, 1, int(PageKind.ISOLATED_FREE), 0, zone_hi, False, WMARK_MIN)
     return s.mem.pages[pfn] if pfn >= 0 else None
 
 
-def free_target(s, page) -> None:
+def free_target(s, page, order: int = 0) -> None:
     page.refcount = 0
-    s.mem.free_pages(page.pfn, 0)
+    s.mem.free_pages(page.pfn, order)
 
 
 def free_contig_range(s, start: int, end: int) -> None:
@@ -221,9 +223,14 @@ def alloc_contig_range(s, start: int, end: int) -> dict:
                 busy = True
                 break
         reclaim_clean_pages_from_list(s, head, res)
-        ok, _, _ = migrate_pages(s, head, lambda page: alloc_migrate_target(s, page),
-                                 lambda page: free_target(s, page))
-        cc.nr_migrated += ok
+        if s.v.alloc_contig_thp:
+            # v5.7+: THPs in the range are isolated; each folio gets a target of its order
+            migrate_folios(s, cc, head, lambda page, order: alloc_migrate_target(s, page, order),
+                           lambda page, order: free_target(s, page, order))
+        else:
+            ok, _, _ = migrate_pages(s, head, lambda page: alloc_migrate_target(s, page),
+                                     lambda page: free_target(s, page))
+            cc.nr_migrated += ok
     node = head.lru_next
     while node is not head:
         res["failed"] += 1

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from mmkit.model import flags as pg
 from mmkit.model.kinds import PageKind
-from mmkit.reference.buddy import MOVABLE, RECLAIMABLE, UNMOVABLE
-from mmkit.model.kinds import PAGEBLOCK_ORDER
+from mmkit.reference.buddy import CMA, MOVABLE, RECLAIMABLE, UNMOVABLE
+from mmkit.model.kinds import PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER
 from mmkit.reference.compaction import compaction_defer_reset, kcompactd_do_work, try_to_compact_pages
 from mmkit.reference.owners import add_page_to_lru_list, del_page_from_lru_list
 from mmkit.reference.pcp import drain_all_pages
@@ -117,6 +117,8 @@ def new_owner(s) -> int:
 
 
 def anon_fault(s, zone_hi: int, pinned: bool) -> int:
+    """An anonymous fault; ``pinned``: a long-term pin, which from v5.1
+    (``longterm_pin_migrate``) first moves a page of a CMA pageblock out."""
     pfn = alloc_pages_slowpath(s, 0, MOVABLE, int(PageKind.ANON), new_owner(s), False, zone_hi, GFP_DEFAULT)
     if pfn < 0:
         return -1
@@ -124,8 +126,31 @@ def anon_fault(s, zone_hi: int, pinned: bool) -> int:
     set_flag(page, pg.PG_active)
     add_page_to_lru_list(s, page)
     if pinned:
-        page.refcount += 1  # get_user_pages
-    return pfn
+        if s.v.longterm_pin_migrate and s.mem.pageblock_mt[pfn // PAGEBLOCK_NR_PAGES] == CMA:
+            new = migrate_longterm_unpinnable(s, page, zone_hi)
+            if new is None:
+                return pfn  # the pin failed: the page stays, unpinned
+            page = new
+        page.refcount += 1  # the pin
+    return page.pfn
+
+
+def migrate_longterm_unpinnable(s, page, zone_hi: int):
+    """``migrate_longterm_unpinnable_folios`` for a fresh anonymous page in a CMA
+    pageblock: a ``GFP_USER`` target (unmovable, never CMA), the identity moved, the old
+    page freed; None without a target."""
+    pfn = alloc_pages_slowpath(s, 0, UNMOVABLE, int(PageKind.ANON), page.mapping >> 2, False, zone_hi, GFP_DEFAULT)
+    if pfn < 0:
+        return None
+    new = s.mem.pages[pfn]
+    new.flags = page.flags
+    new.mapcount = page.mapcount
+    del_page_from_lru_list(s, page)
+    page.refcount = 0
+    s.mem.free_pages(page.pfn, 0)
+    add_page_to_lru_list(s, new)
+    s.vm["pgmigrate_success"] += 1
+    return new
 
 
 def file_page(s, zone_hi: int, habits: int) -> int:

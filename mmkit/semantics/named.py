@@ -134,6 +134,8 @@ _V6_18 = _V4_8.replace(
     proactive_compaction=True,  # since v5.9 (facaa902a), vm.compaction_proactiveness 20
     compact_fast_search=True,  # since v5.1 (70b44595eafe, 5a811889de10)
     cma_balance=True,  # since v5.7 (16867664936e)
+    longterm_pin_migrate=True,  # since v5.1 (9a4e9f3b2d73)
+    alloc_contig_thp=True,  # since v5.7 (1da2f328fa64)
     sources=("K-mod", "K-pf25", "K-kpf", "U-2019", "O-2018"),
 )
 

@@ -227,6 +227,22 @@ class Variant:
     (``NR_FREE_CMA_PAGES > NR_FREE_PAGES / 2``: v5.7, 16867664936e "mm,page_alloc,cma:
     conditionally prefer cma pageblocks for movable allocations"). Before, CMA served
     movable requests only when the MOVABLE lists had no block of the order."""
+    longterm_pin_migrate: bool = False
+    """A long-term pin (``FOLL_LONGTERM``: vfio, RDMA; mmkit's pinned anonymous pages,
+    held for the page's life) of a page in a CMA pageblock first migrates it to a page
+    from ``GFP_USER`` (no __GFP_MOVABLE: an unmovable request, never served from CMA)
+    and pins that one: 9a4e9f3b2d73 "mm: update get_user_pages_longterm to migrate pages
+    allocated from CMA region" (v5.1); today ``migrate_longterm_unpinnable_folios``
+    (``folio_is_longterm_pinnable``). When no target is found the pin fails and the
+    page stays, unpinned. Before, a pinned page in a CMA pageblock stayed there, and
+    every contiguous range over it failed."""
+    alloc_contig_thp: bool = False
+    """``alloc_contig_range`` isolates LRU THPs and large folios in its range
+    (``cc->alloc_contig``) and migrates each into a target of its order, splitting one
+    that gets none and migrating its pages: 1da2f328fa64 "mm,thp,compaction,cma: allow
+    THP migration for CMA allocations" (v5.7). Migration then counts as v6.9's
+    ``migrate_pages`` does (``compact_large_folios``). Before, a THP in the range was
+    passed over and the range failed."""
     sources: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
