@@ -206,3 +206,18 @@ def agree(e, t):
     problems = compare_states(engine_sim_state(e), t.state())
     assert not problems, problems[:5]
     assert e.vmstat == t.vmstat
+
+
+def sim_cma_area(sim, blocks: int) -> int:
+    """The top ``blocks`` pageblocks of the highest zone of ``sim`` (the engine's Sim or
+    the twin's RefSim) become MIGRATE_CMA, as the workloads' ``cma_area`` reserves them
+    before anything runs. Returns the area's first pfn (-1 for none)."""
+    if blocks <= 0:
+        return -1
+    if hasattr(sim.mem, "setup_cma_area"):  # the twin
+        return int(sim.mem.setup_cma_area(blocks))
+    from mmkit.engine import workload as W
+
+    P = np.zeros(W.NR_P, np.int64)
+    P[W.P_CMA_AREA_BLOCKS] = blocks
+    return int(W.setup_cma_area(sim.A, sim.vc, P))

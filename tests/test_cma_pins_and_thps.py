@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 import mmkit
-from mmkit.engine import workload as W
 from mmkit.engine.sim import Sim
 from mmkit.model.flags import PG_head, PG_lru
 from mmkit.model.kinds import PAGEBLOCK_NR_PAGES, MigrateType, PageKind
@@ -18,7 +17,7 @@ from mmkit.reference.buddy import RefMemory
 from mmkit.reference.sim import RefSim
 from mmkit.semantics import NAMED
 from opgen import agree as _agree
-from opgen import both
+from opgen import both, sim_cma_area
 
 PB = PAGEBLOCK_NR_PAGES
 ZONES = [("Normal", 64)]  # 32 pageblocks
@@ -37,10 +36,8 @@ def agree(e, t):
 
 
 def cma_area(e, t, blocks):
-    P = np.zeros(W.NR_P, np.int64)
-    P[W.P_CMA_AREA_BLOCKS] = blocks
-    start = W.setup_cma_area(e.A, e.vc, P)
-    assert t.mem.setup_cma_area(blocks) == start
+    start = sim_cma_area(e, blocks)
+    assert sim_cma_area(t, blocks) == start
     return start
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from opgen import apply_sim_op, free_candidates, random_sim_ops
+from opgen import apply_sim_op, free_candidates, random_sim_ops, sim_cma_area
 
 import mmkit
 from mmkit.engine.sim import Sim
@@ -92,10 +92,13 @@ def engine_candidates(e, held):
     return free_candidates(m.kind.astype(np.int64), m.refcount, m.lru_next[: m.nr_pages] <= -2, held)
 
 
-def run_differential(variant, seed, n_ops, rates, zones=ZONES, full_every=6, mib=None, scale=1.0, proactive=0.0):
-    """Drive both with ``random_sim_ops``; compare after every op, in full every
-    ``full_every`` ops and at the end. Returns the engine Sim."""
+def run_differential(variant, seed, n_ops, rates, zones=ZONES, full_every=6, mib=None, scale=1.0, proactive=0.0,
+                     cma_blocks=0):
+    """Drive both with ``random_sim_ops`` (with a CMA area of ``cma_blocks`` pageblocks
+    at the top); compare after every op, in full every ``full_every`` ops and at the
+    end. Returns the engine Sim."""
     e, t = make_pair(variant, seed, zones=zones, mib=mib, **rates)
+    assert sim_cma_area(e, cma_blocks) == sim_cma_area(t, cma_blocks)
     spans = [(int(a), int(b)) for a, b in zip(e.mem.zone_start, e.mem.zone_end)]
     held: list[tuple[int, int]] = []
     assert_same(e, t, "after boot")
@@ -235,6 +238,26 @@ def test_random_user_variants_agree(base, data, seed):
         assume(False)
         return
     run_differential(v, seed, n_ops=20, rates=RATES[1], zones=[("DMA32", 4), ("Normal", 8)], full_every=4)
+
+
+# ---------------------------------------------------------------- a CMA area
+CMA_VARIANTS = [
+    ("v6.18", {}),
+    ("v6.18", dict(longterm_pin_migrate=False, alloc_contig_thp=False)),
+    ("v4.8", dict(longterm_pin_migrate=True, alloc_contig_thp=True)),
+    ("v4.5", dict(alloc_contig_thp=True)),
+]
+
+
+@pytest.mark.parametrize("base,changes", CMA_VARIANTS, ids=[f"{b}:{','.join(c)}" for b, c in CMA_VARIANTS])
+@pytest.mark.parametrize("seed", [24, 28])
+def test_random_operations_on_a_cma_area_agree(base, changes, seed):
+    """A CMA area of 6 pageblocks under random operations that run memory out (pinned
+    anonymous faults land in it, contiguous ranges over it hold THPs and folios): engine
+    and twin agree after every op."""
+    v = NAMED[base].replace(**changes) if changes else NAMED[base]
+    e = run_differential(v, seed=seed, n_ops=40, rates=RATES[1], scale=1.4, full_every=5, cma_blocks=6)
+    assert e.vmstat["cma_alloc_success"] + e.vmstat["cma_alloc_fail"] > 0
 
 
 # ---------------------------------------------------------------- proactive compaction

@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "verification"))
 
-from opgen import apply_sim_op, free_candidates, random_sim_ops
+from opgen import apply_sim_op, free_candidates, random_sim_ops, sim_cma_area
 from seeds import announce
 
 import mmkit
@@ -267,11 +267,13 @@ class Case:
     n_ops: int
     scale: float = 1.0
     proactive: float = 0.0  # chance of kcompactd's proactive check after an op
+    cma_blocks: int = 0  # a CMA area of that many pageblocks at the top, before the first op
 
     def describe(self) -> str:
         return (f"variant {self.variant.name}, layout {layout_name(self.layout)}, rates {RATES[self.rates]}, "
                 f"seed {self.seed}, {self.n_ops} ops, scale {self.scale}"
-                + (f", proactive {self.proactive}" if self.proactive else ""))
+                + (f", proactive {self.proactive}" if self.proactive else "")
+                + (f", CMA area {self.cma_blocks} pageblocks" if self.cma_blocks else ""))
 
 
 @dataclass
@@ -314,7 +316,9 @@ def make_sim(case: Case) -> Sim:
         mem = snapshot_memory(case.variant)
     else:
         mem = mmkit.Memory.synthetic(**LAYOUTS[case.layout], variant=case.variant)
-    return Sim(mem, seed=case.seed, **RATES[case.rates])
+    sim = Sim(mem, seed=case.seed, **RATES[case.rates])
+    sim_cma_area(sim, case.cma_blocks)
+    return sim
 
 
 def _candidates(sim: Sim, held) -> np.ndarray:
@@ -440,7 +444,9 @@ def case_of(index: int, seed: int = 1) -> Case:
     return Case(variant=random_variant(rng), layout=int(rng.integers(len(LAYOUTS))),
                 rates=int(rng.integers(len(RATES))), seed=int(rng.integers(2**40)),
                 n_ops=int(rng.integers(10, 61)), scale=float(rng.choice([1.0, 1.0, 1.4])),
-                proactive=float(rng.choice([0.0, 0.1])))
+                proactive=float(rng.choice([0.0, 0.1])),
+                # a generator of its own, so the fields above are what they always were
+                cma_blocks=int(np.random.default_rng([seed, index, 2]).choice([0, 0, 2, 4])))
 
 
 def snapshot_case_of(index: int, seed: int = 1) -> Case:

@@ -87,14 +87,20 @@ def migrate_longterm_unpinnable(A, vc, S, pfn, zone_hi, gfp):
     """``migrate_longterm_unpinnable_folios`` for one fresh anonymous page of a CMA
     pageblock (``folio_is_longterm_pinnable`` is false there): a target from
     ``GFP_USER`` (an unmovable request: never CMA), the page's identity moved into it
-    (pgmigrate_success), the old page freed. -1 if no target was found."""
+    (pgmigrate_success), the old page freed. -1 if no target was found. The page is
+    isolated from the LRU (``folio_isolate_lru``, a reference) before the target is
+    allocated, so the reclaim that allocation may do cannot take it; without a target
+    it is put back."""
     owner = A.mapping[pfn] >> 2
+    del_page_from_lru_list(A, pfn)
+    A.refcount[pfn] += 1
     new = __alloc_pages_nodemask(A, vc, S, 0, UNMOVABLE, K_ANON, owner, False, zone_hi, gfp)
+    A.refcount[pfn] -= 1
     if new < 0:
+        add_page_to_lru_list(A, pfn)  # putback_movable_pages
         return -1
     A.flags[new] = A.flags[pfn]
     A.mapcount[new] = A.mapcount[pfn]
-    del_page_from_lru_list(A, pfn)
     A.refcount[pfn] = 0
     free_pages(A, vc, pfn, 0)
     add_page_to_lru_list(A, new)

@@ -138,14 +138,19 @@ def anon_fault(s, zone_hi: int, pinned: bool) -> int:
 def migrate_longterm_unpinnable(s, page, zone_hi: int):
     """``migrate_longterm_unpinnable_folios`` for a fresh anonymous page in a CMA
     pageblock: a ``GFP_USER`` target (unmovable, never CMA), the identity moved, the old
-    page freed; None without a target."""
+    page freed; None without a target. The page leaves the LRU (a reference) before the
+    target is allocated, so reclaim cannot take it meanwhile; without a target it goes
+    back."""
+    del_page_from_lru_list(s, page)
+    page.refcount += 1
     pfn = alloc_pages_slowpath(s, 0, UNMOVABLE, int(PageKind.ANON), page.mapping >> 2, False, zone_hi, GFP_DEFAULT)
+    page.refcount -= 1
     if pfn < 0:
+        add_page_to_lru_list(s, page)
         return None
     new = s.mem.pages[pfn]
     new.flags = page.flags
     new.mapcount = page.mapcount
-    del_page_from_lru_list(s, page)
     page.refcount = 0
     s.mem.free_pages(page.pfn, 0)
     add_page_to_lru_list(s, new)
