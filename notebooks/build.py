@@ -61,14 +61,14 @@ ZS_V7 = lore("zsmalloc v7 11/12", "1464736881-24886-12-git-send-email-minchan@ke
 # place, so that it is updated with the model.
 CMA_NOTE = """\
 `cma_alloc_success` is 0 and `cma_alloc_fail` 10 in every variant but v6.18, and so it is
-in each of seeds 1-40 (0 of 400 allocations under each). That is what these kernels do
-with this CMA area: each window of eight pageblocks in it holds, when the allocation
+in each of seeds 1-40 but one (0 of 400 allocations under each, 1 of 399 under v3-02).
+That is what these kernels do with this CMA area: each window of eight pageblocks in it holds, when the allocation
 comes, an anonymous page with an extra reference (a long-term GUP pin: `migrate_pages()`
 gives up on it after its passes) or a THP (`isolate_migratepages_block()` of v4.x skips
 compound pages), and `alloc_contig_range()` returns -EBUSY after migrating what it could.
 Later kernels move a page out of CMA when a long-term pin is taken (v5.1) and migrate THPs
-out of a range (v5.7), and v6.18 here does both: 2 of its 8 allocations succeed in this
-run, 64 of 350 over the 40 seeds. Most of the rest fail on the pins the machine held
+out of a range (v5.7), and v6.18 here does both: 2 of its 9 allocations succeed in this
+run, 58 of 356 over the 40 seeds. Most of the rest fail on the pins the machine held
 before tick 0 (every variant starts from the same machine, filled without any era's pin
 rule). The allocations still do their work page by page, and point 3 is read from that:
 the pages each one skipped, dropped and migrated."""
@@ -79,14 +79,15 @@ the pages each one skipped, dropped and migrated."""
 # seed 1 the notes under the tables state.
 SEEDS_NOTE = """\
 Over 40 seeds of the same workload the picture changes. THP success, pooled over all
-faults, is 36% under v3-02, 49-50% under v4.5, v3-04, v3-04-reviewed and v4.8, and 82%
-under v6.18; one seed's share ranges from 11-33% to 75-90% under each of the first five
-(71-100% under v6.18), and seed 1 is
-v4.5's 2nd of the 40. Order-3 (fork-sized) allocations succeed 99-100% of the time in
-every seed under every variant. What the series changes in this workload is the mixed
-movable pageblocks: a median of 37 under v4.5 against 15-20 once zsmalloc pages can move
-(7.5 under v6.18). Deflate races hit about 2% of balloon migrations in every variant, so the
-misrouted putbacks of v4.5 and v3-04-reviewed have about the same median (20 and 16.5). `05-sweeps.ipynb` runs
+faults, is 50-51% under v4.5 and v3-02, 55-58% under v3-04, v3-04-reviewed and v4.8, and
+80% under v6.18; one seed's share ranges from 18-38% to 77-88% under each of the first
+five (56-95% under v6.18), and seed 1 is v4.5's 2nd of the 40. Order-3 (fork-sized)
+allocations succeed in 99-100% of the attempts in almost every seed under every variant
+(the lowest: two seeds of v4.8's, at 94% and 95%). What the series changes in this workload is the mixed movable
+pageblocks: a median of 37 under v4.5 against 16-20 once zsmalloc pages can move (4.5
+under v6.18). Deflate races hit about 2% of balloon migrations in every variant, so the
+misrouted putbacks of v4.5, v3-04 and v3-04-reviewed have medians of the same size (22.5,
+13 and 18). `05-sweeps.ipynb` runs
 this workload over those 40 seeds and draws the faults' distributions, and the series'
 benefit (order-2, order-3 and THP success) on `zram-pressure`."""
 
@@ -321,18 +322,18 @@ viz.compare_table(res, counters=["kpf_balloon_misreport", "misrouted_putback", "
 The fault rows are the review's points, counted page by page; the sections below take them
 one at a time. Three rows say less than they seem to:
 
-* **Misrouted putbacks under v3-04-reviewed** are deflate races: the rows
-  `misrouted_putback` and `deflate_race` are equal for it (20), and half of v3-02's 12
-  are too (the other six are zsmalloc pages, point 2). A balloon deflate lands between
-  `unlock_page(newpage)` and the test of the new page, a bug from v3.12 to v4.7 that the
-  series did not add ({D_2019}). The more balloon pages a run migrates
-  (`balloon_migrate`), the more deflates land there: v4.5 and v3-04 migrated the fewest
-  in this run (about 100) and met none, v3-04-reviewed, v4.8 and v6.18 the most; v4.8
+* **Misrouted putbacks under v4.5, v3-04 and v3-04-reviewed** are deflate races: the
+  rows `misrouted_putback` and `deflate_race` are equal for them (2, 23 and 37), and 17
+  of v3-02's 255 are too (the other 238 are zsmalloc pages, point 2). A balloon deflate
+  lands between `unlock_page(newpage)` and the test of the new page, a bug from v3.12 to
+  v4.7 that the series did not add ({D_2019}). The more balloon pages a run migrates
+  (`balloon_migrate`), the more deflates land there: v4.5 migrated the fewest in this
+  run (132) and met 2, v3-04-reviewed and v4.8 the most (1,853 each) and met 37; v4.8
   and v6.18 survive them.
-* **THP success** is the share of 13 to 29 faults, so one fault moves it by three to eight
+* **THP success** is the share of 12 to 27 faults, so one fault moves it by four to eight
   points, and which variant finds a free 2 MiB block at the moment of a fault depends on
   where its frees happened to fall once the runs have diverged. Direct compaction
-  succeeded 1 to 10 times in a run (`compact_success` below, order-3 and THP requests
+  succeeded 0 to 14 times in a run (`compact_success` below, order-3 and THP requests
   together). The counts:
 """),
         code("""
@@ -533,8 +534,9 @@ Table(pl.DataFrame([contiguous_range_over_checked_pages(v) for v in VARIANTS]))
 """),
         md("""
 v3-04 skips exactly the clean `PG_checked` pages in the range, and no other variant skips
-any. In the long run v3-04 drops fewer clean pages at the contiguous allocations than
-v3-04-reviewed, which has the review's fix, and migrates more instead:
+any. In the long run v3-04 drops about half as many clean pages at the contiguous
+allocations as v3-04-reviewed, which has the review's fix (1,274 against 2,671): the 730
+it skipped stay on the migration list, to be copied instead of dropped:
 """),
         code("""
 res.table(["cma_skip_false_positive", "cma_reclaimed", "cma_migrated", "cma_alloc_success", "cma_alloc_fail"],
@@ -581,12 +583,12 @@ Table(totals.filter(pl.sum_horizontal(pl.exclude("fault")) > 0))
 """),
         md(f"""
 v4.8 and v6.18 have no fault in this run. The one row they share with others is
-`deflate_race`: the deflate lands in the window, and they survive it (v4.8 met 11 in this
-run, v6.18 39; over 40 seeds each meets them as often as the others do, about 2% of its
+`deflate_race`: the deflate lands in the window, and they survive it (v4.8 met 37 in this
+run, v6.18 28; over 40 seeds each meets them as often as the others do, about 2% of its
 balloon migrations). The review's fixes on v3 (`v3-04-reviewed`) remove points 1 and 3, but
 the new page is still tested after it is unlocked, so each such deflate still sends a page
 that has just left the balloon to `putback_lru_page()`, as in v4.5 ({D_2019}: list
-corruption, stable kernels 3.12 to 4.7); it met 20 in this run, a median of 16.5 over the
+corruption, stable kernels 3.12 to 4.7); it met 37 in this run, a median of 18 over the
 40 seeds.
 v4.8 closed that window by keeping `PAGE_MAPPING_MOVABLE` set in `__ClearPageMovable()`;
 v6.18 decides the route from the source page before migrating.
@@ -602,15 +604,14 @@ it over several seeds):
 viz.fragmentation(res, order=9)
 """),
         md("""
-v4.8's lines and v3-04-reviewed's are one through tick 30 and have parted by tick 40: v4.8's free
-scanner stops at the first free page its watermark test refuses (`free_isolate_fail_break`,
-66c64223ad4e, v4.8), v3's steps over it, and compaction puts pages elsewhere from then on.
-Given that one rule of v4.8's, v3-04-reviewed draws v4.8's lines tick for tick: with the
-review's fixes, v3 places and moves pages as v4.8 does, and the two differ only in what a
-deflate race does to the page it catches. The strip under the indices marks the ticks at
+v4.8's lines and v3-04-reviewed's are one, tick for tick: with the review's fixes, v3
+places and moves pages as v4.8 does, and the two differ only in what a deflate race does
+to the page it catches. (In other runs they can part where v4.8's free scanner stops at
+the first free page its watermark test refuses, `free_isolate_fail_break`, 66c64223ad4e,
+v4.8, and v3's steps over it.) The strip under the indices marks the ticks at
 which a free 2 MiB block existed, where the kernel's fragmentation index is -1 (an
 allocation of that order would succeed) rather than a value between 0 and 1. The series' benefit shows in fewer mixed movable
-pageblocks (57 under v4.5, 22-28 under the series); order-3 allocations succeed under every
+pageblocks (67 under v4.5, 12-25 under the series); order-3 allocations succeed under every
 variant, and THP success in one run does not show it (see the note under the first table):
 """),
         code("""

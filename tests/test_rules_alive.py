@@ -8,7 +8,7 @@ runs of the presets, one on 6 GiB (a Normal zone), and a replay of the bundled t
 
 ``NOT_SHOWN_BY_THE_PROBES`` are the rules these probes do not show changing anything, each
 with why; the slow test checks that it is exactly those, so a rule that goes dead fails
-here, and one that a better probe reaches must leave the list. Four of them are shown by
+here, and one that a better probe reaches must leave the list. Five of them are shown by
 a direct witness instead (``DIRECT_WITNESSES``): the kernel function that reads the rule,
 called on a state made for it, gives the kernel's two answers on the two sides.
 """
@@ -40,6 +40,9 @@ NOT_SHOWN_BY_THE_PROBES = {
     "swapcache_bit": "KPF_SWAPCACHE of a page in the swap cache; no probe ends with one there",
     "extfrag_costly_only": "compaction_suitable at orders 1-3 with a fragmentation index at or below "
                            "extfrag_threshold; the probes' order-2/3 requests do not meet one",
+    "compact_finished_low_wmark": "__compact_finished below the zone's low watermark at the order: the "
+                                  "probes' compactions end for other reasons first (review-04 showed it until "
+                                  "the free pages of isolated pageblocks left NR_FREE_PAGES)",
     "pageblock_merge": "a free block merging across pageblocks of different migratetypes: the probes' "
                        "merges at pageblock order are between blocks of one type",
     "kcompactd": "kcompactd_do_work and the allocator's loop that stands in for it before v4.6 come to the same "
@@ -176,6 +179,26 @@ def witness_swapcache_bit():
     return out, ((0, 1), (1, 0))
 
 
+def witness_compact_finished_low_wmark():
+    """__compact_finished for order 2 with one free order-2 block and the zone far below
+    its low watermark: v4.8's gate goes on (COMPACT_CONTINUE), v6.x finds the page
+    (COMPACT_PARTIAL, the kernel's COMPACT_SUCCESS)."""
+    from mmkit.engine import compaction as C
+    from mmkit.engine.buddy import get_pageblock_migratetype
+
+    base = NAMED["v4.8"]
+    s, pages = _full(base)
+    block = pages[(pages % 4 == 0) & (pages > pages.min() + 4096)][0]
+    s.free(np.arange(block, block + 4))
+    z = s.zone_hi
+    assert s.A.nr_free[z, 2] == 1
+    cc = C.new_cc(z, 2, True, True, int(get_pageblock_migratetype(s.A, block)))
+    cc[C.CC_MIGRATE_PFN] = int(s.mem.zone_start[z])  # pageblock-aligned, far below the free scanner
+    cc[C.CC_FREE_PFN] = int(s.mem.zone_end[z]) - 512
+    return {v: C.compact_finished(s.A, v.compile(), cc)
+            for v in (base, base.replace(compact_finished_low_wmark=False))}, (C.COMPACT_CONTINUE, C.COMPACT_PARTIAL)
+
+
 def witness_kcompactd():
     """kcompactd woken at order 3 on a machine whose two zones are both fragmented:
     kcompactd_do_work (v4.6) compacts every zone from the lowest up; the allocator's
@@ -198,6 +221,7 @@ def witness_kcompactd():
 
 
 DIRECT_WITNESSES = {
+    "compact_finished_low_wmark": witness_compact_finished_low_wmark,
     "kcompactd": witness_kcompactd,
     "extfrag_costly_only": witness_extfrag_costly_only,
     "pageblock_merge": witness_pageblock_merge,

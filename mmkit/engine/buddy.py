@@ -106,11 +106,31 @@ def zone_spans_pfn(A, z, pfn):
 
 @kernel(inline="always")
 def zone_free_pages(A, z):
-    """``zone_page_state(zone, NR_FREE_PAGES)``: sum of nr_free << order."""
+    """``zone_page_state(zone, NR_FREE_PAGES)``: sum of nr_free << order, less the free
+    pages on the MIGRATE_ISOLATE lists while the zone has an isolated pageblock. In every
+    era ``set_migratetype_isolate`` takes the free pages it moves to the isolate lists
+    out of NR_FREE_PAGES, and a page freed into an isolated pageblock is not counted
+    (``__free_one_page`` / v6.10 ``account_freepages`` skip MIGRATE_ISOLATE); buddyinfo's
+    ``nr_free`` still counts them."""
     s = 0
     for o in range(MAX_ORDER):
         s += A.nr_free[z, o] << o
+    if A.zone_flags[z] & ZONE_HAS_ISOLATE:
+        s -= isolated_free_pages(A, z)
     return s
+
+
+@kernel
+def isolated_free_pages(A, z):
+    """The free pages on zone ``z``'s MIGRATE_ISOLATE lists."""
+    n = 0
+    for o in range(MAX_ORDER):
+        head = free_head(A, z, o, ISOLATE)
+        node = A.lru_next[head]
+        while node != head and node >= 0:
+            n += 1 << o
+            node = A.lru_next[node]
+    return n
 
 
 # ------------------------------------------------------------------ NR_FREE_CMA_PAGES

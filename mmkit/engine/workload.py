@@ -398,8 +398,8 @@ def prefill_rules(vc: np.ndarray) -> np.ndarray:
     (no ``longterm_pin_migrate``): every variant, v6.18 too, starts with the pinned
     pages the prefill left in a CMA area, and v6.18 moves out only the pages it pins
     from tick 0. Moving them out in the prefill for every variant was tried: on
-    review-04 at 4 GiB (seeds 0 and 1) v4.5, v3-04 and v4.8 then migrated no balloon
-    page at all."""
+    review-04 at 4 GiB (seeds 0 and 1) v4.8 then entered direct compaction 0 times
+    against 14 and 16, and migrated no balloon page."""
     out = vc.copy()
     out[F_FALLBACK_RULE] = int(FallbackRule.CLAIM_OR_STEAL_ONE)
     out[F_PAGEBLOCK_MERGE] = int(PageblockMerge.NOT_UNMERGEABLE)

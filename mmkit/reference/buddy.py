@@ -503,8 +503,14 @@ class RefMemory:
         return -1
 
     def free_pages_of(self, z) -> int:
-        """NR_FREE_PAGES of zone ``z``: the sum of nr_free << order."""
-        return sum(n << o for o, n in enumerate(self.zones[z].nr_free))
+        """NR_FREE_PAGES of zone ``z``: the sum of nr_free << order, less the free pages on
+        the MIGRATE_ISOLATE lists while the zone has an isolated pageblock (the kernel
+        leaves them out in every era)."""
+        zone = self.zones[z]
+        n = sum(nr << o for o, nr in enumerate(zone.nr_free))
+        if self.zone_flags[z] & ZONE_HAS_ISOLATE:
+            n -= sum(len(zone.free_list[o][ISOLATE]) << o for o in range(MAX_ORDER))
+        return n
 
     def nr_free_cma(self, z) -> int:
         """NR_FREE_CMA_PAGES: the free pages of the zone's CMA pageblocks, counted from
