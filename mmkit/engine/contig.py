@@ -24,6 +24,7 @@ from mmkit.engine.buddy import (
     remerge_pageblock,
     retype_pageblock,
     split_large_buddy,
+    zone_spans_pfn,
 )
 from mmkit.engine.compaction import isolate_migratepages_block, init_cc
 from mmkit.engine.lists import list_del, list_empty, misc_head
@@ -198,6 +199,17 @@ def isolate_migratepages_range(A, vc, S, cc, pfn, end):
     return pfn
 
 
+@kernel
+def pageblocks_in_zone(A, z, start, end):
+    """Every pageblock of [start, end) lies whole in zone ``z``."""
+    b = start & ~(PAGEBLOCK_NR_PAGES - 1)
+    while b < end:
+        if not (zone_spans_pfn(A, z, b) and zone_spans_pfn(A, z, b + PAGEBLOCK_NR_PAGES - 1)):
+            return False
+        b += PAGEBLOCK_NR_PAGES
+    return True
+
+
 @njit(cache=True)
 def alloc_contig_range(A, vc, S, start, end, res):
     """Allocate [start, end) (pageblock aligned). ``res`` gets the outcome and its cost
@@ -211,6 +223,12 @@ def alloc_contig_range(A, vc, S, start, end, res):
     # MAX_ORDER blocks (inside the zone), so that no free block straddles the isolation
     iso_start = max(start & ~(MAX_ORDER_NR_PAGES - 1), A.zone_start[z])
     iso_end = min((end + MAX_ORDER_NR_PAGES - 1) & ~(MAX_ORDER_NR_PAGES - 1), A.zone_end[z])
+    if vc[F_FALLBACK_RULE] == FB_CLAIM and not pageblocks_in_zone(A, z, iso_start, iso_end):
+        # v6.10 set_migratetype_isolate: move_freepages_block_isolate refuses a pageblock
+        # that straddles the zone's edge, and the isolation fails (-EBUSY)
+        S.vm[VM_CMA_ALLOC_FAIL] += 1
+        res[CR_OK] = 0
+        return False
     nb = ((iso_end - 1) >> PAGEBLOCK_ORDER) - (iso_start >> PAGEBLOCK_ORDER) + 1
     saved = np.zeros(nb, dtype=np.int64)
     start_isolate_page_range(A, vc, iso_start, iso_end, saved)
