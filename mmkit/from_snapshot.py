@@ -32,8 +32,8 @@ in MOVABLE pageblocks (the lists are refilled from, and fed by frees of, the mov
 pages that fill those blocks; flagless kernel allocations are unmovable and grouped in
 UNMOVABLE blocks), then the rest, each group by the free pages in the page's aligned
 32-page block (most first; chosen on eleven states of this machine's kernel), then by
-pfn. They become order-0 PCP pages on the lists of their pageblock's migratetype, CPU by CPU as zoneinfo counts them; ``pcp->high`` is the
-snapshot's live value. A zoneinfo without ``pagesets`` (a partial capture) gives empty
+pfn. They become order-0 PCP pages on the lists of their pageblock's migratetype, CPU
+by CPU as zoneinfo counts them; ``pcp->high`` is the snapshot's live value. A zoneinfo without ``pagesets`` (a partial capture) gives empty
 lists, and the fidelity report says so.
 
 Compound pages (head plus a naturally aligned power-of-two run of tails) get PG_head,

@@ -221,3 +221,19 @@ def sim_cma_area(sim, blocks: int) -> int:
     P = np.zeros(W.NR_P, np.int64)
     P[W.P_CMA_AREA_BLOCKS] = blocks
     return int(W.setup_cma_area(sim.A, sim.vc, P))
+
+
+def no_watermarks(e, t):
+    """Watermarks 0 on both sides, the engine's Sim ``e`` and the twin's ``t`` (a test
+    machine filled to its last page, or allocations that must not wake kswapd);
+    returns a function that puts them back."""
+    saved, tsaved = e.mem.wmark.copy(), [zn.wmark for zn in t.mem.zones]
+    e.mem.wmark[:] = 0
+    for zn in t.mem.zones:
+        zn.wmark = [0, 0, 0]
+
+    def restore():
+        e.mem.wmark[:] = saved
+        for zn, w in zip(t.mem.zones, tsaved):
+            zn.wmark = w
+    return restore

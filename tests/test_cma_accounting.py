@@ -17,7 +17,7 @@ from mmkit.engine.sim import Sim
 from mmkit.model.kinds import PAGEBLOCK_NR_PAGES, MigrateType, PageKind
 from mmkit.reference import engine_state
 from mmkit.semantics import NAMED
-from opgen import pair, random_ops
+from opgen import no_watermarks, pair, random_ops
 
 CMA = int(MigrateType.CMA)
 MOVABLE = int(MigrateType.MOVABLE)
@@ -254,16 +254,11 @@ def _cma_topped_zone(variant, every):
     zones = [("Normal", 64)]
     e = Sim(mmkit.Memory.synthetic(zones=zones, variant=variant, cpus=0), seed=5)
     t = RefSim(RefMemory.boot(synthetic_layout(zones=zones), variant), seed=5)
-    saved, tsaved = e.mem.wmark.copy(), [zn.wmark for zn in t.mem.zones]
-    e.mem.wmark[:] = 0
-    for zn in t.mem.zones:
-        zn.wmark = [0, 0, 0]
+    restore = no_watermarks(e, t)
     n = int(e.mem.free_pages()[0])
     pfns = e.anon(n)
     assert np.array_equal(pfns, t.anon(n)) and (pfns >= 0).all()
-    e.mem.wmark[:] = saved
-    for zn, w in zip(t.mem.zones, tsaved):
-        zn.wmark = w
+    restore()
     P = np.zeros(W.NR_P, np.int64)
     P[W.P_CMA_AREA_BLOCKS] = 6
     start = W.setup_cma_area(e.A, e.vc, P)
@@ -384,18 +379,13 @@ def test_a_range_on_a_full_zone_reclaims_for_its_targets():
     zones = [("Normal", 64)]
     e = Sim(mmkit.Memory.synthetic(zones=zones, variant="v4.8", cpus=0), seed=5)
     t = RefSim(RefMemory.boot(synthetic_layout(zones=zones), "v4.8"), seed=5)
-    saved, tsaved = e.mem.wmark.copy(), [zn.wmark for zn in t.mem.zones]
-    e.mem.wmark[:] = 0
-    for zn in t.mem.zones:
-        zn.wmark = [0, 0, 0]
+    restore = no_watermarks(e, t)
     start = sim_cma_area(e, 8)
     assert sim_cma_area(t, 8) == start
     files = both(e, t, "file", int(np.count_nonzero(e.mem.kind[:start] == PageKind.FREE)))
     anon = both(e, t, "anon", int(e.mem.free_pages()[0]))
     assert (files < start).all() and (anon >= start).all()
-    e.mem.wmark[:] = saved
-    for zn, w in zip(t.mem.zones, tsaved):
-        zn.wmark = w
+    restore()
     mn = int(e.mem.wmark[0, 0])
     both(e, t, "free", [int(p) for p in files][: mn + 100])
     res = both(e, t, "alloc_contig_range", start, start + 4 * PAGEBLOCK_NR_PAGES)

@@ -17,7 +17,7 @@ from mmkit.reference.buddy import RefMemory
 from mmkit.reference.sim import RefSim
 from mmkit.semantics import NAMED
 from opgen import agree as _agree
-from opgen import both, sim_cma_area
+from opgen import both, no_watermarks, sim_cma_area
 
 PB = PAGEBLOCK_NR_PAGES
 ZONES = [("Normal", 64)]  # 32 pageblocks
@@ -39,21 +39,6 @@ def cma_area(e, t, blocks):
     start = sim_cma_area(e, blocks)
     assert sim_cma_area(t, blocks) == start
     return start
-
-
-def no_watermarks(e, t):
-    """Watermarks 0 on both sides (a test machine filled to its last page); returns a
-    function that puts them back."""
-    saved, tsaved = e.mem.wmark.copy(), [zn.wmark for zn in t.mem.zones]
-    e.mem.wmark[:] = 0
-    for zn in t.mem.zones:
-        zn.wmark = [0, 0, 0]
-
-    def restore():
-        e.mem.wmark[:] = saved
-        for zn, w in zip(t.mem.zones, tsaved):
-            zn.wmark = w
-    return restore
 
 
 # ----------------------------------------------------------------- long-term pins

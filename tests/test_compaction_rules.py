@@ -19,7 +19,7 @@ from mmkit.model.memory import synthetic_layout
 from mmkit.reference.buddy import RefMemory
 from mmkit.reference.sim import RefSim
 from mmkit.semantics import NAMED
-from opgen import agree, both, half_fill_every_zone
+from opgen import agree, both, half_fill_every_zone, no_watermarks
 
 ZONES = [("DMA32", 8), ("Normal", 16)]
 PB = 512  # pageblock_nr_pages
@@ -50,16 +50,11 @@ def fragment(e, t, zone="Normal", keep_every=2, kernel_every=0, holes=None, pinn
     # the free blocks left whole (the 2 x high watermark kept aside) taken as kernel
     # pages, so only order-0 holes are free; the watermarks lifted meanwhile, so no
     # allocation wakes kswapd and kcompactd (which would make larger blocks again)
-    saved, tsaved = e.mem.wmark.copy(), [zn.wmark for zn in t.mem.zones]
-    e.mem.wmark[:] = 0
-    for zn in t.mem.zones:
-        zn.wmark = [0, 0, 0]
+    restore = no_watermarks(e, t)
     for o in range(10, 0, -1):
         while int(e.mem.nr_free[z, o]):
             both(e, t, "kernel", 1, order=o, zone=zone)
-    e.mem.wmark[:] = saved
-    for zn, w in zip(t.mem.zones, tsaved):
-        zn.wmark = w
+    restore()
     assert not e.mem.nr_free[z, 1:].any()
     if kernel_every:
         both(e, t, "kernel", len(drop) // kernel_every, zone=zone)

@@ -81,9 +81,9 @@ from mmkit.model.flags import PG_dirty, PG_head, PG_lru, PG_locked, PG_private, 
 from mmkit.model.kinds import PageKind
 from mmkit.semantics.rules import BalloonProtocol, FailureRoute, NewpageRoute
 from mmkit.semantics.variant import (
+    F_ALLOC_CONTIG_THP,
     F_BALLOON_DEFLATE_LIST,
     F_BALLOON_PROTOCOL,
-    F_ALLOC_CONTIG_THP,
     F_COMPACT_LARGE_FOLIOS,
     F_FAILURE_ROUTE,
     F_MOVABLE_MARKER,
@@ -489,10 +489,8 @@ def migrate_pages(A, vc, S, cc, head_id, contig_alloc):
     the rest migrated or left for ``putback_movable_pages``. Targets come from
     ``compaction_alloc`` (or, with ``contig_alloc``, from the page allocator outside
     the isolated range). Returns True when it ran out of targets (-ENOMEM)."""
-    if vc[F_COMPACT_LARGE_FOLIOS] != 0 and not contig_alloc:
-        return migrate_folios(A, vc, S, cc, head_id, False)
-    if vc[F_ALLOC_CONTIG_THP] != 0 and contig_alloc:
-        return migrate_folios(A, vc, S, cc, head_id, True)
+    if vc[F_ALLOC_CONTIG_THP if contig_alloc else F_COMPACT_LARGE_FOLIOS] != 0:
+        return migrate_folios(A, vc, S, cc, head_id, contig_alloc)
     head = misc_head(A, head_id)
     succeeded = 0
     failed = 0

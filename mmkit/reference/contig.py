@@ -202,9 +202,10 @@ def alloc_contig_range(s, start: int, end: int) -> dict:
         return res
     iso_start = max(start & ~(MAX_ORDER_NR_PAGES - 1), zone.start)
     iso_end = min(-(-end // MAX_ORDER_NR_PAGES) * MAX_ORDER_NR_PAGES, zone.end)
+    first = iso_start & ~(PAGEBLOCK_NR_PAGES - 1)
     if s.v.fallback_rule == FallbackRule.CLAIM_OR_STEAL_ONE and any(
-            not (zone.start <= (b & ~(PAGEBLOCK_NR_PAGES - 1)) and (b & ~(PAGEBLOCK_NR_PAGES - 1)) + PAGEBLOCK_NR_PAGES
-                 <= zone.end) for b in pageblocks(iso_start, iso_end)):
+            not (zone.start <= b and b + PAGEBLOCK_NR_PAGES <= zone.end)
+            for b in range(first, iso_end, PAGEBLOCK_NR_PAGES)):
         # v6.10 set_migratetype_isolate: a pageblock across the zone's edge is refused (-EBUSY)
         s.vm["cma_alloc_fail"] += 1
         return res
