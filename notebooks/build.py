@@ -60,18 +60,22 @@ ZS_V7 = lore("zsmalloc v7 11/12", "1464736881-24886-12-git-send-email-minchan@ke
 # Text that states what a run shows for a reason outside the review: kept here, in one
 # place, so that it is updated with the model.
 CMA_NOTE = """\
-`cma_alloc_success` is 0 and `cma_alloc_fail` 10 in every variant but v6.18, and so it is
-in each of seeds 1-40 but one (0 of 400 allocations under each, 1 of 399 under v3-02).
-That is what these kernels do with this CMA area: each window of eight pageblocks in it holds, when the allocation
-comes, an anonymous page with an extra reference (a long-term GUP pin: `migrate_pages()`
-gives up on it after its passes) or a THP (`isolate_migratepages_block()` of v4.x skips
-compound pages), and `alloc_contig_range()` returns -EBUSY after migrating what it could.
-Later kernels move a page out of CMA when a long-term pin is taken (v5.1) and migrate THPs
-out of a range (v5.7), and v6.18 here does both: 2 of its 9 allocations succeed in this
-run, 58 of 356 over the 40 seeds. Most of the rest fail on the pins the machine held
-before tick 0 (every variant starts from the same machine, filled without any era's pin
-rule). The allocations still do their work page by page, and point 3 is read from that:
-the pages each one skipped, dropped and migrated."""
+`cma_alloc_success` is 0 and `cma_alloc_fail` 10 in every variant but v6.18 in this run,
+and nearly so in each of seeds 1-40 (5 of 396 allocations succeed under v4.5, 2 of 399
+under v3-04, none of 400 under v3-02, v3-04-reviewed and v4.8). `cma_alloc()` tries the
+area's positions in turn, the next after each -EBUSY (`cma_alloc_busy_retry` counts
+them, as the kernel's trace event of that name does), and here every one of the ten
+positions of four pageblocks fails: each holds, when the allocation comes, an anonymous
+page with an extra reference (a long-term GUP pin: `migrate_pages()` gives up on it after
+its passes) or a THP (`isolate_migratepages_block()` of v4.x skips compound pages), and
+`alloc_contig_range()` returns -EBUSY after migrating what it could. So each failed
+allocation has moved pages out of most of the area for no range: a median of 18,000 to
+25,000 pages a run under these five (`cma_migrated`). Later kernels move a page out of
+CMA when a long-term pin is taken (v5.1) and migrate THPs out of a range (v5.7), and
+v6.18 here does both: none of its 10 allocations succeeds in this run, 72 of 339 over
+the 40 seeds. The rest fail on the pins the machine held before tick 0 (every variant
+starts from the same machine, filled without any era's pin rule). The allocations still do their work page by
+page, and point 3 is read from that: the pages each one skipped, dropped and migrated."""
 
 # Measured over seeds 1-40 of review-04 on 512 MiB (`mmkit.compare` per seed, final
 # values; notebook 05 runs the same sweep): update with the model.
@@ -79,15 +83,15 @@ the pages each one skipped, dropped and migrated."""
 # seed 1 the notes under the tables state.
 SEEDS_NOTE = """\
 Over 40 seeds of the same workload the picture changes. THP success, pooled over all
-faults, is 50-51% under v4.5 and v3-02, 55-58% under v3-04, v3-04-reviewed and v4.8, and
-80% under v6.18; one seed's share ranges from 18-38% to 77-88% under each of the first
-five (56-95% under v6.18), and seed 1 is v4.5's 2nd of the 40. Order-3 (fork-sized)
-allocations succeed in 99-100% of the attempts in almost every seed under every variant
-(the lowest: two seeds of v4.8's, at 94% and 95%). What the series changes in this workload is the mixed movable
-pageblocks: a median of 37 under v4.5 against 16-20 once zsmalloc pages can move (4.5
+faults, is 48% under v4.5, 37-38% under v3-02 and v3-04, 52% under v3-04-reviewed and
+v4.8, and 81% under v6.18; one seed's share ranges from 16-29% to 52-88% under each of
+the first five (71-95% under v6.18), and seed 1 is v4.5's 17th of the 40. Order-3
+(fork-sized) allocations succeed in every attempt of almost every seed under every
+variant (the lowest: a seed of v4.8's, at 90%). The series changes the mixed movable
+pageblocks: a median of 39 under v4.5 against 19-36 once zsmalloc pages can move (11
 under v6.18). Deflate races hit about 2% of balloon migrations in every variant, so the
-misrouted putbacks of v4.5, v3-04 and v3-04-reviewed have medians of the same size (22.5,
-13 and 18). `05-sweeps.ipynb` runs
+misrouted putbacks of v4.5, v3-04 and v3-04-reviewed have medians of the same size
+(49.5, 40.5 and 47). `05-sweeps.ipynb` runs
 this workload over those 40 seeds and draws the faults' distributions, and the series'
 benefit (order-2, order-3 and THP success) on `zram-pressure`."""
 
@@ -323,17 +327,17 @@ The fault rows are the review's points, counted page by page; the sections below
 one at a time. Three rows say less than they seem to:
 
 * **Misrouted putbacks under v4.5, v3-04 and v3-04-reviewed** are deflate races: the
-  rows `misrouted_putback` and `deflate_race` are equal for them (2, 23 and 37), and 17
-  of v3-02's 255 are too (the other 238 are zsmalloc pages, point 2). A balloon deflate
+  rows `misrouted_putback` and `deflate_race` are equal for them (25, 32 and 33), and 19
+  of v3-02's 298 are too (the other 279 are zsmalloc pages, point 2). A balloon deflate
   lands between `unlock_page(newpage)` and the test of the new page, a bug from v3.12 to
   v4.7 that the series did not add ({D_2019}). The more balloon pages a run migrates
-  (`balloon_migrate`), the more deflates land there: v4.5 migrated the fewest in this
-  run (132) and met 2, v3-04-reviewed and v4.8 the most (1,853 each) and met 37; v4.8
-  and v6.18 survive them.
-* **THP success** is the share of 12 to 27 faults, so one fault moves it by four to eight
+  (`balloon_migrate`), the more deflates land there: v3-02 migrated the fewest in this
+  run (1,305) and met 19, v6.18 the most (5,426) and met 112; v4.8 and v6.18 survive
+  them.
+* **THP success** is the share of 19 to 24 faults, so one fault moves it by about five
   points, and which variant finds a free 2 MiB block at the moment of a fault depends on
   where its frees happened to fall once the runs have diverged. Direct compaction
-  succeeded 0 to 14 times in a run (`compact_success` below, order-3 and THP requests
+  succeeded 0 to 6 times in a run (`compact_success` below, order-3 and THP requests
   together). The counts:
 """),
         code("""
@@ -534,9 +538,10 @@ Table(pl.DataFrame([contiguous_range_over_checked_pages(v) for v in VARIANTS]))
 """),
         md("""
 v3-04 skips exactly the clean `PG_checked` pages in the range, and no other variant skips
-any. In the long run v3-04 drops about half as many clean pages at the contiguous
-allocations as v3-04-reviewed, which has the review's fix (1,274 against 2,671): the 730
-it skipped stay on the migration list, to be copied instead of dropped:
+any. In the long run v3-04 drops about two thirds as many clean pages at the contiguous
+allocations as v3-04-reviewed, which has the review's fix (2,950 against 4,666), and
+migrates more (24,574 against 21,398): the 3,374 times it skipped a page, the page stayed
+on the migration list, to be copied instead of dropped:
 """),
         code("""
 res.table(["cma_skip_false_positive", "cma_reclaimed", "cma_migrated", "cma_alloc_success", "cma_alloc_fail"],
@@ -583,12 +588,12 @@ Table(totals.filter(pl.sum_horizontal(pl.exclude("fault")) > 0))
 """),
         md(f"""
 v4.8 and v6.18 have no fault in this run. The one row they share with others is
-`deflate_race`: the deflate lands in the window, and they survive it (v4.8 met 37 in this
-run, v6.18 28; over 40 seeds each meets them as often as the others do, about 2% of its
+`deflate_race`: the deflate lands in the window, and they survive it (v4.8 met 33 in this
+run, v6.18 112; over 40 seeds each meets them as often as the others do, about 2% of its
 balloon migrations). The review's fixes on v3 (`v3-04-reviewed`) remove points 1 and 3, but
 the new page is still tested after it is unlocked, so each such deflate still sends a page
 that has just left the balloon to `putback_lru_page()`, as in v4.5 ({D_2019}: list
-corruption, stable kernels 3.12 to 4.7); it met 37 in this run, a median of 18 over the
+corruption, stable kernels 3.12 to 4.7); it met 33 in this run, a median of 47 over the
 40 seeds.
 v4.8 closed that window by keeping `PAGE_MAPPING_MOVABLE` set in `__ClearPageMovable()`;
 v6.18 decides the route from the source page before migrating.

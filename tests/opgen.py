@@ -78,15 +78,19 @@ SIM_OPS = (  # (name, weight)
 )
 
 
-def random_sim_ops(seed: int, n_ops: int, zone_spans, scale: float = 1.0, proactive: float = 0.0):
+def random_sim_ops(seed: int, n_ops: int, zone_spans, scale: float = 1.0, proactive: float = 0.0,
+                   cma: tuple[int, int] | None = None):
     """Seeded operation descriptions for ``Sim`` / ``RefSim`` on a memory whose zones span
     ``zone_spans`` [(start, end), ...] (pfns); sizes scale with the memory (and
     ``scale``: above 1, memory runs out and reclaim and compaction work). ``free`` and
     the contiguous ranges are resolved against the simulation's state by
-    :func:`apply_sim_op`."""
+    :func:`apply_sim_op`. With ``cma`` (the CMA area's first pfn and pageblocks,
+    :func:`cma_area_of`), half the contiguous ranges are a ``cma_alloc`` on it."""
     # kcompactd's proactive check (``proactive_compact``) after an op with probability
     # ``proactive``, drawn from a generator of its own: at 0 the stream is as it always was
     prng = np.random.default_rng([seed, 0x9C]) if proactive > 0 else None
+    # the cma_alloc ops likewise: without an area the stream is as it always was
+    crng = np.random.default_rng([seed, 0xC3]) if cma is not None and cma[1] > 0 else None
     rng = np.random.default_rng(seed)
     names = [n for n, _ in SIM_OPS]
     weights = np.array([w for _, w in SIM_OPS], dtype=float)
@@ -138,7 +142,10 @@ def random_sim_ops(seed: int, n_ops: int, zone_spans, scale: float = 1.0, proact
             last = end // PAGEBLOCK_NR_PAGES
             b = int(rng.integers(first, last))
             nb = int(rng.integers(1, min(3, last - b) + 1))
-            yield name, dict(start=b * PAGEBLOCK_NR_PAGES, end=(b + nb) * PAGEBLOCK_NR_PAGES)
+            if crng is not None and crng.random() < 0.5:
+                yield "cma_alloc", dict(base=cma[0], area_blocks=cma[1], nblocks=int(crng.integers(1, min(3, cma[1]) + 1)))
+            else:
+                yield name, dict(start=b * PAGEBLOCK_NR_PAGES, end=(b + nb) * PAGEBLOCK_NR_PAGES)
         elif name == "free_contig_range":
             yield name, dict(pick=int(rng.integers(2**31)))
         else:
@@ -177,6 +184,8 @@ def apply_sim_op(sim, name, args, candidates, held_ranges):
         return len(pick)
     if name == "alloc_contig_range":
         return sim.alloc_contig_range(args["start"], args["end"])
+    if name == "cma_alloc":
+        return sim.cma_alloc(**args)
     if name == "free_contig_range":
         if not held_ranges:
             return None
@@ -206,6 +215,26 @@ def agree(e, t):
     problems = compare_states(engine_sim_state(e), t.state())
     assert not problems, problems[:5]
     assert e.vmstat == t.vmstat
+
+
+def held_range(name, args, result):
+    """The contiguous range an op's ``result`` holds from now on, or None."""
+    if name == "alloc_contig_range" and result["ok"]:
+        return args["start"], args["end"]
+    if name == "cma_alloc" and result[0] >= 0:
+        return result[0], result[0] + args["nblocks"] * PAGEBLOCK_NR_PAGES
+    return None
+
+
+def cma_area_of(zone_spans, blocks: int) -> tuple[int, int] | None:
+    """The CMA area :func:`sim_cma_area` reserves on zones spanning ``zone_spans``: its
+    first pfn and its pageblocks (fewer than ``blocks`` on a small top zone), or None."""
+    if blocks <= 0:
+        return None
+    lo, hi = zone_spans[-1]
+    end = hi & ~(PAGEBLOCK_NR_PAGES - 1)
+    start = max(end - blocks * PAGEBLOCK_NR_PAGES, -(-lo // PAGEBLOCK_NR_PAGES) * PAGEBLOCK_NR_PAGES)
+    return (start, (end - start) // PAGEBLOCK_NR_PAGES) if end > start else None
 
 
 def sim_cma_area(sim, blocks: int) -> int:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from opgen import apply_sim_op, free_candidates, random_sim_ops, sim_cma_area
+from opgen import apply_sim_op, cma_area_of, free_candidates, held_range, random_sim_ops, sim_cma_area
 
 import mmkit
 from mmkit.engine.sim import Sim
@@ -98,19 +98,20 @@ def run_differential(variant, seed, n_ops, rates, zones=ZONES, full_every=6, mib
     at the top); compare after every op, in full every ``full_every`` ops and at the
     end. Returns the engine Sim."""
     e, t = make_pair(variant, seed, zones=zones, mib=mib, **rates)
-    assert sim_cma_area(e, cma_blocks) == sim_cma_area(t, cma_blocks)
     spans = [(int(a), int(b)) for a, b in zip(e.mem.zone_start, e.mem.zone_end)]
+    area = cma_area_of(spans, cma_blocks)
+    assert sim_cma_area(e, cma_blocks) == sim_cma_area(t, cma_blocks) == (area[0] if area else -1)
     held: list[tuple[int, int]] = []
     assert_same(e, t, "after boot")
-    for i, (name, args) in enumerate(random_sim_ops(seed, n_ops, spans, scale, proactive)):
+    for i, (name, args) in enumerate(random_sim_ops(seed, n_ops, spans, scale, proactive, area)):
         cand = engine_candidates(e, held)
         assert np.array_equal(cand, twin_candidates(t, held)), f"op {i} {name}: the pages to free differ"
         a = apply_sim_op(e, name, args, cand, held)
         b = apply_sim_op(t, name, args, cand, held)
         where = f"{variant} seed {seed} op {i} {name} {args}"
         assert same_result(a, b), f"{where}: engine returned {a}, twin {b}"
-        if name == "alloc_contig_range" and a["ok"]:
-            held.append((args["start"], args["end"]))
+        if held_range(name, args, a):
+            held.append(held_range(name, args, a))
         elif name == "free_contig_range" and a is not None:
             held.remove(a)
         assert_same(e, t, where, full=(i % full_every == full_every - 1))

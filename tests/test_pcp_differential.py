@@ -147,10 +147,11 @@ def test_random_alloc_free_with_drains_agree(variant):
 # ---------------------------------------------------------------- (b) workload ticks
 TICK_CASES = [  # variant, preset, seed, ticks, and the twin's drains the run must go through
     ("v4.5", "zram-pressure", 7, 16, {"check_drain"}),
-    # seed 23: of seeds 1-24, only 23 reaches direct reclaim's drain (kswapd keeps the
+    # seed 56: of seeds 1-60, only 56 reaches direct reclaim's drain (kswapd keeps the
     # zones above min, all the more since the pages a contiguous range isolates no longer
-    # count as free: its reclaim comes first)
-    ("v4.8", "review-04", 23, 16, {"check_drain", "contig", "direct_reclaim"}),
+    # count as free: its reclaim comes first; and cma_alloc, walking its area, allocates
+    # more of its ranges than one try each did, so fewer fail and leave work behind)
+    ("v4.8", "review-04", 56, 16, {"check_drain", "contig", "direct_reclaim"}),
     # seed 6: a run of today's allocator that reaches all three (of seeds 1-12 tried, 6
     # and 11 do; the others miss direct reclaim's drain)
     ("v6.18", "zram-pressure", 6, 20, {"check_drain", "direct_reclaim", "kcompactd"}),

@@ -24,10 +24,11 @@ def ticks_for(name: str, gib: float) -> int:
     return 100 if gib > 16 else PRESETS[name].ticks
 
 
-# review-04 at 4 GiB: whether v4.5 or v4.8 migrates a balloon page in 200 ticks depends on
-# the seed (seeds 0-4: v4.8 none on seed 0, v4.5 none on seeds 3 and 4); seed 1 shows every
-# variant's
-SEEDS = {"review-04": 1}
+# review-04: whether v4.5 misroutes (a deflate race) or migrates a balloon page in 200
+# ticks depends on the seed. Of seeds 0-9, at 0.25 and 4 GiB, all but two show all the
+# tests below ask (seed 1: v4.5 misroutes nothing at 0.25 GiB; seed 9: v4.5 migrates no
+# balloon page there); seed 0 is one that does
+SEEDS = {"review-04": 0}
 
 
 @functools.cache  # the final rows only: the runs themselves are dropped
@@ -153,17 +154,20 @@ def test_cma_makes_contiguous_allocations(gib):
         assert f[v]["cma_alloc_success"] > 0, v
 
 
-def test_cma_on_a_small_machine_fails_on_pinned_pages_and_thps():
-    # 0.25 GiB: the CMA area is 13 pageblocks and each attempt wants 8 of them; every
-    # window holds a page with an extra reference (a GUP pin: migration gives up after its
-    # passes) or a THP (v4.8's isolate_migratepages_block skips compound pages; THP
-    # migration for contiguous ranges came in 5.7), so alloc_contig_range fails each time
-    # after migrating what it could. A known limit of CMA on those kernels, not an engine fault
-    # (v6.18 moves pins out of CMA and migrates THPs: tests/test_cma_pins_and_thps.py).
+def test_cma_on_a_small_machine_walks_past_pins_and_v3_04_loses_ranges():
+    # 0.25 GiB: the CMA area is 13 pageblocks and each allocation wants 8 of them (6
+    # positions). Windows that hold a page with an extra reference (a GUP pin: migration
+    # gives up after its passes) or a THP (v4.8's isolate_migratepages_block skips compound
+    # pages; THP migration for contiguous ranges came in 5.7) fail with -EBUSY after
+    # migrating what they could, and cma_alloc tries the next position: every variant
+    # walks. Under v3-04 a PG_checked page reads as isolated (R-04 point 3), so it is
+    # neither dropped nor isolated and stays in the range: fewer ranges are allocated.
     f = finals("cma", 0.25)
     for v in VARIANTS:
-        assert f[v]["cma_alloc_success"] == 0 and f[v]["cma_alloc_fail"] > 0, v
-        assert f[v]["cma_migrated"] > 0, v
+        assert f[v]["cma_alloc_busy_retry"] > 0 and f[v]["cma_migrated"] > 0, v
+    assert f["v4.5"]["cma_alloc_success"] > 0 and f["v4.8"]["cma_alloc_success"] > 0
+    assert f["v3-04"]["cma_alloc_success"] < f["v4.5"]["cma_alloc_success"]
+    assert f["v3-04"]["cma_skip_false_positive"] > 0
 
 
 @pytest.mark.parametrize("gib", SIZES)

@@ -32,7 +32,7 @@ TRACE = Path(__file__).resolve().parents[1] / "data" / "trace-sample"
 FRAMES = ("timeline", "zone_timeline", "pageblocks", "events", "faults", "vmstat")
 # (workload, cpus, gib); "trace": a replay of the bundled trace
 PROBES = (("review-04", 2, 0.25), ("steady", 2, 0.25), ("zram-pressure", 0, 0.25), ("balloon-vm", 0, 0.25),
-          ("steady", 2, 6.0), ("trace", 0, 0.0))
+          ("steady", 2, 6.0), ("trace", 0, 0.0), ("review-04", 0, 0.25))
 
 NOT_SHOWN_BY_THE_PROBES = {
     "page_types": "no named variant passes validate() with it alone changed: the page-type encoding comes "
@@ -49,6 +49,8 @@ NOT_SHOWN_BY_THE_PROBES = {
                  "in every probe: with v4.x's rules review-04's free memory outside its CMA area is below the low "
                  "watermark plus compact_gap, which kcompactd (no ALLOC_CMA) needs, and in the other probes neither "
                  "migrates a page",
+    "contig_enomem_bail": "a contiguous range whose migration finds no target at all (-ENOMEM): in the "
+                          "probes the targets' direct reclaim always finds one",
     "proactive_compaction": "needs ticks of a duration and a node score above 90: the presets' ticks have "
                             "none and the bundled trace's score stays low (docs/validation.md shows it on "
                             "this machine's compaction-full recordings; tests/test_compaction_rules.py "
@@ -220,7 +222,25 @@ def witness_kcompactd():
     return out, ((False, True), (True, True))
 
 
+def witness_contig_enomem_bail():
+    """A contiguous range on a machine with no free page outside it
+    (tests/test_cma_alloc.py's state): v5.13's __alloc_contig_migrate_range stops at the
+    first -ENOMEM, v4.8's calls migrate_pages five times (``tries``) over the same 32
+    pages; each call's failed target allocation reclaims, and reclaim scans 160 pages
+    (pgscan), both ending in -ENOMEM."""
+    from test_cma_alloc import ENOMEM, PB, pinned_area
+
+    out = {}
+    base = NAMED["v4.8"]
+    for v in (base, base.replace(contig_enomem_bail=True)):
+        e, t, start = pinned_area(False, variant=v)
+        assert e.alloc_contig_range(start, start + 2 * PB)["ret"] == ENOMEM
+        out[v] = e.vmstat["pgscan"]
+    return out, (5 * 160, 160)
+
+
 DIRECT_WITNESSES = {
+    "contig_enomem_bail": witness_contig_enomem_bail,
     "compact_finished_low_wmark": witness_compact_finished_low_wmark,
     "kcompactd": witness_kcompactd,
     "extfrag_costly_only": witness_extfrag_costly_only,

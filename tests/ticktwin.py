@@ -66,11 +66,9 @@ class TickTwin:
                 _contig.free_contig_range(s, self.cma_held, self.cma_held + nblocks * PAGEBLOCK_NR_PAGES)
                 self.cma_held = -1
             else:
-                slots = max(P[W.P_CMA_AREA_BLOCKS] - nblocks + 1, 1)
-                start = self.cma_start + s.rng.below(slots) * PAGEBLOCK_NR_PAGES
-                end = start + nblocks * PAGEBLOCK_NR_PAGES
-                if end <= s.mem.zones[self.zone_hi].end and _contig.alloc_contig_range(s, start, end)["ok"]:
-                    self.cma_held = start
+                area_end = s.mem.zones[self.zone_hi].end & ~(PAGEBLOCK_NR_PAGES - 1)
+                self.cma_held = _contig.cma_alloc(s, self.cma_start, (area_end - self.cma_start) // PAGEBLOCK_NR_PAGES,
+                                                  nblocks)
         self.tick_ops()
         if t == last - 1 and self.cma_held >= 0:
             _contig.free_contig_range(s, self.cma_held, self.cma_held + P[W.P_CMA_BLOCKS] * PAGEBLOCK_NR_PAGES)

@@ -6,7 +6,8 @@ them makes this print different numbers, and the text must follow.
 
 Prints, per variant over seeds 1-40: THP success pooled over all faults and its range
 per seed, order-3 success (median and lowest), mixed movable pageblocks and misrouted
-putbacks (medians), deflate races per balloon migration, CMA allocations that succeeded;
+putbacks (medians), deflate races per balloon migration, CMA allocations that succeeded,
+the positions that failed with -EBUSY per allocation and the pages migrated for them;
 seed 1's rank under v4.5 by THP share; then for seed 1 (the notebook's run) each
 variant's faults, THP faults, direct compaction successes and balloon migrations, and
 whether v4.8 draws v3-04-reviewed's lines tick for tick (the columns that differ).
@@ -45,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
               f"lowest {100 * d['order3_success'].min():.0f}%, mixed movable median {d['mixed_movable_blocks'].median()}, "
               f"misrouted median {d['misrouted_putback'].median()}, deflate races per balloon migration "
               f"{100 * d['deflate_race'].sum() / max(1, d['balloon_migrate'].sum()):.1f}%, CMA allocations "
-              f"{cma_ok}/{cma_ok + d['cma_alloc_fail'].sum()}")
+              f"{cma_ok}/{cma_ok + d['cma_alloc_fail'].sum()}, -EBUSY positions per allocation "
+              f"{d['cma_alloc_busy_retry'].sum() / max(1, cma_ok + d['cma_alloc_fail'].sum()):.1f}, "
+              f"pages migrated for them (median) {d['cma_migrated'].median():.0f}")
     v45 = f.filter(pl.col("variant") == "v4.5").sort("thp_success", descending=True)
     print(f"  seed 1 is v4.5's {v45['seed'].to_list().index(1) + 1} of {args.seeds} by THP share; CMA successes: "
           f"{f.filter(pl.col('cma_alloc_success') > 0).select('variant', 'seed', 'cma_alloc_success').to_dicts()}")
@@ -54,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\nseed 1 (notebook 02's run):")
     keep = ["misrouted_putback", "deflate_race", "lru_corruption", "kpf_balloon_misreport", "cma_skip_false_positive",
             "balloon_migrate", "thp_fault_alloc", "thp_fault_fallback", "compact_success", "mixed_movable_blocks",
-            "order3_success", "cma_alloc_success", "cma_alloc_fail"]
+            "order3_success", "cma_alloc_success", "cma_alloc_fail", "cma_alloc_busy_retry", "cma_migrated",
+            "cma_reclaimed"]
     for row in res.final().iter_rows(named=True):
         print(f"  {row['variant']:16s} " + ", ".join(f"{k} {row[k]}" for k in keep))
     mis = res.events.filter(pl.col("event") == "misrouted_putback").group_by("variant", "kind").len().sort("variant")

@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "verification"))
 
-from opgen import apply_sim_op, free_candidates, random_sim_ops, sim_cma_area
+from opgen import apply_sim_op, cma_area_of, free_candidates, held_range, random_sim_ops, sim_cma_area
 from seeds import announce
 
 import mmkit
@@ -333,7 +333,8 @@ def ops_of(case: Case) -> list[tuple[str, dict]]:
         spans = [(int(a), int(b)) for a, b in zip(m.zone_start, m.zone_end)]
     else:
         spans = [(s, s + n) for _, s, n in synthetic_layout(**_geometry(LAYOUTS[case.layout]))]
-    return list(random_sim_ops(case.seed, case.n_ops, spans, case.scale, case.proactive))
+    return list(random_sim_ops(case.seed, case.n_ops, spans, case.scale, case.proactive,
+                               cma_area_of(spans, case.cma_blocks)))
 
 
 def run(case: Case, ops: Iterable[tuple[str, dict]] | None = None, *, findings: bool = True,
@@ -368,8 +369,8 @@ def run(case: Case, ops: Iterable[tuple[str, dict]] | None = None, *, findings: 
     if check("after boot", -1):
         for i, (name, args) in enumerate(ops_of(case) if ops is None else ops):
             result = apply_sim_op(sim, name, args, _candidates(sim, held), held)
-            if name == "alloc_contig_range" and result["ok"]:
-                held.append((args["start"], args["end"]))
+            if held_range(name, args, result):
+                held.append(held_range(name, args, result))
             elif name == "free_contig_range" and result is not None:
                 held.remove(result)
             out.ops += 1

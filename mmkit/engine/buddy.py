@@ -58,6 +58,11 @@ PM_NOT_ISOLATE = int(PageblockMerge.NOT_ISOLATE)
 
 ZONE_HAS_ISOLATE = 4  # zone->nr_isolate_pageblock > 0 (a zone_flags bit)
 ZONE_BOOSTED_WATERMARK = 8  # enum zone_flags: a fallback boosted the watermarks
+# mmkit's: a contiguous range once isolated a pageblock across the zone's edge, whose free
+# pages move_freepages_block leaves on their lists (and, at the undo, on the isolated
+# ones): from then on the zone's free pages on MIGRATE_ISOLATE lists are walked, not
+# taken from nr_free_isolate (which counts by pageblock type)
+ZONE_ISOLATE_EDGE = 16
 WATERMARK_BOOST_FACTOR = 15000  # vm.watermark_boost_factor's default
 
 # fallbacks[][] of v4.5 __rmqueue_fallback; -1 ends a row.
@@ -111,18 +116,24 @@ def zone_free_pages(A, z):
     era ``set_migratetype_isolate`` takes the free pages it moves to the isolate lists
     out of NR_FREE_PAGES, and a page freed into an isolated pageblock is not counted
     (``__free_one_page`` / v6.10 ``account_freepages`` skip MIGRATE_ISOLATE); buddyinfo's
-    ``nr_free`` still counts them."""
+    ``nr_free`` still counts them. They are ``nr_free_isolate``: every free block of an
+    isolated pageblock is on an isolate list, as the window of a contiguous range lies
+    in whole MAX_ORDER blocks or (v5.19) its split pageblocks; after a window across the
+    zone's edge (``ZONE_ISOLATE_EDGE``) the lists are walked instead."""
     s = 0
     for o in range(MAX_ORDER):
         s += A.nr_free[z, o] << o
-    if A.zone_flags[z] & ZONE_HAS_ISOLATE:
-        s -= isolated_free_pages(A, z)
-    return s
+    if A.zone_flags[z] & ZONE_ISOLATE_EDGE:
+        if A.zone_flags[z] & ZONE_HAS_ISOLATE:
+            s -= isolated_free_pages(A, z)
+        return s
+    return s - A.nr_free_isolate[z]
 
 
 @kernel
 def isolated_free_pages(A, z):
-    """The free pages on zone ``z``'s MIGRATE_ISOLATE lists."""
+    """The free pages on zone ``z``'s MIGRATE_ISOLATE lists, counted (``nr_free_isolate``
+    keeps the sum; ``Sim.check`` compares them)."""
     n = 0
     for o in range(MAX_ORDER):
         head = free_head(A, z, o, ISOLATE)
@@ -140,17 +151,26 @@ def isolated_free_pages(A, z):
 # mmkit keeps what the count means: the free pages of the zone's MIGRATE_CMA pageblocks
 # (an ISOLATE pageblock's are not counted). Every change of nr_free goes through
 # account_free_block, and every change of a pageblock's type into or out of CMA through
-# retype_pageblock; Sim.check recounts it.
+# retype_pageblock; Sim.check recounts it. The free pages of MIGRATE_ISOLATE pageblocks,
+# which NR_FREE_PAGES leaves out, are kept the same way (``nr_free_isolate``): the
+# kernel never counts them in, and a watermark test during a contiguous range reads the
+# sum instead of walking the isolated free lists.
 @kernel(inline="always")
-def cma_pages_in(A, pfn, order):
-    """Pages of the block of ``order`` at ``pfn`` that lie in MIGRATE_CMA pageblocks (a
-    block spans at most two pageblocks: MAX_ORDER - 1 <= PAGEBLOCK_ORDER + 1)."""
+def mt_pages_in(A, pfn, order, mt):
+    """Pages of the block of ``order`` at ``pfn`` that lie in pageblocks of type ``mt``
+    (a block spans at most two pageblocks: MAX_ORDER - 1 <= PAGEBLOCK_ORDER + 1)."""
     n = 0
-    if get_pageblock_migratetype(A, pfn) == CMA:
+    if get_pageblock_migratetype(A, pfn) == mt:
         n = 1 << min(order, PAGEBLOCK_ORDER)
-    if order > PAGEBLOCK_ORDER and get_pageblock_migratetype(A, pfn + PAGEBLOCK_NR_PAGES) == CMA:
+    if order > PAGEBLOCK_ORDER and get_pageblock_migratetype(A, pfn + PAGEBLOCK_NR_PAGES) == mt:
         n += PAGEBLOCK_NR_PAGES
     return n
+
+
+@kernel(inline="always")
+def cma_pages_in(A, pfn, order):
+    """Pages of the block of ``order`` at ``pfn`` that lie in MIGRATE_CMA pageblocks."""
+    return mt_pages_in(A, pfn, order, CMA)
 
 
 assert MAX_ORDER - 1 <= PAGEBLOCK_ORDER + 1  # cma_pages_in looks at two pageblocks at most
@@ -159,9 +179,16 @@ assert MAX_ORDER - 1 <= PAGEBLOCK_ORDER + 1  # cma_pages_in looks at two pageblo
 @kernel(inline="always")
 def account_free_block(A, z, pfn, order, delta):
     """A free block of ``order`` at ``pfn`` joins (``delta`` 1) or leaves (-1) a free
-    list of zone ``z``: ``nr_free`` and NR_FREE_CMA_PAGES follow."""
+    list of zone ``z``: ``nr_free``, NR_FREE_CMA_PAGES and ``nr_free_isolate`` follow."""
     A.nr_free[z, order] += delta
-    A.nr_free_cma[z] += delta * cma_pages_in(A, pfn, order)
+    mt = get_pageblock_migratetype(A, pfn)
+    if order > PAGEBLOCK_ORDER:
+        A.nr_free_cma[z] += delta * mt_pages_in(A, pfn, order, CMA)
+        A.nr_free_isolate[z] += delta * mt_pages_in(A, pfn, order, ISOLATE)
+    elif mt == CMA:
+        A.nr_free_cma[z] += delta << order
+    elif mt == ISOLATE:
+        A.nr_free_isolate[z] += delta << order
 
 
 @kernel
@@ -187,28 +214,38 @@ def pageblock_free_pages(A, vc, z, pfn):
 @kernel
 def retype_pageblock(A, vc, z, pfn, mt):
     """``set_pageblock_migratetype`` where the pageblock may enter or leave MIGRATE_CMA
-    with free pages in it: NR_FREE_CMA_PAGES follows them."""
-    was_cma = get_pageblock_migratetype(A, pfn) == CMA
-    if was_cma != (mt == CMA):
+    with free pages in it: NR_FREE_CMA_PAGES and ``nr_free_isolate`` follow them."""
+    old = get_pageblock_migratetype(A, pfn)
+    if old != mt and (old == CMA or mt == CMA or old == ISOLATE or mt == ISOLATE):
         n = pageblock_free_pages(A, vc, z, pfn)
-        A.nr_free_cma[z] += -n if was_cma else n
+        if old == CMA:
+            A.nr_free_cma[z] -= n
+        elif old == ISOLATE:
+            A.nr_free_isolate[z] -= n
+        if mt == CMA:
+            A.nr_free_cma[z] += n
+        elif mt == ISOLATE:
+            A.nr_free_isolate[z] += n
     set_pageblock_migratetype(A, pfn, mt)
 
 
 @kernel
 def recount_nr_free_cma(A, vc):
-    """NR_FREE_CMA_PAGES of every zone, counted from its free lists (a Sim starting on
-    a Memory)."""
+    """NR_FREE_CMA_PAGES and ``nr_free_isolate`` of every zone, counted from its free
+    lists (a Sim starting on a Memory)."""
     for z in range(A.zone_start.shape[0]):
         n = 0
+        iso = 0
         for o in range(MAX_ORDER):
             for mt in range(MIGRATE_TYPES):
                 head = free_head(A, z, o, mt)
                 node = A.lru_next[head]
                 while node != head and node >= 0:
                     n += cma_pages_in(A, node, o)
+                    iso += mt_pages_in(A, node, o, ISOLATE)
                     node = A.lru_next[node]
         A.nr_free_cma[z] = n
+        A.nr_free_isolate[z] = iso
 
 
 # ------------------------------------------------------------------ freeing

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from mmkit.engine.buddy import ZONE_ISOLATE_EDGE
 from mmkit.engine.lists import free_head, pcp_head
 from mmkit.engine.pageflags import PageBuddy
 from mmkit.engine.pcp import PCP_COUNT, pcp_page_order, pindex_to_order
@@ -30,6 +31,7 @@ K_UNINIT = int(PageKind.UNINIT)
 K_PCP = int(PageKind.PCP)
 FB_CLAIM = int(FallbackRule.CLAIM_OR_STEAL_ONE)
 K_MIGRATE_CMA = int(MigrateType.CMA)
+K_MIGRATE_ISOLATE = int(MigrateType.ISOLATE)
 
 # rule code -> text (the kernels return codes; Python raises InvariantError with the text)
 RULES = {
@@ -56,6 +58,9 @@ RULES = {
     21: "PCP frame outside every per-CPU list's block",
     22: "free block on the list of another migratetype than its pageblock's (v6.10 free lists)",
     23: "NR_FREE_CMA_PAGES disagrees with the free pages of the zone's CMA pageblocks",
+    24: "nr_free_isolate disagrees with the free pages of the zone's MIGRATE_ISOLATE pageblocks",
+    25: "free pages of MIGRATE_ISOLATE pageblocks off the isolate lists, or the reverse, where "
+        "NR_FREE_PAGES reads nr_free_isolate for the pages on those lists",
 }
 
 
@@ -74,6 +79,8 @@ def _check(A, vc):
             return 14, p, A.kind[p]
     for z in range(nz):
         free_cma = 0
+        free_iso = 0  # in MIGRATE_ISOLATE pageblocks
+        listed_iso = 0  # on the MIGRATE_ISOLATE lists
         for order in range(MAX_ORDER):
             count = 0
             for mt in range(MIGRATE_TYPES):
@@ -110,6 +117,10 @@ def _check(A, vc):
                             return 10, p, A.kind[p]
                         if (A.pb_flags[p >> PAGEBLOCK_ORDER] & PB_MIGRATETYPE_MASK) == K_MIGRATE_CMA:
                             free_cma += 1
+                        elif (A.pb_flags[p >> PAGEBLOCK_ORDER] & PB_MIGRATETYPE_MASK) == K_MIGRATE_ISOLATE:
+                            free_iso += 1
+                    if mt == K_MIGRATE_ISOLATE:
+                        listed_iso += 1 << order
                     count += 1
                     prev = node
                     node = A.lru_next[node]
@@ -119,6 +130,10 @@ def _check(A, vc):
                 return 9, A.zone_start[z], z * 1000 + order
         if free_cma != A.nr_free_cma[z]:
             return 23, A.zone_start[z], A.nr_free_cma[z] - free_cma
+        if free_iso != A.nr_free_isolate[z]:
+            return 24, A.zone_start[z], A.nr_free_isolate[z] - free_iso
+        if not A.zone_flags[z] & ZONE_ISOLATE_EDGE and listed_iso != free_iso:
+            return 25, A.zone_start[z], listed_iso - free_iso
     for z in range(nz):
         for cpu in range(A.pcp.shape[1]):
             count = 0

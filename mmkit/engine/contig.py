@@ -1,7 +1,8 @@
 """``alloc_contig_range`` (v4.5 ``mm/page_alloc.c``): isolate the pageblocks of the range,
 isolate its movable pages, drop the clean file ones (``reclaim_clean_pages_from_list``,
 by the variant's rule, SEMANTICS.md §4.4), migrate the rest out of the range, and take
-the range once every page in it is free."""
+the range once every page in it is free; and ``cma_alloc`` (``mm/cma.c``), which walks
+a CMA area's positions first fit, trying the next after each -EBUSY."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from mmkit.engine.buddy import (
     FB_CLAIM,
     ISOLATE,
     PM_ANY,
+    ZONE_ISOLATE_EDGE,
     account_free_block,
     get_pageblock_migratetype,
     move_freepages_block,
@@ -39,6 +41,8 @@ from mmkit.engine.state import (
     EV_CMA_SKIP_FALSE_POSITIVE,
     EV_NONLRU_TO_RECLAIM,
     HEAD_CONTIG,
+    ST_OOPSED,
+    VM_CMA_ALLOC_BUSY_RETRY,
     VM_CMA_ALLOC_FAIL,
     VM_CMA_ALLOC_SUCCESS,
     VM_CMA_MIGRATED,
@@ -48,7 +52,13 @@ from mmkit.engine.state import (
 from mmkit.model.flags import PG_dirty, PG_swapbacked, PG_unevictable
 from mmkit.model.kinds import MAX_ORDER, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, PageKind
 from mmkit.semantics.rules import CmaCleanRule
-from mmkit.semantics.variant import F_CMA_CLEAN_RULE, F_FALLBACK_RULE, F_PAGEBLOCK_MERGE
+from mmkit.semantics.variant import (
+    F_CMA_CLEAN_RULE,
+    F_CONTIG_ENOMEM_BAIL,
+    F_CONTIG_PAGEBLOCK_ISOLATION,
+    F_FALLBACK_RULE,
+    F_PAGEBLOCK_MERGE,
+)
 
 K_FILE = int(PageKind.FILE)
 K_ANON = int(PageKind.ANON)
@@ -65,7 +75,11 @@ CR_RECLAIMED = 1
 CR_MIGRATED = 2
 CR_FAILED = 3
 CR_SKIPPED_CLEAN = 4
-NR_CR = 5
+CR_RET = 5  # alloc_contig_range's return: 0, -EBUSY or -ENOMEM
+NR_CR = 6
+
+EBUSY = 16
+ENOMEM = 12
 
 MAX_ORDER_NR_PAGES = 1 << (MAX_ORDER - 1)
 
@@ -137,8 +151,10 @@ def start_isolate_page_range(A, vc, start, end, saved):
     while b < end:
         saved[i] = get_pageblock_migratetype(A, b)
         retype_pageblock(A, vc, z, b, ISOLATE)
-        if vc[F_FALLBACK_RULE] == FB_CLAIM:
-            split_large_buddy(A, vc, z, b)  # v6.10 move_freepages_block_isolate
+        if vc[F_FALLBACK_RULE] == FB_CLAIM or vc[F_CONTIG_PAGEBLOCK_ISOLATION] != 0:
+            # v6.10 move_freepages_block_isolate; v5.19 isolate_single_pageblock splits a
+            # free block across the window's edge
+            split_large_buddy(A, vc, z, b)
         move_freepages_block(A, vc, z, b, ISOLATE)
         b = (b & ~(PAGEBLOCK_NR_PAGES - 1)) + PAGEBLOCK_NR_PAGES
         i += 1
@@ -210,25 +226,37 @@ def pageblocks_in_zone(A, z, start, end):
     return True
 
 
+@kernel
+def contig_failed(res, ret):
+    res[CR_OK] = 0
+    res[CR_RET] = ret
+    return ret
+
+
 @njit(cache=True)
 def alloc_contig_range(A, vc, S, start, end, res):
-    """Allocate [start, end) (pageblock aligned). ``res`` gets the outcome and its cost
-    (CR_* slots). On success every frame of the range is a KERNEL page, refcount 1."""
+    """Allocate [start, end) (pageblock aligned). ``res`` gets the outcome and adds up
+    its cost (CR_* slots). On success every frame of the range is a KERNEL page,
+    refcount 1. Returns 0, -EBUSY (a page that would not move, or an isolation refused)
+    or -ENOMEM (``migrate_pages`` found no target: ``__alloc_contig_migrate_range``'s
+    return, which ends ``cma_alloc``'s walk)."""
     z = page_zone(A, start)
-    if has_unmovable_pages(A, vc, start, end):
-        S.vm[VM_CMA_ALLOC_FAIL] += 1
-        res[CR_OK] = 0
-        return False
+    if has_unmovable_pages(A, vc, start, end):  # set_migratetype_isolate
+        return contig_failed(res, -EBUSY)
     # start_isolate_page_range(pfn_max_align_down(start), pfn_max_align_up(end)): whole
-    # MAX_ORDER blocks (inside the zone), so that no free block straddles the isolation
-    iso_start = max(start & ~(MAX_ORDER_NR_PAGES - 1), A.zone_start[z])
-    iso_end = min((end + MAX_ORDER_NR_PAGES - 1) & ~(MAX_ORDER_NR_PAGES - 1), A.zone_end[z])
-    if vc[F_FALLBACK_RULE] == FB_CLAIM and not pageblocks_in_zone(A, z, iso_start, iso_end):
-        # v6.10 set_migratetype_isolate: move_freepages_block_isolate refuses a pageblock
-        # that straddles the zone's edge, and the isolation fails (-EBUSY)
-        S.vm[VM_CMA_ALLOC_FAIL] += 1
-        res[CR_OK] = 0
-        return False
+    # MAX_ORDER blocks (inside the zone), so that no free block straddles the isolation;
+    # from v5.19 the range's own pageblocks
+    align = PAGEBLOCK_NR_PAGES if vc[F_CONTIG_PAGEBLOCK_ISOLATION] != 0 else MAX_ORDER_NR_PAGES
+    iso_start = max(start & ~(align - 1), A.zone_start[z])
+    iso_end = min((end + align - 1) & ~(align - 1), A.zone_end[z])
+    if not pageblocks_in_zone(A, z, iso_start, iso_end):
+        if vc[F_FALLBACK_RULE] == FB_CLAIM:
+            # v6.10 set_migratetype_isolate: move_freepages_block_isolate refuses a
+            # pageblock that straddles the zone's edge, and the isolation fails (-EBUSY)
+            return contig_failed(res, -EBUSY)
+        # v4.5's move_freepages_block leaves such a pageblock's free pages where they
+        # are: NR_FREE_PAGES walks the isolate lists from now on (zone_free_pages)
+        A.zone_flags[z] |= ZONE_ISOLATE_EDGE
     nb = ((iso_end - 1) >> PAGEBLOCK_ORDER) - (iso_start >> PAGEBLOCK_ORDER) + 1
     saved = np.zeros(nb, dtype=np.int64)
     start_isolate_page_range(A, vc, iso_start, iso_end, saved)
@@ -241,6 +269,7 @@ def alloc_contig_range(A, vc, S, start, end, res):
     pfn = start
     tries = 0
     busy = False
+    nomem = False  # the last migrate_pages ran out of targets
     while pfn < end or not list_empty(A, head):
         if list_empty(A, head):
             cc[CC_NR_MIGRATE] = 0
@@ -251,11 +280,14 @@ def alloc_contig_range(A, vc, S, start, end, res):
             tries = 0
         else:
             tries += 1
-            if tries == 5:
+            if tries == 5:  # ret = ret < 0 ? ret : -EBUSY
                 busy = True
                 break
         reclaim_clean_pages_from_list(A, vc, S, HEAD_CONTIG, res)
-        migrate_pages(A, vc, S, cc, HEAD_CONTIG, True)
+        nomem = migrate_pages(A, vc, S, cc, HEAD_CONTIG, True)
+        if nomem and vc[F_CONTIG_ENOMEM_BAIL] != 0:
+            busy = True
+            break
     node = A.lru_next[head]
     while node != head:
         res[CR_FAILED] += 1
@@ -277,9 +309,7 @@ def alloc_contig_range(A, vc, S, start, end, res):
             outer_start = start
     if busy or not test_pages_isolated(A, vc, outer_start, end):
         undo_isolate_page_range(A, vc, iso_start, iso_end, saved)
-        S.vm[VM_CMA_ALLOC_FAIL] += 1
-        res[CR_OK] = 0
-        return False
+        return contig_failed(res, -ENOMEM if busy and nomem else -EBUSY)
     # isolate_freepages_range: take the free blocks out of the buddy; the last may end
     # past ``end`` (outer_end)
     pfn = outer_start
@@ -298,9 +328,37 @@ def alloc_contig_range(A, vc, S, start, end, res):
     free_contig_range(A, vc, outer_start, start)
     free_contig_range(A, vc, end, outer_end)
     undo_isolate_page_range(A, vc, iso_start, iso_end, saved)
-    S.vm[VM_CMA_ALLOC_SUCCESS] += 1
     res[CR_OK] = 1
-    return True
+    res[CR_RET] = 0
+    return 0
+
+
+@njit(cache=True)
+def cma_alloc(A, vc, S, base, area_blocks, nblocks, res):
+    """``cma_alloc`` of ``nblocks`` pageblocks on the CMA area of ``area_blocks``
+    pageblocks at ``base``, none of it given out: ``alloc_contig_range`` at the area's
+    first position, then, after each -EBUSY, at the next (``start = bitmap_no + mask +
+    1``), until one succeeds, one fails otherwise (-ENOMEM) or none is left. mmkit's
+    ranges start on pageblocks, so the walk steps a pageblock: the alignment of a
+    caller that asks for at least that (a caller asking for less, as
+    ``dma_alloc_from_contiguous`` with ``CONFIG_CMA_ALIGNMENT``'s default 1 MiB does,
+    would also be tried between them). ``res`` adds up the cost of every try. Counts
+    ``cma_alloc_success`` or ``cma_alloc_fail`` once, and ``cma_alloc_busy_retry`` per
+    -EBUSY. Returns the range's first pfn, or -1."""
+    res[CR_OK] = 0
+    pos = 0
+    while pos + nblocks <= area_blocks:
+        start = base + pos * PAGEBLOCK_NR_PAGES
+        ret = alloc_contig_range(A, vc, S, start, start + nblocks * PAGEBLOCK_NR_PAGES, res)
+        if ret == 0:
+            S.vm[VM_CMA_ALLOC_SUCCESS] += 1
+            return start
+        if ret != -EBUSY or S.st[ST_OOPSED] != 0:
+            break
+        S.vm[VM_CMA_ALLOC_BUSY_RETRY] += 1
+        pos += 1
+    S.vm[VM_CMA_ALLOC_FAIL] += 1
+    return -1
 
 
 @kernel

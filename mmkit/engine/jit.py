@@ -6,10 +6,10 @@ each other. With NRT on, every call that is not inlined increments and decrement
 reference count of each array in them, with atomic instructions. The arrays outlive
 every kernel call (the Python caller holds them), so a kernel borrows them and needs no
 counts. A kernel may not allocate an array (NRT owns allocations): the few functions that
-do (``run_ticks``, ``sample``, ``alloc_contig_range``, ``_check``) keep plain
-``@njit(cache=True)``, stay thin and call kernels for their loops (code inlined into them
-counts references on every array it touches: ``tick_ops`` and ``_sample_pageblocks``
-exist for that).
+do (``run_ticks``, ``sample``, ``alloc_contig_range`` and its caller ``cma_alloc``,
+``_check``) keep plain ``@njit(cache=True)``, stay thin and call kernels for their loops
+(code inlined into them counts references on every array it touches: ``tick_ops`` and
+``_sample_pageblocks`` exist for that).
 
 A kernel takes ``A`` and ``S`` by reference (``mmkit.engine.byref``): a call passes one
 pointer for each, where by value it copied a hundred-odd machine words per namedtuple.

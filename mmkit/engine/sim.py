@@ -48,6 +48,12 @@ def _count(name: str, n, hi: int = 1 << 40) -> int:
     return check_int(name, n, 0, hi)
 
 
+def _contig_result(res: np.ndarray) -> dict[str, int]:
+    return {"ok": int(res[_contig.CR_OK]), "reclaimed": int(res[_contig.CR_RECLAIMED]),
+            "migrated": int(res[_contig.CR_MIGRATED]), "failed": int(res[_contig.CR_FAILED]),
+            "skipped_clean": int(res[_contig.CR_SKIPPED_CLEAN]), "ret": int(res[_contig.CR_RET])}
+
+
 class Sim:
     """A Memory under one variant, with owners, counters and the event log."""
 
@@ -213,9 +219,24 @@ class Sim:
             raise ParameterError(f"range: [{start:#x}, {end:#x}) must be non-empty and inside one zone")
         res = np.zeros(_contig.NR_CR, dtype=np.int64)
         _contig.alloc_contig_range(self.A, self.vc, self.S, int(start), int(end), res)
-        return {"ok": int(res[_contig.CR_OK]), "reclaimed": int(res[_contig.CR_RECLAIMED]),
-                "migrated": int(res[_contig.CR_MIGRATED]), "failed": int(res[_contig.CR_FAILED]),
-                "skipped_clean": int(res[_contig.CR_SKIPPED_CLEAN])}
+        return _contig_result(res)
+
+    def cma_alloc(self, base: int, area_blocks: int, nblocks: int) -> tuple[int, dict[str, int]]:
+        """``cma_alloc`` of ``nblocks`` pageblocks on the CMA area of ``area_blocks``
+        pageblocks at ``base`` (none of it given out): ``alloc_contig_range`` at each
+        position in turn, a pageblock apart, until one is allocated, one fails with
+        -ENOMEM or none is left. Returns the range's first pfn (-1: none) and the cost
+        of every try added up (``ret`` is the last try's: 0, -EBUSY or -ENOMEM)."""
+        if not isinstance(base, (int, np.integer)) or base % PAGEBLOCK_NR_PAGES:
+            raise ParameterError(f"base: {base!r} must be a pfn aligned to a pageblock ({PAGEBLOCK_NR_PAGES} pages)")
+        area_blocks, nblocks = _count("area_blocks", area_blocks), _count("nblocks", nblocks)
+        z = self.mem.zone_of(int(base))
+        if not 0 < nblocks <= area_blocks or z < 0 or base + area_blocks * PAGEBLOCK_NR_PAGES > self.mem.zone_end[z]:
+            raise ParameterError(f"area: {area_blocks} pageblocks at {base:#x} must lie inside one zone and hold "
+                                 f"the {nblocks} asked for (at least one)")
+        res = np.zeros(_contig.NR_CR, dtype=np.int64)
+        start = _contig.cma_alloc(self.A, self.vc, self.S, int(base), area_blocks, nblocks, res)
+        return int(start), _contig_result(res)
 
     def free_contig_range(self, start: int, end: int) -> None:
         if (self.mem.kind[start:end] != PageKind.KERNEL).any():

@@ -80,12 +80,15 @@ VMSTAT_NAMES = (
     "zspage_alloc",
     "zspage_free",
     "oom",
+    "cma_alloc_busy_retry",
 )
 # the counters that are not /proc/vmstat items of the same name (mm/vmstat.c
 # vmstat_text[]): mmkit's own (the kernel counts pgscan and pgsteal per reclaimer and
-# type, and an OOM kill as oom_kill); every other counter is the kernel's item
+# type, and an OOM kill as oom_kill; cma_alloc_busy_retry is the trace event of that
+# name, one per -EBUSY in cma_alloc's walk); every other counter is the kernel's item
 VMSTAT_MMKIT_OWN = frozenset({"pgscan", "pgsteal", "order2_alloc", "order2_fail", "order3_alloc", "order3_fail",
-                              "alloc_fail", "cma_reclaimed", "cma_migrated", "zspage_alloc", "zspage_free", "oom"})
+                              "alloc_fail", "cma_reclaimed", "cma_migrated", "zspage_alloc", "zspage_free", "oom",
+                              "cma_alloc_busy_retry"})
 NR_VMSTAT = len(VMSTAT_NAMES)
 VM_COMPACT_STALL = 0
 VM_COMPACT_FAIL = 1
@@ -117,6 +120,7 @@ VM_CMA_MIGRATED = 26
 VM_ZSPAGE_ALLOC = 27
 VM_ZSPAGE_FREE = 28
 VM_OOM = 29
+VM_CMA_ALLOC_BUSY_RETRY = 30
 check_codes(globals(), "VM_", VMSTAT_NAMES, __name__, "VMSTAT_NAMES")
 check_codes(globals(), "EV_", EVENT_NAMES, __name__, "mmkit.model.events' rows")
 

@@ -23,7 +23,7 @@ from mmkit.engine.buddy import (
 )
 from mmkit.engine.compaction import kcompactd_wake
 from mmkit.engine.pcp import pcp_tick
-from mmkit.engine.contig import alloc_contig_range, free_contig_range, NR_CR
+from mmkit.engine.contig import cma_alloc, free_contig_range, NR_CR
 from mmkit.engine.owners import balloon_deflate, balloon_inflate, zs_free
 from mmkit.engine.page_alloc import GFP_DEFAULT, GFP_NOWAIT, GFP_TRANSHUGE
 from mmkit.engine.populate import (
@@ -548,13 +548,10 @@ def run_ticks(A, vc, S, P, t0, t1, last, samples, sample_free, sample_vm, sample
                 free_contig_range(A, vc, cma_held, cma_held + nblocks * PAGEBLOCK_NR_PAGES)
                 cma_held = -1
             else:
-                slots = max(P[P_CMA_AREA_BLOCKS] - nblocks + 1, 1)
-                start = cma_start + rand_below(S, slots) * PAGEBLOCK_NR_PAGES
-                end = start + nblocks * PAGEBLOCK_NR_PAGES
-                if end <= A.zone_end[zone_hi]:
-                    res[:] = 0
-                    if alloc_contig_range(A, vc, S, start, end, res):
-                        cma_held = start
+                # the area setup_cma_area made: up to the zone's last whole pageblock
+                area_blocks = ((A.zone_end[zone_hi] & ~(PAGEBLOCK_NR_PAGES - 1)) - cma_start) // PAGEBLOCK_NR_PAGES
+                res[:] = 0
+                cma_held = cma_alloc(A, vc, S, cma_start, area_blocks, nblocks, res)
         tick_ops(A, vc, S, P, zone_hi, managed, target)
         # samples
         if (t % every == every - 1 or t == last - 1) and ns < samples.shape[0]:

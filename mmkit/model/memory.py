@@ -95,6 +95,7 @@ PageArrays = namedtuple(
         "this_cpu",
         "watermark_boost",
         "nr_free_cma",
+        "nr_free_isolate",
     ],
 )
 
@@ -143,6 +144,9 @@ class Memory:
     # MIGRATE_CMA pageblocks (in ``nr_free`` too), kept by the engine's free-list
     # operations; a Sim recounts it when it starts on a Memory
     nr_free_cma: np.ndarray | None = None
+    # int64 [Z]: the free pages of the zone's MIGRATE_ISOLATE pageblocks (in ``nr_free``,
+    # not in NR_FREE_PAGES), kept as ``nr_free_cma`` is; a Sim recounts it
+    nr_free_isolate: np.ndarray | None = None
     variant: Any = None  # the Variant whose encodings the arrays use (set by the engine)
     meta: dict = field(default_factory=dict)
 
@@ -162,6 +166,8 @@ class Memory:
             self.watermark_boost = np.zeros(nz, dtype=np.int64)
         if self.nr_free_cma is None:
             self.nr_free_cma = np.zeros(nz, dtype=np.int64)
+        if self.nr_free_isolate is None:
+            self.nr_free_isolate = np.zeros(nz, dtype=np.int64)
         heads = self.lru_next.shape[0] - self.flags.shape[0]
         if heads != nr_heads(nz, self.cpus):
             raise ParameterError(
@@ -212,7 +218,7 @@ class Memory:
             self.flags, self.mapcount, self.refcount, self.kind, self.mapping, self.private,
             self.lru_next, self.lru_prev, self.pb_flags, self.zone_start, self.zone_end,
             self.nr_free, self.wmark, self.lru_size, self.pb_nr_kind, self.pcp, self.zone_flags,
-            self.this_cpu, self.watermark_boost, self.nr_free_cma,
+            self.this_cpu, self.watermark_boost, self.nr_free_cma, self.nr_free_isolate,
         )
 
     def copy(self) -> "Memory":

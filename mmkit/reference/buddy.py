@@ -672,7 +672,10 @@ def engine_state(mem) -> dict:
                     node = int(mem.lru_next[node])
                 pcp_lists[(z, cpu, i)] = seq
     out["pcp_lists"] = pcp_lists
-    out["zone_flags"] = mem.zone_flags.copy()
+    # ZONE_ISOLATE_EDGE: the engine's choice of how to count NR_FREE_PAGES, not a zone flag
+    from mmkit.engine.buddy import ZONE_ISOLATE_EDGE
+
+    out["zone_flags"] = mem.zone_flags & ~ZONE_ISOLATE_EDGE
     out["watermark_boost"] = mem.watermark_boost.copy()
     out["nr_free_cma"] = mem.nr_free_cma.copy()
     out["this_cpu"] = int(mem.this_cpu[0])

@@ -3,11 +3,15 @@ migrate the range's movable pages out (clean file pages are dropped instead wher
 variant's rule allows, SEMANTICS.md §4.4), and take the range once every page is free.
 
 Pageblocks are isolated in whole MAX_ORDER blocks (``pfn_max_align_down`` /
-``pfn_max_align_up``, kept inside the zone), so no free block straddles the isolation;
-the free blocks taken may begin before ``start`` or end after ``end``, and those pages
-are given back (``outer_start``, ``outer_end``). Before any of it, the range is refused if
+``pfn_max_align_up``, kept inside the zone), so no free block straddles the isolation
+(from v5.19, ``contig_pageblock_isolation``: the range's own pageblocks, a free block
+across the window's edge split); the free blocks taken may begin before ``start`` or end
+after ``end``, and those pages are given back (``outer_start``, ``outer_end``). Before any of it, the range is refused if
 it holds a page that is neither free, on the LRU, non-LRU movable nor unreferenced
 (mmkit's ``has_unmovable_pages``, checked over [start, end) only).
+
+``cma_alloc`` (``mm/cma.c``) walks the area's positions first fit and tries the next
+after each -EBUSY; -ENOMEM (no migration target) ends the walk.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ from mmkit.reference.predicates import (
 from mmkit.semantics import CmaCleanRule, FallbackRule, PageblockMerge
 
 MAX_ORDER_NR_PAGES = 1 << (MAX_ORDER - 1)
+EBUSY = 16
+ENOMEM = 12
 WMARK_MIN = 0
 WMARK_HIGH = 2
 
@@ -131,8 +137,8 @@ def start_isolate_page_range(s, z: int, start: int, end: int) -> list[int]:
     for b in pageblocks(start, end):
         saved.append(s.mem.pageblock_mt[b >> PAGEBLOCK_ORDER])
         s.mem.pageblock_mt[b >> PAGEBLOCK_ORDER] = ISOLATE
-        if s.v.fallback_rule == FallbackRule.CLAIM_OR_STEAL_ONE:
-            s.mem.split_large_buddy(z, b)  # v6.10 move_freepages_block_isolate
+        if s.v.fallback_rule == FallbackRule.CLAIM_OR_STEAL_ONE or s.v.contig_pageblock_isolation:
+            s.mem.split_large_buddy(z, b)  # v6.10 move_freepages_block_isolate; v5.19 the window's edges
         s.mem.move_freepages_block(z, b, ISOLATE)
     return saved
 
@@ -191,23 +197,30 @@ def free_contig_range(s, start: int, end: int) -> None:
         s.mem.free_pages(pfn, 0)
 
 
-def alloc_contig_range(s, start: int, end: int) -> dict:
-    """Allocate [start, end); on success every page of it is a KERNEL page, count 1."""
-    res = dict.fromkeys(("ok", "reclaimed", "migrated", "failed", "skipped_clean"), 0)
+def new_result() -> dict:
+    return dict.fromkeys(("ok", "reclaimed", "migrated", "failed", "skipped_clean", "ret"), 0)
+
+
+def alloc_contig_range(s, start: int, end: int, res: dict | None = None) -> dict:
+    """Allocate [start, end); on success every page of it is a KERNEL page, count 1.
+    ``res`` (a fresh one if None) adds up the cost; its ``ret`` is 0, -EBUSY or -ENOMEM."""
+    res = new_result() if res is None else res
+    res["ok"] = 0
     mem = s.mem
     z = mem.zone_of(start)
     zone = mem.zones[z]
     if has_unmovable_pages(s, start, end):
-        s.vm["cma_alloc_fail"] += 1
+        res["ret"] = -EBUSY
         return res
-    iso_start = max(start & ~(MAX_ORDER_NR_PAGES - 1), zone.start)
-    iso_end = min(-(-end // MAX_ORDER_NR_PAGES) * MAX_ORDER_NR_PAGES, zone.end)
+    align = PAGEBLOCK_NR_PAGES if s.v.contig_pageblock_isolation else MAX_ORDER_NR_PAGES  # v5.19: pageblocks
+    iso_start = max(start & ~(align - 1), zone.start)
+    iso_end = min(-(-end // align) * align, zone.end)
     first = iso_start & ~(PAGEBLOCK_NR_PAGES - 1)
     if s.v.fallback_rule == FallbackRule.CLAIM_OR_STEAL_ONE and any(
             not (zone.start <= b and b + PAGEBLOCK_NR_PAGES <= zone.end)
             for b in range(first, iso_end, PAGEBLOCK_NR_PAGES)):
         # v6.10 set_migratetype_isolate: a pageblock across the zone's edge is refused (-EBUSY)
-        s.vm["cma_alloc_fail"] += 1
+        res["ret"] = -EBUSY
         return res
     saved = start_isolate_page_range(s, z, iso_start, iso_end)
     # drain_all_pages(cc.zone): the range's pages on per-CPU lists go to the buddy (to the
@@ -215,7 +228,7 @@ def alloc_contig_range(s, start: int, end: int) -> dict:
     drain_all_pages(mem, z)
     cc = CompactControl(zone=z, order=-1, sync=True, ignore_skip_hint=True)
     head = s.contig_head
-    pfn, tries, busy = start, 0, False
+    pfn, tries, busy, nomem = start, 0, False, False
     while pfn < end or not list_empty(head):
         if list_empty(head):
             cc.nr_migratepages = 0
@@ -232,12 +245,15 @@ def alloc_contig_range(s, start: int, end: int) -> dict:
         reclaim_clean_pages_from_list(s, head, res)
         if s.v.alloc_contig_thp:
             # v5.7+: THPs in the range are isolated; each folio gets a target of its order
-            migrate_folios(s, cc, head, lambda page, order: alloc_migrate_target(s, page, order),
-                           lambda page, order: free_target(s, page, order))
+            nomem = migrate_folios(s, cc, head, lambda page, order: alloc_migrate_target(s, page, order),
+                                   lambda page, order: free_target(s, page, order))
         else:
-            ok, _, _ = migrate_pages(s, head, lambda page: alloc_migrate_target(s, page),
-                                     lambda page: free_target(s, page))
+            ok, _, nomem = migrate_pages(s, head, lambda page: alloc_migrate_target(s, page),
+                                         lambda page: free_target(s, page))
             cc.nr_migrated += ok
+        if nomem and s.v.contig_enomem_bail:  # v5.13: -ENOMEM ends the loop at once
+            busy = True
+            break
     node = head.lru_next
     while node is not head:
         res["failed"] += 1
@@ -258,7 +274,7 @@ def alloc_contig_range(s, start: int, end: int) -> dict:
             outer_start = start
     if busy or not test_pages_isolated(s, outer_start, end):
         undo_isolate_page_range(s, z, iso_start, iso_end, saved)
-        s.vm["cma_alloc_fail"] += 1
+        res["ret"] = -ENOMEM if busy and nomem else -EBUSY
         return res
     pfn = outer_start
     while pfn < end:  # isolate_freepages_range
@@ -273,6 +289,28 @@ def alloc_contig_range(s, start: int, end: int) -> dict:
     free_contig_range(s, outer_start, start)
     free_contig_range(s, end, pfn)
     undo_isolate_page_range(s, z, iso_start, iso_end, saved)
-    s.vm["cma_alloc_success"] += 1
     res["ok"] = 1
+    res["ret"] = 0
     return res
+
+
+def cma_alloc(s, base: int, area_blocks: int, nblocks: int, res: dict | None = None) -> int:
+    """``cma_alloc`` of ``nblocks`` pageblocks on an area of ``area_blocks`` at ``base``,
+    none of it given out: first fit, the next position (a pageblock on) after each
+    -EBUSY, until a range is allocated, one fails otherwise, or none is left. Returns the
+    range's first pfn, or -1."""
+    res = new_result() if res is None else res
+    res["ok"] = 0
+    pos = 0
+    while pos + nblocks <= area_blocks:
+        start = base + pos * PAGEBLOCK_NR_PAGES
+        alloc_contig_range(s, start, start + nblocks * PAGEBLOCK_NR_PAGES, res)
+        if res["ret"] == 0:
+            s.vm["cma_alloc_success"] += 1
+            return start
+        if res["ret"] != -EBUSY or s.oopsed:
+            break
+        s.vm["cma_alloc_busy_retry"] += 1
+        pos += 1
+    s.vm["cma_alloc_fail"] += 1
+    return -1

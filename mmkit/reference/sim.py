@@ -173,6 +173,10 @@ class RefSim:
     def alloc_contig_range(self, start: int, end: int) -> dict[str, int]:
         return _contig.alloc_contig_range(self, int(start), int(end))
 
+    def cma_alloc(self, base: int, area_blocks: int, nblocks: int) -> tuple[int, dict[str, int]]:
+        res = _contig.new_result()
+        return _contig.cma_alloc(self, int(base), int(area_blocks), int(nblocks), res), res
+
     def free_contig_range(self, start: int, end: int) -> None:
         _contig.free_contig_range(self, int(start), int(end))
 

@@ -136,6 +136,8 @@ _V6_18 = _V4_8.replace(
     cma_balance=True,  # since v5.7 (16867664936e)
     longterm_pin_migrate=True,  # since v5.1 (9a4e9f3b2d73)
     alloc_contig_thp=True,  # since v5.7 (1da2f328fa64)
+    contig_enomem_bail=True,  # since v5.13 (Salvador, "bail out earlier on -ENOMEM")
+    contig_pageblock_isolation=True,  # since v5.19 (b2c9e2fbba32)
     sources=("K-mod", "K-pf25", "K-kpf", "U-2019", "O-2018"),
 )
 

@@ -243,6 +243,21 @@ class Variant:
     THP migration for CMA allocations" (v5.7). Migration then counts as v6.9's
     ``migrate_pages`` does (``compact_large_folios``). Before, a THP in the range was
     passed over and the range failed."""
+    contig_enomem_bail: bool = False
+    """``__alloc_contig_migrate_range`` stops at once when ``migrate_pages`` finds no
+    target (-ENOMEM), and the range fails with -ENOMEM: Oscar Salvador's "mm,page_alloc:
+    bail out earlier on -ENOMEM in alloc_contig_migrate_range" (April 2021, v5.13).
+    Before, the loop went on retrying the pages left on its list, up to five times
+    (``tries``), and returned -ENOMEM only when the last ``migrate_pages`` had. Either
+    way ``cma_alloc`` ends its walk over the area on -ENOMEM, where on -EBUSY it tries
+    the next position."""
+    contig_pageblock_isolation: bool = False
+    """``alloc_contig_range`` isolates the range's own pageblocks only, splitting a free
+    block that crosses the window's edge (``isolate_single_pageblock``): b2c9e2fbba32
+    "mm: make alloc_contig_range work at pageblock granularity" (v5.19). Before, it
+    isolated whole MAX_ORDER blocks around the range (``pfn_max_align_down`` /
+    ``pfn_max_align_up``), so that no free block could straddle the isolation, taking
+    the neighbouring pageblock of an unaligned range out of the allocator's reach too."""
     sources: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -273,6 +288,11 @@ class Variant:
                 f"movable_marker={self.movable_marker.name} needs a PG_isolated bit: generic movable "
                 "pages are marked isolated by isolate_movable_page (pg_isolated is NONE)"
             )
+        if self.contig_pageblock_isolation and self.pageblock_merge == PageblockMerge.ANY:
+            problems.append(
+                "contig_pageblock_isolation=True with pageblock_merge=ANY: the free block split at the window's "
+                "edge would merge again across it, an isolated pageblock with one that is not (v4.6's "
+                "d9dddbf55667 stopped such merges; the window came later, in v5.19)")
         if self.cma_clean_rule == CmaCleanRule.NOT_ISOLATED and self.pg_isolated == IsolatedBit.NONE:
             problems.append("cma_clean_rule=NOT_ISOLATED reads PageIsolated, which pg_isolated=NONE does not have")
         one_byte = self.page_types == PageTypes.ONE_BYTE
