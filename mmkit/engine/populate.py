@@ -181,11 +181,15 @@ def kernel_alloc(A, vc, S, zone_hi, order, kind, gfp=GFP_DEFAULT):
 @kernel
 def find_page(A, vc, S, z, kind, budget):
     """A random allocated head page of ``kind`` in zone ``z``, or -1: a bounded walk
-    from a random pfn. A compound page of order k is taken with probability 2**-k, so
-    every allocation is equally likely, whatever its size. Isolated pages are passed
-    over, and so are kernel pages in a MIGRATE_CMA pageblock: unmovable requests never
-    get CMA pages, so those are a range ``cma_alloc`` gave out, which its owner frees
-    whole (``cma_release``), not page by page."""
+    from a random pfn to the first allocation of the kind. A compound page of order k is
+    taken with probability 2**-k (else the walk goes on past it), so size does not make
+    an allocation likelier; where it lies does: one after a long run of other frames is
+    reached from more starting pfns than one inside a run (on review-04 at 512 MiB,
+    tick 100, the tenth of anonymous pages after the longest runs take 59 % of the
+    frees, of slab pages 84 %). Isolated pages are passed over, and so are kernel pages
+    in a MIGRATE_CMA pageblock: unmovable requests never get CMA pages, so those are a
+    range ``cma_alloc`` gave out, which its owner frees whole (``cma_release``), not
+    page by page."""
     start = A.zone_start[z]
     span = A.zone_end[z] - start
     if span <= 0:
