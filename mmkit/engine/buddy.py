@@ -173,7 +173,7 @@ def cma_pages_in(A, pfn, order):
     return mt_pages_in(A, pfn, order, CMA)
 
 
-assert MAX_ORDER - 1 <= PAGEBLOCK_ORDER + 1  # cma_pages_in looks at two pageblocks at most
+assert MAX_ORDER - 1 <= PAGEBLOCK_ORDER + 1  # mt_pages_in looks at two pageblocks at most
 
 
 @kernel(inline="always")

@@ -6,9 +6,10 @@ Pageblocks are isolated in whole MAX_ORDER blocks (``pfn_max_align_down`` /
 ``pfn_max_align_up``, kept inside the zone), so no free block straddles the isolation
 (from v5.19, ``contig_pageblock_isolation``: the range's own pageblocks, a free block
 across the window's edge split); the free blocks taken may begin before ``start`` or end
-after ``end``, and those pages are given back (``outer_start``, ``outer_end``). Before any of it, the range is refused if
-it holds a page that is neither free, on the LRU, non-LRU movable nor unreferenced
-(mmkit's ``has_unmovable_pages``, checked over [start, end) only).
+after ``end``, and those pages are given back (``outer_start``, ``outer_end``). Before
+any of it, the range is refused if it holds a page that is neither free, on the LRU,
+non-LRU movable nor unreferenced (mmkit's ``has_unmovable_pages``, checked over
+[start, end) only).
 
 ``cma_alloc`` (``mm/cma.c``) walks the area's positions first fit and tries the next
 after each -EBUSY; -ENOMEM (no migration target) ends the walk.
