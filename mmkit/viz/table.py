@@ -24,7 +24,7 @@ BETTER: dict[str, int] = {
     "free_o9": 1, "free_o10": 1, "free_blocks": 1, "thp_success": 1, "order2_success": 1,
     "order3_success": 1, "compact_success": 1, "cma_alloc_success": 1,
     "unusable_2": -1, "unusable_3": -1, "unusable_9": -1, "mixed_blocks": -1, "mixed_movable_blocks": -1,
-    "compact_stall": -1, "compact_fail": -1, "pgmigrate_fail": -1, "cma_alloc_fail": -1,
+    "compact_stall": -1, "compact_fail": -1, "pgmigrate_fail": -1, "cma_alloc_fail": -1, "cma_alloc_busy_retry": -1,
     "alloc_fail": -1, "oom": -1, "thp_fault_fallback": -1, "order2_fail": -1, "order3_fail": -1,
 }
 # what a row of the table counts: the sampled counts and the faults as the engine's
