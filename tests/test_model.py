@@ -81,10 +81,23 @@ def test_buddy_encoding_per_era():
     assert len(heads_old) == int(old.nr_free.sum())
 
 
-def test_copy_is_deep():
-    m = mmkit.Memory.synthetic(mib=64)
+@pytest.mark.parametrize("threads", [False, True])
+def test_copy_is_deep(monkeypatch, threads):
+    """One thread below PARALLEL_COPY_PAGES, two above (the threshold lowered here):
+    the same arrays, each a copy of its own."""
+    from mmkit.model import memory
+
+    if threads:
+        monkeypatch.setattr(memory, "PARALLEL_COPY_PAGES", 0)
+    m = mmkit.Memory.synthetic(mib=64, variant="v6.18", cpus=2)
+    m.flags[:] = np.arange(m.nr_pages, dtype=m.flags.dtype)  # something in every frame
     c = m.copy()
+    names = [n for n in m.__dataclass_fields__ if isinstance(getattr(m, n), np.ndarray)]
+    for n in names:
+        a, b = getattr(m, n), getattr(c, n)
+        assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b), n
+        assert not np.shares_memory(a, b), n
     c.kind[5] = PageKind.KERNEL
     assert m.kind[5] == PageKind.FREE
-    assert c.variant is m.variant
+    assert c.variant is m.variant and c.meta == m.meta and c.meta is not m.meta
     assert MAX_ORDER == 11
