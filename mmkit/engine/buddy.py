@@ -181,11 +181,12 @@ def account_free_block(A, z, pfn, order, delta):
     """A free block of ``order`` at ``pfn`` joins (``delta`` 1) or leaves (-1) a free
     list of zone ``z``: ``nr_free``, NR_FREE_CMA_PAGES and ``nr_free_isolate`` follow."""
     A.nr_free[z, order] += delta
-    mt = get_pageblock_migratetype(A, pfn)
-    if order > PAGEBLOCK_ORDER:
+    if order > PAGEBLOCK_ORDER:  # two pageblocks, each of its own type
         A.nr_free_cma[z] += delta * mt_pages_in(A, pfn, order, CMA)
         A.nr_free_isolate[z] += delta * mt_pages_in(A, pfn, order, ISOLATE)
-    elif mt == CMA:
+        return
+    mt = get_pageblock_migratetype(A, pfn)
+    if mt == CMA:
         A.nr_free_cma[z] += delta << order
     elif mt == ISOLATE:
         A.nr_free_isolate[z] += delta << order
@@ -230,7 +231,7 @@ def retype_pageblock(A, vc, z, pfn, mt):
 
 
 @kernel
-def recount_nr_free_cma(A, vc):
+def recount_free_counts(A, vc):
     """NR_FREE_CMA_PAGES and ``nr_free_isolate`` of every zone, counted from its free
     lists (a Sim starting on a Memory)."""
     for z in range(A.zone_start.shape[0]):

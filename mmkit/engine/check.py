@@ -115,9 +115,10 @@ def _check(A, vc):
                         covered[p] = 1
                         if A.kind[p] != K_FREE:
                             return 10, p, A.kind[p]
-                        if (A.pb_flags[p >> PAGEBLOCK_ORDER] & PB_MIGRATETYPE_MASK) == K_MIGRATE_CMA:
+                        pmt = A.pb_flags[p >> PAGEBLOCK_ORDER] & PB_MIGRATETYPE_MASK
+                        if pmt == K_MIGRATE_CMA:
                             free_cma += 1
-                        elif (A.pb_flags[p >> PAGEBLOCK_ORDER] & PB_MIGRATETYPE_MASK) == K_MIGRATE_ISOLATE:
+                        elif pmt == K_MIGRATE_ISOLATE:
                             free_iso += 1
                     if mt == K_MIGRATE_ISOLATE:
                         listed_iso += 1 << order

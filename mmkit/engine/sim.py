@@ -21,7 +21,7 @@ from mmkit.engine.lists import misc_head
 from mmkit.engine.pcp import setup_pcp
 from mmkit.errors import InvariantError, ParameterError
 from mmkit.inputs import check_flag, check_int, check_number, check_seed
-from mmkit.engine.buddy import recount_nr_free_cma
+from mmkit.engine.buddy import recount_free_counts
 from mmkit.engine.pageflags import recount_pb_nr_kind
 from mmkit.model.kinds import MAX_ORDER, NR_KINDS, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, MigrateType, PageKind
 from mmkit.model.memory import Memory
@@ -81,7 +81,7 @@ class Sim:
             bad = int(np.flatnonzero(mem.kind >= NR_KINDS)[0])
             raise InvariantError(f"frame {bad:#x} has kind {int(mem.kind[bad])}, outside PageKind", bad)
         recount_pb_nr_kind(self.A)
-        recount_nr_free_cma(self.A, self.vc)
+        recount_free_counts(self.A, self.vc)
         setup_pcp(mem, self.variant)
         for z in range(mem.nr_zones):
             self.S.zc[z, _st.ZC_INACTIVE_RATIO] = _st.inactive_ratio(int(mem.zone_managed[z]))
